@@ -1,0 +1,1 @@
+"""Ironwatch edge_agent."""
