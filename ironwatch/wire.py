@@ -1,0 +1,324 @@
+"""The wire contract between gateways and the cloud: MQTT topics and payloads, version 1.
+
+Defined once and imported by both sides. Every message a gateway sends carries its
+gateway id, a per-gateway sequence number and a UTC timestamp. Telemetry records carry
+their own sequence numbers (assigned by the gateway's durable outbox, surviving restarts);
+the cloud deduplicates on (gateway_id, record seq), because MQTT QoS 1 is at-least-once
+and a replay after reconnect may batch records differently.
+
+Payloads are UTF-8 JSON. See docs/wire-contract.md for an example of each message.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+__all__ = [
+    "DIMENSIONLESS_FEATURES",
+    "MAX_RECORDS_PER_MESSAGE",
+    "TOPIC_ROOT",
+    "UNIT_SUFFIXES",
+    "WIRE_VERSION",
+    "Command",
+    "FeatureRecord",
+    "GatewayStatus",
+    "Message",
+    "TelemetryMessage",
+    "WaveformSnapshot",
+    "WireError",
+    "check_feature_name",
+    "command_topic",
+    "decode",
+    "encode",
+    "parse_topic",
+    "shared_subscription",
+    "snapshot_topic",
+    "status_topic",
+    "telemetry_topic",
+    "utc_now",
+]
+
+WIRE_VERSION = 1
+TOPIC_ROOT = f"ironwatch/v{WIRE_VERSION}"
+MAX_RECORDS_PER_MESSAGE = 5000
+SHARED_GROUP = "ironwatch"
+
+# A feature name says its unit: it ends in one of these suffixes, or it is dimensionless.
+UNIT_SUFFIXES: dict[str, str] = {
+    "_ms2": "m/s²",
+    "_mms": "mm/s",
+    "_c_per_h": "°C/h",
+    "_c": "°C",
+    "_hz": "Hz",
+    "_rpm": "rpm",
+    "_a": "A",
+    "_kw": "kW",
+    "_v": "V",
+    "_pct": "%",
+    "_s": "s",
+    "_h": "h",
+    "_bar": "bar",
+}
+DIMENSIONLESS_FEATURES = frozenset({"crest_factor", "kurtosis", "skewness"})
+# Units people send by mistake; naming them makes the rejection message useful.
+_NON_SI_SUFFIXES = {"_g": "g (use m/s², _ms2)", "_f": "°F (use °C, _c)", "_ips": "in/s (use mm/s, _mms)",
+                    "_inps": "in/s (use mm/s, _mms)", "_k": "K (use °C, _c)", "_mils": "mils"}
+
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+_FEATURE_RE = re.compile(r"^[a-z][a-z0-9_]{0,79}$")
+
+
+class WireError(ValueError):
+    """A message that does not follow the contract; `reason` says why in one line."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _check_id(value: str) -> str:
+    if not _ID_RE.match(value):
+        raise ValueError(
+            "ids are 1-64 characters of letters, digits, '_', '.', '-', starting with a letter or digit"
+        )
+    return value
+
+
+Id = Annotated[str, AfterValidator(_check_id)]
+
+
+def _check_utc(value: datetime) -> datetime:
+    if value.utcoffset() != UTC.utcoffset(None):
+        raise ValueError("timestamps must be UTC (end in Z or +00:00)")
+    return value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_check_utc)]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def check_feature_name(name: str) -> str:
+    """Return name if it follows the unit-naming rule, else raise ValueError saying why."""
+    if not _FEATURE_RE.match(name):
+        raise ValueError(f"feature name {name!r} must be lower_snake_case")
+    if name in DIMENSIONLESS_FEATURES:
+        return name
+    for suffix, unit in _NON_SI_SUFFIXES.items():
+        if name.endswith(suffix):
+            raise ValueError(f"feature {name!r} is in {unit}: Ironwatch takes SI units only")
+    if any(name.endswith(suffix) for suffix in UNIT_SUFFIXES):
+        return name
+    raise ValueError(
+        f"feature {name!r} does not say its unit: end it in one of "
+        f"{', '.join(sorted(UNIT_SUFFIXES))} or use a dimensionless name"
+    )
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_max_length=4096)
+
+
+class FeatureRecord(_Strict):
+    """Features of one window of one measurement point on one asset."""
+
+    seq: int = Field(ge=0, description="per-gateway sequence number from the outbox")
+    asset_id: Id
+    point: Id = Field(description="measurement point / channel, e.g. 'de_radial'")
+    ts: UtcDatetime = Field(description="end of the window, UTC")
+    window_s: float = Field(gt=0, le=86_400)
+    features: dict[str, float | None] = Field(min_length=1, max_length=256)
+    stale: bool = Field(default=False, description="true if a value is a last-good reading")
+
+    @field_validator("features")
+    @classmethod
+    def _features_named_and_finite(cls, value: dict[str, float | None]) -> dict[str, float | None]:
+        for name, v in value.items():
+            check_feature_name(name)
+            if v is not None and not math.isfinite(v):
+                raise ValueError(f"feature {name!r} is not finite; send null for a missing value")
+        return value
+
+
+class TelemetryMessage(_Strict):
+    """A batch of feature records; `seq` is the first record's sequence number."""
+
+    v: Literal[1] = WIRE_VERSION
+    type: Literal["telemetry"] = "telemetry"
+    gateway_id: Id
+    seq: int = Field(ge=0)
+    sent_at: UtcDatetime
+    records: list[FeatureRecord] = Field(min_length=1, max_length=MAX_RECORDS_PER_MESSAGE)
+
+    @model_validator(mode="after")
+    def _seq_order(self) -> TelemetryMessage:
+        seqs = [r.seq for r in self.records]
+        if seqs[0] != self.seq:
+            raise ValueError("message seq must equal its first record's seq")
+        if any(b <= a for a, b in zip(seqs, seqs[1:], strict=False)):
+            raise ValueError("record seqs must increase within a message")
+        return self
+
+
+class GatewayStatus(_Strict):
+    """Retained gateway state: birth ('online'), last will ('offline'), periodic counters."""
+
+    v: Literal[1] = WIRE_VERSION
+    type: Literal["status"] = "status"
+    gateway_id: Id
+    seq: int = Field(ge=0, description="the last sequence number the gateway assigned")
+    sent_at: UtcDatetime
+    state: Literal["online", "offline"]
+    software_version: str = ""
+    reporting_interval_s: float | None = None
+    assets: list[Id] = Field(default_factory=list)
+    counters: dict[str, int] = Field(
+        default_factory=dict,
+        description="queued, sent, dropped, decode_errors, reconnects, ...",
+    )
+    clock_offset_s: float | None = Field(default=None, description="gateway clock minus reference")
+
+
+class WaveformSnapshot(_Strict):
+    """A raw waveform, sent on request so the cloud can look at (and recompute) features."""
+
+    v: Literal[1] = WIRE_VERSION
+    type: Literal["snapshot"] = "snapshot"
+    gateway_id: Id
+    seq: int = Field(ge=0)
+    sent_at: UtcDatetime
+    request_id: str | None = None
+    asset_id: Id
+    point: Id
+    ts: UtcDatetime
+    sample_rate_hz: float = Field(gt=0)
+    unit: Literal["m/s2"] = "m/s2"
+    shaft_hz: float | None = None
+    samples_f32le_b64: str = Field(description="float32 little-endian samples, base64")
+
+    def samples(self) -> Any:
+        """The samples as a numpy float32 array (numpy imported lazily)."""
+        import numpy as np
+
+        return np.frombuffer(base64.b64decode(self.samples_f32le_b64), dtype="<f4")
+
+    @staticmethod
+    def pack(samples: Any) -> str:
+        import numpy as np
+
+        return base64.b64encode(np.asarray(samples, dtype="<f4").tobytes()).decode("ascii")
+
+
+class Command(_Strict):
+    """Cloud to gateway: ask for a raw snapshot, or change the reporting interval."""
+
+    v: Literal[1] = WIRE_VERSION
+    type: Literal["command"] = "command"
+    command_id: str = Field(min_length=1, max_length=64)
+    issued_at: UtcDatetime
+    action: Literal["snapshot", "set_interval"]
+    asset_id: Id | None = None
+    point: Id | None = None
+    reporting_interval_s: float | None = Field(default=None, gt=0, le=86_400)
+
+    @model_validator(mode="after")
+    def _args(self) -> Command:
+        if self.action == "set_interval" and self.reporting_interval_s is None:
+            raise ValueError("set_interval needs reporting_interval_s")
+        if self.action == "snapshot" and self.asset_id is None:
+            raise ValueError("snapshot needs asset_id")
+        return self
+
+
+Message = TelemetryMessage | GatewayStatus | WaveformSnapshot | Command
+_MESSAGE: TypeAdapter[Message] = TypeAdapter(
+    Annotated[Message, Field(discriminator="type")]
+)
+
+_KINDS = {"telemetry": TelemetryMessage, "status": GatewayStatus, "snapshot": WaveformSnapshot,
+          "command": Command}
+
+
+def telemetry_topic(gateway_id: str) -> str:
+    return f"{TOPIC_ROOT}/{gateway_id}/telemetry"
+
+
+def status_topic(gateway_id: str) -> str:
+    return f"{TOPIC_ROOT}/{gateway_id}/status"
+
+
+def snapshot_topic(gateway_id: str) -> str:
+    return f"{TOPIC_ROOT}/{gateway_id}/snapshot"
+
+
+def command_topic(gateway_id: str) -> str:
+    return f"{TOPIC_ROOT}/{gateway_id}/command"
+
+
+def shared_subscription(topic_filter: str, group: str = SHARED_GROUP) -> str:
+    """MQTT 5 shared subscription: the broker spreads messages over the group's workers."""
+    return f"$share/{group}/{topic_filter}"
+
+
+TELEMETRY_FILTER = f"{TOPIC_ROOT}/+/telemetry"
+STATUS_FILTER = f"{TOPIC_ROOT}/+/status"
+SNAPSHOT_FILTER = f"{TOPIC_ROOT}/+/snapshot"
+
+
+def parse_topic(topic: str) -> tuple[str, str]:
+    """Split 'ironwatch/v1/<gateway>/<kind>' into (gateway_id, kind); WireError otherwise."""
+    parts = topic.split("/")
+    if len(parts) != 4 or f"{parts[0]}/{parts[1]}" != TOPIC_ROOT:
+        raise WireError(f"topic {topic!r} is not {TOPIC_ROOT}/<gateway>/<kind>")
+    gateway_id, kind = parts[2], parts[3]
+    if not _ID_RE.match(gateway_id):
+        raise WireError(f"topic {topic!r} has an invalid gateway id")
+    if kind not in _KINDS:
+        raise WireError(f"topic {topic!r}: unknown kind {kind!r}")
+    return gateway_id, kind
+
+
+def encode(message: Message) -> bytes:
+    return message.model_dump_json(exclude_none=False).encode("utf-8")
+
+
+def decode(topic: str, payload: bytes) -> Message:
+    """Validate a payload against the contract and its topic.
+
+    Raises WireError with a one-line reason: bad topic, not JSON, schema violation,
+    a kind that does not match the topic, or a payload gateway id that differs from
+    the topic's (a gateway may speak only for itself).
+    """
+    gateway_id, kind = parse_topic(topic)
+    try:
+        message = _MESSAGE.validate_json(payload)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        raise WireError(f"invalid {kind} payload at {where or '<root>'}: {first['msg']}") from err
+    if message.type != kind:
+        raise WireError(f"payload type {message.type!r} on a {kind!r} topic")
+    if kind != "command" and message.gateway_id != gateway_id:  # type: ignore[union-attr]
+        raise WireError(
+            f"payload gateway_id {message.gateway_id!r} differs from topic gateway "  # type: ignore[union-attr]
+            f"{gateway_id!r}"
+        )
+    return message
