@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _missing(module_name: str, extra: str, err: ImportError) -> Callable[[argparse.Namespace], int]:
     def run(_: argparse.Namespace) -> int:
-        raise CliError(f"{module_name} is not available ({err}); install it with pip install '{extra}'")
+        raise CliError(f"{module_name} is not available ({err}); pip install '{extra}'")
 
     return run
 

@@ -65,9 +65,11 @@ def stop_process(proc: subprocess.Popen[bytes] | None, timeout_s: float = 5.0) -
 
 
 def _require(binary: str, package: str) -> str:
-    path = shutil.which(binary) or (f"/usr/sbin/{binary}" if Path(f"/usr/sbin/{binary}").exists() else None)
+    path = shutil.which(binary, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
     if path is None:
-        raise ServiceError(f"{binary} not found: install Debian's {package} package (scripts/setup.sh does)")
+        raise ServiceError(
+            f"{binary} not found: install Debian's {package} package (scripts/setup.sh does)"
+        )
     return path
 
 
@@ -186,7 +188,8 @@ class Mosquitto:
     def log_tail(self, n: int = 20) -> str:
         if self.workdir is None or not (self.workdir / "mosquitto.log").exists():
             return ""
-        return "\n".join((self.workdir / "mosquitto.log").read_text(errors="replace").splitlines()[-n:])
+        text = (self.workdir / "mosquitto.log").read_text(errors="replace")
+        return "\n".join(text.splitlines()[-n:])
 
     def __enter__(self) -> Mosquitto:
         return self.start()

@@ -12,6 +12,7 @@ Payloads are UTF-8 JSON. See docs/wire-contract.md for an example of each messag
 from __future__ import annotations
 
 import base64
+import itertools
 import math
 import re
 from datetime import UTC, datetime
@@ -77,8 +78,14 @@ UNIT_SUFFIXES: dict[str, str] = {
 }
 DIMENSIONLESS_FEATURES = frozenset({"crest_factor", "kurtosis", "skewness"})
 # Units people send by mistake; naming them makes the rejection message useful.
-_NON_SI_SUFFIXES = {"_g": "g (use m/s², _ms2)", "_f": "°F (use °C, _c)", "_ips": "in/s (use mm/s, _mms)",
-                    "_inps": "in/s (use mm/s, _mms)", "_k": "K (use °C, _c)", "_mils": "mils"}
+_NON_SI_SUFFIXES = {
+    "_g": "g (use m/s², _ms2)",
+    "_f": "°F (use °C, _c)",
+    "_ips": "in/s (use mm/s, _mms)",
+    "_inps": "in/s (use mm/s, _mms)",
+    "_k": "K (use °C, _c)",
+    "_mils": "mils",
+}
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 _FEATURE_RE = re.compile(r"^[a-z][a-z0-9_]{0,79}$")
@@ -95,7 +102,7 @@ class WireError(ValueError):
 def _check_id(value: str) -> str:
     if not _ID_RE.match(value):
         raise ValueError(
-            "ids are 1-64 characters of letters, digits, '_', '.', '-', starting with a letter or digit"
+            "ids are 1-64 letters, digits, '_', '.', '-', starting with a letter or digit"
         )
     return value
 
@@ -161,7 +168,7 @@ class FeatureRecord(_Strict):
 class TelemetryMessage(_Strict):
     """A batch of feature records; `seq` is the first record's sequence number."""
 
-    v: Literal[1] = WIRE_VERSION
+    v: Literal[1] = 1
     type: Literal["telemetry"] = "telemetry"
     gateway_id: Id
     seq: int = Field(ge=0)
@@ -173,7 +180,7 @@ class TelemetryMessage(_Strict):
         seqs = [r.seq for r in self.records]
         if seqs[0] != self.seq:
             raise ValueError("message seq must equal its first record's seq")
-        if any(b <= a for a, b in zip(seqs, seqs[1:], strict=False)):
+        if any(b <= a for a, b in itertools.pairwise(seqs)):
             raise ValueError("record seqs must increase within a message")
         return self
 
@@ -181,7 +188,7 @@ class TelemetryMessage(_Strict):
 class GatewayStatus(_Strict):
     """Retained gateway state: birth ('online'), last will ('offline'), periodic counters."""
 
-    v: Literal[1] = WIRE_VERSION
+    v: Literal[1] = 1
     type: Literal["status"] = "status"
     gateway_id: Id
     seq: int = Field(ge=0, description="the last sequence number the gateway assigned")
@@ -200,7 +207,7 @@ class GatewayStatus(_Strict):
 class WaveformSnapshot(_Strict):
     """A raw waveform, sent on request so the cloud can look at (and recompute) features."""
 
-    v: Literal[1] = WIRE_VERSION
+    v: Literal[1] = 1
     type: Literal["snapshot"] = "snapshot"
     gateway_id: Id
     seq: int = Field(ge=0)
@@ -230,7 +237,7 @@ class WaveformSnapshot(_Strict):
 class Command(_Strict):
     """Cloud to gateway: ask for a raw snapshot, or change the reporting interval."""
 
-    v: Literal[1] = WIRE_VERSION
+    v: Literal[1] = 1
     type: Literal["command"] = "command"
     command_id: str = Field(min_length=1, max_length=64)
     issued_at: UtcDatetime
