@@ -21,7 +21,7 @@ _ROLES: tuple[tuple[str, str, str], ...] = (
     ("edge", "edge_agent.cli", "ironwatch[edge]"),
     ("cloud", "cloud.cli", "ironwatch[cloud]"),
     ("sim", "simulators.cli", "ironwatch[sim]"),
-    ("demo", "ironwatch.demo", "ironwatch[dev]"),
+    ("demo", "ironwatch.demo", "ironwatch[edge,sim,cloud]"),
 )
 
 EXAMPLES = """\

@@ -219,7 +219,9 @@ class WaveformSnapshot(_Strict):
     sample_rate_hz: float = Field(gt=0)
     unit: Literal["m/s2"] = "m/s2"
     shaft_hz: float | None = None
-    samples_f32le_b64: str = Field(description="float32 little-endian samples, base64")
+    samples_f32le_b64: str = Field(
+        max_length=12_000_000, description="float32 little-endian samples, base64"
+    )
 
     def samples(self) -> Any:
         """The samples as a numpy float32 array (numpy imported lazily)."""

@@ -1,0 +1,27 @@
+# The two commands a fresh Debian machine needs:
+#   make demo   the end-to-end demo on embedded defaults (Ctrl-C stops it)
+#   make test   the whole test suite against real servers
+VENV ?= .venv
+DURATION ?=
+DEMO_ARGS ?=
+
+.PHONY: demo test lint bench setup-demo setup-test clean
+
+setup-demo:
+	@scripts/setup.sh demo
+
+setup-test:
+	@scripts/setup.sh test
+
+demo: setup-demo
+	$(VENV)/bin/ironwatch demo $(if $(DURATION),--duration $(DURATION),) $(DEMO_ARGS)
+
+test: setup-test
+	$(VENV)/bin/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+lint: setup-test
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+clean:
+	rm -rf $(VENV) ironwatch-data .pytest_cache .mypy_cache .ruff_cache
