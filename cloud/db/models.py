@@ -1,0 +1,377 @@
+"""SQLAlchemy 2 models: fleet, alerts, work orders and their history, tokens, outbox.
+
+Times are stored timezone-aware and always read back as UTC (see `UtcDateTime`).
+Choice-valued columns are short strings checked by the domain layer, so adding a
+state is a code change, not a migration on every deployment.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+__all__ = [
+    "OPEN_ALERT_STATES",
+    "OPEN_WORK_ORDER_STATES",
+    "Alert",
+    "AlertEvent",
+    "ApiToken",
+    "Asset",
+    "Base",
+    "Escalation",
+    "Gateway",
+    "MaintenancePlan",
+    "UtcDateTime",
+    "Verdict",
+    "WebhookDelivery",
+    "WorkOrder",
+    "WorkOrderEvent",
+]
+
+# States in which an alert / work order is still "the" open one for its (asset, failure mode).
+OPEN_ALERT_STATES = ("open", "acknowledged")
+OPEN_WORK_ORDER_STATES = ("open", "assigned", "in_progress")
+
+# Stable constraint names so Alembic migrations are identical on SQLite and PostgreSQL.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware datetime that refuses naive input and reads back as UTC.
+
+    SQLite drops the offset; PostgreSQL keeps it. Both come back as UTC-aware here.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: Ironwatch stores timezone-aware UTC times only")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base with the naming convention and JSON for dict columns."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: dict[Any, Any] = {  # noqa: RUF012 - SQLAlchemy reads it once
+        datetime: UtcDateTime(),
+        dict[str, Any]: JSON(),
+        list[Any]: JSON(),
+    }
+
+
+class Gateway(Base):
+    """An edge gateway: identity, credentials and its last reported status."""
+
+    __tablename__ = "gateways"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    credentials_hash: Mapped[str | None] = mapped_column(String(128))
+    state: Mapped[str] = mapped_column(String(16), default="unknown")
+    last_seen: Mapped[datetime | None]
+    last_seq: Mapped[int | None] = mapped_column(Integer)
+    software_version: Mapped[str] = mapped_column(String(64), default="")
+    status: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+
+    assets: Mapped[list[Asset]] = relationship(back_populates="gateway")
+
+
+class Asset(Base):
+    """A rotating machine with the physics diagnosis and severity need."""
+
+    __tablename__ = "assets"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    gateway_id: Mapped[str | None] = mapped_column(
+        ForeignKey("gateways.id", ondelete="SET NULL"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200), default="")
+    kind: Mapped[str] = mapped_column(String(16), default="motor")
+    location: Mapped[str] = mapped_column(String(200), default="")
+    shaft_speed_rpm: Mapped[float | None] = mapped_column(Float)
+    n_balls: Mapped[int | None] = mapped_column(Integer)
+    ball_diameter_mm: Mapped[float | None] = mapped_column(Float)
+    pitch_diameter_mm: Mapped[float | None] = mapped_column(Float)
+    contact_angle_deg: Mapped[float | None] = mapped_column(Float)
+    iso_group: Mapped[int] = mapped_column(Integer, default=2)
+    foundation: Mapped[str] = mapped_column(String(16), default="rigid")
+    customer_tier: Mapped[str] = mapped_column(String(16), default="standard")
+    running_hours: Mapped[float] = mapped_column(Float, default=0.0)
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+    updated_at: Mapped[datetime] = mapped_column(default=_now, onupdate=_now)
+
+    gateway: Mapped[Gateway | None] = relationship(back_populates="assets")
+
+
+class Alert(Base):
+    """A detected condition on one asset; at most one open per (asset, failure mode)."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        # The invariant lives in the database too, so two scoring workers cannot race past it.
+        Index(
+            "uq_alerts_open_per_mode",
+            "asset_id",
+            "failure_mode",
+            unique=True,
+            sqlite_where=text("state IN ('open', 'acknowledged')"),
+            postgresql_where=text("state IN ('open', 'acknowledged')"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"), index=True)
+    failure_mode: Mapped[str] = mapped_column(String(64))
+    severity: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    score: Mapped[float] = mapped_column(Float)
+    confidence: Mapped[float | None] = mapped_column(Float)
+    iso_zone: Mapped[str | None] = mapped_column(String(1))
+    evidence: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    model: Mapped[str] = mapped_column(String(100))
+    model_version: Mapped[str] = mapped_column(String(100))
+    rul_low_h: Mapped[float | None] = mapped_column(Float)
+    rul_median_h: Mapped[float | None] = mapped_column(Float)
+    rul_high_h: Mapped[float | None] = mapped_column(Float)
+    opened_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    # Hysteresis: consecutive scoring rounds without the condition, and since when.
+    absent_rounds: Mapped[int] = mapped_column(Integer, default=0)
+    absent_since: Mapped[datetime | None]
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(100))
+    resolved_at: Mapped[datetime | None]
+    resolved_by: Mapped[str | None] = mapped_column(String(100))
+    resolution_note: Mapped[str] = mapped_column(Text, default="")
+
+    asset: Mapped[Asset] = relationship()
+    events: Mapped[list[AlertEvent]] = relationship(
+        back_populates="alert", order_by="AlertEvent.id", cascade="all, delete-orphan"
+    )
+
+
+class AlertEvent(Base):
+    """One entry in an alert's history: opened, evidence, escalated, acknowledged, ..."""
+
+    __tablename__ = "alert_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(32))
+    severity: Mapped[str | None] = mapped_column(String(16))
+    score: Mapped[float | None] = mapped_column(Float)
+    actor: Mapped[str | None] = mapped_column(String(100))
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    alert: Mapped[Alert] = relationship(back_populates="events")
+
+
+class WorkOrder(Base):
+    """A preventive-maintenance job with priority, deadlines and a state machine."""
+
+    __tablename__ = "work_orders"
+    __table_args__ = (
+        Index(
+            "uq_work_orders_open_per_mode",
+            "asset_id",
+            "failure_mode",
+            unique=True,
+            sqlite_where=text("state IN ('open', 'assigned', 'in_progress')"),
+            postgresql_where=text("state IN ('open', 'assigned', 'in_progress')"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"), index=True)
+    alert_id: Mapped[int | None] = mapped_column(
+        ForeignKey("alerts.id", ondelete="SET NULL"), index=True
+    )
+    source: Mapped[str] = mapped_column(String(16), default="alert")
+    failure_mode: Mapped[str] = mapped_column(String(64))
+    failure_mode_code: Mapped[str] = mapped_column(String(16), default="")
+    title: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text, default="")
+    priority: Mapped[str] = mapped_column(String(2), index=True)
+    priority_reason: Mapped[str] = mapped_column(Text, default="")
+    state: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    assignee: Mapped[str | None] = mapped_column(String(100))
+    suggested_actions: Mapped[list[Any]] = mapped_column(default=list)
+    spare_parts: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(100), default="system")
+    respond_by: Mapped[datetime]
+    resolve_by: Mapped[datetime]
+    planned_for: Mapped[datetime | None]
+    responded_at: Mapped[datetime | None]
+    done_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    cancelled_at: Mapped[datetime | None]
+    failure_confirmed_at: Mapped[datetime | None]
+    resolution_note: Mapped[str] = mapped_column(Text, default="")
+
+    asset: Mapped[Asset] = relationship()
+    alert: Mapped[Alert | None] = relationship()
+    events: Mapped[list[WorkOrderEvent]] = relationship(
+        back_populates="work_order", order_by="WorkOrderEvent.id", cascade="all, delete-orphan"
+    )
+
+
+class WorkOrderEvent(Base):
+    """One entry in a work order's history: a transition, an edit or an escalation."""
+
+    __tablename__ = "work_order_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    work_order_id: Mapped[int] = mapped_column(
+        ForeignKey("work_orders.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(32))
+    from_state: Mapped[str | None] = mapped_column(String(16))
+    to_state: Mapped[str | None] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(100), default="system")
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    work_order: Mapped[WorkOrder] = relationship(back_populates="events")
+
+
+class Verdict(Base):
+    """A human judgement on an alert (false alarm, confirmed) that model training consumes."""
+
+    __tablename__ = "verdicts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    alert_id: Mapped[int | None] = mapped_column(
+        ForeignKey("alerts.id", ondelete="SET NULL"), index=True
+    )
+    work_order_id: Mapped[int | None] = mapped_column(
+        ForeignKey("work_orders.id", ondelete="SET NULL")
+    )
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"), index=True)
+    failure_mode: Mapped[str] = mapped_column(String(64))
+    verdict: Mapped[str] = mapped_column(String(16))
+    model: Mapped[str | None] = mapped_column(String(100))
+    model_version: Mapped[str | None] = mapped_column(String(100))
+    actor: Mapped[str] = mapped_column(String(100))
+    note: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime]
+
+
+class ApiToken(Base):
+    """An API token, stored as a SHA-256 digest; the token itself is shown once."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    gateway_id: Mapped[str | None] = mapped_column(ForeignKey("gateways.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(100), default="system")
+    last_used_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class WebhookDelivery(Base):
+    """The webhook outbox: written with the change it reports, sent later, logged per attempt."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_due", "state", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event: Mapped[str] = mapped_column(String(64))
+    work_order_id: Mapped[int | None] = mapped_column(
+        ForeignKey("work_orders.id", ondelete="SET NULL"), index=True
+    )
+    # The exact bytes that are signed and sent: re-serialising could change the signature.
+    body: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    next_attempt_at: Mapped[datetime]
+    last_attempt_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class Escalation(Base):
+    """A missed response or resolution deadline; unique per (work order, kind) so checks repeat."""
+
+    __tablename__ = "escalations"
+    __table_args__ = (UniqueConstraint("work_order_id", "kind", name="uq_escalations_wo_kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    work_order_id: Mapped[int] = mapped_column(
+        ForeignKey("work_orders.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))
+    due_at: Mapped[datetime]
+    raised_at: Mapped[datetime]
+    priority: Mapped[str] = mapped_column(String(2))
+    notified_to: Mapped[str] = mapped_column(String(200), default="")
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(100))
+
+
+class MaintenancePlan(Base):
+    """A running-hours reminder: every `interval_hours` of operation, a P3 work order."""
+
+    __tablename__ = "maintenance_plans"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    task: Mapped[str] = mapped_column(String(64), default="scheduled_service")
+    interval_hours: Mapped[float] = mapped_column(Float)
+    last_done_hours: Mapped[float] = mapped_column(Float, default=0.0)
+    last_work_order_id: Mapped[int | None] = mapped_column(
+        ForeignKey("work_orders.id", ondelete="SET NULL")
+    )
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=_now)

@@ -1,0 +1,174 @@
+"""Typed settings of the cloud service: env vars `IRONWATCH_CLOUD_*`, then an optional TOML file.
+
+Precedence, highest first: keyword overrides, environment, the TOML file, defaults.
+Known default or weak secrets are refused at load time rather than discovered in production.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+__all__ = ["CONFIG_FILE_ENV", "CloudSettings", "SettingsError", "load_settings"]
+
+CONFIG_FILE_ENV = "IRONWATCH_CLOUD_CONFIG"
+MIN_SECRET_LENGTH = 16
+# Values seen in tutorials, templates and docker-compose files: never acceptable as secrets.
+_WEAK_SECRETS = frozenset(
+    {
+        "changeme",
+        "changethis",
+        "change-me",
+        "admin",
+        "password",
+        "secret",
+        "token",
+        "ironwatch",
+        "default",
+        "test",
+        "12345678",
+        "123456789",
+        "1234567890",
+        "0000000000000000",
+    }
+)
+
+# The TOML file chosen for one load_settings() call; a context variable keeps
+# concurrent loads (tests, several apps in one process) from seeing each other's file.
+_toml_file: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
+    "ironwatch_cloud_toml", default=None
+)
+
+
+class SettingsError(ValueError):
+    """The settings cannot be used as they are (missing file, weak secret, bad combination)."""
+
+
+def _check_secret(name: str, value: SecretStr | None) -> SecretStr | None:
+    if value is None:
+        return None
+    raw = value.get_secret_value()
+    if raw.strip().lower() in _WEAK_SECRETS or len(set(raw)) <= 2:
+        raise ValueError(f"{name} is a well-known default or trivial value; generate a random one")
+    if len(raw) < MIN_SECRET_LENGTH:
+        raise ValueError(f"{name} must be at least {MIN_SECRET_LENGTH} characters")
+    return value
+
+
+class CloudSettings(BaseSettings):
+    """Everything the cloud service needs: storage, broker, HTTP, scoring and work-order policy."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="IRONWATCH_CLOUD_",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    data_dir: Path = Path("ironwatch-data")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default: SQLite file ironwatch.db in data_dir"
+    )
+
+    telemetry_backend: Literal["embedded", "influxdb"] = "embedded"
+    influx_url: str | None = None
+    influx_token: SecretStr | None = None
+    influx_org: str | None = None
+    influx_bucket: str | None = None
+    influx_database: str | None = None
+
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: int = Field(default=1883, ge=1, le=65535)
+    mqtt_username: str | None = None
+    mqtt_password: SecretStr | None = None
+    mqtt_tls_ca: Path | None = None
+    mqtt_client_id: str = "ironwatch-cloud"
+    mqtt_shared_group: str | None = Field(
+        default=None, description="MQTT 5 shared-subscription group for N ingestion workers"
+    )
+
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    admin_token: SecretStr | None = Field(
+        default=None, description="bootstrap admin API token; at least 16 random characters"
+    )
+
+    scoring_interval_s: float = Field(default=2.0, gt=0)
+    commissioning_records: int = Field(
+        default=30, ge=1, description="records per asset/point used as the healthy baseline"
+    )
+    fleet_file: Path | None = Field(
+        default=None, description="TOML with [[gateways]] and [[assets]] seeded at start-up"
+    )
+
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    sla_policy_file: Path | None = None
+    failure_mode_catalogue_file: Path | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_file = _toml_file.get()
+        if toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+    @field_validator("admin_token")
+    @classmethod
+    def _admin_token_strong(cls, value: SecretStr | None) -> SecretStr | None:
+        return _check_secret("admin_token", value)
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret_strong(cls, value: SecretStr | None) -> SecretStr | None:
+        return _check_secret("webhook_secret", value)
+
+    @model_validator(mode="after")
+    def _defaults_and_combinations(self) -> CloudSettings:
+        if self.database_url is None:
+            self.database_url = f"sqlite:///{self.data_dir / 'ironwatch.db'}"
+        if self.telemetry_backend == "influxdb" and not self.influx_url:
+            raise ValueError("telemetry_backend 'influxdb' needs influx_url")
+        if self.webhook_url is not None and self.webhook_secret is None:
+            # An unsigned webhook lets anyone who finds the receiver forge work orders.
+            raise ValueError("webhook_url needs webhook_secret to sign deliveries")
+        return self
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The database URL, never None after validation."""
+        assert self.database_url is not None
+        return self.database_url
+
+
+def load_settings(config_file: Path | str | None = None, **overrides: Any) -> CloudSettings:
+    """Load settings from overrides, `IRONWATCH_CLOUD_*` env vars and an optional TOML file.
+
+    The file is `config_file`, else the path in `$IRONWATCH_CLOUD_CONFIG`, else none.
+    """
+    path_text = config_file if config_file is not None else os.environ.get(CONFIG_FILE_ENV)
+    path = Path(path_text) if path_text else None
+    if path is not None and not path.is_file():
+        raise SettingsError(f"cloud config file {path} does not exist")
+    token = _toml_file.set(path)
+    try:
+        return CloudSettings(**overrides)
+    finally:
+        _toml_file.reset(token)
