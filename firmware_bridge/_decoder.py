@@ -81,11 +81,12 @@ class FrameDecoder:
         """Bytes held of a frame not yet complete (always <= max_frame_size)."""
         return len(self._buf)
 
-    def reset(self) -> None:
-        """Forget partial input and sequence history, e.g. after the serial port reopened."""
+    def reset(self, *, sequences: bool = True) -> None:
+        """Forget partial input (after a reopen, say) and, unless told not to, sequence history."""
         self._buf.clear()
         self._discarding = False
-        self._last_seq.clear()
+        if sequences:
+            self._last_seq.clear()
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[Frame]:
         """Take bytes as they arrive (any split) and return the frames they complete, in order."""
