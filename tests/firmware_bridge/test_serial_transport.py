@@ -152,7 +152,12 @@ def test_frames_cross_a_real_pty(pty_pair: PtyPair) -> None:
     ):
         reader.read_frames(0.0)  # open before the device talks: opening flushes input
         sent = _frames()
-        writer = threading.Thread(target=lambda: [device.write(f) for f in sent])
+
+        def send_all() -> None:
+            for frame in sent:
+                device.write(frame)
+
+        writer = threading.Thread(target=send_all)
         writer.start()
         got = _drain(reader, len(sent), 10.0)
         writer.join()
