@@ -1,0 +1,172 @@
+"""Service-level policy and the priority rule: which work comes first, and by when.
+
+The priority rule, in order (each step can only make a work order more urgent,
+except the confidence step which relaxes the severity-derived base):
+
+1. Base from alert severity: critical → P0, alarm → P1, warning → P2, advisory → P3.
+2. Low diagnosis confidence (< `low_confidence`, default 0.5) relaxes the base one step
+   (P0 → P1, ..., never below P3): an unsure classifier should not wake people at night.
+3. ISO 20816 zone floors, independent of the classifier: zone D → at least P1,
+   zone C → at least P2.
+4. RUL floors on the lower bound: ≤ 24 h → P0, ≤ 72 h → at least P1, ≤ 168 h → at least P2.
+5. An advisory alert that ends at P3 with no zone C/D and no RUL floor opens no work
+   order: it stays an alert for engineers to watch.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from cloud.domain.errors import InvalidInputError
+from cloud.domain.vocabulary import CustomerTier, IsoZone, Priority, Severity
+
+__all__ = [
+    "DEFAULT_POLICY",
+    "PriorityDecision",
+    "ServiceLevelPolicy",
+    "ServiceLevelTarget",
+    "decide_priority",
+    "load_policy",
+]
+
+_ORDER: tuple[Priority, ...] = ("P0", "P1", "P2", "P3")
+_FROM_SEVERITY: dict[str, Priority] = {
+    "critical": "P0",
+    "alarm": "P1",
+    "warning": "P2",
+    "advisory": "P3",
+}
+
+
+class ServiceLevelTarget(BaseModel):
+    """Response and resolution times for one priority."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    respond_h: float = Field(gt=0)
+    resolve_h: float = Field(gt=0)
+
+
+_DEFAULT_TARGETS: dict[Priority, ServiceLevelTarget] = {
+    "P0": ServiceLevelTarget(respond_h=2, resolve_h=24),
+    "P1": ServiceLevelTarget(respond_h=4, resolve_h=48),
+    "P2": ServiceLevelTarget(respond_h=8, resolve_h=72),
+    "P3": ServiceLevelTarget(respond_h=12, resolve_h=7 * 24),
+}
+_DEFAULT_TIER_RESPOND_H: dict[CustomerTier, float] = {
+    "strategic": 1.0,
+    "key": 4.0,
+    "standard": 24.0,
+}
+
+
+class ServiceLevelPolicy(BaseModel):
+    """Deadlines per priority and per customer tier, and the thresholds of the priority rule."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    priorities: dict[Priority, ServiceLevelTarget] = Field(
+        default_factory=lambda: dict(_DEFAULT_TARGETS)
+    )
+    tier_respond_h: dict[CustomerTier, float] = Field(
+        default_factory=lambda: dict(_DEFAULT_TIER_RESPOND_H)
+    )
+    low_confidence: float = Field(default=0.5, ge=0, le=1)
+    rul_p0_h: float = Field(default=24.0, ge=0)
+    rul_p1_h: float = Field(default=72.0, ge=0)
+    rul_p2_h: float = Field(default=168.0, ge=0)
+    # Default lead time when the failure-mode catalogue does not say how long the work takes.
+    default_lead_time_h: float = Field(default=8.0, ge=0)
+
+    def target(self, priority: Priority) -> ServiceLevelTarget:
+        """The response/resolution target of a priority (missing ones fall back to P3)."""
+        return (
+            self.priorities.get(priority)
+            or self.priorities.get("P3")
+            or ServiceLevelTarget(respond_h=12, resolve_h=168)
+        )
+
+    def respond_within(self, priority: Priority, tier: str) -> timedelta:
+        """min(priority response, tier response): the tier can only tighten the deadline."""
+        hours = self.target(priority).respond_h
+        tier_h = self.tier_respond_h.get(tier)  # type: ignore[call-overload]
+        if tier_h is not None:
+            hours = min(hours, tier_h)
+        return timedelta(hours=hours)
+
+    def resolve_within(self, priority: Priority) -> timedelta:
+        """The resolution time of a priority."""
+        return timedelta(hours=self.target(priority).resolve_h)
+
+
+DEFAULT_POLICY = ServiceLevelPolicy()
+
+
+def load_policy(path: Path | str | None) -> ServiceLevelPolicy:
+    """Read a policy TOML (keys as in ServiceLevelPolicy); None gives the defaults."""
+    if path is None:
+        return DEFAULT_POLICY
+    try:
+        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        return ServiceLevelPolicy.model_validate(raw)
+    except (OSError, tomllib.TOMLDecodeError) as err:
+        raise InvalidInputError(f"cannot read SLA policy {path}: {err}") from err
+    except ValidationError as err:
+        raise InvalidInputError(
+            f"invalid SLA policy {path}", details={"errors": err.errors(include_url=False)}
+        ) from err
+
+
+@dataclass(frozen=True)
+class PriorityDecision:
+    """A priority and the reasons, kept on the work order so people can see why."""
+
+    priority: Priority
+    reasons: tuple[str, ...]
+    warrants_work_order: bool
+
+
+def _at_least(current: Priority, floor: Priority) -> Priority:
+    return _ORDER[min(_ORDER.index(current), _ORDER.index(floor))]
+
+
+def decide_priority(
+    *,
+    severity: Severity,
+    iso_zone: IsoZone | None,
+    confidence: float | None,
+    rul_low_h: float | None,
+    policy: ServiceLevelPolicy = DEFAULT_POLICY,
+) -> PriorityDecision:
+    """Apply the documented priority rule (module docstring) to one alert."""
+    priority = _FROM_SEVERITY[severity]
+    reasons = [f"severity {severity} → {priority}"]
+    if confidence is not None and confidence < policy.low_confidence and priority != "P3":
+        priority = _ORDER[_ORDER.index(priority) + 1]
+        reasons.append(f"confidence {confidence:.2f} < {policy.low_confidence} → {priority}")
+    floors: list[tuple[Priority, str]] = []
+    if iso_zone == "D":
+        floors.append(("P1", "ISO zone D"))
+    elif iso_zone == "C":
+        floors.append(("P2", "ISO zone C"))
+    if rul_low_h is not None:
+        if rul_low_h <= policy.rul_p0_h:
+            floors.append(("P0", f"RUL low {rul_low_h:.0f} h ≤ {policy.rul_p0_h:.0f} h"))
+        elif rul_low_h <= policy.rul_p1_h:
+            floors.append(("P1", f"RUL low {rul_low_h:.0f} h ≤ {policy.rul_p1_h:.0f} h"))
+        elif rul_low_h <= policy.rul_p2_h:
+            floors.append(("P2", f"RUL low {rul_low_h:.0f} h ≤ {policy.rul_p2_h:.0f} h"))
+    for floor, why in floors:
+        raised = _at_least(priority, floor)
+        if raised != priority:
+            reasons.append(f"{why} → {raised}")
+            priority = raised
+    warrants = not (severity == "advisory" and priority == "P3" and not floors)
+    if not warrants:
+        reasons.append("advisory without ISO zone C/D or short RUL: no work order")
+    return PriorityDecision(priority=priority, reasons=tuple(reasons), warrants_work_order=warrants)

@@ -1,0 +1,194 @@
+"""The fleet registry: which gateways exist and which assets each may report for.
+
+Ingestion asks per message, so answers are cached for a few seconds; a gateway or
+asset added through the API is seen after at most one TTL.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import tomllib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cloud.db.engine import SessionFactory
+from cloud.db.models import Asset, Gateway
+from cloud.domain.errors import InvalidInputError
+from cloud.domain.vocabulary import AssetKind, CustomerTier, Foundation, IsoGroup
+
+__all__ = [
+    "BearingSpec",
+    "DbAssetRegistry",
+    "FleetAsset",
+    "FleetFile",
+    "FleetGateway",
+    "seed_fleet",
+]
+
+_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
+
+
+class BearingSpec(BaseModel):
+    """Rolling-element bearing geometry; the defect frequencies follow from it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    n_balls: int = Field(ge=3, le=100)
+    ball_diameter_mm: float = Field(gt=0)
+    pitch_diameter_mm: float = Field(gt=0)
+    contact_angle_deg: float = Field(default=0.0, ge=0, lt=90)
+
+
+class FleetGateway(BaseModel):
+    """A `[[gateways]]` entry of the fleet file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=_ID_PATTERN)
+    name: str = ""
+
+
+class FleetAsset(BaseModel):
+    """An `[[assets]]` entry of the fleet file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=_ID_PATTERN)
+    gateway_id: str = Field(pattern=_ID_PATTERN)
+    name: str = ""
+    kind: AssetKind = "motor"
+    location: str = ""
+    shaft_speed_rpm: float | None = Field(default=None, gt=0)
+    bearing: BearingSpec | None = None
+    iso_group: IsoGroup = 2
+    foundation: Foundation = "rigid"
+    customer_tier: CustomerTier = "standard"
+    running_hours: float | None = Field(default=None, ge=0)
+
+
+class FleetFile(BaseModel):
+    """A fleet file: gateways and the assets each one reports for."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    gateways: list[FleetGateway] = Field(default_factory=list)
+    assets: list[FleetAsset] = Field(default_factory=list)
+
+
+def _parse_fleet(path_or_dict: Path | str | Mapping[str, Any]) -> FleetFile:
+    if isinstance(path_or_dict, Mapping):
+        raw: Mapping[str, Any] = path_or_dict
+        where = "fleet"
+    else:
+        where = str(path_or_dict)
+        try:
+            raw = tomllib.loads(Path(path_or_dict).read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as err:
+            raise InvalidInputError(f"cannot read fleet file {where}: {err}") from err
+    try:
+        fleet = FleetFile.model_validate(raw)
+    except ValidationError as err:
+        raise InvalidInputError(
+            f"invalid fleet file {where}", details={"errors": err.errors(include_url=False)}
+        ) from err
+    known = {g.id for g in fleet.gateways}
+    unknown = sorted({a.gateway_id for a in fleet.assets} - known)
+    if unknown:
+        raise InvalidInputError(f"assets refer to gateways not in {where}: {', '.join(unknown)}")
+    return fleet
+
+
+def seed_fleet(session: Session, path_or_dict: Path | str | Mapping[str, Any]) -> FleetFile:
+    """Upsert the gateways and assets of a fleet TOML file (or its parsed dict); not committed.
+
+    Running hours already counted in the database are kept unless the file gives a value.
+    """
+    fleet = _parse_fleet(path_or_dict)
+    for g in fleet.gateways:
+        gateway = session.get(Gateway, g.id)
+        if gateway is None:
+            session.add(Gateway(id=g.id, name=g.name or g.id, status={}))
+        elif g.name:
+            gateway.name = g.name
+    session.flush()
+    for a in fleet.assets:
+        asset = session.get(Asset, a.id)
+        if asset is None:
+            asset = Asset(id=a.id, running_hours=0.0)
+            session.add(asset)
+        asset.gateway_id = a.gateway_id
+        asset.name = a.name or a.id
+        asset.kind = a.kind
+        asset.location = a.location
+        asset.shaft_speed_rpm = a.shaft_speed_rpm
+        asset.iso_group = a.iso_group
+        asset.foundation = a.foundation
+        asset.customer_tier = a.customer_tier
+        if a.running_hours is not None:
+            asset.running_hours = a.running_hours
+        b = a.bearing
+        asset.n_balls = b.n_balls if b else None
+        asset.ball_diameter_mm = b.ball_diameter_mm if b else None
+        asset.pitch_diameter_mm = b.pitch_diameter_mm if b else None
+        asset.contact_angle_deg = b.contact_angle_deg if b else None
+    session.flush()
+    return fleet
+
+
+class DbAssetRegistry:
+    """Answers ingestion's "may this gateway report for this asset?" from the database."""
+
+    def __init__(
+        self,
+        session_factory: SessionFactory,
+        *,
+        ttl_s: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._session_factory = session_factory
+        self._ttl_s = ttl_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._loaded_at: float | None = None
+        self._assets_by_gateway: dict[str, frozenset[str]] = {}
+
+    def _snapshot(self) -> dict[str, frozenset[str]]:
+        # One query for the whole fleet: cheaper than a query per message, and the
+        # fleet (thousands of rows) fits in memory easily.
+        with self._lock:
+            now = self._clock()
+            if self._loaded_at is not None and now - self._loaded_at < self._ttl_s:
+                return self._assets_by_gateway
+            with self._session_factory() as session:
+                gateways = session.scalars(select(Gateway.id)).all()
+                rows = session.execute(select(Asset.gateway_id, Asset.id)).all()
+            mapping: dict[str, set[str]] = {g: set() for g in gateways}
+            for gateway_id, asset_id in rows:
+                if gateway_id is not None:
+                    mapping.setdefault(gateway_id, set()).add(asset_id)
+            self._assets_by_gateway = {g: frozenset(a) for g, a in mapping.items()}
+            self._loaded_at = now
+            return self._assets_by_gateway
+
+    def invalidate(self) -> None:
+        """Forget the cache; the API calls it after changing gateways or assets."""
+        with self._lock:
+            self._loaded_at = None
+
+    def gateway_known(self, gateway_id: str) -> bool:
+        """True if the gateway is registered."""
+        return gateway_id in self._snapshot()
+
+    def asset_allowed(self, gateway_id: str, asset_id: str) -> bool:
+        """True if the asset is registered under this gateway."""
+        return asset_id in self._snapshot().get(gateway_id, frozenset())
+
+    def assets_of(self, gateway_id: str) -> frozenset[str]:
+        """The asset ids registered under a gateway (empty if unknown)."""
+        return self._snapshot().get(gateway_id, frozenset())

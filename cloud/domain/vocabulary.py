@@ -1,0 +1,45 @@
+"""Closed vocabularies of the domain, shared by models' callers, schemas and the API."""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+__all__ = [
+    "ASSET_KINDS",
+    "CUSTOMER_TIERS",
+    "PRIORITIES",
+    "ROLES",
+    "SEVERITIES",
+    "AlertState",
+    "AssetKind",
+    "CustomerTier",
+    "Foundation",
+    "IsoGroup",
+    "IsoZone",
+    "Priority",
+    "Role",
+    "Severity",
+    "VerdictKind",
+    "WorkOrderSource",
+    "WorkOrderState",
+]
+
+AssetKind = Literal["motor", "pump", "fan", "spindle", "gearbox"]
+IsoGroup = Literal[1, 2]
+Foundation = Literal["rigid", "flexible"]
+CustomerTier = Literal["strategic", "key", "standard"]
+Severity = Literal["advisory", "warning", "alarm", "critical"]
+# ISO 20816 evaluation zones: A new, B unrestricted, C restricted, D damage.
+IsoZone = Literal["A", "B", "C", "D"]
+AlertState = Literal["open", "acknowledged", "resolved", "cleared"]
+Priority = Literal["P0", "P1", "P2", "P3"]
+WorkOrderState = Literal["open", "assigned", "in_progress", "done", "closed", "cancelled"]
+WorkOrderSource = Literal["alert", "manual", "reminder"]
+VerdictKind = Literal["false_alarm", "confirmed", "inconclusive"]
+Role = Literal["gateway", "engineer", "service_desk", "admin"]
+
+ASSET_KINDS: tuple[AssetKind, ...] = get_args(AssetKind)
+CUSTOMER_TIERS: tuple[CustomerTier, ...] = get_args(CustomerTier)
+SEVERITIES: tuple[Severity, ...] = get_args(Severity)
+PRIORITIES: tuple[Priority, ...] = get_args(Priority)
+ROLES: tuple[Role, ...] = get_args(Role)

@@ -1,0 +1,423 @@
+"""Preventive-maintenance work orders: opened from alerts, by hand or by running hours.
+
+One open work order per (asset, failure mode). States: open → assigned → in_progress →
+done → closed, or cancelled (a false alarm then becomes a Verdict the models learn from).
+Every change is a WorkOrderEvent and a webhook delivery in the same transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cloud.db.models import (
+    OPEN_ALERT_STATES,
+    OPEN_WORK_ORDER_STATES,
+    Alert,
+    Asset,
+    Verdict,
+    WorkOrder,
+    WorkOrderEvent,
+)
+from cloud.domain import alerts as alerts_domain
+from cloud.domain.catalogue import FailureModeCatalogue, default_catalogue
+from cloud.domain.clock import require_utc
+from cloud.domain.errors import (
+    ConflictError,
+    InvalidInputError,
+    InvalidTransitionError,
+    NotFoundError,
+)
+from cloud.domain.outbox import enqueue_work_order_event
+from cloud.domain.policy import DEFAULT_POLICY, ServiceLevelPolicy, decide_priority
+from cloud.domain.vocabulary import PRIORITIES, Priority, WorkOrderSource, WorkOrderState
+
+__all__ = [
+    "TRANSITIONS",
+    "create_work_order",
+    "find_open_work_order",
+    "get_work_order",
+    "open_from_alert",
+    "open_manual",
+    "planned_date",
+    "transition",
+    "update_work_order",
+]
+
+# Allowed moves. Back-steps exist because real jobs bounce: a technician hands a job
+# back, or a "done" job fails its check and needs rework.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "open": frozenset({"assigned", "in_progress", "cancelled"}),
+    "assigned": frozenset({"open", "in_progress", "cancelled"}),
+    "in_progress": frozenset({"assigned", "done", "cancelled"}),
+    "done": frozenset({"in_progress", "closed"}),
+    "closed": frozenset(),
+    "cancelled": frozenset(),
+}
+_RANK = {p: i for i, p in enumerate(PRIORITIES)}
+
+
+def get_work_order(session: Session, work_order_id: int) -> WorkOrder:
+    """The work order with this id, or NotFoundError."""
+    wo = session.get(WorkOrder, work_order_id)
+    if wo is None:
+        raise NotFoundError(f"work order {work_order_id} not found")
+    return wo
+
+
+def find_open_work_order(session: Session, asset_id: str, failure_mode: str) -> WorkOrder | None:
+    """The open/assigned/in-progress work order for this asset and failure mode, if any."""
+    return session.scalars(
+        select(WorkOrder).where(
+            WorkOrder.asset_id == asset_id,
+            WorkOrder.failure_mode == failure_mode,
+            WorkOrder.state.in_(OPEN_WORK_ORDER_STATES),
+        )
+    ).one_or_none()
+
+
+def planned_date(
+    *, now: datetime, resolve_by: datetime, rul_low_h: float | None, lead_time_h: float
+) -> datetime:
+    """When to plan the work: lead time before the earlier of failure and deadline, not past."""
+    finish_by = resolve_by
+    if rul_low_h is not None:
+        finish_by = min(finish_by, now + timedelta(hours=rul_low_h))
+    return max(now, finish_by - timedelta(hours=lead_time_h))
+
+
+def _event(
+    wo: WorkOrder,
+    kind: str,
+    now: datetime,
+    actor: str,
+    *,
+    from_state: str | None = None,
+    to_state: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    wo.events.append(
+        WorkOrderEvent(
+            kind=kind,
+            at=now,
+            actor=actor,
+            from_state=from_state,
+            to_state=to_state,
+            details=details or {},
+        )
+    )
+
+
+def create_work_order(
+    session: Session,
+    *,
+    asset: Asset,
+    failure_mode: str,
+    priority: Priority,
+    priority_reason: str,
+    source: WorkOrderSource,
+    now: datetime,
+    actor: str,
+    title: str | None = None,
+    description: str = "",
+    alert: Alert | None = None,
+    rul_low_h: float | None = None,
+    policy: ServiceLevelPolicy | None = None,
+    catalogue: FailureModeCatalogue | None = None,
+) -> WorkOrder:
+    """Create a work order with deadlines and catalogue content; ConflictError on an open twin."""
+    now = require_utc(now)
+    policy = policy or DEFAULT_POLICY
+    catalogue = catalogue or default_catalogue()
+    if find_open_work_order(session, asset.id, failure_mode) is not None:
+        raise ConflictError(
+            f"asset {asset.id} already has an open work order for {failure_mode}",
+            details={"asset_id": asset.id, "failure_mode": failure_mode},
+        )
+    entry = catalogue.lookup(failure_mode)
+    resolve_by = now + policy.resolve_within(priority)
+    lead_h = entry.lead_time_h if failure_mode in catalogue else policy.default_lead_time_h
+    wo = WorkOrder(
+        asset_id=asset.id,
+        alert_id=alert.id if alert is not None else None,
+        source=source,
+        failure_mode=failure_mode,
+        failure_mode_code=entry.iso14224_mode,
+        title=title or f"{entry.name} on {asset.name or asset.id}",
+        description=description,
+        priority=priority,
+        priority_reason=priority_reason,
+        state="open",
+        suggested_actions=list(entry.actions),
+        spare_parts=list(entry.spare_parts),
+        created_at=now,
+        updated_at=now,
+        created_by=actor,
+        respond_by=now + policy.respond_within(priority, asset.customer_tier),
+        resolve_by=resolve_by,
+        planned_for=planned_date(
+            now=now, resolve_by=resolve_by, rul_low_h=rul_low_h, lead_time_h=lead_h
+        ),
+        resolution_note="",
+    )
+    session.add(wo)
+    _event(
+        wo,
+        "created",
+        now,
+        actor,
+        to_state="open",
+        details={"priority": priority, "reason": priority_reason, "source": source},
+    )
+    enqueue_work_order_event(session, wo, "work_order.created", now=now)
+    return wo
+
+
+def open_from_alert(
+    session: Session,
+    alert: Alert,
+    *,
+    now: datetime,
+    policy: ServiceLevelPolicy | None = None,
+    catalogue: FailureModeCatalogue | None = None,
+) -> WorkOrder | None:
+    """Open (or re-prioritise) the work order for an alert; None if the rule says no work order.
+
+    Idempotent: calling it every scoring round returns the same open work order,
+    raising its priority if the alert got worse. Not committed.
+    """
+    now = require_utc(now)
+    policy = policy or DEFAULT_POLICY
+    decision = decide_priority(
+        severity=alert.severity,  # type: ignore[arg-type]
+        iso_zone=alert.iso_zone,  # type: ignore[arg-type]
+        confidence=alert.confidence,
+        rul_low_h=alert.rul_low_h,
+        policy=policy,
+    )
+    reason = "; ".join(decision.reasons)
+    existing = find_open_work_order(session, alert.asset_id, alert.failure_mode)
+    if existing is not None:
+        if _RANK[decision.priority] < _RANK[existing.priority]:  # type: ignore[index]
+            old = existing.priority
+            existing.priority = decision.priority
+            existing.priority_reason = reason
+            existing.alert_id = alert.id
+            existing.respond_by = min(
+                existing.respond_by,
+                now + policy.respond_within(decision.priority, existing.asset.customer_tier),
+            )
+            existing.resolve_by = min(
+                existing.resolve_by, now + policy.resolve_within(decision.priority)
+            )
+            existing.updated_at = now
+            change = {"priority": [old, decision.priority], "reason": reason}
+            _event(existing, "reprioritised", now, "system", details=change)
+            enqueue_work_order_event(
+                session, existing, "work_order.updated", now=now, change=change
+            )
+            session.flush()
+        return existing
+    if not decision.warrants_work_order:
+        return None
+    wo = create_work_order(
+        session,
+        asset=alert.asset,
+        failure_mode=alert.failure_mode,
+        priority=decision.priority,
+        priority_reason=reason,
+        source="alert",
+        now=now,
+        actor="system",
+        alert=alert,
+        rul_low_h=alert.rul_low_h,
+        description=f"Alert {alert.id}: {alert.severity}, score {alert.score:.3g}, "
+        f"model {alert.model} {alert.model_version}",
+        policy=policy,
+        catalogue=catalogue,
+    )
+    session.flush()
+    return wo
+
+
+def open_manual(
+    session: Session,
+    *,
+    asset_id: str,
+    failure_mode: str,
+    priority: Priority,
+    actor: str,
+    now: datetime,
+    title: str | None = None,
+    description: str = "",
+    policy: ServiceLevelPolicy | None = None,
+    catalogue: FailureModeCatalogue | None = None,
+) -> WorkOrder:
+    """A work order the service desk opens by hand, with a priority they choose."""
+    asset = session.get(Asset, asset_id)
+    if asset is None:
+        raise NotFoundError(f"asset {asset_id} not found")
+    if priority not in PRIORITIES:
+        raise InvalidInputError(f"unknown priority {priority!r}")
+    wo = create_work_order(
+        session,
+        asset=asset,
+        failure_mode=failure_mode,
+        priority=priority,
+        priority_reason=f"set by {actor}",
+        source="manual",
+        now=now,
+        actor=actor,
+        title=title,
+        description=description,
+        policy=policy,
+        catalogue=catalogue,
+    )
+    session.flush()
+    return wo
+
+
+def _record_verdict(
+    session: Session, wo: WorkOrder, verdict: str, *, actor: str, now: datetime, note: str
+) -> None:
+    alert = wo.alert
+    session.add(
+        Verdict(
+            alert_id=wo.alert_id,
+            work_order_id=wo.id,
+            asset_id=wo.asset_id,
+            failure_mode=wo.failure_mode,
+            verdict=verdict,
+            model=alert.model if alert is not None else None,
+            model_version=alert.model_version if alert is not None else None,
+            actor=actor,
+            note=note,
+            at=now,
+        )
+    )
+
+
+def transition(
+    session: Session,
+    work_order_id: int,
+    to_state: WorkOrderState,
+    *,
+    actor: str,
+    now: datetime,
+    assignee: str | None = None,
+    note: str = "",
+    false_alarm: bool = False,
+    failure_confirmed_at: datetime | None = None,
+) -> WorkOrder:
+    """Move a work order along its state machine; InvalidTransitionError (409) if not allowed.
+
+    `false_alarm` on cancel records a Verdict; `failure_confirmed_at` on close records
+    when the machine actually failed (for the lead-time KPI) and a confirming Verdict.
+    """
+    now = require_utc(now)
+    wo = get_work_order(session, work_order_id)
+    allowed = TRANSITIONS.get(wo.state, frozenset())
+    if to_state not in allowed:
+        raise InvalidTransitionError(
+            f"work order {wo.id} cannot go from {wo.state} to {to_state}",
+            details={"from": wo.state, "to": to_state, "allowed": sorted(allowed)},
+        )
+    if to_state == "assigned" and not (assignee or wo.assignee):
+        raise InvalidInputError("assigning a work order needs an assignee")
+    if false_alarm and to_state != "cancelled":
+        raise InvalidInputError("false_alarm only applies when cancelling")
+    if failure_confirmed_at is not None and to_state != "closed":
+        raise InvalidInputError("failure_confirmed_at only applies when closing")
+    from_state = wo.state
+    wo.state = to_state
+    wo.updated_at = now
+    if assignee:
+        wo.assignee = assignee
+    if to_state in ("assigned", "in_progress") and wo.responded_at is None:
+        wo.responded_at = now
+    if to_state == "done":
+        wo.done_at = now
+        wo.resolution_note = note or wo.resolution_note
+    if to_state == "closed":
+        wo.closed_at = now
+        if failure_confirmed_at is not None:
+            wo.failure_confirmed_at = require_utc(failure_confirmed_at)
+            _record_verdict(session, wo, "confirmed", actor=actor, now=now, note=note)
+    if to_state == "cancelled":
+        wo.cancelled_at = now
+        wo.resolution_note = note
+        if false_alarm:
+            _record_verdict(session, wo, "false_alarm", actor=actor, now=now, note=note)
+    alert = wo.alert
+    if to_state in ("done", "cancelled") and alert is not None and alert.state in OPEN_ALERT_STATES:
+        why = "false alarm" if false_alarm else f"work order {wo.id} {to_state}"
+        alerts_domain.resolve(session, alert.id, actor=actor, now=now, note=note or why)
+    details: dict[str, Any] = {"note": note} if note else {}
+    if assignee:
+        details["assignee"] = assignee
+    if false_alarm:
+        details["false_alarm"] = True
+    if failure_confirmed_at is not None:
+        details["failure_confirmed_at"] = failure_confirmed_at.isoformat()
+    _event(wo, "transition", now, actor, from_state=from_state, to_state=to_state, details=details)
+    enqueue_work_order_event(
+        session,
+        wo,
+        "work_order.updated",
+        now=now,
+        change={"state": [from_state, to_state], **details},
+    )
+    session.flush()
+    return wo
+
+
+def update_work_order(
+    session: Session,
+    work_order_id: int,
+    *,
+    actor: str,
+    now: datetime,
+    changes: dict[str, Any],
+    policy: ServiceLevelPolicy | None = None,
+) -> WorkOrder:
+    """Edit title, description, assignee, planned date or priority of an open work order.
+
+    A new priority re-derives the deadlines from the creation time, as if set then.
+    """
+    now = require_utc(now)
+    policy = policy or DEFAULT_POLICY
+    wo = get_work_order(session, work_order_id)
+    if wo.state not in OPEN_WORK_ORDER_STATES:
+        raise InvalidTransitionError(
+            f"work order {wo.id} is {wo.state}; only open work orders can be edited",
+            details={"state": wo.state},
+        )
+    editable = {"title", "description", "assignee", "planned_for", "priority"}
+    unknown = set(changes) - editable
+    if unknown:
+        raise InvalidInputError(f"cannot edit {', '.join(sorted(unknown))}")
+    diff: dict[str, Any] = {}
+    for field, raw in changes.items():
+        value = require_utc(raw) if field == "planned_for" and raw is not None else raw
+        if field == "priority" and value not in PRIORITIES:
+            raise InvalidInputError(f"unknown priority {value!r}")
+        old = getattr(wo, field)
+        if old != value:
+            diff[field] = [str(old) if old is not None else None, str(value) if value else value]
+            setattr(wo, field, value)
+    if "priority" in diff:
+        wo.priority_reason = f"set by {actor}"
+        wo.respond_by = wo.created_at + policy.respond_within(
+            wo.priority,  # type: ignore[arg-type]
+            wo.asset.customer_tier,
+        )
+        wo.resolve_by = wo.created_at + policy.resolve_within(wo.priority)  # type: ignore[arg-type]
+    if diff:
+        wo.updated_at = now
+        _event(wo, "edited", now, actor, details=diff)
+        enqueue_work_order_event(session, wo, "work_order.updated", now=now, change=diff)
+    session.flush()
+    return wo
