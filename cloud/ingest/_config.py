@@ -1,0 +1,68 @@
+"""IngestConfig: how an ingestion worker reaches the broker and what it subscribes to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from cloud.ingest._errors import IngestConfigError
+from ironwatch.wire import SNAPSHOT_FILTER, STATUS_FILTER, TELEMETRY_FILTER, shared_subscription
+
+__all__ = ["IngestConfig"]
+
+WEEK_S = 7 * 24 * 3600
+
+
+@dataclass(frozen=True, kw_only=True)
+class IngestConfig:
+    """Broker connection and session of one ingestion worker (the cloud maps its settings here).
+
+    The session is persistent (clean_start False, session expiry) so the broker queues
+    messages while the worker is down; with `shared_group`, N workers with distinct
+    client ids share one stream through MQTT 5 shared subscriptions. With protocol
+    "3.1.1" the session is clean_session=False and never expires (session_expiry_s unused).
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 1883
+    username: str | None = None
+    password: str | None = None
+    tls_ca: Path | None = None
+    client_id: str = "ironwatch-ingest"
+    shared_group: str | None = None
+    clean_start: bool = False
+    session_expiry_s: int = WEEK_S
+    qos: Literal[1, 2] = 1
+    topics: tuple[str, ...] = (TELEMETRY_FILTER, STATUS_FILTER, SNAPSHOT_FILTER)
+    protocol: Literal["5", "3.1.1"] = "5"
+    keepalive_s: int = 30
+    receive_maximum: int = 1000
+    max_batch_messages: int = 200
+    reconnect_min_s: float = 0.2
+    reconnect_max_s: float = 5.0
+    max_dead_letter_payload_bytes: int = 64 * 1024
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.port <= 65535:
+            raise IngestConfigError(f"port {self.port} is out of range")
+        if not self.client_id:
+            raise IngestConfigError("client_id is required: a persistent session is keyed by it")
+        if self.qos not in (1, 2):
+            # QoS 0 would lose records silently; at-least-once + dedup is the contract.
+            raise IngestConfigError("qos must be 1 or 2")
+        if (self.username is None) != (self.password is None):
+            raise IngestConfigError("username and password go together")
+        if not self.topics:
+            raise IngestConfigError("topics must not be empty")
+        if self.session_expiry_s < 0 or self.receive_maximum < 1 or self.max_batch_messages < 1:
+            raise IngestConfigError("session_expiry_s, receive_maximum, max_batch_messages >= 0/1")
+        if self.tls_ca is not None and not Path(self.tls_ca).is_file():
+            raise IngestConfigError(f"tls_ca {self.tls_ca} is not a file")
+
+    @property
+    def subscriptions(self) -> tuple[str, ...]:
+        """Topic filters as subscribed: wrapped in $share/<group>/ when a group is set."""
+        if self.shared_group is None:
+            return self.topics
+        return tuple(shared_subscription(t, self.shared_group) for t in self.topics)

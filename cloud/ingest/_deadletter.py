@@ -1,0 +1,147 @@
+"""Dead letters: messages the cloud refused, kept with topic, bounded payload, reason and time.
+
+A refused message is never retried automatically; it is kept so an operator can see why
+a gateway's data is missing (wrong id, unknown asset, schema drift) and replay it later.
+"""
+
+from __future__ import annotations
+
+import collections
+import sqlite3
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from cloud.ingest._errors import IngestError
+
+__all__ = ["DeadLetter", "DeadLetterStore", "MemoryDeadLetterStore", "SqliteDeadLetterStore"]
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """One refused message. `payload` may be truncated; `payload_size` is the original size."""
+
+    received_at: datetime
+    topic: str
+    reason_code: str
+    reason: str
+    payload: bytes
+    payload_size: int
+
+    @classmethod
+    def make(
+        cls, topic: str, payload: bytes, reason_code: str, reason: str, *, max_payload_bytes: int
+    ) -> DeadLetter:
+        return cls(
+            received_at=datetime.now(UTC),
+            topic=topic[:1024],
+            reason_code=reason_code,
+            reason=reason[:2048],
+            payload=bytes(payload[:max_payload_bytes]),
+            payload_size=len(payload),
+        )
+
+
+@runtime_checkable
+class DeadLetterStore(Protocol):
+    def put(self, letter: DeadLetter) -> None: ...
+
+    def recent(self, limit: int = 100) -> list[DeadLetter]:
+        """The newest dead letters first."""
+        ...
+
+    def count(self, reason_code: str | None = None) -> int: ...
+
+
+class MemoryDeadLetterStore:
+    """The newest `max_items` dead letters in memory; older ones fall off (counts stay exact)."""
+
+    def __init__(self, max_items: int = 10_000) -> None:
+        self._items: collections.deque[DeadLetter] = collections.deque(maxlen=max_items)
+        self._counts: collections.Counter[str] = collections.Counter()
+        self._lock = threading.Lock()
+
+    def put(self, letter: DeadLetter) -> None:
+        with self._lock:
+            self._items.append(letter)
+            self._counts[letter.reason_code] += 1
+
+    def recent(self, limit: int = 100) -> list[DeadLetter]:
+        with self._lock:
+            return list(reversed(self._items))[:limit]
+
+    def count(self, reason_code: str | None = None) -> int:
+        with self._lock:
+            return self._counts.total() if reason_code is None else self._counts[reason_code]
+
+
+class SqliteDeadLetterStore:
+    """Dead letters in a SQLite table (survive restarts); keeps the newest `max_items`."""
+
+    def __init__(self, path: str | Path, *, max_items: int = 100_000) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._max_items = max_items
+        self._lock = threading.Lock()
+        try:
+            self._conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS dead_letters (id INTEGER PRIMARY KEY, "
+                "received_at TEXT NOT NULL, topic TEXT NOT NULL, reason_code TEXT NOT NULL, "
+                "reason TEXT NOT NULL, payload BLOB NOT NULL, payload_size INTEGER NOT NULL)"
+            )
+            self._conn.commit()
+        except sqlite3.Error as err:
+            raise IngestError(f"cannot open dead-letter store {self.path}: {err}") from err
+
+    def put(self, letter: DeadLetter) -> None:
+        with self._lock, self._conn:
+            cur = self._conn.execute(
+                "INSERT INTO dead_letters (received_at, topic, reason_code, reason, payload, "
+                "payload_size) VALUES (?, ?, ?, ?, ?, ?)",
+                (letter.received_at.isoformat(), letter.topic, letter.reason_code, letter.reason,
+                 letter.payload, letter.payload_size),
+            )
+            # Bounded: a gateway stuck sending garbage must not fill the disk.
+            if cur.lastrowid is not None and cur.lastrowid % 1000 == 0:
+                self._conn.execute(
+                    "DELETE FROM dead_letters WHERE id <= ?", (cur.lastrowid - self._max_items,)
+                )
+
+    def recent(self, limit: int = 100) -> list[DeadLetter]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT received_at, topic, reason_code, reason, payload, payload_size "
+                "FROM dead_letters ORDER BY id DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [_row(r) for r in rows]
+
+    def count(self, reason_code: str | None = None) -> int:
+        with self._lock:
+            if reason_code is None:
+                row = self._conn.execute("SELECT COUNT(*) FROM dead_letters").fetchone()
+            else:
+                row = self._conn.execute(
+                    "SELECT COUNT(*) FROM dead_letters WHERE reason_code = ?", (reason_code,)
+                ).fetchone()
+        return int(row[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+def _row(r: Sequence[object]) -> DeadLetter:
+    return DeadLetter(
+        received_at=datetime.fromisoformat(str(r[0])),
+        topic=str(r[1]),
+        reason_code=str(r[2]),
+        reason=str(r[3]),
+        payload=bytes(r[4]),  # type: ignore[call-overload]
+        payload_size=int(r[5]),  # type: ignore[call-overload]
+    )

@@ -1,0 +1,99 @@
+"""Sans-IO validation of one MQTT message: the wire contract, then the registry.
+
+Returns what to do with the message instead of doing it, so the rules are tested
+without a broker and the worker stays a thin shell.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cloud.ingest._registry import AssetRegistry
+from ironwatch.wire import (
+    Command,
+    FeatureRecord,
+    GatewayStatus,
+    TelemetryMessage,
+    WaveformSnapshot,
+    WireError,
+    decode,
+)
+
+__all__ = ["REASON_CODES", "Accepted", "Rejected", "validate"]
+
+# Stable codes for counting and alerting; the free-text reason carries the detail.
+REASON_CODES = (
+    "bad_topic",
+    "invalid_payload",
+    "kind_mismatch",
+    "gateway_mismatch",
+    "unknown_gateway",
+    "unknown_asset",
+    "unexpected_command",
+)
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """The whole message goes to the dead-letter store."""
+
+    reason_code: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A valid message; for telemetry, `records` are the ones whose asset is allowed.
+
+    `refused` is set when some records named assets this gateway may not report: those
+    records are dead-lettered (with the whole payload) and the rest is stored.
+    """
+
+    message: TelemetryMessage | GatewayStatus | WaveformSnapshot
+    records: tuple[FeatureRecord, ...] = ()
+    refused: Rejected | None = None
+
+
+def _code_of(err: WireError) -> str:
+    reason = err.reason
+    if reason.startswith("topic "):
+        return "bad_topic"
+    if "differs from topic gateway" in reason:
+        return "gateway_mismatch"
+    if reason.startswith("payload type"):
+        return "kind_mismatch"
+    return "invalid_payload"
+
+
+def validate(topic: str, payload: bytes, registry: AssetRegistry) -> Accepted | Rejected:
+    """Decide whether a message is stored, partly stored, or dead-lettered, and why."""
+    try:
+        message = decode(topic, payload)
+    except WireError as err:
+        return Rejected(_code_of(err), err.reason)
+    if isinstance(message, Command):
+        return Rejected("unexpected_command", f"a command arrived on {topic!r}")
+    gateway_id = message.gateway_id
+    if not registry.gateway_known(gateway_id):
+        return Rejected("unknown_gateway", f"gateway {gateway_id!r} is not registered")
+    if isinstance(message, WaveformSnapshot):
+        if not registry.asset_allowed(gateway_id, message.asset_id):
+            return Rejected(
+                "unknown_asset", f"asset {message.asset_id!r} is not on gateway {gateway_id!r}"
+            )
+        return Accepted(message)
+    if isinstance(message, GatewayStatus):
+        return Accepted(message)
+    allowed: dict[str, bool] = {}
+    for asset in {r.asset_id for r in message.records}:
+        allowed[asset] = registry.asset_allowed(gateway_id, asset)
+    if all(allowed.values()):
+        return Accepted(message, tuple(message.records))
+    bad = sorted(a for a, ok in allowed.items() if not ok)
+    refused = Rejected(
+        "unknown_asset", f"assets {', '.join(bad)} are not on gateway {gateway_id!r}"
+    )
+    kept = tuple(r for r in message.records if allowed[r.asset_id])
+    if not kept:
+        return refused
+    return Accepted(message, kept, refused)

@@ -1,0 +1,20 @@
+"""Telemetry storage: the TelemetryStore interface, columnar FeatureFrame, and its backends.
+
+`SqliteTelemetryStore` is the embedded default (one file, no server); `InfluxStore`
+writes line protocol to InfluxDB 1.x/2.x/3.x and reads back with InfluxQL.
+"""
+
+from cloud.telemetry._errors import StoreUnavailableError, TelemetryError, TelemetryQueryError
+from cloud.telemetry._frame import FeatureFrame, TimeLike
+from cloud.telemetry._sqlite import SqliteTelemetryStore
+from cloud.telemetry._store import TelemetryStore
+
+__all__ = [
+    "FeatureFrame",
+    "SqliteTelemetryStore",
+    "StoreUnavailableError",
+    "TelemetryError",
+    "TelemetryQueryError",
+    "TelemetryStore",
+    "TimeLike",
+]

@@ -1,0 +1,321 @@
+"""The embedded telemetry store: one SQLite file in WAL mode, nothing to install or run.
+
+A record is one row keyed by (gateway_id, seq); its features are a float64 blob plus the
+id of its (sorted) feature-name set, so a query decodes thousands of rows with one
+numpy call per name set instead of parsing JSON row by row.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import struct
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cloud.telemetry._errors import StoreUnavailableError, TelemetryError, TelemetryQueryError
+from cloud.telemetry._frame import FeatureFrame, TimeLike, datetime_to_ns, to_ns
+from ironwatch.wire import FeatureRecord, WaveformSnapshot
+
+__all__ = ["SqliteTelemetryStore"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS feature_sets (
+    id INTEGER PRIMARY KEY,
+    names TEXT NOT NULL UNIQUE
+);
+CREATE TABLE IF NOT EXISTS records (
+    gateway_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    asset_id TEXT NOT NULL,
+    point TEXT NOT NULL,
+    ts_ns INTEGER NOT NULL,
+    window_s REAL NOT NULL,
+    stale INTEGER NOT NULL,
+    feature_set INTEGER NOT NULL REFERENCES feature_sets(id),
+    vals BLOB NOT NULL,
+    PRIMARY KEY (gateway_id, seq)
+);
+CREATE INDEX IF NOT EXISTS records_asset_time ON records (asset_id, point, ts_ns);
+CREATE INDEX IF NOT EXISTS records_time ON records (ts_ns);
+CREATE TABLE IF NOT EXISTS snapshots (
+    gateway_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    asset_id TEXT NOT NULL,
+    point TEXT NOT NULL,
+    ts_ns INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (gateway_id, seq)
+);
+CREATE INDEX IF NOT EXISTS snapshots_asset_time ON snapshots (asset_id, point, ts_ns);
+"""
+_INSERT = (
+    "INSERT OR IGNORE INTO records (gateway_id, seq, asset_id, point, ts_ns, window_s, stale, "
+    "feature_set, vals) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_NAN = float("nan")
+_SEP = "\x1f"  # names are lower_snake_case, so a control character cannot clash
+
+
+class SqliteTelemetryStore:
+    """TelemetryStore in a single SQLite file (WAL): one writer at a time, readers alongside.
+
+    Each thread gets its own connection; writes are serialised by a lock inside the
+    process and by SQLite's busy timeout across processes.
+    """
+
+    def __init__(self, path: str | Path, *, busy_timeout_s: float = 30.0) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._busy_timeout_s = busy_timeout_s
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._closed = False
+        self._set_ids: dict[tuple[str, ...], int] = {}
+        self._set_names: dict[int, tuple[str, ...]] = {}
+        conn = self._conn()
+        try:
+            conn.executescript(_SCHEMA)
+        except sqlite3.Error as err:
+            raise StoreUnavailableError(f"cannot initialise {self.path}: {err}") from err
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._closed:
+            raise TelemetryError("store is closed")
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(
+                    self.path,
+                    timeout=self._busy_timeout_s,
+                    isolation_level=None,  # explicit BEGIN/COMMIT below
+                    check_same_thread=False,  # close() runs on another thread
+                )
+                conn.execute("PRAGMA journal_mode=WAL")
+                # NORMAL in WAL mode: a power cut may lose the last commits but never corrupts;
+                # QoS 1 redelivery covers what was not yet acknowledged.
+                conn.execute("PRAGMA synchronous=NORMAL")
+            except sqlite3.Error as err:
+                raise StoreUnavailableError(f"cannot open {self.path}: {err}") from err
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    def _feature_set(self, conn: sqlite3.Connection, names: tuple[str, ...]) -> int:
+        set_id = self._set_ids.get(names)
+        if set_id is None:
+            joined = _SEP.join(names)
+            conn.execute("INSERT OR IGNORE INTO feature_sets (names) VALUES (?)", (joined,))
+            row = conn.execute("SELECT id FROM feature_sets WHERE names = ?", (joined,)).fetchone()
+            set_id = int(row[0])
+            self._set_ids[names] = set_id
+            self._set_names[set_id] = names
+        return set_id
+
+    def _names_of(self, conn: sqlite3.Connection, set_id: int) -> tuple[str, ...]:
+        names = self._set_names.get(set_id)
+        if names is None:
+            row = conn.execute("SELECT names FROM feature_sets WHERE id = ?", (set_id,)).fetchone()
+            names = tuple(row[0].split(_SEP)) if row and row[0] else ()
+            self._set_names[set_id] = names
+        return names
+
+    def write(self, gateway_id: str, records: Sequence[FeatureRecord]) -> int:
+        if not records:
+            return 0
+        conn = self._conn()
+        with self._write_lock:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    rows = []
+                    for r in records:
+                        names = tuple(sorted(r.features))
+                        feats = r.features
+                        blob = struct.pack(
+                            f"<{len(names)}d",
+                            *[_NAN if (v := feats[k]) is None else v for k in names],
+                        )
+                        rows.append(
+                            (gateway_id, r.seq, r.asset_id, r.point, datetime_to_ns(r.ts),
+                             r.window_s, int(r.stale), self._feature_set(conn, names),
+                             blob)
+                        )
+                    before = conn.total_changes
+                    conn.executemany(_INSERT, rows)
+                    new = conn.total_changes - before
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    # A rolled-back transaction may have created feature sets that are gone now.
+                    self._set_ids.clear()
+                    self._set_names.clear()
+                    raise
+            except sqlite3.Error as err:
+                raise StoreUnavailableError(f"write to {self.path} failed: {err}") from err
+        return new
+
+    def query(
+        self,
+        *,
+        asset_ids: Sequence[str] | None = None,
+        point: str | None = None,
+        start: TimeLike | None = None,
+        end: TimeLike | None = None,
+        features: Sequence[str] | None = None,
+        limit: int | None = None,
+    ) -> FeatureFrame:
+        where, params = _where(asset_ids=asset_ids, point=point, start=start, end=end)
+        sql = (
+            "SELECT gateway_id, seq, asset_id, point, ts_ns, window_s, stale, feature_set, vals "
+            f"FROM records{where} ORDER BY ts_ns, gateway_id, seq"
+        )
+        if limit is not None:
+            if limit < 0:
+                raise TelemetryQueryError("limit must be >= 0")
+            sql += " LIMIT ?"
+            params.append(limit)
+        conn = self._conn()
+        try:
+            rows = conn.execute(sql, params).fetchall()
+        except sqlite3.Error as err:
+            raise StoreUnavailableError(f"query on {self.path} failed: {err}") from err
+        if not rows:
+            return FeatureFrame.empty(features or ())
+        gw, seq, asset, pt, ts, win, stale, sets, blobs = zip(*rows, strict=True)
+        set_ids = np.asarray(sets, dtype=np.int64)
+        unique_sets = np.unique(set_ids)
+        names_by_set = {int(s): self._names_of(conn, int(s)) for s in unique_sets}
+        names = (
+            list(features)
+            if features is not None
+            else sorted({n for ns in names_by_set.values() for n in ns})
+        )
+        col = {name: j for j, name in enumerate(names)}
+        values = np.full((len(rows), len(names)), np.nan)
+        for s in unique_sets:
+            set_names = names_by_set[int(s)]
+            idx = np.flatnonzero(set_ids == s)
+            # One frombuffer per feature-name set: every row of the set has the same layout.
+            block = np.frombuffer(b"".join(blobs[i] for i in idx), dtype="<f8").reshape(
+                len(idx), len(set_names)
+            )
+            src = np.asarray([k for k, n in enumerate(set_names) if n in col], dtype=np.intp)
+            dst = np.asarray([col[set_names[k]] for k in src], dtype=np.intp)
+            if len(src):
+                values[np.ix_(idx, dst)] = block[:, src]
+        # Rows come back already ordered by SQL; keep that order.
+        return FeatureFrame(
+            gateway_ids=np.asarray(gw, dtype=str),
+            seqs=np.asarray(seq, dtype=np.int64),
+            asset_ids=np.asarray(asset, dtype=str),
+            points=np.asarray(pt, dtype=str),
+            ts_ns=np.asarray(ts, dtype=np.int64),
+            window_s=np.asarray(win, dtype=np.float64),
+            stale=np.asarray(stale, dtype=bool),
+            values=values,
+            feature_names=tuple(names),
+        )
+
+    def count(self, *, gateway_id: str | None = None, asset_id: str | None = None) -> int:
+        clauses, params = [], []
+        if gateway_id is not None:
+            clauses.append("gateway_id = ?")
+            params.append(gateway_id)
+        if asset_id is not None:
+            clauses.append("asset_id = ?")
+            params.append(asset_id)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        return int(self._one(f"SELECT COUNT(*) FROM records{where}", params))
+
+    def duplicate_count(self) -> int:
+        # The primary key makes this 0; it is computed, not assumed, so tests check the store.
+        return int(
+            self._one(
+                "SELECT COUNT(*) - (SELECT COUNT(*) FROM "
+                "(SELECT DISTINCT gateway_id, seq FROM records)) FROM records",
+                [],
+            )
+        )
+
+    def save_snapshot(self, snapshot: WaveformSnapshot) -> bool:
+        conn = self._conn()
+        with self._write_lock:
+            try:
+                before = conn.total_changes
+                conn.execute(
+                    "INSERT OR IGNORE INTO snapshots (gateway_id, seq, asset_id, point, ts_ns, "
+                    "body) VALUES (?, ?, ?, ?, ?, ?)",
+                    (snapshot.gateway_id, snapshot.seq, snapshot.asset_id, snapshot.point,
+                     datetime_to_ns(snapshot.ts), snapshot.model_dump_json()),
+                )
+                return conn.total_changes > before
+            except sqlite3.Error as err:
+                raise StoreUnavailableError(f"snapshot write to {self.path} failed: {err}") from err
+
+    def latest_snapshot(self, asset_id: str, point: str | None = None) -> WaveformSnapshot | None:
+        sql = "SELECT body FROM snapshots WHERE asset_id = ?"
+        params: list[Any] = [asset_id]
+        if point is not None:
+            sql += " AND point = ?"
+            params.append(point)
+        sql += " ORDER BY ts_ns DESC, seq DESC LIMIT 1"
+        try:
+            row = self._conn().execute(sql, params).fetchone()
+        except sqlite3.Error as err:
+            raise StoreUnavailableError(f"snapshot query on {self.path} failed: {err}") from err
+        return None if row is None else WaveformSnapshot.model_validate_json(row[0])
+
+    def _one(self, sql: str, params: Sequence[Any]) -> Any:
+        try:
+            return self._conn().execute(sql, list(params)).fetchone()[0]
+        except sqlite3.Error as err:
+            raise StoreUnavailableError(f"query on {self.path} failed: {err}") from err
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+
+    def __enter__(self) -> SqliteTelemetryStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _where(
+    *,
+    asset_ids: Sequence[str] | None,
+    point: str | None,
+    start: TimeLike | None,
+    end: TimeLike | None,
+) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if asset_ids is not None:
+        if isinstance(asset_ids, str):
+            raise TelemetryQueryError("asset_ids is a sequence of ids, not one string")
+        if not asset_ids:
+            clauses.append("0")
+        else:
+            clauses.append(f"asset_id IN ({', '.join('?' * len(asset_ids))})")
+            params.extend(asset_ids)
+    if point is not None:
+        clauses.append("point = ?")
+        params.append(point)
+    if start is not None:
+        clauses.append("ts_ns >= ?")
+        params.append(to_ns(start))
+    if end is not None:
+        clauses.append("ts_ns < ?")
+        params.append(to_ns(end))
+    return (f" WHERE {' AND '.join(clauses)}" if clauses else ""), params

@@ -1,0 +1,87 @@
+"""Pure tests of message validation: contract, registry, and the reason codes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cloud.ingest import (
+    REASON_CODES,
+    Accepted,
+    IngestConfig,
+    IngestConfigError,
+    MemoryAssetRegistry,
+    MemoryDeadLetterStore,
+    Rejected,
+    validate,
+)
+from cloud.ingest._deadletter import DeadLetter
+from cloud.ingest.testing import make_records, make_telemetry
+from ironwatch.wire import encode, telemetry_topic
+
+REG = MemoryAssetRegistry({"gw-1": {"asset-1", "asset-2"}})
+
+
+def _payload(gw: str = "gw-1", assets: tuple[str, ...] = ("asset-1",)) -> bytes:
+    return encode(make_telemetry(gw, make_records(0, 4, assets=assets)))
+
+
+def test_valid_telemetry_is_accepted_with_all_records() -> None:
+    verdict = validate(telemetry_topic("gw-1"), _payload(), REG)
+    assert isinstance(verdict, Accepted)
+    assert len(verdict.records) == 4 and verdict.refused is None
+
+
+@pytest.mark.parametrize(
+    ("topic", "payload", "code"),
+    [
+        ("ironwatch/v1/gw-1/bogus", b"{}", "bad_topic"),
+        ("other/gw-1/telemetry", b"{}", "bad_topic"),
+        (telemetry_topic("gw-1"), b"not json", "invalid_payload"),
+        (telemetry_topic("gw-1"), b'{"v": 1, "type": "telemetry"}', "invalid_payload"),
+        (telemetry_topic("gw-2"), _payload("gw-1"), "gateway_mismatch"),
+        (telemetry_topic("gw-9"), _payload("gw-9"), "unknown_gateway"),
+        (telemetry_topic("gw-1"), _payload(assets=("asset-9",)), "unknown_asset"),
+    ],
+)
+def test_rejections_carry_a_reason_code(topic: str, payload: bytes, code: str) -> None:
+    verdict = validate(topic, payload, REG)
+    assert isinstance(verdict, Rejected)
+    assert verdict.reason_code == code and verdict.reason_code in REASON_CODES
+    assert verdict.reason
+
+
+def test_non_si_feature_is_rejected_as_invalid_payload() -> None:
+    body = json.loads(_payload())
+    body["records"][0]["features"] = {"accel_rms_g": 1.0}
+    verdict = validate(telemetry_topic("gw-1"), json.dumps(body).encode(), REG)
+    assert isinstance(verdict, Rejected) and verdict.reason_code == "invalid_payload"
+    assert "SI" in verdict.reason
+
+
+def test_unknown_asset_records_are_refused_and_the_rest_kept() -> None:
+    verdict = validate(telemetry_topic("gw-1"), _payload(assets=("asset-1", "asset-9")), REG)
+    assert isinstance(verdict, Accepted)
+    assert {r.asset_id for r in verdict.records} == {"asset-1"}
+    assert verdict.refused is not None and verdict.refused.reason_code == "unknown_asset"
+
+
+def test_config_refuses_qos0_and_half_credentials() -> None:
+    with pytest.raises(IngestConfigError):
+        IngestConfig(qos=0)  # type: ignore[arg-type]
+    with pytest.raises(IngestConfigError):
+        IngestConfig(username="cloud")
+    cfg = IngestConfig(shared_group="ironwatch")
+    assert all(s.startswith("$share/ironwatch/ironwatch/v1/") for s in cfg.subscriptions)
+
+
+def test_dead_letter_payload_is_bounded() -> None:
+    store = MemoryDeadLetterStore(max_items=2)
+    for i in range(3):
+        store.put(DeadLetter.make("t", b"x" * 1000, "invalid_payload", f"r{i}",
+                                  max_payload_bytes=10))
+    recent = store.recent()
+    assert [d.reason for d in recent] == ["r2", "r1"]
+    assert recent[0].payload == b"x" * 10 and recent[0].payload_size == 1000
+    assert store.count() == 3 and store.count("invalid_payload") == 3

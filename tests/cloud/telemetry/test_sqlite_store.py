@@ -1,0 +1,79 @@
+"""SQLite-specific behaviour: durability across reopen, concurrent writers, frame helpers."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cloud.telemetry import FeatureFrame, SqliteTelemetryStore, TelemetryError
+from ironwatch.wire import FeatureRecord
+
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def rec(seq: int, n: int = 4) -> FeatureRecord:
+    return FeatureRecord(seq=seq, asset_id=f"a{seq % 5}", point="de",
+                         ts=T0 + timedelta(milliseconds=seq), window_s=1.0,
+                         features={f"f{j}_ms2": float(seq + j) for j in range(n)})
+
+
+def test_data_survives_reopen(tmp_path: Path) -> None:
+    with SqliteTelemetryStore(tmp_path / "t.db") as s:
+        s.write("gw", [rec(i) for i in range(5)])
+    with SqliteTelemetryStore(tmp_path / "t.db") as s:
+        assert s.count() == 5
+        assert s.write("gw", [rec(i) for i in range(6)]) == 1
+        assert s.query().column("f3_ms2").tolist() == [float(i + 3) for i in range(6)]
+
+
+def test_concurrent_writers_and_readers(tmp_path: Path) -> None:
+    store = SqliteTelemetryStore(tmp_path / "t.db")
+    errors: list[BaseException] = []
+
+    def writer(k: int) -> None:
+        try:
+            for b in range(20):
+                # overlapping ranges: every thread re-sends half of another's records
+                store.write("gw", [rec(i) for i in range(k * 100 + b * 10, k * 100 + b * 10 + 15)])
+                store.query(limit=50)
+        except BaseException as err:  # pragma: no cover - reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert store.count() == len({i for k in range(4) for b in range(20)
+                                 for i in range(k * 100 + b * 10, k * 100 + b * 10 + 15)})
+    assert store.duplicate_count() == 0
+    store.close()
+    with pytest.raises(TelemetryError):
+        store.count()
+
+
+def test_mixed_feature_sets_line_up_by_name(tmp_path: Path) -> None:
+    with SqliteTelemetryStore(tmp_path / "t.db") as s:
+        s.write("gw", [rec(0, n=2), rec(1, n=4), rec(2, n=3)])
+        f = s.query()
+        assert f.feature_names == ("f0_ms2", "f1_ms2", "f2_ms2", "f3_ms2")
+        np.testing.assert_array_equal(f.column("f3_ms2"), [np.nan, 4.0, np.nan])
+        np.testing.assert_array_equal(f.column("f2_ms2"), [np.nan, 3.0, 4.0])
+
+
+def test_frame_from_records_matches_store(tmp_path: Path) -> None:
+    records = [rec(i) for i in range(7)]
+    with SqliteTelemetryStore(tmp_path / "t.db") as s:
+        s.write("gw", records)
+        stored = s.query()
+    built = FeatureFrame.from_records(("gw", r) for r in records)
+    np.testing.assert_array_equal(stored.values, built.values)
+    np.testing.assert_array_equal(stored.ts_ns, built.ts_ns)
+    assert stored.feature_names == built.feature_names
+    sub = built.take(built.asset_ids == "a1")
+    assert sub.seqs.tolist() == [1, 6]

@@ -1,0 +1,99 @@
+"""The TelemetryStore contract, run against every backend (the servers ones are integration)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cloud.telemetry import FeatureFrame, SqliteTelemetryStore, TelemetryStore
+from ironwatch.wire import FeatureRecord, WaveformSnapshot
+
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def rec(seq: int, asset: str = "a1", point: str = "de", **features: float | None) -> FeatureRecord:
+    return FeatureRecord(
+        seq=seq, asset_id=asset, point=point, ts=T0 + timedelta(seconds=seq), window_s=2.0,
+        features=features or {"accel_rms_ms2": seq * 0.5, "temperature_c": 40.0 + seq},
+    )
+
+
+@pytest.fixture(params=["sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TelemetryStore]:
+    s = SqliteTelemetryStore(tmp_path / "t.db")
+    yield s
+    s.close()
+
+
+def test_is_a_telemetry_store(store: TelemetryStore) -> None:
+    assert isinstance(store, TelemetryStore)
+
+
+def test_write_is_idempotent_on_gateway_and_seq(store: TelemetryStore) -> None:
+    records = [rec(i) for i in range(10)]
+    assert store.write("gw-1", records) == 10
+    assert store.write("gw-1", [*records[5:], rec(10)]) == 1
+    assert store.write("gw-2", records[:3]) == 3  # same seq, other gateway: distinct
+    assert store.count() == 14
+    assert store.count(gateway_id="gw-1") == 11
+    assert store.count(asset_id="a1", gateway_id="gw-2") == 3
+    assert store.duplicate_count() == 0
+
+
+def test_query_returns_columns_with_nan_for_missing(store: TelemetryStore) -> None:
+    store.write("gw-1", [rec(1, velocity_rms_mms=2.5), rec(2, temperature_c=None, kurtosis=3.0)])
+    frame = store.query()
+    assert isinstance(frame, FeatureFrame)
+    assert frame.feature_names == ("kurtosis", "temperature_c", "velocity_rms_mms")
+    assert frame.seqs.tolist() == [1, 2]
+    assert frame.gateway_ids.tolist() == ["gw-1", "gw-1"]
+    assert frame.asset_ids.tolist() == ["a1", "a1"] and frame.points.tolist() == ["de", "de"]
+    assert frame.ts_s.tolist() == [(T0 + timedelta(seconds=s)).timestamp() for s in (1, 2)]
+    np.testing.assert_array_equal(frame.column("velocity_rms_mms"), [2.5, np.nan])
+    np.testing.assert_array_equal(frame.column("kurtosis"), [np.nan, 3.0])
+    assert np.isnan(frame.column("temperature_c")).all()
+    assert np.isnan(frame.column("not_there_c")).all()
+    assert frame.window_s.tolist() == [2.0, 2.0] and not frame.stale.any()
+
+
+def test_query_filters_time_assets_point_features_limit(store: TelemetryStore) -> None:
+    store.write("gw-1", [rec(i, asset=f"a{i % 3}", point="de" if i % 2 else "nde")
+                         for i in range(30)])
+    f = store.query(asset_ids=["a0", "a2"], point="de")
+    assert set(f.asset_ids.tolist()) == {"a0", "a2"} and set(f.points.tolist()) == {"de"}
+    assert len(f) == 10
+    f = store.query(start=T0 + timedelta(seconds=10), end=T0 + timedelta(seconds=20))
+    assert f.seqs.tolist() == list(range(10, 20))  # [start, end)
+    f = store.query(start=(T0 + timedelta(seconds=25)).timestamp())  # epoch seconds work too
+    assert f.seqs.tolist() == list(range(25, 30))
+    f = store.query(features=["temperature_c", "speed_rpm"], limit=3)
+    assert f.feature_names == ("temperature_c", "speed_rpm") and f.values.shape == (3, 2)
+    assert f.column("temperature_c").tolist() == [40.0, 41.0, 42.0]
+    assert math.isnan(f.values[0, 1])
+    assert len(store.query(asset_ids=["nope"])) == 0
+    assert store.query(asset_ids=["nope"], features=["kurtosis"]).values.shape == (0, 1)
+
+
+def test_snapshots_latest_per_asset_and_point(store: TelemetryStore) -> None:
+    def snap(seq: int, point: str, second: int) -> WaveformSnapshot:
+        return WaveformSnapshot(
+            gateway_id="gw-1", seq=seq, sent_at=T0, asset_id="a1", point=point,
+            ts=T0 + timedelta(seconds=second), sample_rate_hz=1000.0,
+            samples_f32le_b64=WaveformSnapshot.pack(np.arange(8) * seq),
+        )
+
+    assert store.latest_snapshot("a1") is None
+    assert store.save_snapshot(snap(1, "de", 5)) is True
+    assert store.save_snapshot(snap(1, "de", 5)) is False
+    store.save_snapshot(snap(2, "nde", 9))
+    store.save_snapshot(snap(3, "de", 7))
+    latest = store.latest_snapshot("a1")
+    assert latest is not None and latest.seq == 2
+    latest_de = store.latest_snapshot("a1", "de")
+    assert latest_de is not None and latest_de.seq == 3
+    np.testing.assert_array_equal(latest_de.samples(), np.arange(8) * 3)
