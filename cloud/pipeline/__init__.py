@@ -1,0 +1,16 @@
+"""The scoring pipeline: commissioning, fleet-wide anomaly scoring, diagnosis, RUL, alerts."""
+
+from cloud.pipeline._models import AssetPhysics, ModelSuite
+from cloud.pipeline._persistence import PersistenceRule
+from cloud.pipeline._pipeline import FeatureSource, RoundReport, ScoringPipeline
+from cloud.pipeline._state import PipelineState
+
+__all__ = [
+    "AssetPhysics",
+    "FeatureSource",
+    "ModelSuite",
+    "PersistenceRule",
+    "PipelineState",
+    "RoundReport",
+    "ScoringPipeline",
+]

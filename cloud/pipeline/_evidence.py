@@ -1,0 +1,113 @@
+"""What an alert says about itself: the features that moved, peaks found, model and RUL.
+
+Evidence is what an engineer reads before deciding whether to send someone, so it
+names the measurement point, the persistence count and each moved feature with its
+value, baseline median and robust z-score.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from cloud.domain.vocabulary import IsoZone, Severity
+
+if TYPE_CHECKING:
+    from cloud.pipeline._models import ModelSuite
+    from cloud.pipeline._persistence import PersistenceRule
+
+__all__ = ["MOVED_Z", "Assessment", "AssetView", "KeyView", "build_evidence", "moved_features"]
+
+# |z| above which a feature is reported as having moved; 3 robust sigmas is the usual line.
+MOVED_Z = 3.0
+TOP_FEATURES = 8
+
+
+@dataclass(frozen=True)
+class KeyView:
+    """The state of one (asset, point) after a round: persistence, latest values, trend."""
+
+    key: str
+    count: int
+    raised: bool
+    score: float
+    latest: dict[str, float]
+    z: dict[str, float]
+    baseline_median: dict[str, float]
+    hi_t_s: npt.NDArray[np.float64]
+    hi: npt.NDArray[np.float64]
+
+    @property
+    def point(self) -> str:
+        return self.key.partition("/")[2]
+
+
+@dataclass(frozen=True)
+class AssetView:
+    """All points of one asset seen in a round."""
+
+    asset_id: str
+    keys: list[KeyView]
+
+    def lead(self) -> KeyView:
+        """The point that drives the asset's condition: raised first, then highest score."""
+        return max(self.keys, key=lambda v: (v.raised, v.count, v.score))
+
+
+@dataclass
+class Assessment:
+    """Health assessment and prognosis of one asset with a persistent anomaly."""
+
+    asset_id: str
+    lead: KeyView
+    failure_mode: str
+    score: float
+    confidence: float | None = None
+    iso_zone: IsoZone | None = None
+    severity: Severity | None = None
+    rul_hours: tuple[float, float, float] | None = None
+    diagnosis: dict[str, Any] = field(default_factory=dict)
+    peaks: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _finite(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
+def moved_features(view: KeyView, limit: int = TOP_FEATURES) -> list[dict[str, Any]]:
+    """Features with |z| ≥ MOVED_Z, largest first, with value and baseline median."""
+    moved = [(n, z) for n, z in view.z.items() if math.isfinite(z) and abs(z) >= MOVED_Z]
+    moved.sort(key=lambda nz: -abs(nz[1]))
+    return [
+        {
+            "feature": name,
+            "value": _finite(view.latest.get(name, math.nan)),
+            "baseline_median": _finite(view.baseline_median.get(name, math.nan)),
+            "z": round(z, 2),
+        }
+        for name, z in moved[:limit]
+    ]
+
+
+def build_evidence(
+    assessment: Assessment, rule: PersistenceRule, models: ModelSuite
+) -> dict[str, Any]:
+    """The JSON evidence stored on the alert (and shown in the API and dashboard)."""
+    lead = assessment.lead
+    rul = assessment.rul_hours
+    return {
+        "point": lead.point,
+        "persistence": {"over_threshold": lead.count, "of_last": rule.n, "needed": rule.k},
+        "anomaly_score": round(lead.score, 4),
+        "moved_features": moved_features(lead),
+        "iso_zone": assessment.iso_zone,
+        "velocity_rms_mms": _finite(lead.latest.get("velocity_rms_mms", math.nan)),
+        "diagnosis": assessment.diagnosis,
+        "spectral_peaks": assessment.peaks,
+        "models": models.describe(),
+        "rul_hours": None if rul is None else {"low": rul[0], "median": rul[1], "high": rul[2]},
+    }

@@ -1,0 +1,316 @@
+"""The pipeline's view of `models/`: fit and score the anomaly detector, diagnose, estimate RUL.
+
+Only glue lives here (shapes, keys, asset physics, caching); every decision about
+what is anomalous, which fault it is and how long is left is made in `models/`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from cloud.pipeline._evidence import Assessment, AssetView
+
+if TYPE_CHECKING:
+    from cloud.db.models import Asset
+    from cloud.pipeline._state import Baseline
+    from ironwatch.wire import WaveformSnapshot
+
+__all__ = ["AssetPhysics", "ModelSuite", "SnapshotLookup"]
+
+log = logging.getLogger(__name__)
+
+FloatArray = npt.NDArray[np.float64]
+StrArray = npt.NDArray[np.str_]
+SnapshotLookup = Callable[[str, str | None], "WaveformSnapshot | None"]
+UNKNOWN_MODE = "unknown_anomaly"
+# Operating condition, not health: the detector regresses features on these.
+CONDITION_FEATURES = ("speed_rpm", "load_pct")
+# Calibration of the detector: at most about one false window-level alarm per asset-year
+# at one window per minute; the k-of-n persistence rule lowers alert false alarms further.
+FALSE_ALARMS_PER_YEAR = 1.0
+WINDOW_SPACING_S = 60.0
+_VERDICTS = {"false_alarm": "false_alarm", "confirmed": "confirmed_fault"}
+_MAD_TO_SIGMA = 1.4826
+
+
+@dataclass(frozen=True)
+class AssetPhysics:
+    """What diagnosis needs to know about a machine."""
+
+    asset_id: str
+    shaft_speed_rpm: float | None
+    iso_group: int
+    foundation: str
+    bearing: tuple[int, float, float, float] | None
+
+    @classmethod
+    def from_asset(cls, asset: Asset) -> AssetPhysics:
+        bearing = None
+        if asset.n_balls and asset.ball_diameter_mm and asset.pitch_diameter_mm:
+            bearing = (
+                int(asset.n_balls),
+                float(asset.ball_diameter_mm),
+                float(asset.pitch_diameter_mm),
+                float(asset.contact_angle_deg or 0.0),
+            )
+        return cls(
+            asset_id=asset.id,
+            shaft_speed_rpm=asset.shaft_speed_rpm,
+            iso_group=int(asset.iso_group or 2),
+            foundation=asset.foundation or "rigid",
+            bearing=bearing,
+        )
+
+
+def _optional(module: str) -> Any | None:
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        return None
+
+
+def robust_z(x: FloatArray, keys: StrArray, baseline: Baseline) -> FloatArray:
+    """Per-feature robust z-score of each row against its own key's baseline (for evidence)."""
+    unique, inverse = np.unique(keys, return_inverse=True)
+    med = np.vstack([baseline.median_array(str(k)) for k in unique])
+    mad = np.vstack([baseline.mad_array(str(k)) for k in unique])
+    scale = np.where(mad > 0, mad * _MAD_TO_SIGMA, np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (x - med[inverse]) / scale[inverse]
+
+
+class ModelSuite:
+    """Anomaly detector per (asset, point), diagnosis and RUL from `models/`, as available."""
+
+    def __init__(
+        self,
+        snapshots: SnapshotLookup | None = None,
+        *,
+        detector_factory: Callable[[], Any] | None = None,
+    ) -> None:
+        self.snapshots = snapshots
+        self._anomaly_mod = _optional("models.anomaly")
+        self._detector_factory = detector_factory
+        self._diagnosis_mod = _optional("models.diagnosis")
+        self._rul_mod = _optional("models.rul")
+        self._detector: Any | None = None
+        self._feature_names: list[str] = []
+        self._conditions: list[str] = []
+        self._diagnosis_cache: dict[tuple[str, str, float], Any] = {}
+        if self._anomaly_mod is None and detector_factory is None:
+            log.warning("models.anomaly is not available: commissioning only, no anomaly scoring")
+
+    # -- anomaly -----------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return "ironwatch.anomaly"
+
+    @property
+    def fitted(self) -> bool:
+        return self._detector is not None
+
+    def version_for(self, baseline_version: int) -> str:
+        """Model version as stored on alerts: code version plus baseline version."""
+        code = getattr(self._anomaly_mod, "__version__", None) or "1"
+        return f"{code}+baseline.{baseline_version}"
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "anomaly": type(self._detector).__name__ if self._detector is not None else None,
+            "diagnosis": "models.diagnosis" if self._diagnosis_mod is not None else None,
+            "rul": "models.rul" if self._rul_mod is not None else None,
+        }
+
+    @property
+    def feature_names(self) -> list[str]:
+        """The columns the fitted detector expects, in order."""
+        return list(self._feature_names)
+
+    def _new_detector(self) -> Any:
+        if self._detector_factory is not None:
+            return self._detector_factory()
+        assert self._anomaly_mod is not None
+        return self._anomaly_mod.FleetBaseline(
+            false_alarms_per_year=FALSE_ALARMS_PER_YEAR, scoring_interval_s=WINDOW_SPACING_S
+        )
+
+    def fit(self, x: FloatArray, keys: StrArray, feature_names: Sequence[str]) -> None:
+        """Fit the detector on every key's commissioning rows (each key its own baseline).
+
+        Operating-condition columns (speed, load) become the detector's `conditions`, so a
+        machine running faster is not mistaken for a machine vibrating more.
+        """
+        if self._anomaly_mod is None and self._detector_factory is None:
+            return
+        names = list(feature_names)
+        self._conditions = [c for c in CONDITION_FEATURES if c in names]
+        self._feature_names = [n for n in names if n not in self._conditions]
+        xf, cond = self._split(x, names, keys)
+        detector = self._new_detector()
+        detector.fit(xf, asset_ids=keys, conditions=cond)
+        self._detector = detector
+
+    def _split(
+        self, x: FloatArray, names: Sequence[str], keys: StrArray
+    ) -> tuple[FloatArray, FloatArray | None]:
+        from cloud.pipeline._state import align_columns
+
+        xf = align_columns(x, list(names), self._feature_names)
+        if not self._conditions:
+            return xf, None
+        cond = align_columns(x, list(names), self._conditions)
+        # The detector needs finite conditions: a missing speed reading takes the key's
+        # commissioning median (the machine's usual condition), else 0 (no effect fitted).
+        fill = self._condition_fill(keys, cond)
+        return xf, np.where(np.isfinite(cond), cond, fill)
+
+    def _condition_fill(self, keys: StrArray, cond: FloatArray) -> FloatArray:
+        fill = np.zeros_like(cond)
+        unique, inverse = np.unique(keys, return_inverse=True)
+        for g in range(len(unique)):
+            rows = inverse == g
+            block = cond[rows]
+            measured = np.isfinite(block).any(axis=0)
+            med = np.zeros(block.shape[1])
+            if measured.any():
+                med[measured] = np.nanmedian(block[:, measured], axis=0)
+            fill[rows] = med
+        return fill
+
+    def score(
+        self, x: FloatArray, names: Sequence[str], keys: StrArray
+    ) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
+        """Anomaly ratio (≥ 1 = over the key's calibrated threshold) and flag, per row."""
+        assert self._detector is not None
+        xf, cond = self._split(x, names, keys)
+        decision = np.asarray(
+            self._detector.decision_function(xf, asset_ids=keys, conditions=cond),
+            dtype=np.float64,
+        )
+        score_samples = np.asarray(
+            self._detector.score_samples(xf, asset_ids=keys, conditions=cond), dtype=np.float64
+        )
+        # decision = threshold - d², score_samples = -d², so d² / threshold is the ratio.
+        d2 = -score_samples
+        threshold = decision + d2
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = np.where(threshold > 0, d2 / threshold, np.nan)
+        over = np.nan_to_num(decision, nan=1.0) < 0
+        return ratio, over
+
+    def feature_z(self, x: FloatArray, keys: StrArray, baseline: Baseline) -> FloatArray:
+        return robust_z(x, keys, baseline)
+
+    def apply_verdict(self, key: str, verdict: str, x: FloatArray, names: Sequence[str]) -> bool:
+        """Tell the detector an engineer judged these rows of `key` (false alarm / confirmed)."""
+        apply = getattr(self._detector, "apply_verdict", None)
+        model_verdict = _VERDICTS.get(verdict)
+        if apply is None or model_verdict is None or not len(x):
+            return False
+        keys = np.full(len(x), key)
+        xf, cond = self._split(x, names, keys)
+        try:
+            apply(key, model_verdict, xf, conditions=cond)
+        except ValueError as err:
+            log.warning("verdict on %s not applied: %s", key, err)
+            return False
+        return True
+
+    # -- diagnosis and prognosis ---------------------------------------------------------------
+    def assess(
+        self, views: Sequence[AssetView], physics: dict[str, AssetPhysics]
+    ) -> dict[str, Assessment]:
+        """Health assessment and RUL for each asset with a raised (persistent) anomaly."""
+        out: dict[str, Assessment] = {}
+        for view in views:
+            lead = view.lead()
+            if not lead.raised:
+                continue
+            phys = physics[view.asset_id]
+            a = Assessment(asset_id=view.asset_id, lead=lead, failure_mode=UNKNOWN_MODE,
+                           score=lead.score)
+            self._diagnose(a, phys)
+            a.rul_hours = self._rul(lead)
+            out[view.asset_id] = a
+        return out
+
+    def _diagnose(self, a: Assessment, phys: AssetPhysics) -> None:
+        mod = self._diagnosis_mod
+        if mod is None:
+            return
+        velocity = a.lead.latest.get("velocity_rms_mms", math.nan)
+        try:
+            zone = str(mod.iso_zone(velocity, phys.iso_group, phys.foundation))
+        except ValueError:
+            zone = ""
+        a.iso_zone = zone if zone in ("A", "B", "C", "D") else None  # type: ignore[assignment]
+        diagnosis = self._snapshot_diagnosis(a, phys)
+        if diagnosis is None:
+            return
+        fault = str(diagnosis.fault.value)
+        a.diagnosis = {
+            "source": "waveform_snapshot",
+            "fault": fault,
+            "confidence": round(float(diagnosis.confidence), 3),
+            "failure_mode_code": diagnosis.failure_mode_code,
+            "failure_mechanism_code": diagnosis.failure_mechanism_code,
+            "findings": [
+                {"fault": f.fault.value, "confidence": round(f.confidence, 3)}
+                for f in diagnosis.findings
+            ],
+        }
+        a.peaks = [
+            {"fault": f.fault.value, **{k: _round(v) for k, v in f.evidence.items()
+                                        if k.startswith(("peak_", "ratio_"))}}
+            for f in diagnosis.findings
+        ]
+        if fault != "none":
+            a.failure_mode = fault
+            a.confidence = float(diagnosis.confidence)
+
+    def _snapshot_diagnosis(self, a: Assessment, phys: AssetPhysics) -> Any | None:
+        """Diagnose the latest raw snapshot of the lead point; cached per snapshot."""
+        if self.snapshots is None or self._diagnosis_mod is None:
+            return None
+        point = a.lead.point
+        snap = self.snapshots(a.asset_id, point)
+        if snap is None:
+            return None
+        cache_key = (a.asset_id, point, snap.ts.timestamp())
+        if cache_key in self._diagnosis_cache:
+            return self._diagnosis_cache[cache_key]
+        shaft_hz = snap.shaft_hz or (phys.shaft_speed_rpm or 0.0) / 60.0
+        if shaft_hz <= 0:
+            return None
+        bearing = None
+        if phys.bearing is not None:
+            from models.bearing import BearingGeometry
+
+            n, bd, pd, angle = phys.bearing
+            bearing = BearingGeometry(n, bd, pd, angle)
+        try:
+            result = self._diagnosis_mod.diagnose(
+                np.asarray(snap.samples(), dtype=np.float64), snap.sample_rate_hz,
+                shaft_hz=shaft_hz, bearing=bearing, machine_group=phys.iso_group,
+                foundation=phys.foundation,
+            )
+        except ValueError as err:
+            log.warning("diagnosis of %s/%s snapshot failed: %s", a.asset_id, point, err)
+            result = None
+        self._diagnosis_cache[cache_key] = result
+        return result
+
+    def _rul(self, lead: Any) -> tuple[float, float, float] | None:
+        return None
+
+
+def _round(v: float) -> float | None:
+    return round(float(v), 4) if math.isfinite(v) else None

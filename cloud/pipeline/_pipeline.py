@@ -1,0 +1,366 @@
+"""The scoring round: new telemetry → commissioning → anomaly → diagnosis/RUL → alerts.
+
+One round reads every asset's new rows in one query, scores them in one vectorised
+call, and turns persistent anomalies into alerts and work orders through the domain
+layer. State (cursors, baselines, persistence tails) is saved after each round.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cloud.db.models import OPEN_ALERT_STATES, Alert, Asset, Verdict
+from cloud.domain.alerts import clear_condition, upsert_alert
+from cloud.domain.workorders import open_from_alert
+from cloud.pipeline._batch import Batch
+from cloud.pipeline._evidence import AssetView, KeyView, build_evidence
+from cloud.pipeline._models import AssetPhysics, ModelSuite
+from cloud.pipeline._persistence import PersistenceRule, rolling_counts
+from cloud.pipeline._severity import decide_severity
+from cloud.pipeline._state import PipelineState, align_columns, point_key, split_key
+from cloud.settings import CloudSettings
+from cloud.telemetry import FeatureFrame
+
+__all__ = ["FeatureSource", "RoundReport", "ScoringPipeline"]
+
+log = logging.getLogger(__name__)
+
+# An asset that stopped reporting must not pin the query start in the past for ever.
+MAX_LOOKBACK = timedelta(days=7)
+# Bounded history for the RUL trend: enough windows for a fit, little memory per asset.
+HI_HISTORY = 2000
+ANOMALY_MODE = "unknown_anomaly"
+# Rows around an alert handed to the detector with an engineer's verdict.
+VERDICT_ROWS = 500
+
+
+class FeatureSource(Protocol):
+    """The part of the telemetry store the pipeline reads."""
+
+    def query(
+        self,
+        *,
+        asset_ids: Any = None,
+        point: str | None = None,
+        start: Any = None,
+        end: Any = None,
+        features: Any = None,
+        limit: int | None = None,
+    ) -> FeatureFrame: ...
+
+
+@dataclass
+class RoundReport:
+    """What one scoring round did; returned by `run_once` and logged."""
+
+    at: datetime
+    rows_read: int = 0
+    rows_commissioning: int = 0
+    rows_scored: int = 0
+    commissioned: list[str] = field(default_factory=list)
+    over_threshold: int = 0
+    alerts_upserted: list[int] = field(default_factory=list)
+    work_orders_opened: list[int] = field(default_factory=list)
+    cleared: list[tuple[str, str]] = field(default_factory=list)
+    verdicts_applied: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class ScoringPipeline:
+    """Scores the fleet in rounds; `run_once(now)` is pure bookkeeping plus model calls."""
+
+    def __init__(
+        self,
+        store: FeatureSource,
+        session_factory: Callable[[], Session],
+        settings: CloudSettings,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        rule: PersistenceRule | None = None,
+        models: ModelSuite | None = None,
+        state_dir: Path | None = None,
+    ) -> None:
+        self.store = store
+        self.session_factory = session_factory
+        self.settings = settings
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.rule = rule or PersistenceRule()
+        self.models = models or ModelSuite()
+        self.state_dir = state_dir or Path(settings.data_dir) / "pipeline"
+        self.state = PipelineState.load(self.state_dir)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.last_report: RoundReport | None = None
+        if self.state.baseline.rows:
+            self._refit()
+
+    # -- background loop -------------------------------------------------------------------
+    def start(self) -> None:
+        """Run a round every `scoring_interval_s` on a daemon thread until `stop()`."""
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="ironwatch-scoring", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            self._thread = None
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.settings.scoring_interval_s):
+            try:
+                self.run_once(self.clock())
+            except Exception:
+                # A bad round must not kill scoring; the next round retries from the cursors.
+                log.exception("scoring round failed")
+
+    # -- one round -------------------------------------------------------------------------
+    def run_once(self, now: datetime) -> RoundReport:
+        """Read, commission, score and act on everything that arrived since the last round."""
+        if now.tzinfo is None:
+            raise ValueError("run_once needs a timezone-aware UTC time")
+        now = now.astimezone(UTC)
+        with self._lock:
+            report = RoundReport(at=now)
+            batch = self._read_new(now)
+            report.rows_read = len(batch)
+            scored = self._commission(batch, now, report) if len(batch) else batch
+            keys_scored = self._score(scored, report) if len(scored) else {}
+            with self.session_factory() as session:
+                report.verdicts_applied = self._apply_verdicts(session)
+                if keys_scored:
+                    self._act(session, keys_scored, now, report)
+                session.commit()
+            self.state.save(self.state_dir)
+            self.last_report = report
+            if report.rows_read:
+                log.info(
+                    "scoring round: %d rows, %d commissioning, %d scored, %d over threshold,"
+                    " %d alerts, %d work orders",
+                    report.rows_read, report.rows_commissioning, report.rows_scored,
+                    report.over_threshold, len(report.alerts_upserted),
+                    len(report.work_orders_opened),
+                )
+            return report
+
+    def _read_new(self, now: datetime) -> Batch:
+        cursors = [k.cursor_s for k in self.state.keys.values() if k.cursor_s is not None]
+        floor = (now - MAX_LOOKBACK).timestamp()
+        start_s = max(min(cursors), floor) if cursors else None
+        start = None if start_s is None else datetime.fromtimestamp(start_s, UTC)
+        frame = self.store.query(start=start, end=now)
+        if not len(frame):
+            return Batch.build(
+                np.zeros(0, str), np.zeros(0, str), np.zeros(0), np.zeros((0, 0)), []
+            )
+        batch = Batch.build(
+            frame.asset_ids, frame.points, frame.ts_s, frame.values, list(frame.feature_names)
+        )
+        # Each (asset, point) resumes after its own cursor; the shared query start is the minimum.
+        unique, inverse = np.unique(batch.keys, return_inverse=True)
+        cursor_of = np.array(
+            [self.state.key(str(k)).cursor_s or -np.inf for k in unique], dtype=np.float64
+        )
+        batch = batch.take(batch.ts_s > cursor_of[inverse])
+        # Advance cursors to the newest row read (rows are sorted by key, then time).
+        if len(batch):
+            last = np.r_[batch.keys[1:] != batch.keys[:-1], True]
+            for key, ts in zip(batch.keys[last].tolist(), batch.ts_s[last].tolist(), strict=True):
+                self.state.key(key).cursor_s = ts
+        return batch
+
+    def _commission(self, batch: Batch, now: datetime, report: RoundReport) -> Batch:
+        """Route each key's first `commissioning_records` rows into its baseline."""
+        need = self.settings.commissioning_records
+        rank = batch.rank_in_key()
+        have = np.array(
+            [self.state.baseline.count(k) if self.state.key(k).commissioned_at_s is None
+             else need for k in batch.keys.tolist()],
+            dtype=np.int64,
+        ) if len(batch) else np.zeros(0, dtype=np.int64)
+        to_baseline = rank + have < need
+        report.rows_commissioning = int(to_baseline.sum())
+        completed: list[str] = []
+        if to_baseline.any():
+            base = batch.take(to_baseline)
+            for key in np.unique(base.keys).tolist():
+                rows = base.values[base.keys == key]
+                self.state.baseline.add_rows(key, base.feature_names, rows)
+                if self.state.baseline.count(key) >= need:
+                    completed.append(key)
+        # Keys that completed earlier but whose fit was lost (e.g. a model error) refit too.
+        for key in completed:
+            self.state.key(key).commissioned_at_s = now.timestamp()
+        if completed:
+            self.state.baseline.version += 1
+            report.commissioned = completed
+            self._refit()
+            log.info("commissioned %s (baseline v%d)", ", ".join(completed),
+                     self.state.baseline.version)
+        commissioned = np.array(
+            [self.state.key(k).commissioned_at_s is not None for k in batch.keys.tolist()],
+            dtype=bool,
+        )
+        return batch.take(~to_baseline & commissioned)
+
+    def _refit(self) -> None:
+        keys = sorted(k for k, ks in self.state.keys.items() if ks.commissioned_at_s is not None)
+        keys = [k for k in keys if self.state.baseline.count(k)]
+        if not keys:
+            return
+        x, ids = self.state.baseline.stacked(keys)
+        self.models.fit(x, ids, self.state.baseline.feature_names)
+        # A refit starts from the commissioning rows again: replay engineers' verdicts.
+        for item in self.state.verdict_rows:
+            rows = np.asarray(item["rows"], dtype=np.float64).reshape(len(item["rows"]), -1)
+            self.models.apply_verdict(item["key"], item["verdict"], rows, item["names"])
+
+    def _score(self, batch: Batch, report: RoundReport) -> dict[str, KeyView]:
+        """Score all rows in one call, update persistence per key; return per-key views."""
+        if not self.models.fitted:
+            return {}
+        names = self.state.baseline.feature_names
+        x = align_columns(batch.values, batch.feature_names, names)
+        scores, over = self.models.score(batch.values, batch.feature_names, batch.keys)
+        z = self.models.feature_z(x, batch.keys, self.state.baseline)
+        report.rows_scored = len(batch)
+        report.over_threshold = int(over.sum())
+
+        unique, group = np.unique(batch.keys, return_inverse=True)
+        carry = [np.asarray(self.state.key(str(k)).flags_tail, dtype=bool) for k in unique]
+        rolled = rolling_counts(group.astype(np.int64), over, carry, self.rule.n)
+        last_idx = np.r_[np.nonzero(batch.keys[1:] != batch.keys[:-1])[0], len(batch) - 1]
+        views: dict[str, KeyView] = {}
+        for g, key in enumerate(unique.tolist()):
+            ks = self.state.key(key)
+            ks.flags_tail = rolled.carry[g].tolist()
+            count = int(rolled.last_count[g])
+            if count >= self.rule.k:
+                ks.raised = True
+            elif count <= self.rule.clear_at:
+                ks.raised = False
+            rows = np.nonzero(group == g)[0]
+            ks.hi_t_s = [*ks.hi_t_s, *batch.ts_s[rows].tolist()][-HI_HISTORY:]
+            ks.hi = [*ks.hi, *scores[rows].tolist()][-HI_HISTORY:]
+            i = int(last_idx[g])
+            views[key] = KeyView(
+                key=key,
+                count=count,
+                raised=ks.raised,
+                score=float(scores[i]),
+                latest=dict(zip(names, x[i].tolist(), strict=True)),
+                z=dict(zip(names, z[i].tolist(), strict=True)),
+                baseline_median=self.state.baseline.median(key),
+                hi_t_s=np.asarray(ks.hi_t_s),
+                hi=np.asarray(ks.hi),
+            )
+        return views
+
+    # -- acting on the database ------------------------------------------------------------
+    def _act(
+        self, session: Session, views: dict[str, KeyView], now: datetime, report: RoundReport
+    ) -> None:
+        by_asset: dict[str, list[KeyView]] = {}
+        for key, view in views.items():
+            by_asset.setdefault(split_key(key)[0], []).append(view)
+        assets = {
+            a.id: a for a in session.scalars(select(Asset).where(Asset.id.in_(list(by_asset))))
+        }
+        physics = {aid: AssetPhysics.from_asset(a) for aid, a in assets.items()}
+        raised_ids = [aid for aid, vs in by_asset.items() if any(v.raised for v in vs)]
+        assessments = self.models.assess(
+            [AssetView(asset_id=aid, keys=by_asset[aid]) for aid in raised_ids if aid in physics],
+            physics,
+        )
+        for asset_id, views_of in by_asset.items():
+            if asset_id not in assets:
+                continue
+            open_modes = self.state.open_modes.setdefault(asset_id, [])
+            assessment = assessments.get(asset_id)
+            if assessment is None:
+                if not any(v.raised for v in views_of) and all(
+                    v.count <= self.rule.clear_at for v in views_of
+                ):
+                    for mode in list(open_modes):
+                        cleared = clear_condition(
+                            session, asset_id=asset_id, failure_mode=mode, now=now
+                        )
+                        if cleared is None or cleared.state not in OPEN_ALERT_STATES:
+                            open_modes.remove(mode)
+                            report.cleared.append((asset_id, mode))
+                continue
+            severity = decide_severity(
+                diagnosed=assessment.failure_mode != ANOMALY_MODE,
+                confidence=assessment.confidence,
+                iso_zone=assessment.iso_zone,
+                rul_low_h=None if assessment.rul_hours is None else assessment.rul_hours[0],
+                model_severity=assessment.severity,
+            )
+            evidence = build_evidence(assessment, self.rule, self.models)
+            alert = upsert_alert(
+                session,
+                asset_id=asset_id,
+                failure_mode=assessment.failure_mode,
+                severity=severity,
+                score=assessment.score,
+                evidence=evidence,
+                model=self.models.name,
+                model_version=self.models.version_for(self.state.baseline.version),
+                rul_hours=assessment.rul_hours,
+                now=now,
+                confidence=assessment.confidence,
+                iso_zone=assessment.iso_zone,
+            )
+            report.alerts_upserted.append(alert.id)
+            if assessment.failure_mode not in open_modes:
+                open_modes.append(assessment.failure_mode)
+            work_order = open_from_alert(session, alert, now=now)
+            if work_order is not None:
+                report.work_orders_opened.append(work_order.id)
+
+    def _apply_verdicts(self, session: Session) -> int:
+        """Feed new verdicts back to the anomaly detector, once each, with the alarmed rows."""
+        done = set(self.state.verdicts_applied)
+        fresh = [
+            v for v in session.scalars(select(Verdict).order_by(Verdict.id)).all()
+            if v.id not in done
+        ]
+        applied = 0
+        for verdict in fresh:
+            self.state.verdicts_applied.append(verdict.id)
+            alert = session.get(Alert, verdict.alert_id) if verdict.alert_id is not None else None
+            point = alert.evidence.get("point") if alert is not None else None
+            if alert is None or not point or not self.models.fitted:
+                continue
+            frame = self.store.query(
+                asset_ids=[alert.asset_id],
+                point=str(point),
+                start=alert.opened_at - timedelta(minutes=10),
+                end=alert.last_seen_at + timedelta(seconds=1),
+                limit=VERDICT_ROWS,
+            )
+            if not len(frame):
+                continue
+            key = point_key(alert.asset_id, str(point))
+            names = list(frame.feature_names)
+            if self.models.apply_verdict(key, verdict.verdict, frame.values, names):
+                applied += 1
+                self.state.verdict_rows.append(
+                    {"key": key, "verdict": verdict.verdict, "names": names,
+                     "rows": frame.values.tolist()}
+                )
+        return applied

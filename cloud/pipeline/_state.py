@@ -1,0 +1,221 @@
+"""What the scoring pipeline remembers between rounds and across restarts.
+
+Per (asset, point): the read cursor, the commissioning rows (its own healthy
+baseline), the tail of over-threshold flags for the persistence rule, and a bounded
+health-indicator history for RUL. Saved atomically under `data_dir/pipeline/`
+(JSON for bookkeeping, npz for the baseline matrix), versioned, so a restart
+neither re-commissions nor re-reads old telemetry.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["STATE_VERSION", "Baseline", "KeyState", "PipelineState", "point_key", "split_key"]
+
+log = logging.getLogger(__name__)
+
+STATE_VERSION = 1
+FloatArray = npt.NDArray[np.float64]
+_SEP = "/"
+
+
+def point_key(asset_id: str, point: str) -> str:
+    """One string per (asset, point): the unit the anomaly model keeps a baseline for."""
+    return f"{asset_id}{_SEP}{point}"
+
+
+def split_key(key: str) -> tuple[str, str]:
+    asset_id, _, point = key.partition(_SEP)
+    return asset_id, point
+
+
+@dataclass
+class KeyState:
+    """Bookkeeping for one (asset, point)."""
+
+    cursor_s: float | None = None
+    commissioned_at_s: float | None = None
+    flags_tail: list[bool] = field(default_factory=list)
+    raised: bool = False
+    hi_t_s: list[float] = field(default_factory=list)
+    hi: list[float] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "cursor_s": self.cursor_s,
+            "commissioned_at_s": self.commissioned_at_s,
+            "flags_tail": self.flags_tail,
+            "raised": self.raised,
+            "hi_t_s": self.hi_t_s,
+            "hi": self.hi,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> KeyState:
+        return cls(
+            cursor_s=data.get("cursor_s"),
+            commissioned_at_s=data.get("commissioned_at_s"),
+            flags_tail=[bool(x) for x in data.get("flags_tail", [])],
+            raised=bool(data.get("raised", False)),
+            hi_t_s=[float(x) for x in data.get("hi_t_s", [])],
+            hi=[float(x) for x in data.get("hi", [])],
+        )
+
+
+@dataclass
+class Baseline:
+    """Commissioning rows of every (asset, point): features, operating condition, key."""
+
+    feature_names: list[str] = field(default_factory=list)
+    rows: dict[str, FloatArray] = field(default_factory=dict)
+    version: int = 0
+
+    def add_rows(self, key: str, names: list[str], values: FloatArray) -> None:
+        """Append rows for key, widening the feature list if new names appear."""
+        new = [n for n in names if n not in self.feature_names]
+        if new:
+            self.feature_names.extend(new)
+            width = len(self.feature_names)
+            for k, arr in self.rows.items():
+                pad = np.full((arr.shape[0], width - arr.shape[1]), np.nan)
+                self.rows[k] = np.hstack([arr, pad])
+        aligned = align_columns(values, names, self.feature_names)
+        old = self.rows.get(key)
+        self.rows[key] = aligned if old is None else np.vstack([old, aligned])
+
+    def count(self, key: str) -> int:
+        arr = self.rows.get(key)
+        return 0 if arr is None else int(arr.shape[0])
+
+    def median_array(self, key: str) -> FloatArray:
+        """Per-feature median of a key's baseline rows (NaN where never measured)."""
+        arr = self.rows.get(key)
+        if arr is None or not arr.shape[0]:
+            return np.full(len(self.feature_names), np.nan)
+        return _nanstat(np.nanmedian, arr)
+
+    def mad_array(self, key: str) -> FloatArray:
+        """Per-feature median absolute deviation of a key's baseline rows."""
+        arr = self.rows.get(key)
+        if arr is None or not arr.shape[0]:
+            return np.full(len(self.feature_names), np.nan)
+        return _nanstat(np.nanmedian, np.abs(arr - self.median_array(key)))
+
+    def median(self, key: str) -> dict[str, float]:
+        return dict(zip(self.feature_names, self.median_array(key).tolist(), strict=True))
+
+    def stacked(self, keys: list[str]) -> tuple[FloatArray, npt.NDArray[np.str_]]:
+        """All rows of `keys` as one matrix plus the key of each row."""
+        mats = [self.rows[k] for k in keys]
+        if not mats:
+            return np.zeros((0, len(self.feature_names))), np.zeros(0, dtype=str)
+        ids = np.concatenate([np.full(m.shape[0], k) for k, m in zip(keys, mats, strict=True)])
+        return np.vstack(mats), ids
+
+
+def _nanstat(func: Any, arr: FloatArray) -> FloatArray:
+    # All-NaN columns (a feature this point never reports) give NaN without a warning.
+    out = np.full(arr.shape[1], np.nan)
+    measured = ~np.isnan(arr).all(axis=0)
+    if measured.any():
+        out[measured] = func(arr[:, measured], axis=0)
+    return out
+
+
+def align_columns(values: FloatArray, names: list[str], target: list[str]) -> FloatArray:
+    """Reorder/reindex columns from `names` to `target`; missing columns become NaN."""
+    out = np.full((values.shape[0], len(target)), np.nan)
+    pos = {n: i for i, n in enumerate(names)}
+    for j, name in enumerate(target):
+        i = pos.get(name)
+        if i is not None:
+            out[:, j] = values[:, i]
+    return out
+
+
+@dataclass
+class PipelineState:
+    """The whole remembered state, loadable from and savable to a directory."""
+
+    keys: dict[str, KeyState] = field(default_factory=dict)
+    baseline: Baseline = field(default_factory=Baseline)
+    # Per asset: failure modes with an open condition raised by this pipeline.
+    open_modes: dict[str, list[str]] = field(default_factory=dict)
+    # Verdict ids already fed back to the detector, so each is applied once.
+    verdicts_applied: list[int] = field(default_factory=list)
+    # Rows engineers gave a verdict on, replayed after every refit of the detector.
+    verdict_rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def key(self, key: str) -> KeyState:
+        ks = self.keys.get(key)
+        if ks is None:
+            ks = self.keys[key] = KeyState()
+        return ks
+
+    def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        b = self.baseline
+        npz_name = f"baseline-v{b.version}.npz"
+        npz_path = directory / npz_name
+        if not npz_path.exists():
+            keys = sorted(b.rows)
+            tmp = directory / f".{npz_name}.tmp.npz"
+            arrays: dict[str, Any] = {f"rows_{i}": b.rows[k] for i, k in enumerate(keys)}
+            arrays["feature_names"] = np.array(b.feature_names, dtype=str)
+            arrays["keys"] = np.array(keys, dtype=str)
+            np.savez(tmp, **arrays)
+            os.replace(tmp, npz_path)
+        doc = {
+            "state_version": STATE_VERSION,
+            "baseline_version": b.version,
+            "baseline_file": npz_name,
+            "keys": {k: v.to_json() for k, v in self.keys.items()},
+            "open_modes": self.open_modes,
+            "verdicts_applied": self.verdicts_applied,
+            "verdict_rows": self.verdict_rows,
+        }
+        tmp_json = directory / ".state.json.tmp"
+        tmp_json.write_text(json.dumps(doc))
+        os.replace(tmp_json, directory / "state.json")
+        # Older baseline versions are superseded; keep the previous one for rollback.
+        for old in directory.glob("baseline-v*.npz"):
+            v = _version_of(old)
+            if v is not None and v < b.version - 1:
+                old.unlink(missing_ok=True)
+
+    @classmethod
+    def load(cls, directory: Path) -> PipelineState:
+        path = directory / "state.json"
+        if not path.exists():
+            return cls()
+        doc = json.loads(path.read_text())
+        if doc.get("state_version") != STATE_VERSION:
+            log.warning("pipeline state %s has version %s, expected %s: starting afresh",
+                        path, doc.get("state_version"), STATE_VERSION)
+            return cls()
+        baseline = Baseline(version=int(doc["baseline_version"]))
+        npz_path = directory / doc["baseline_file"]
+        if npz_path.exists():
+            with np.load(npz_path) as npz:
+                baseline.feature_names = [str(x) for x in npz["feature_names"]]
+                for i, k in enumerate(npz["keys"]):
+                    baseline.rows[str(k)] = np.asarray(npz[f"rows_{i}"], dtype=np.float64)
+        keys = {k: KeyState.from_json(v) for k, v in doc.get("keys", {}).items()}
+        open_modes = {k: list(v) for k, v in doc.get("open_modes", {}).items()}
+        verdicts = [int(v) for v in doc.get("verdicts_applied", [])]
+        return cls(keys=keys, baseline=baseline, open_modes=open_modes, verdicts_applied=verdicts,
+                   verdict_rows=list(doc.get("verdict_rows", [])))
+
+
+def _version_of(path: Path) -> int | None:
+    stem = path.name.removeprefix("baseline-v").removesuffix(".npz")
+    return int(stem) if stem.isdigit() else None
