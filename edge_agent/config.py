@@ -1,0 +1,309 @@
+"""The gateway config: a TOML file validated with pydantic, secrets overridable from the env.
+
+Environment variables with the prefix `IRONWATCH_EDGE_` override the file, nested fields
+joined by `__` (e.g. `IRONWATCH_EDGE_MQTT__PASSWORD`), so a password need not sit in the file.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from edge_agent._errors import ConfigError
+from ironwatch.wire import check_feature_name
+
+__all__ = [
+    "AssetConfig",
+    "BearingConfig",
+    "ChannelMap",
+    "EdgeConfig",
+    "ModbusSourceConfig",
+    "MqttConfig",
+    "OutboxConfig",
+    "SerialSourceConfig",
+    "TlsConfig",
+    "load_config",
+]
+
+ENV_PREFIX = "IRONWATCH_EDGE_"
+# Passwords that ship in examples and tutorials; a gateway must not run with them.
+_DEFAULT_SECRETS = frozenset({"changeme", "change-me", "password", "secret", "admin", "public"})
+
+
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+
+
+def _check_id(value: str) -> str:
+    # The same rule as the wire contract, checked here so the error names the config field.
+    if not _ID_RE.match(value):
+        raise ValueError("ids are 1-64 letters, digits, '_', '.', '-', starting with letter/digit")
+    return value
+
+
+Id = Annotated[str, AfterValidator(_check_id)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TlsConfig(_Section):
+    """TLS to the broker; `insecure` skips hostname checks (test rigs only)."""
+
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    insecure: bool = False
+
+    @model_validator(mode="after")
+    def _pair(self) -> TlsConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together (client certificate)")
+        return self
+
+
+class MqttConfig(_Section):
+    """Broker connection, batching and in-flight limits."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    username: str | None = None
+    password: SecretStr | None = None
+    client_id: str | None = Field(default=None, description="default: the gateway id")
+    keepalive_s: int = Field(default=30, ge=5, le=3600)
+    protocol: Literal["3.1.1", "5"] = "3.1.1"
+    tls: TlsConfig | None = None
+    reconnect_min_s: float = Field(default=1.0, gt=0, le=60)
+    reconnect_max_s: float = Field(default=30.0, gt=0, le=3600)
+    max_records_per_message: int = Field(default=500, ge=1, le=5000)
+    max_message_bytes: int = Field(default=65_536, ge=4096, le=16_000_000)
+    max_inflight_batches: int = Field(default=8, ge=1, le=1000)
+    status_interval_s: float = Field(default=15.0, ge=1, le=3600)
+
+    @field_validator("password")
+    @classmethod
+    def _no_default_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value().lower() in _DEFAULT_SECRETS:
+            raise ValueError("refusing a well-known default password; set a real one")
+        return value
+
+    @model_validator(mode="after")
+    def _backoff(self) -> MqttConfig:
+        if self.reconnect_min_s > self.reconnect_max_s:
+            raise ValueError("reconnect_min_s must not exceed reconnect_max_s")
+        return self
+
+
+class OutboxConfig(_Section):
+    """The durable outbox: where it lives, how big it may grow and what happens when full."""
+
+    path: Path = Path("outbox.sqlite3")
+    max_records: int = Field(default=1_000_000, ge=10)
+    policy: Literal["drop_oldest"] = "drop_oldest"
+    synchronous: Literal["full", "normal"] = "full"
+
+
+class BearingConfig(_Section):
+    """Rolling-element bearing geometry (see models.bearing.BearingGeometry)."""
+
+    n_balls: int = Field(ge=3)
+    ball_diameter_mm: float = Field(gt=0)
+    pitch_diameter_mm: float = Field(gt=0)
+    contact_angle_deg: float = Field(default=0.0, ge=0, lt=90)
+
+    @model_validator(mode="after")
+    def _geometry(self) -> BearingConfig:
+        if self.pitch_diameter_mm <= self.ball_diameter_mm:
+            raise ValueError("pitch_diameter_mm must exceed ball_diameter_mm")
+        return self
+
+
+class AssetConfig(_Section):
+    """A machine and its physics; `points` are its measurement points (e.g. 'de_radial')."""
+
+    asset_id: Id
+    shaft_speed_rpm: float = Field(gt=0, le=200_000, description="nominal speed")
+    bearing: BearingConfig | None = None
+    iso_group: Literal[1, 2, 3, 4] | None = None
+    foundation: Literal["rigid", "flexible"] | None = None
+    points: list[Id] = Field(min_length=1)
+
+    @field_validator("points")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("point names must be unique within an asset")
+        return value
+
+
+class ChannelMap(_Section):
+    """Which asset/point a serial device channel measures."""
+
+    channel: int = Field(ge=0, le=255)
+    asset_id: Id
+    point: Id
+
+
+class SerialSourceConfig(_Section):
+    """A sensor speaking the firmware protocol on a serial port."""
+
+    port: str = Field(min_length=1)
+    baudrate: int = Field(default=921_600, gt=0)
+    device_id: int | None = Field(default=None, ge=0, le=0xFFFF, description="None: any")
+    window_samples: int = Field(default=4096, ge=64, le=1_048_576)
+    channels: list[ChannelMap] = Field(min_length=1)
+
+    @field_validator("channels")
+    @classmethod
+    def _unique_channels(cls, value: list[ChannelMap]) -> list[ChannelMap]:
+        if len({c.channel for c in value}) != len(value):
+            raise ValueError("each channel may be mapped once")
+        return value
+
+
+class ModbusSourceConfig(_Section):
+    """A Modbus device read through a firmware_bridge device profile."""
+
+    transport: Literal["tcp", "rtu"] = "tcp"
+    host: str | None = None
+    port: int | None = Field(default=None, ge=1, le=65535, description="TCP port")
+    serial_port: str | None = Field(default=None, description="RTU: the serial device")
+    baudrate: int = Field(default=19_200, gt=0)
+    device_id: int = Field(default=1, ge=0, le=247)
+    profile: str = Field(min_length=1)
+    asset_id: Id
+    point: Id
+    poll_interval_s: float | None = Field(default=None, gt=0, le=3600,
+                                          description="default: the profile's")
+    features: dict[str, str] = Field(
+        default_factory=dict,
+        description="register key -> feature name; unmapped keys keep their own name",
+    )
+
+    @field_validator("features")
+    @classmethod
+    def _feature_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value.values():
+            check_feature_name(name)
+        return value
+
+    @model_validator(mode="after")
+    def _endpoint(self) -> ModbusSourceConfig:
+        if self.transport == "tcp" and not self.host:
+            raise ValueError("transport 'tcp' needs host (and port, default 502)")
+        if self.transport == "rtu" and not self.serial_port:
+            raise ValueError("transport 'rtu' needs serial_port")
+        return self
+
+
+class EdgeConfig(BaseSettings):
+    """Everything a gateway needs; load it with `load_config(path)`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    gateway_id: Id
+    reporting_interval_s: float = Field(default=10.0, ge=0.1, le=86_400)
+    max_stale_s: float = Field(
+        default=300.0, gt=0, description="after this, a silent point reports nulls"
+    )
+    mqtt: MqttConfig = MqttConfig()
+    outbox: OutboxConfig = OutboxConfig()
+    assets: list[AssetConfig] = Field(default_factory=list)
+    serial: list[SerialSourceConfig] = Field(default_factory=list)
+    modbus: list[ModbusSourceConfig] = Field(default_factory=list)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The file comes in as init kwargs; the environment must win over it.
+        return (env_settings, init_settings)
+
+    @model_validator(mode="after")
+    def _references(self) -> EdgeConfig:
+        points: dict[str, set[str]] = {}
+        for asset in self.assets:
+            if asset.asset_id in points:
+                raise ValueError(f"asset {asset.asset_id!r} is defined twice")
+            points[asset.asset_id] = set(asset.points)
+
+        def check(where: str, asset_id: str, point: str) -> None:
+            if asset_id not in points:
+                raise ValueError(f"{where}: unknown asset_id {asset_id!r}")
+            if point not in points[asset_id]:
+                raise ValueError(f"{where}: asset {asset_id!r} has no point {point!r}")
+
+        for i, src in enumerate(self.serial):
+            for ch in src.channels:
+                check(f"serial[{i}] channel {ch.channel}", ch.asset_id, ch.point)
+        for i, mb in enumerate(self.modbus):
+            check(f"modbus[{i}]", mb.asset_id, mb.point)
+        if not self.serial and not self.modbus:
+            raise ValueError("no sources: add at least one [[serial]] or [[modbus]] table")
+        return self
+
+    @property
+    def client_id(self) -> str:
+        return self.mqtt.client_id or self.gateway_id
+
+    def asset(self, asset_id: str) -> AssetConfig:
+        return next(a for a in self.assets if a.asset_id == asset_id)
+
+
+def _describe(err: ValidationError) -> str:
+    parts = []
+    for e in err.errors()[:5]:
+        loc = ".".join(str(p) for p in e.get("loc", ())) or "<root>"
+        msg = str(e["msg"]).removeprefix("Value error, ")
+        parts.append(f"{loc}: {msg}")
+    more = len(err.errors()) - 5
+    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
+
+
+def parse_config(data: dict[str, Any], source: str = "<config>") -> EdgeConfig:
+    """Validate an already-parsed config mapping; ConfigError names the source and field."""
+    try:
+        return EdgeConfig(**data)
+    except ValidationError as err:
+        raise ConfigError(f"{source}: {_describe(err)}") from err
+
+
+def load_config(path: str | Path) -> EdgeConfig:
+    """Read and validate a gateway TOML file (env overrides applied); ConfigError if bad."""
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError as err:
+        raise ConfigError(f"{path}: no such file") from err
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read: {err.strerror}") from err
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: not valid TOML: {err}") from err
+    config = parse_config(data, str(path))
+    if not config.outbox.path.is_absolute():
+        # A relative outbox path is relative to the config file, not to the working directory.
+        outbox = config.outbox.model_copy(update={"path": path.parent / config.outbox.path})
+        config = config.model_copy(update={"outbox": outbox})
+    return config

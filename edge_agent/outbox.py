@@ -1,0 +1,246 @@
+"""The durable outbox: feature records wait here, in SQLite, until the broker acknowledged them.
+
+SQLite in WAL mode survives kill -9 and power loss at any moment: a transaction is either
+in the file or not. `synchronous=FULL` (the default) fsyncs the WAL at every commit, so a
+record `append` returned is on disk even after a power cut; `normal` is allowed for slow SD
+cards and only risks the last commits before a power cut (never corruption, never a kill -9).
+
+Sequence numbers come from an AUTOINCREMENT key: SQLite never hands out a number again,
+even after the rows were deleted, and the counter commits with the row, so a number that
+reached the broker is never reused after a crash or restart.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from edge_agent._errors import OutboxError
+
+__all__ = ["OutboxQueue", "OutboxStats", "PendingRecord", "StoredRecord"]
+
+_log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS counters (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class PendingRecord:
+    """A feature record before it has a sequence number (the outbox assigns it)."""
+
+    asset_id: str
+    point: str
+    ts: datetime
+    window_s: float
+    features: dict[str, float | None]
+    stale: bool = False
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "asset_id": self.asset_id,
+                "point": self.point,
+                "ts": self.ts.isoformat(),
+                "window_s": self.window_s,
+                "features": self.features,
+                "stale": self.stale,
+            },
+            separators=(",", ":"),
+            allow_nan=False,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecord:
+    """A record in the outbox: its sequence number and the JSON body without the seq."""
+
+    seq: int
+    body: str
+
+    def fields(self) -> dict[str, Any]:
+        """The FeatureRecord fields, seq included."""
+        data: dict[str, Any] = json.loads(self.body)
+        data["seq"] = self.seq
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxStats:
+    """Counters for the status message; `dropped` persists across restarts."""
+
+    queued: int
+    last_seq: int
+    appended: int
+    acked: int
+    dropped: int
+
+
+class OutboxQueue:
+    """A bounded FIFO of records on disk; records leave it only through `ack`.
+
+    Thread-safe: the acquisition side appends, the MQTT network thread acks.
+    When more than `max_records` are queued, the oldest are deleted (policy `drop_oldest`:
+    recent data matters more for a machine's condition) and counted in `dropped`.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        max_records: int = 1_000_000,
+        synchronous: Literal["full", "normal"] = "full",
+    ) -> None:
+        if max_records < 1:
+            raise ValueError("max_records must be >= 1")
+        self.path = Path(path)
+        self.max_records = max_records
+        self._lock = threading.Lock()
+        self._appended = 0
+        self._acked = 0
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: we issue BEGIN/COMMIT ourselves, one transaction per call.
+            self._db = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=30.0
+            )
+            mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise OutboxError(f"{self.path}: WAL mode unavailable (got {mode}); use local disk")
+            self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
+            self._db.executescript(_SCHEMA)
+            self._queued = int(self._db.execute("SELECT count(*) FROM records").fetchone()[0])
+            self._check()
+        except sqlite3.Error as err:
+            raise OutboxError(f"cannot open outbox {self.path}: {err}") from err
+
+    def _check(self) -> None:
+        result = self._db.execute("PRAGMA quick_check").fetchone()[0]
+        if result != "ok":
+            raise OutboxError(f"outbox {self.path} is damaged: {result}")
+
+    def append(self, records: Iterable[PendingRecord]) -> list[int]:
+        """Store records durably and return their new sequence numbers, in order."""
+        bodies = [r.to_json() for r in records]
+        if not bodies:
+            return []
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                seqs = []
+                for body in bodies:
+                    cur = self._db.execute("INSERT INTO records (body) VALUES (?)", (body,))
+                    seqs.append(int(cur.lastrowid or 0))
+                self._queued += len(bodies)
+                over = self._queued - self.max_records
+                if over > 0:
+                    self._db.execute(
+                        "DELETE FROM records WHERE seq IN "
+                        "(SELECT seq FROM records ORDER BY seq LIMIT ?)",
+                        (over,),
+                    )
+                    self._bump("dropped", over)
+                    self._queued -= over
+                self._db.execute("COMMIT")
+            except sqlite3.Error as err:
+                self._rollback()
+                self._queued = int(self._db.execute("SELECT count(*) FROM records").fetchone()[0])
+                raise OutboxError(f"cannot append to outbox {self.path}: {err}") from err
+            if over > 0:
+                _log.warning("outbox full (%d records): dropped the %d oldest", self.max_records,
+                             over)
+            self._appended += len(bodies)
+            return seqs
+
+    def peek(self, after_seq: int = -1, limit: int = 500) -> list[StoredRecord]:
+        """Up to `limit` queued records with seq > after_seq, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, body FROM records WHERE seq > ? ORDER BY seq LIMIT ?",
+                (after_seq, limit),
+            ).fetchall()
+        return [StoredRecord(int(seq), str(body)) for seq, body in rows]
+
+    def ack(self, seqs: Sequence[int]) -> int:
+        """Delete acknowledged records; returns how many were still there (some may be dropped)."""
+        if not seqs:
+            return 0
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                deleted = 0
+                # Batches are contiguous runs of seqs; chunks keep the SQL variable count low.
+                for i in range(0, len(seqs), 500):
+                    chunk = list(seqs[i : i + 500])
+                    marks = ",".join("?" * len(chunk))
+                    cur = self._db.execute(f"DELETE FROM records WHERE seq IN ({marks})", chunk)
+                    deleted += cur.rowcount
+                self._db.execute("COMMIT")
+            except sqlite3.Error as err:
+                self._rollback()
+                raise OutboxError(f"cannot delete acknowledged records: {err}") from err
+            self._queued -= deleted
+            self._acked += deleted
+            return deleted
+
+    @property
+    def last_seq(self) -> int:
+        """The last sequence number ever assigned (-1 if none), acknowledged or not."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT seq FROM sqlite_sequence WHERE name = 'records'"
+            ).fetchone()
+        return int(row[0]) if row else -1
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._queued
+
+    def stats(self) -> OutboxStats:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM counters WHERE name = 'dropped'").fetchone()
+            queued, appended, acked = self._queued, self._appended, self._acked
+        return OutboxStats(queued, self.last_seq, appended, acked, int(row[0]) if row else 0)
+
+    def close(self) -> None:
+        with self._lock:
+            try:
+                # Fold the WAL back into the main file so a copied outbox is self-contained.
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error as err:
+                _log.debug("checkpoint on close failed: %s", err)
+            self._db.close()
+
+    def __enter__(self) -> OutboxQueue:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _bump(self, name: str, by: int) -> None:
+        self._db.execute(
+            "INSERT INTO counters (name, value) VALUES (?, ?) "
+            "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+            (name, by),
+        )
+
+    def _rollback(self) -> None:
+        try:
+            self._db.execute("ROLLBACK")
+        except sqlite3.Error as err:
+            _log.debug("rollback: %s", err)
