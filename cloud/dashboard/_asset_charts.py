@@ -1,0 +1,179 @@
+"""The asset page's pictures: feature trends from the store, spectra from the latest waveform."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+from markupsafe import Markup
+
+from cloud.dashboard.charts import (
+    FreqMarker,
+    Series,
+    TimeMarker,
+    empty_chart,
+    spectrum_chart,
+    trend_chart,
+)
+from cloud.dashboard.iso import zone_bands
+from cloud.db.models import Asset
+from cloud.telemetry import FeatureFrame, TelemetryError, TelemetryStore
+from ironwatch.wire import WaveformSnapshot
+from models.bearing import BearingGeometry
+from models.features import envelope_band_hz, envelope_spectrum, spectrum
+
+__all__ = [
+    "TREND_PANELS",
+    "Panel",
+    "SpectrumView",
+    "bearing_of",
+    "defect_markers",
+    "order_markers",
+    "spectrum_view",
+    "trend_panels",
+]
+
+# (panel title, unit, [(feature, series label)]); velocity first: it carries the ISO zones.
+TREND_PANELS: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
+    ("Velocity RMS (ISO 10–1000 Hz)", "mm/s", (("velocity_rms_mms", "velocity"),)),
+    ("Acceleration RMS", "m/s²", (("accel_rms_ms2", "accel"),)),
+    ("Kurtosis", "–", (("kurtosis", "kurtosis"),)),
+    ("Envelope at bearing defect frequencies", "m/s²",
+     (("env_bpfo_ms2", "BPFO"), ("env_bpfi_ms2", "BPFI"))),
+    ("Temperature", "°C", (("temperature_c", "temperature"),)),
+)
+_HARMONICS = (1, 2, 3)
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One titled chart."""
+
+    title: str
+    svg: Markup
+
+
+@dataclass(frozen=True)
+class SpectrumView:
+    """The latest snapshot drawn two ways, with what the markers were computed from."""
+
+    point: str
+    taken_at: datetime
+    sample_rate_hz: float
+    n_samples: int
+    shaft_hz: float | None
+    envelope_band_hz: tuple[float, float]
+    spectrum_svg: Markup
+    envelope_svg: Markup
+
+
+def bearing_of(asset: Asset) -> BearingGeometry | None:
+    """The asset's bearing, or None when its geometry is incomplete or invalid."""
+    if asset.n_balls is None or asset.ball_diameter_mm is None or asset.pitch_diameter_mm is None:
+        return None
+    try:
+        return BearingGeometry(
+            n_balls=int(asset.n_balls),
+            ball_diameter_mm=float(asset.ball_diameter_mm),
+            pitch_diameter_mm=float(asset.pitch_diameter_mm),
+            contact_angle_deg=float(asset.contact_angle_deg or 0.0),
+        )
+    except ValueError:
+        return None
+
+
+def order_markers(shaft_hz: float | None) -> list[FreqMarker]:
+    """1×, 2×, 3× running speed: unbalance, misalignment, looseness live there."""
+    if shaft_hz is None or not math.isfinite(shaft_hz) or shaft_hz <= 0:
+        return []
+    return [FreqMarker(k * shaft_hz, f"{k}×", "order") for k in _HARMONICS]
+
+
+def defect_markers(bearing: BearingGeometry | None, shaft_hz: float | None) -> list[FreqMarker]:
+    """BPFO, BPFI, BSF, FTF and their 2nd and 3rd harmonics for the envelope spectrum."""
+    if bearing is None or shaft_hz is None or not math.isfinite(shaft_hz) or shaft_hz <= 0:
+        return []
+    freqs = bearing.defect_frequencies(shaft_hz)
+    out: list[FreqMarker] = []
+    for name, base in zip(freqs._fields, freqs, strict=True):
+        for k in _HARMONICS:
+            label = name.upper() if k == 1 else f"{k}×{name.upper()}"
+            out.append(FreqMarker(k * base, label, f"defect {name}"))
+    return out
+
+
+def _series_for(frame: FeatureFrame, feature: str, label: str, css_start: int) -> list[Series]:
+    values = frame.column(feature)
+    points = sorted({str(p) for p in frame.points.tolist()})
+    out: list[Series] = []
+    for i, point in enumerate(points):
+        rows = (frame.points == point) & np.isfinite(values)
+        if not rows.any():
+            continue
+        name = label if len(points) == 1 else f"{label} · {point}"
+        out.append(Series(name, frame.ts_s[rows], values[rows], f"s{(css_start + i) % 4}"))
+    return out
+
+
+def trend_panels(
+    store: TelemetryStore,
+    asset: Asset,
+    start: datetime,
+    end: datetime,
+    onsets: Sequence[TimeMarker],
+) -> list[Panel]:
+    """One chart per trend panel; velocity gets the asset's ISO zone bands."""
+    features = [f for _, _, pairs in TREND_PANELS for f, _ in pairs]
+    try:
+        frame = store.query(asset_ids=[asset.id], start=start, end=end, features=features)
+    except TelemetryError as err:
+        return [Panel("Trends", empty_chart("Trends", f"telemetry store unavailable: {err}"))]
+    panels: list[Panel] = []
+    for title, unit, pairs in TREND_PANELS:
+        series: list[Series] = []
+        for j, (feature, label) in enumerate(pairs):
+            series.extend(_series_for(frame, feature, label, j))
+        bands = zone_bands(asset.iso_group, asset.foundation) if pairs[0][0].startswith(
+            "velocity") else ()
+        panels.append(
+            Panel(title, trend_chart(series, title=title, unit=unit, bands=bands, markers=onsets))
+        )
+    return panels
+
+
+def spectrum_view(snapshot: WaveformSnapshot, asset: Asset) -> SpectrumView:
+    """Spectrum (shaft orders marked) and envelope spectrum (defect tones marked)."""
+    samples = np.asarray(snapshot.samples(), dtype=np.float64)
+    fs = float(snapshot.sample_rate_hz)
+    shaft_hz = snapshot.shaft_hz
+    if shaft_hz is None and asset.shaft_speed_rpm:
+        shaft_hz = asset.shaft_speed_rpm / 60.0
+    nyquist = fs / 2.0
+    band = envelope_band_hz(fs)
+    freqs, amps = spectrum(samples, fs)
+    env_freqs, env_amps = envelope_spectrum(samples, fs, band)
+    bearing = bearing_of(asset)
+    defects = defect_markers(bearing, shaft_hz)
+    # Enough range for ten shaft orders (looseness) and the third BPFI harmonic.
+    spec_max = min(nyquist, max(20.0 * (shaft_hz or 10.0), 200.0))
+    top_defect = max((m.freq_hz for m in defects), default=0.0)
+    env_max = min(nyquist, max(top_defect * 1.1, 10.0 * (shaft_hz or 10.0), 100.0))
+    return SpectrumView(
+        point=snapshot.point,
+        taken_at=snapshot.ts,
+        sample_rate_hz=fs,
+        n_samples=int(samples.size),
+        shaft_hz=shaft_hz,
+        envelope_band_hz=band,
+        spectrum_svg=spectrum_chart(
+            freqs, amps, title="Spectrum", unit="m/s²",
+            markers=order_markers(shaft_hz), f_max_hz=spec_max,
+        ),
+        envelope_svg=spectrum_chart(
+            env_freqs, env_amps, title="Envelope spectrum", unit="m/s²",
+            markers=[*order_markers(shaft_hz)[:1], *defects], f_max_hz=env_max,
+        ),
+    )

@@ -1,0 +1,135 @@
+"""Read an alert's free-form evidence JSON into rows the pages can show.
+
+The scoring pipeline owns the evidence shape and may grow it; this reader accepts the
+common shapes (lists of dicts or name→value maps) and shows anything else verbatim,
+so a new field is visible on the page before anyone writes a template for it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Evidence", "FeatureMove", "SpectralPeak", "read_evidence"]
+
+_FEATURE_KEYS = ("features", "moved_features", "feature_moves", "contributions", "z_scores")
+_PEAK_KEYS = ("peaks", "spectral_peaks", "defect_peaks", "matched_peaks")
+_THRESHOLD_KEYS = ("threshold", "score_threshold", "alarm_threshold")
+
+
+@dataclass(frozen=True)
+class FeatureMove:
+    """A feature that moved away from the asset's healthy baseline."""
+
+    name: str
+    z: float | None
+    value: float | None = None
+    baseline: float | None = None
+    point: str | None = None
+
+
+@dataclass(frozen=True)
+class SpectralPeak:
+    """A spectral line the diagnosis matched to a defect or shaft order."""
+
+    label: str
+    freq_hz: float | None
+    amplitude: float | None = None
+    expected_hz: float | None = None
+    spectrum: str | None = None
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Evidence split into what the page draws specially and the rest, shown as-is."""
+
+    features: list[FeatureMove] = field(default_factory=list)
+    peaks: list[SpectralPeak] = field(default_factory=list)
+    threshold: float | None = None
+    other: dict[str, Any] = field(default_factory=dict)
+
+
+def _num(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _first(d: Mapping[str, Any], *keys: str) -> Any:
+    for key in keys:
+        if key in d:
+            return d[key]
+    return None
+
+
+def _features(raw: Any) -> list[FeatureMove]:
+    out: list[FeatureMove] = []
+    if isinstance(raw, Mapping):
+        for name, v in raw.items():
+            if isinstance(v, Mapping):
+                out.append(_feature_from(dict(v, name=v.get("name", name))))
+            else:
+                out.append(FeatureMove(name=str(name), z=_num(v)))
+    elif isinstance(raw, list):
+        out.extend(_feature_from(v) for v in raw if isinstance(v, Mapping))
+    # Largest departures first: that is what the engineer checks.
+    return sorted(out, key=lambda m: -abs(m.z) if m.z is not None else 0.0)
+
+
+def _feature_from(d: Mapping[str, Any]) -> FeatureMove:
+    point = _first(d, "point")
+    return FeatureMove(
+        name=str(_first(d, "name", "feature") or "?"),
+        z=_num(_first(d, "z", "z_score", "zscore")),
+        value=_num(_first(d, "value", "current")),
+        baseline=_num(_first(d, "baseline", "baseline_mean", "mean")),
+        point=str(point) if point is not None else None,
+    )
+
+
+def _peaks(raw: Any) -> list[SpectralPeak]:
+    out: list[SpectralPeak] = []
+    items: list[Mapping[str, Any]] = []
+    if isinstance(raw, Mapping):
+        items = [dict(v, label=v.get("label", k)) for k, v in raw.items() if isinstance(v, Mapping)]
+    elif isinstance(raw, list):
+        items = [v for v in raw if isinstance(v, Mapping)]
+    for d in items:
+        spec = _first(d, "spectrum", "kind")
+        out.append(
+            SpectralPeak(
+                label=str(_first(d, "label", "name", "defect", "order") or "peak"),
+                freq_hz=_num(_first(d, "freq_hz", "frequency_hz", "found_hz", "hz")),
+                amplitude=_num(_first(d, "amplitude", "amp", "amplitude_ms2", "amp_ms2")),
+                expected_hz=_num(_first(d, "expected_hz", "target_hz")),
+                spectrum=str(spec) if spec is not None else None,
+            )
+        )
+    return out
+
+
+def read_evidence(evidence: Mapping[str, Any] | None) -> Evidence:
+    """Split evidence into moved features, matched peaks, the threshold and everything else."""
+    if not evidence:
+        return Evidence()
+    used: set[str] = set()
+    features: list[FeatureMove] = []
+    peaks: list[SpectralPeak] = []
+    for key in _FEATURE_KEYS:
+        if key in evidence:
+            features.extend(_features(evidence[key]))
+            used.add(key)
+    for key in _PEAK_KEYS:
+        if key in evidence:
+            peaks.extend(_peaks(evidence[key]))
+            used.add(key)
+    threshold = None
+    for key in _THRESHOLD_KEYS:
+        if key in evidence and _num(evidence[key]) is not None:
+            threshold = _num(evidence[key])
+            used.add(key)
+            break
+    other = {k: v for k, v in evidence.items() if k not in used}
+    return Evidence(features=features, peaks=peaks, threshold=threshold, other=other)

@@ -1,0 +1,275 @@
+"""The dashboard's HTTP routes: thin handlers that load a view, render a template.
+
+All routes are left out of the OpenAPI schema: they are pages for people, not API.
+No `from __future__ import annotations` here: FastAPI must resolve the `Annotated`
+dependencies, which are local to `build_router`, when the handlers are defined.
+"""
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import parse_qs, quote
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cloud.dashboard import _format
+from cloud.dashboard._asset_charts import spectrum_view, trend_panels
+from cloud.dashboard._views import (
+    BOARD_COLUMNS,
+    alert_row,
+    asset_health,
+    fleet_health,
+    work_order_board,
+    work_order_card,
+)
+from cloud.dashboard.auth import (
+    COOKIE_NAME,
+    LOCAL_VIEWER,
+    Principal,
+    is_loopback,
+    local_read_only_enabled,
+    principal_for_token,
+)
+from cloud.dashboard.charts import TimeMarker, rul_chart, score_gauge
+from cloud.db.engine import SessionFactory
+from cloud.db.models import Alert, WorkOrder
+from cloud.settings import CloudSettings
+from cloud.telemetry import TelemetryError, TelemetryStore
+
+__all__ = ["SnapshotRequester", "build_router"]
+
+log = logging.getLogger(__name__)
+
+_HERE = Path(__file__).parent
+STATIC_PREFIX = "/_dashboard"
+# (asset_id, point or None, actor) -> command id; sends a snapshot command to the gateway.
+SnapshotRequester = Callable[[str, str | None, str], str]
+TREND_WINDOWS_H = (1, 6, 24, 168, 720)
+REFRESH_S = 5
+
+
+def _templates() -> Jinja2Templates:
+    templates = Jinja2Templates(directory=str(_HERE / "templates"))
+    env = templates.env
+    env.globals.update(
+        fmt_num=_format.fmt_num,
+        fmt_time=_format.fmt_time,
+        fmt_ago=_format.fmt_ago,
+        fmt_hours=_format.fmt_hours,
+        fmt_hours_range=_format.fmt_hours_range,
+        fmt_duration=_format.fmt_duration,
+        rul_chart=rul_chart,
+        score_gauge=score_gauge,
+        static=STATIC_PREFIX,
+    )
+    return templates
+
+
+def _safe_next(target: str | None) -> str:
+    # Only same-site paths: an open redirect after login would be a phishing aid.
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    return target
+
+
+def build_router(
+    session_factory: SessionFactory,
+    store: TelemetryStore,
+    settings: CloudSettings,
+    *,
+    request_snapshot: SnapshotRequester | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> APIRouter:
+    """All dashboard pages and the stylesheet on one router, to be mounted at `/`."""
+    templates = _templates()
+    router = APIRouter(include_in_schema=False)
+    now_fn = clock or (lambda: datetime.now(UTC))
+    local_ok = local_read_only_enabled(settings)
+
+    def session_dep() -> Any:
+        with session_factory() as session:
+            yield session
+
+    SessionDep = Annotated[Session, Depends(session_dep)]
+
+    def viewer(request: Request) -> Principal:
+        token = request.cookies.get(COOKIE_NAME)
+        if token:
+            # Own short session, rolled back: a page view must not hold SQLite's write lock
+            # (the last-used stamp) while it renders; the stamp is written at login.
+            with session_factory() as auth_session:
+                principal = principal_for_token(auth_session, settings, token, now_fn())
+                auth_session.rollback()
+            if principal is not None:
+                return principal
+        if local_ok and is_loopback(request.client.host if request.client else None):
+            return LOCAL_VIEWER
+        target = quote(request.url.path)
+        raise HTTPException(303, "login required", headers={"Location": f"/login?next={target}"})
+
+    ViewerDep = Annotated[Principal, Depends(viewer)]
+
+    def render(request: Request, name: str, who: Principal, **context: Any) -> HTMLResponse:
+        context.update(viewer=who, now=now_fn(), nav=name.removesuffix(".html"))
+        return templates.TemplateResponse(request, name, context)
+
+    @router.get(f"{STATIC_PREFIX}/dashboard.css")
+    def stylesheet() -> FileResponse:
+        return FileResponse(
+            _HERE / "static" / "dashboard.css",
+            media_type="text/css",
+            headers={"Cache-Control": "max-age=300"},
+        )
+
+    @router.get("/", response_class=HTMLResponse)
+    def fleet(request: Request, session: SessionDep, who: ViewerDep) -> HTMLResponse:
+        now = now_fn()
+        health = fleet_health(session, store, now)
+        orders = sorted(
+            (wo for h in health for wo in h.work_orders),
+            key=lambda w: (not w.overdue, w.priority, w.resolve_by.at),
+        )
+        return render(
+            request, "fleet.html", who, fleet=health, orders=orders, refresh_s=REFRESH_S
+        )
+
+    @router.get("/assets/{asset_id}", response_class=HTMLResponse)
+    def asset_page(
+        request: Request,
+        asset_id: str,
+        session: SessionDep,
+        who: ViewerDep,
+        *,
+        hours: int = 24,
+        snapshot: str | None = None,
+    ) -> HTMLResponse:
+        now = now_fn()
+        health = asset_health(session, store, asset_id, now)
+        if health is None:
+            raise HTTPException(404, f"asset {asset_id} not found")
+        hours = min(max(hours, 1), 24 * 90)
+        start = now - timedelta(hours=hours)
+        recent = session.scalars(
+            select(Alert)
+            .where(Alert.asset_id == asset_id, Alert.opened_at >= start)
+            .order_by(Alert.opened_at)
+        ).all()
+        onsets = [
+            TimeMarker(a.opened_at.timestamp(), f"#{a.id} {a.failure_mode}", f"onset {a.severity}")
+            for a in recent
+        ]
+        panels = trend_panels(store, health.asset, start, now + timedelta(minutes=1), onsets)
+        try:
+            snap = store.latest_snapshot(asset_id)
+        except TelemetryError as err:
+            log.warning("latest snapshot of %s unavailable: %s", asset_id, err)
+            snap = None
+        spectra = spectrum_view(snap, health.asset) if snap is not None else None
+        return render(
+            request,
+            "asset.html",
+            who,
+            health=health,
+            panels=panels,
+            spectra=spectra,
+            hours=hours,
+            windows=TREND_WINDOWS_H,
+            can_request=request_snapshot is not None,
+            snapshot_status=snapshot,
+        )
+
+    @router.post("/assets/{asset_id}/snapshot")
+    def snapshot_request(
+        request: Request, asset_id: str, session: SessionDep, who: ViewerDep
+    ) -> Response:
+        if not who.can_write:
+            raise HTTPException(403, "requesting a snapshot needs an engineer or admin token")
+        if request_snapshot is None:
+            raise HTTPException(503, "this service has no command channel to the gateways")
+        if asset_health(session, store, asset_id, now_fn()) is None:
+            raise HTTPException(404, f"asset {asset_id} not found")
+        command_id = request_snapshot(asset_id, None, who.name)
+        log.info("snapshot of %s requested by %s: %s", asset_id, who.name, command_id)
+        return RedirectResponse(
+            f"/assets/{quote(asset_id)}?snapshot={quote(command_id)}", status_code=303
+        )
+
+    @router.get("/work-orders", response_class=HTMLResponse)
+    def board(request: Request, session: SessionDep, who: ViewerDep) -> HTMLResponse:
+        columns = work_order_board(session, now_fn())
+        return render(
+            request, "work_orders.html", who, columns=columns, titles=dict(BOARD_COLUMNS),
+            refresh_s=REFRESH_S * 6,
+        )
+
+    @router.get("/alerts/{alert_id}", response_class=HTMLResponse)
+    def alert_page(
+        request: Request, alert_id: int, session: SessionDep, who: ViewerDep
+    ) -> HTMLResponse:
+        alert = session.get(Alert, alert_id)
+        if alert is None:
+            raise HTTPException(404, f"alert {alert_id} not found")
+        orders = session.scalars(
+            select(WorkOrder).where(WorkOrder.alert_id == alert_id).order_by(WorkOrder.id)
+        ).all()
+        now = now_fn()
+        return render(
+            request,
+            "alert.html",
+            who,
+            alert=alert_row(alert),
+            events=list(alert.events),
+            orders=[work_order_card(w, now) for w in orders],
+            resolution=(alert.resolved_at, alert.resolved_by, alert.resolution_note),
+            acknowledged=(alert.acknowledged_at, alert.acknowledged_by),
+        )
+
+    @router.get("/login", response_class=HTMLResponse)
+    def login_form(request: Request, next: str = "/") -> HTMLResponse:
+        return templates.TemplateResponse(
+            request, "login.html", {"next": _safe_next(next), "error": None, "viewer": None,
+                                    "nav": "login", "now": now_fn()}
+        )
+
+    @router.post("/login", response_model=None)
+    async def login(request: Request) -> Response:
+        # A two-field form does not justify a multipart dependency: parse it here.
+        form = parse_qs((await request.body()).decode("utf-8", "replace"))
+        token = (form.get("token") or [""])[0]
+        target = _safe_next((form.get("next") or ["/"])[0])
+        with session_factory() as session:
+            principal = principal_for_token(session, settings, token, now_fn())
+            session.commit()
+        if principal is None:
+            return templates.TemplateResponse(
+                request,
+                "login.html",
+                {"next": target, "error": "Unknown, expired or revoked token, or a gateway token.",
+                 "viewer": None, "nav": "login", "now": now_fn()},
+                status_code=401,
+            )
+        response = RedirectResponse(target, status_code=303)
+        response.set_cookie(
+            COOKIE_NAME,
+            token.strip(),
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+            max_age=12 * 3600,
+            path="/",
+        )
+        return response
+
+    @router.post("/logout")
+    def logout() -> Response:
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(COOKIE_NAME, path="/")
+        return response
+
+    return router
