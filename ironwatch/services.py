@@ -52,16 +52,34 @@ def wait_for_port(port: int, host: str = "127.0.0.1", timeout_s: float = 10.0) -
     raise ServiceError(f"nothing listening on {host}:{port} after {timeout_s:.0f} s")
 
 
-def stop_process(proc: subprocess.Popen[bytes] | None, timeout_s: float = 5.0) -> None:
-    """SIGTERM, then SIGKILL after timeout_s; reaps the child so no zombie is left."""
-    if proc is None or proc.poll() is not None:
+def stop_process(
+    proc: subprocess.Popen[bytes] | None, timeout_s: float = 5.0, *, group: bool = False
+) -> None:
+    """SIGTERM, then SIGKILL after timeout_s; reaps the child so no zombie is left.
+
+    With group=True the signal goes to the child's whole process group (a child started
+    with start_new_session=True), so nothing it started outlives it.
+    """
+    if proc is None:
         return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=timeout_s)
+
+    def send(sig: signal.Signals) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            if group:
+                os.killpg(proc.pid, sig)
+            elif proc.poll() is None:
+                proc.send_signal(sig)
+
+    if proc.poll() is None:
+        send(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            send(signal.SIGKILL)
+            proc.wait(timeout=timeout_s)
+    if group:
+        # The leader is gone; anything left in its group gets no second chance.
+        send(signal.SIGKILL)
 
 
 def _require(binary: str, package: str) -> str:
