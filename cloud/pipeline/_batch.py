@@ -50,7 +50,9 @@ class Batch:
             asset_ids=asset_ids[order],
             points=points[order],
             ts_s=ts_s[order],
-            values=np.asarray(values, dtype=np.float64).reshape(len(keys), -1)[order],
+            values=np.asarray(values, dtype=np.float64).reshape(len(keys), len(feature_names))[
+                order
+            ],
             feature_names=list(feature_names),
         )
 

@@ -21,6 +21,8 @@ from sqlalchemy.orm import Session
 
 from cloud.db.models import OPEN_ALERT_STATES, Alert, Asset, Verdict
 from cloud.domain.alerts import clear_condition, upsert_alert
+from cloud.domain.catalogue import FailureModeCatalogue
+from cloud.domain.policy import ServiceLevelPolicy
 from cloud.domain.workorders import open_from_alert
 from cloud.pipeline._batch import Batch
 from cloud.pipeline._evidence import AssetView, KeyView, build_evidence
@@ -72,8 +74,8 @@ class RoundReport:
     alerts_upserted: list[int] = field(default_factory=list)
     work_orders_opened: list[int] = field(default_factory=list)
     cleared: list[tuple[str, str]] = field(default_factory=list)
+    verdicts_seen: int = 0
     verdicts_applied: int = 0
-    errors: list[str] = field(default_factory=list)
 
 
 class ScoringPipeline:
@@ -89,6 +91,8 @@ class ScoringPipeline:
         rule: PersistenceRule | None = None,
         models: ModelSuite | None = None,
         state_dir: Path | None = None,
+        policy: ServiceLevelPolicy | None = None,
+        catalogue: FailureModeCatalogue | None = None,
     ) -> None:
         self.store = store
         self.session_factory = session_factory
@@ -97,6 +101,8 @@ class ScoringPipeline:
         self.rule = rule or PersistenceRule()
         self.models = models or ModelSuite()
         self.state_dir = state_dir or Path(settings.data_dir) / "pipeline"
+        self.policy = policy
+        self.catalogue = catalogue
         self.state = PipelineState.load(self.state_dir)
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -141,11 +147,12 @@ class ScoringPipeline:
             scored = self._commission(batch, now, report) if len(batch) else batch
             keys_scored = self._score(scored, report) if len(scored) else {}
             with self.session_factory() as session:
-                report.verdicts_applied = self._apply_verdicts(session)
+                report.verdicts_seen, report.verdicts_applied = self._apply_verdicts(session)
                 if keys_scored:
                     self._act(session, keys_scored, now, report)
                 session.commit()
-            self.state.save(self.state_dir)
+            if report.rows_read or report.verdicts_seen:
+                self.state.save(self.state_dir)
             self.last_report = report
             if report.rows_read:
                 log.info(
@@ -328,17 +335,21 @@ class ScoringPipeline:
             report.alerts_upserted.append(alert.id)
             if assessment.failure_mode not in open_modes:
                 open_modes.append(assessment.failure_mode)
-            work_order = open_from_alert(session, alert, now=now)
+            work_order = open_from_alert(
+                session, alert, now=now, policy=self.policy, catalogue=self.catalogue
+            )
             if work_order is not None:
                 report.work_orders_opened.append(work_order.id)
 
-    def _apply_verdicts(self, session: Session) -> int:
-        """Feed new verdicts back to the anomaly detector, once each, with the alarmed rows."""
-        done = set(self.state.verdicts_applied)
-        fresh = [
-            v for v in session.scalars(select(Verdict).order_by(Verdict.id)).all()
-            if v.id not in done
-        ]
+    def _apply_verdicts(self, session: Session) -> tuple[int, int]:
+        """Feed new verdicts back to the anomaly detector, once each, with the alarmed rows.
+
+        Returns (verdicts seen, verdicts the detector took).
+        """
+        last = max(self.state.verdicts_applied, default=0)
+        fresh = session.scalars(
+            select(Verdict).where(Verdict.id > last).order_by(Verdict.id)
+        ).all()
         applied = 0
         for verdict in fresh:
             self.state.verdicts_applied.append(verdict.id)
@@ -363,4 +374,4 @@ class ScoringPipeline:
                     {"key": key, "verdict": verdict.verdict, "names": names,
                      "rows": frame.values.tolist()}
                 )
-        return applied
+        return len(fresh), applied

@@ -1,0 +1,335 @@
+"""The cloud process: database, telemetry store, ingestion, scoring, webhooks, escalations, API.
+
+`create_app(settings)` returns a FastAPI app whose lifespan migrates the database,
+seeds the fleet file, opens the telemetry store and starts every background worker;
+on shutdown it stops them in reverse order, so no thread or socket outlives the app.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from cloud.db import SessionFactory, make_engine, make_session_factory, upgrade
+from cloud.domain.catalogue import FailureModeCatalogue, load_catalogue
+from cloud.domain.clock import utc_now
+from cloud.domain.policy import ServiceLevelPolicy, load_policy
+from cloud.settings import CloudSettings
+from cloud.telemetry import TelemetryStore
+
+__all__ = ["CloudServices", "PeriodicTask", "create_app", "ingest_config", "open_store"]
+
+log = logging.getLogger(__name__)
+
+ESCALATION_INTERVAL_S = 15.0
+
+
+class _Stoppable(Protocol):
+    def stop(self) -> None: ...
+
+
+class PeriodicTask:
+    """Call `fn` every `interval_s` on a daemon thread; an exception is logged, not fatal."""
+
+    def __init__(self, name: str, interval_s: float, fn: Callable[[], None]) -> None:
+        self.name = name
+        self.interval_s = interval_s
+        self.fn = fn
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                self.fn()
+            except Exception:
+                log.exception("%s failed; retrying in %.0f s", self.name, self.interval_s)
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            self._thread = None
+
+
+def open_store(settings: CloudSettings) -> TelemetryStore:
+    """The telemetry store the settings ask for: embedded SQLite under data_dir, or InfluxDB."""
+    if settings.telemetry_backend == "influxdb":
+        from cloud import telemetry
+
+        influx = getattr(telemetry, "InfluxStore", None)
+        if influx is None:
+            raise RuntimeError("this build has no InfluxDB telemetry backend (cloud.telemetry)")
+        store: TelemetryStore = influx.from_settings(settings)
+        return store
+    from cloud.telemetry import SqliteTelemetryStore
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return SqliteTelemetryStore(settings.data_dir / "telemetry.db")
+
+
+def ingest_config(settings: CloudSettings, *, client_id: str | None = None) -> Any:
+    """Map cloud settings to the ingestion worker's broker config."""
+    from cloud.ingest import IngestConfig
+
+    password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
+    return IngestConfig(
+        host=settings.mqtt_host,
+        port=settings.mqtt_port,
+        username=settings.mqtt_username,
+        password=password,
+        tls_ca=settings.mqtt_tls_ca,
+        client_id=client_id or settings.mqtt_client_id,
+        shared_group=settings.mqtt_shared_group,
+    )
+
+
+@dataclass
+class CloudServices:
+    """Everything the cloud process runs besides HTTP, built and stopped together."""
+
+    settings: CloudSettings
+    engine: Engine
+    session_factory: SessionFactory
+    store: TelemetryStore
+    policy: ServiceLevelPolicy
+    catalogue: FailureModeCatalogue
+    clock: Callable[[], datetime] = utc_now
+    registry: Any = None
+    ingest: Any = None
+    pipeline: Any = None
+    webhooks: Any = None
+    escalations: PeriodicTask | None = None
+    _started: list[_Stoppable] = field(default_factory=list)
+
+    @classmethod
+    def open(
+        cls, settings: CloudSettings, *, clock: Callable[[], datetime] = utc_now
+    ) -> CloudServices:
+        """Migrate the database, seed the fleet file and open the telemetry store."""
+        from cloud.domain.registry import DbAssetRegistry, seed_fleet
+
+        engine = make_engine(settings.sqlalchemy_url)
+        try:
+            upgrade(engine)
+            factory = make_session_factory(engine)
+            if settings.fleet_file is not None:
+                with factory() as session:
+                    seed_fleet(session, settings.fleet_file)
+                    session.commit()
+            store = open_store(settings)
+        except BaseException:
+            engine.dispose()
+            raise
+        services = cls(
+            settings=settings,
+            engine=engine,
+            session_factory=factory,
+            store=store,
+            policy=load_policy(settings.sla_policy_file),
+            catalogue=load_catalogue(settings.failure_mode_catalogue_file),
+            clock=clock,
+        )
+        services.registry = DbAssetRegistry(factory)
+        return services
+
+    # -- callbacks from ingestion ----------------------------------------------------------
+    def on_status(self, status: Any) -> None:
+        """A gateway's status message: state, last sequence, counters, last seen."""
+        from cloud.domain.errors import NotFoundError
+        from cloud.domain.gateways import record_status
+
+        with self.session_factory() as session:
+            try:
+                record_status(
+                    session,
+                    gateway_id=status.gateway_id,
+                    state=status.state,
+                    now=self.clock(),
+                    seq=status.seq,
+                    software_version=status.software_version or None,
+                    counters=dict(status.counters),
+                    extra={
+                        "assets": list(status.assets),
+                        "reporting_interval_s": status.reporting_interval_s,
+                        "clock_offset_s": status.clock_offset_s,
+                        "sent_at": status.sent_at.isoformat(),
+                    },
+                )
+            except NotFoundError:
+                log.warning("status from unregistered gateway %s ignored", status.gateway_id)
+                return
+            session.commit()
+
+    def on_snapshot(self, snapshot: Any) -> None:
+        # The worker already stored it; diagnosis picks it up in the next scoring round.
+        log.info("waveform snapshot from %s/%s (%s)", snapshot.asset_id, snapshot.point,
+                 snapshot.ts.isoformat())
+
+    def check_deadlines(self) -> None:
+        """Escalate missed deadlines and open running-hours reminders; wake the webhook worker."""
+        from cloud.domain.escalation import check_escalations
+        from cloud.domain.reminders import check_maintenance_plans
+
+        now = self.clock()
+        with self.session_factory() as session:
+            raised = check_escalations(session, now)
+            reminders = check_maintenance_plans(
+                session, now, policy=self.policy, catalogue=self.catalogue
+            )
+            session.commit()
+        if (raised or reminders) and self.webhooks is not None:
+            self.webhooks.wake()
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self, *, ingest: bool = True, scoring: bool = True) -> None:
+        """Start the background workers; ingestion keeps retrying if the broker is down."""
+        from cloud.ingest import IngestionWorker
+        from cloud.pipeline import ModelSuite, ScoringPipeline
+
+        try:
+            if self.settings.webhook_url and self.settings.webhook_secret:
+                from cloud.webhooks import WebhookDispatcher
+
+                self.webhooks = WebhookDispatcher(
+                    self.session_factory,
+                    url=self.settings.webhook_url,
+                    secret=self.settings.webhook_secret.get_secret_value(),
+                    clock=self.clock,
+                )
+                self.webhooks.start()
+                self._started.append(self.webhooks)
+            self.escalations = PeriodicTask(
+                "ironwatch-escalations", ESCALATION_INTERVAL_S, self.check_deadlines
+            )
+            self.escalations.start()
+            self._started.append(self.escalations)
+            if scoring:
+                self.pipeline = ScoringPipeline(
+                    self.store,
+                    self.session_factory,
+                    self.settings,
+                    clock=self.clock,
+                    models=ModelSuite(snapshots=self.store.latest_snapshot),
+                    policy=self.policy,
+                    catalogue=self.catalogue,
+                )
+                self.pipeline.start()
+                self._started.append(self.pipeline)
+            if ingest:
+                self.ingest = IngestionWorker(
+                    ingest_config(self.settings),
+                    self.store,
+                    self.registry,
+                    on_status=self.on_status,
+                    on_snapshot=self.on_snapshot,
+                )
+                self.ingest.start(wait=False)
+                self._started.append(self.ingest)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Stop workers newest first (ingestion before scoring), then close storage."""
+        while self._started:
+            worker = self._started.pop()
+            try:
+                worker.stop()
+            except Exception:
+                log.exception("stopping %s failed", type(worker).__name__)
+        self.store.close()
+        self.engine.dispose()
+
+
+def _mount_api(app: FastAPI, services_ref: dict[str, CloudServices]) -> None:
+    """Mount the REST API; it reads the running services from `app.state` per request."""
+    from cloud import api
+
+    build_api = getattr(api, "build_api", None)
+    if build_api is None:
+        # Without the API package only the health probe answers.
+        @app.get("/api/v1/health")
+        def health() -> dict[str, Any]:
+            return {"status": "ok" if services_ref else "starting"}
+
+        return
+    build_api(app)
+
+
+def create_app(
+    settings: CloudSettings,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    ingest: bool = True,
+    scoring: bool = True,
+) -> FastAPI:
+    """The cloud service as an ASGI app; background work runs for the app's lifespan."""
+    services_ref: dict[str, CloudServices] = {}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = CloudServices.open(settings, clock=clock)
+        try:
+            _publish_context(app, services)
+            services.start(ingest=ingest, scoring=scoring)
+            services_ref["services"] = services
+            app.state.ironwatch_services = services
+            log.info("ironwatch cloud up: data in %s, broker %s:%d", settings.data_dir,
+                     settings.mqtt_host, settings.mqtt_port)
+            yield
+        finally:
+            services_ref.clear()
+            services.close()
+            log.info("ironwatch cloud stopped")
+
+    app = FastAPI(title="Ironwatch", version=_version(), lifespan=lifespan)
+    _mount_api(app, services_ref)
+    return app
+
+
+def _publish_context(app: FastAPI, services: CloudServices) -> None:
+    """Give the API its context (sessions, telemetry, policy) for this run of the app."""
+    from cloud.api.context import ApiContext
+
+    app.state.ironwatch_api = ApiContext(
+        settings=services.settings,
+        session_factory=services.session_factory,
+        telemetry=services.store,
+        policy=services.policy,
+        catalogue=services.catalogue,
+        notifier=_LazyNotifier(services),
+        registry=services.registry,
+        clock=services.clock,
+    )
+
+
+@dataclass
+class _LazyNotifier:
+    """Wakes the webhook worker if one runs (it starts after the context is published)."""
+
+    services: CloudServices
+
+    def wake(self) -> None:
+        if self.services.webhooks is not None:
+            self.services.webhooks.wake()
+
+
+def _version() -> str:
+    from ironwatch import __version__
+
+    return __version__

@@ -1,0 +1,300 @@
+"""`ironwatch cloud ...`: serve the cloud, run a standalone ingestion worker, migrate, ACLs, tokens.
+
+Heavy imports (FastAPI, SQLAlchemy, paho) happen inside the handlers, so the top-level
+`ironwatch` command stays fast and works on a gateway without the cloud extras.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cloud.settings import CloudSettings
+
+__all__ = ["load_cli_settings", "register"]
+
+log = logging.getLogger(__name__)
+
+# CLI flag → settings field; only flags the user actually gave override the config.
+_OVERRIDES = {
+    "host": "http_host",
+    "port": "http_port",
+    "data_dir": "data_dir",
+    "mqtt_host": "mqtt_host",
+    "mqtt_port": "mqtt_port",
+    "fleet": "fleet_file",
+    "client_id": "mqtt_client_id",
+    "shared_group": "mqtt_shared_group",
+}
+
+
+def _cli_error(message: str) -> Exception:
+    from ironwatch.cli import CliError
+
+    return CliError(message)
+
+
+def load_cli_settings(args: argparse.Namespace) -> CloudSettings:
+    """Settings from --config / $IRONWATCH_CLOUD_CONFIG, env vars and the flags given."""
+    from pydantic import ValidationError
+
+    from cloud.settings import SettingsError, load_settings
+
+    overrides = {
+        field: getattr(args, flag)
+        for flag, field in _OVERRIDES.items()
+        if getattr(args, flag, None) is not None
+    }
+    try:
+        return load_settings(getattr(args, "config", None), **overrides)
+    except SettingsError as err:
+        raise _cli_error(str(err)) from err
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "settings"
+        raise _cli_error(f"invalid cloud setting {where}: {first['msg']}") from err
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="FILE", default=None,
+                        help="TOML settings file (default: $IRONWATCH_CLOUD_CONFIG)")
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="where the SQLite database, telemetry and baselines live")
+
+
+def _add_broker(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--mqtt-host", default=None, help="MQTT broker host")
+    parser.add_argument("--mqtt-port", type=int, default=None, help="MQTT broker port")
+
+
+# -- serve ---------------------------------------------------------------------------------
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from cloud.app import create_app
+
+    settings = load_cli_settings(args)
+    if settings.fleet_file is not None and not Path(settings.fleet_file).is_file():
+        raise _cli_error(f"fleet file {settings.fleet_file} does not exist")
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_level=logging.getLevelName(logging.getLogger().level).lower(),
+        lifespan="on",
+        timeout_graceful_shutdown=10,
+        log_config=None,
+    )
+    server = uvicorn.Server(config)
+    # uvicorn handles SIGINT/SIGTERM itself (graceful shutdown: the lifespan stops every
+    # worker), then re-raises the signal to whatever handler was there before. A no-op
+    # handler here turns a requested stop into a clean exit 0 instead of death by signal.
+    received: list[int] = []
+    previous = {
+        s: signal.signal(s, lambda signum, _frame: received.append(signum))
+        for s in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        server.run()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if not server.started:
+        raise _cli_error(
+            f"the cloud did not start on {settings.http_host}:{settings.http_port} (see the log)"
+        )
+    if received:
+        log.info("stopped on %s", signal.Signals(received[0]).name)
+    return 0
+
+
+# -- ingest --------------------------------------------------------------------------------
+def _ingest(args: argparse.Namespace) -> int:
+    from cloud.app import CloudServices, ingest_config
+    from cloud.ingest import IngestConfigError, IngestConnectError, IngestionWorker
+
+    settings = load_cli_settings(args)
+    services = CloudServices.open(settings)
+    stop = threading.Event()
+    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        client_id = args.client_id or f"{settings.mqtt_client_id}-ingest-{os.getpid()}"
+        try:
+            worker = IngestionWorker(
+                ingest_config(settings, client_id=client_id),
+                services.store,
+                services.registry,
+                on_status=services.on_status,
+            )
+            worker.start(wait=False)
+        except (IngestConfigError, IngestConnectError) as err:
+            raise _cli_error(str(err)) from err
+        log.info("ingestion worker %s on %s:%d%s", client_id, settings.mqtt_host,
+                 settings.mqtt_port,
+                 f" (shared group {settings.mqtt_shared_group})"
+                 if settings.mqtt_shared_group else "")
+        try:
+            while not stop.wait(30.0):
+                log.info("ingest stats: %s", worker.stats.as_dict())
+        finally:
+            worker.stop()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        services.close()
+    return 0
+
+
+# -- migrate -------------------------------------------------------------------------------
+def _migrate(args: argparse.Namespace) -> int:
+    from cloud.db import make_engine, upgrade
+
+    settings = load_cli_settings(args)
+    engine = make_engine(settings.sqlalchemy_url)
+    try:
+        upgrade(engine)
+    except Exception as err:
+        raise _cli_error(f"migration failed: {err}") from err
+    finally:
+        engine.dispose()
+    print(f"database at head: {_redact(settings.sqlalchemy_url)}")
+    return 0
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+# -- acl -----------------------------------------------------------------------------------
+def _acl(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from cloud.acl import BrokerAccount, BrokerAuthError, generate_password, write_broker_auth
+    from cloud.db import Gateway, make_engine, make_session_factory, upgrade
+    from cloud.domain.registry import seed_fleet
+
+    settings = load_cli_settings(args)
+    engine = make_engine(settings.sqlalchemy_url)
+    try:
+        upgrade(engine)
+        factory = make_session_factory(engine)
+        with factory() as session:
+            if settings.fleet_file is not None:
+                seed_fleet(session, settings.fleet_file)
+                session.commit()
+            gateway_ids = list(session.scalars(select(Gateway.id).order_by(Gateway.id)))
+    finally:
+        engine.dispose()
+    if not gateway_ids:
+        raise _cli_error("no gateways registered: pass --fleet FILE or register gateways first")
+    out = Path(args.out)
+    gateways = {gw: generate_password() for gw in gateway_ids}
+    cloud_user = settings.mqtt_username or "ironwatch-cloud"
+    cloud_password = (
+        settings.mqtt_password.get_secret_value() if settings.mqtt_password else generate_password()
+    )
+    try:
+        files = write_broker_auth(out, gateways, [BrokerAccount(cloud_user, cloud_password)])
+    except BrokerAuthError as err:
+        raise _cli_error(str(err)) from err
+    # The plain passwords go to gateways' configs once; keep them readable by the owner only.
+    creds = out / "credentials.toml"
+    fd = os.open(creds, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write("# Broker passwords: copy each into its gateway's config, then delete.\n")
+        fh.write(f'[cloud]\nusername = "{cloud_user}"\npassword = "{cloud_password}"\n')
+        for gw, pw in gateways.items():
+            fh.write(f'\n[gateways."{gw}"]\nusername = "{gw}"\npassword = "{pw}"\n')
+    print(f"password_file {files.password_file}")
+    print(f"acl_file {files.acl_file}")
+    print(f"credentials {creds} ({len(gateways)} gateways, cloud user {cloud_user})")
+    return 0
+
+
+# -- token ---------------------------------------------------------------------------------
+def _token_create(args: argparse.Namespace) -> int:
+    from cloud.db import make_engine, make_session_factory, upgrade
+    from cloud.domain.clock import utc_now
+    from cloud.domain.errors import DomainError
+    from cloud.domain.tokens import create_token
+
+    settings = load_cli_settings(args)
+    engine = make_engine(settings.sqlalchemy_url)
+    try:
+        upgrade(engine)
+        with make_session_factory(engine)() as session:
+            try:
+                row, text = create_token(
+                    session, name=args.name or f"{args.role} token", role=args.role,
+                    actor="cli", now=utc_now(), gateway_id=args.gateway,
+                )
+            except DomainError as err:
+                raise _cli_error(str(err)) from err
+            session.commit()
+            token_id = row.id
+    finally:
+        engine.dispose()
+    print(text)
+    print(f"token {token_id} ({args.role}) created; it is shown only once", file=sys.stderr)
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    """Add `cloud` and its subcommands to the top-level `ironwatch` parser."""
+    cloud = subparsers.add_parser(
+        "cloud", help="the cloud service: API, ingestion, scoring, work orders",
+        description="Run and administer the Ironwatch cloud service. Settings come from "
+        "IRONWATCH_CLOUD_* environment variables, an optional TOML file (--config) and flags.",
+    )
+    sub = cloud.add_subparsers(dest="cloud_command", metavar="SUBCOMMAND")
+    cloud.set_defaults(func=lambda _a: (cloud.print_help(), 2)[1])
+
+    serve = sub.add_parser("serve", help="run API, ingestion, scoring and workers in one process")
+    _add_common(serve)
+    serve.add_argument("--host", default=None, help="HTTP bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="HTTP port (default 8080)")
+    _add_broker(serve)
+    serve.add_argument("--fleet", type=Path, default=None, metavar="FILE",
+                       help="fleet TOML ([[gateways]], [[assets]]) seeded at start-up")
+    serve.set_defaults(func=_serve)
+
+    ingest = sub.add_parser("ingest", help="a standalone ingestion worker (scale-out)")
+    _add_common(ingest)
+    _add_broker(ingest)
+    ingest.add_argument("--client-id", default=None,
+                        help="MQTT client id, unique per worker (default: <client_id>-ingest-PID)")
+    ingest.add_argument("--shared-group", default=None,
+                        help="MQTT 5 shared-subscription group, e.g. 'ironwatch'")
+    ingest.set_defaults(func=_ingest)
+
+    migrate = sub.add_parser("migrate", help="upgrade the database schema to the latest version")
+    _add_common(migrate)
+    migrate.set_defaults(func=_migrate)
+
+    acl = sub.add_parser("acl", help="generate Mosquitto password and ACL files for the fleet")
+    _add_common(acl)
+    acl.add_argument("--out", required=True, metavar="DIR", help="directory for passwd and acl")
+    acl.add_argument("--fleet", type=Path, default=None, metavar="FILE",
+                     help="fleet TOML to register first")
+    acl.set_defaults(func=_acl)
+
+    token = sub.add_parser("token", help="API tokens")
+    token_sub = token.add_subparsers(dest="token_command", metavar="ACTION")
+    token.set_defaults(func=lambda _a: (token.print_help(), 2)[1])
+    create = token_sub.add_parser("create", help="create an API token and print it once")
+    _add_common(create)
+    create.add_argument("--role", required=True,
+                        choices=["admin", "engineer", "service_desk", "gateway"])
+    create.add_argument("--name", default=None, help="what the token is for")
+    create.add_argument("--gateway", default=None, help="gateway id (role gateway only)")
+    create.set_defaults(func=_token_create)
