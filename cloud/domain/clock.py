@@ -18,4 +18,7 @@ def require_utc(value: datetime) -> datetime:
     """Return `value` in UTC; a naive datetime is a bug upstream, so it is refused."""
     if value.tzinfo is None or value.utcoffset() is None:
         raise InvalidInputError("naive datetime: pass timezone-aware UTC times")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as err:
+        raise InvalidInputError(f"datetime {value.isoformat()} is out of range") from err

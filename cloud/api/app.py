@@ -1,0 +1,121 @@
+"""Build the REST API: a FastAPI app of its own, or routes mounted on the service's app."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI
+
+from cloud.api.context import ApiContext, Notifier, TelemetryReader
+from cloud.api.errors import install_error_handlers
+from cloud.api.routes import (
+    alerts,
+    assets,
+    gateways,
+    health,
+    kpis,
+    telemetry,
+    tokens,
+    webhooks,
+    work_orders,
+)
+from cloud.db.engine import SessionFactory
+from cloud.domain.catalogue import FailureModeCatalogue, default_catalogue, load_catalogue
+from cloud.domain.policy import ServiceLevelPolicy, load_policy
+from cloud.settings import CloudSettings
+
+__all__ = ["API_PREFIX", "api_router", "build_api", "make_context", "mount_api"]
+
+API_PREFIX = "/api/v1"
+DESCRIPTION = """\
+Ironwatch cloud API: assets, gateways, alerts, preventive-maintenance work orders,
+escalations, KPIs, webhook delivery log and telemetry.
+
+Authenticate with `Authorization: Bearer <token>`. Roles: `gateway`, `engineer`,
+`service_desk`, `admin`. Every error is `{"error": {"code", "message", "details"}}`.
+"""
+
+
+def api_router() -> APIRouter:
+    """All resource routers under /api/v1."""
+    router = APIRouter(prefix=API_PREFIX)
+    for module in (
+        health,
+        assets,
+        gateways,
+        alerts,
+        work_orders,
+        kpis,
+        webhooks,
+        telemetry,
+        tokens,
+    ):
+        router.include_router(module.router)
+    return router
+
+
+def make_context(
+    settings: CloudSettings,
+    session_factory: SessionFactory,
+    *,
+    telemetry_store: TelemetryReader | None = None,
+    policy: ServiceLevelPolicy | None = None,
+    catalogue: FailureModeCatalogue | None = None,
+    notifier: Notifier | None = None,
+    registry: object | None = None,
+) -> ApiContext:
+    """The ApiContext; policy and catalogue default to the files named in the settings."""
+    if catalogue is None:
+        catalogue = (
+            load_catalogue(settings.failure_mode_catalogue_file)
+            if settings.failure_mode_catalogue_file is not None
+            else default_catalogue()
+        )
+    return ApiContext(
+        settings=settings,
+        session_factory=session_factory,
+        telemetry=telemetry_store,
+        policy=policy or load_policy(settings.sla_policy_file),
+        catalogue=catalogue,
+        notifier=notifier,
+        registry=registry,  # type: ignore[arg-type]
+    )
+
+
+def mount_api(app: FastAPI, context: ApiContext) -> None:
+    """Add the API routes and the error model to an existing app (the service composer's)."""
+    app.state.ironwatch_api = context
+    install_error_handlers(app)
+    app.include_router(api_router())
+
+
+def build_api(
+    settings: CloudSettings,
+    session_factory: SessionFactory,
+    *,
+    telemetry_store: TelemetryReader | None = None,
+    policy: ServiceLevelPolicy | None = None,
+    catalogue: FailureModeCatalogue | None = None,
+    notifier: Notifier | None = None,
+    registry: object | None = None,
+) -> FastAPI:
+    """A FastAPI app serving the API; the database must already be migrated (cloud.db.upgrade)."""
+    app = FastAPI(
+        title="Ironwatch cloud API",
+        version="1.0.0",
+        description=DESCRIPTION,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+    )
+    mount_api(
+        app,
+        make_context(
+            settings,
+            session_factory,
+            telemetry_store=telemetry_store,
+            policy=policy,
+            catalogue=catalogue,
+            notifier=notifier,
+            registry=registry,
+        ),
+    )
+    return app

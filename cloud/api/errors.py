@@ -1,0 +1,157 @@
+"""One error model for every 4xx/5xx: `{"error": {"code", "message", "details"}}`."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from sqlalchemy.exc import IntegrityError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from cloud.domain.errors import (
+    ConflictError,
+    DomainError,
+    InvalidInputError,
+    NotFoundError,
+)
+
+__all__ = ["ERROR_RESPONSES", "ErrorBody", "ErrorResponse", "api_error", "install_error_handlers"]
+
+log = logging.getLogger(__name__)
+
+
+class ErrorBody(BaseModel):
+    """What went wrong: a stable machine code, a sentence for people, and specifics."""
+
+    code: str = Field(examples=["not_found"])
+    message: str = Field(examples=["work order 42 not found"])
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class ErrorResponse(BaseModel):
+    """The body of every error response."""
+
+    error: ErrorBody
+
+
+def _doc(description: str) -> dict[str, Any]:
+    return {"model": ErrorResponse, "description": description}
+
+
+# Documented on every route so clients (and schemathesis) know the error shapes.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: _doc("Missing or invalid bearer token"),
+    403: _doc("The token's role may not do this"),
+    404: _doc("Not found"),
+    409: _doc("Conflicts with the current state"),
+    422: _doc("Invalid input"),
+}
+
+_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "too_many_requests",
+}
+
+
+def _body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+def api_error(
+    status: int,
+    message: str,
+    *,
+    code: str | None = None,
+    details: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> HTTPException:
+    """An HTTPException whose body follows the error model."""
+    return HTTPException(
+        status_code=status,
+        detail={
+            "code": code or _CODES.get(status, "error"),
+            "message": message,
+            "details": details,
+        },
+        headers=headers,
+    )
+
+
+def _domain_status(err: DomainError) -> int:
+    if isinstance(err, NotFoundError):
+        return 404
+    if isinstance(err, ConflictError):
+        return 409
+    if isinstance(err, InvalidInputError):
+        return 422
+    return 400
+
+
+async def _on_domain_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    return JSONResponse(
+        _body(exc.code, exc.message, jsonable_encoder(exc.details)),
+        status_code=_domain_status(exc),
+    )
+
+
+async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail
+    if isinstance(detail, dict) and "message" in detail:
+        body = _body(
+            str(detail.get("code") or _CODES.get(exc.status_code, "error")),
+            str(detail["message"]),
+            detail.get("details"),
+        )
+    else:
+        phrase = HTTPStatus(exc.status_code).phrase
+        body = _body(_CODES.get(exc.status_code, "error"), str(detail or phrase))
+    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type"))}
+        for e in exc.errors()
+    ]
+    return JSONResponse(
+        _body("validation_error", "the request is not valid", {"errors": errors}),
+        status_code=422,
+    )
+
+
+async def _on_integrity_error(request: Request, exc: Exception) -> JSONResponse:
+    # A unique index caught a race the domain check could not see (two writers at once).
+    log.info("integrity error on %s: %s", request.url.path, exc)
+    return JSONResponse(
+        _body("conflict", "the change conflicts with data written concurrently"), status_code=409
+    )
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return JSONResponse(_body("internal_error", "internal server error"), status_code=500)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Make every error response follow the error model."""
+    app.add_exception_handler(DomainError, _on_domain_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(IntegrityError, _on_integrity_error)
+    app.add_exception_handler(Exception, _on_unexpected)

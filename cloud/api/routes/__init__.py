@@ -1,0 +1,25 @@
+"""One router per resource, all mounted under /api/v1."""
+
+from cloud.api.routes import (
+    alerts,
+    assets,
+    gateways,
+    health,
+    kpis,
+    telemetry,
+    tokens,
+    webhooks,
+    work_orders,
+)
+
+__all__ = [
+    "alerts",
+    "assets",
+    "gateways",
+    "health",
+    "kpis",
+    "telemetry",
+    "tokens",
+    "webhooks",
+    "work_orders",
+]

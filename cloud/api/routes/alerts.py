@@ -1,0 +1,128 @@
+"""/alerts: detected conditions, their history, and engineers' acknowledge/resolve/verdict."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+from sqlalchemy import select
+
+from cloud.api.deps import NowDep, SessionDep
+from cloud.api.errors import ERROR_RESPONSES
+from cloud.api.routes._common import EngineerDep, Limit, Offset, ReaderDep, page_of, utc_or_none
+from cloud.api.schemas import (
+    AlertAction,
+    AlertEventPublic,
+    AlertPublic,
+    Page,
+    VerdictCreate,
+    VerdictPublic,
+)
+from cloud.api.schemas.common import MAX_DB_INT
+from cloud.db.models import Alert, AlertEvent, Verdict
+from cloud.domain import alerts as alerts_domain
+from cloud.domain import verdicts as verdicts_domain
+from cloud.domain.vocabulary import AlertState, Severity
+
+router = APIRouter(tags=["alerts"], responses=ERROR_RESPONSES)
+AlertId = Annotated[int, Path(ge=1, le=MAX_DB_INT)]
+
+
+@router.get("/alerts", response_model=Page[AlertPublic])
+def list_alerts(
+    *,
+    session: SessionDep,
+    _: ReaderDep,
+    limit: Limit = 50,
+    offset: Offset = 0,
+    asset_id: Annotated[str | None, Query(max_length=64)] = None,
+    state: AlertState | None = None,
+    severity: Severity | None = None,
+    failure_mode: Annotated[str | None, Query(max_length=64)] = None,
+    opened_after: datetime | None = None,
+    opened_before: datetime | None = None,
+) -> Page[AlertPublic]:
+    """Alerts, newest first, filtered by asset, state, severity, failure mode, time."""
+    query = select(Alert).order_by(Alert.opened_at.desc(), Alert.id.desc())
+    if asset_id is not None:
+        query = query.where(Alert.asset_id == asset_id)
+    if state is not None:
+        query = query.where(Alert.state == state)
+    if severity is not None:
+        query = query.where(Alert.severity == severity)
+    if failure_mode is not None:
+        query = query.where(Alert.failure_mode == failure_mode)
+    if (after := utc_or_none(opened_after)) is not None:
+        query = query.where(Alert.opened_at >= after)
+    if (before := utc_or_none(opened_before)) is not None:
+        query = query.where(Alert.opened_at < before)
+    return page_of(session, query, limit=limit, offset=offset, schema=AlertPublic)
+
+
+@router.get("/alerts/{alert_id}", response_model=AlertPublic)
+def get_alert(alert_id: AlertId, session: SessionDep, _: ReaderDep) -> AlertPublic:
+    """One alert."""
+    return AlertPublic.model_validate(alerts_domain.get_alert(session, alert_id))
+
+
+@router.get("/alerts/{alert_id}/events", response_model=list[AlertEventPublic])
+def alert_history(alert_id: AlertId, session: SessionDep, _: ReaderDep) -> list[AlertEventPublic]:
+    """The alert's history, oldest first."""
+    alerts_domain.get_alert(session, alert_id)
+    events = session.scalars(
+        select(AlertEvent).where(AlertEvent.alert_id == alert_id).order_by(AlertEvent.id)
+    )
+    return [AlertEventPublic.model_validate(e) for e in events]
+
+
+@router.post("/alerts/{alert_id}/acknowledge", response_model=AlertPublic)
+def acknowledge_alert(
+    alert_id: AlertId, session: SessionDep, now: NowDep, principal: EngineerDep
+) -> AlertPublic:
+    """Mark the alert as seen; repeating it changes nothing."""
+    alert = alerts_domain.acknowledge(session, alert_id, actor=principal.name, now=now)
+    return AlertPublic.model_validate(alert)
+
+
+@router.post("/alerts/{alert_id}/resolve", response_model=AlertPublic)
+def resolve_alert(
+    alert_id: AlertId,
+    session: SessionDep,
+    now: NowDep,
+    principal: EngineerDep,
+    body: AlertAction | None = None,
+) -> AlertPublic:
+    """Close the alert by hand, with an optional note."""
+    note = body.note if body is not None else ""
+    alert = alerts_domain.resolve(session, alert_id, actor=principal.name, now=now, note=note)
+    return AlertPublic.model_validate(alert)
+
+
+@router.post("/alerts/{alert_id}/verdict", response_model=VerdictPublic, status_code=201)
+def judge_alert(
+    alert_id: AlertId, body: VerdictCreate, session: SessionDep, now: NowDep, principal: EngineerDep
+) -> VerdictPublic:
+    """Say whether the alert was real; a false alarm also cancels its open work order."""
+    verdict = verdicts_domain.record_verdict(
+        session, alert_id, verdict=body.verdict, actor=principal.name, now=now, note=body.note
+    )
+    return VerdictPublic.model_validate(verdict)
+
+
+@router.get("/verdicts", response_model=Page[VerdictPublic])
+def list_verdicts(
+    session: SessionDep,
+    _: EngineerDep,
+    limit: Limit = 50,
+    offset: Offset = 0,
+    model: Annotated[str | None, Query(max_length=100)] = None,
+    since: datetime | None = None,
+) -> Page[VerdictPublic]:
+    """Verdicts, oldest first: what model retraining reads."""
+    query = select(Verdict).order_by(Verdict.at, Verdict.id)
+    if model is not None:
+        query = query.where(Verdict.model == model)
+    if (start := utc_or_none(since)) is not None:
+        query = query.where(Verdict.at >= start)
+    return page_of(session, query, limit=limit, offset=offset, schema=VerdictPublic)

@@ -1,0 +1,161 @@
+"""/assets: the machines, their physics, running hours and maintenance plans."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Response
+from sqlalchemy import select
+
+from cloud.api.deps import ContextDep, NowDep, SessionDep
+from cloud.api.errors import ERROR_RESPONSES
+from cloud.api.routes._common import (
+    AdminDep,
+    Limit,
+    Offset,
+    ReaderDep,
+    ServiceDeskDep,
+    page_of,
+)
+from cloud.api.schemas import (
+    AssetCreate,
+    AssetPublic,
+    AssetUpdate,
+    MaintenancePlanCreate,
+    MaintenancePlanPublic,
+    Page,
+    RunningHoursUpdate,
+)
+from cloud.db.models import Asset, Gateway, MaintenancePlan
+from cloud.domain import reminders
+from cloud.domain.errors import ConflictError, NotFoundError
+from cloud.domain.vocabulary import AssetKind, CustomerTier
+
+router = APIRouter(prefix="/assets", tags=["assets"], responses=ERROR_RESPONSES)
+AssetId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
+
+
+def _get(session: SessionDep, asset_id: str) -> Asset:
+    asset = session.get(Asset, asset_id)
+    if asset is None:
+        raise NotFoundError(f"asset {asset_id} not found")
+    return asset
+
+
+@router.get("", response_model=Page[AssetPublic])
+def list_assets(
+    *,
+    session: SessionDep,
+    _: ReaderDep,
+    limit: Limit = 50,
+    offset: Offset = 0,
+    gateway_id: Annotated[str | None, Query(max_length=64)] = None,
+    kind: AssetKind | None = None,
+    customer_tier: CustomerTier | None = None,
+) -> Page[AssetPublic]:
+    """Assets, ordered by id, filtered by gateway, kind or customer tier."""
+    query = select(Asset).order_by(Asset.id)
+    if gateway_id is not None:
+        query = query.where(Asset.gateway_id == gateway_id)
+    if kind is not None:
+        query = query.where(Asset.kind == kind)
+    if customer_tier is not None:
+        query = query.where(Asset.customer_tier == customer_tier)
+    return page_of(session, query, limit=limit, offset=offset, schema=AssetPublic)
+
+
+@router.post("", response_model=AssetPublic, status_code=201)
+def create_asset(
+    body: AssetCreate, session: SessionDep, context: ContextDep, _: AdminDep
+) -> AssetPublic:
+    """Register an asset under an existing gateway."""
+    if session.get(Asset, body.id) is not None:
+        raise ConflictError(f"asset {body.id} already exists")
+    if session.get(Gateway, body.gateway_id) is None:
+        raise NotFoundError(f"gateway {body.gateway_id} not found")
+    asset = Asset(**body.model_dump())
+    session.add(asset)
+    session.flush()
+    context.fleet_changed()
+    return AssetPublic.model_validate(asset)
+
+
+@router.get("/{asset_id}", response_model=AssetPublic)
+def get_asset(asset_id: AssetId, session: SessionDep, _: ReaderDep) -> AssetPublic:
+    """One asset."""
+    return AssetPublic.model_validate(_get(session, asset_id))
+
+
+@router.patch("/{asset_id}", response_model=AssetPublic)
+def update_asset(
+    asset_id: AssetId, body: AssetUpdate, session: SessionDep, context: ContextDep, _: AdminDep
+) -> AssetPublic:
+    """Change an asset's fields; absent fields stay as they are."""
+    asset = _get(session, asset_id)
+    changes = body.model_dump(exclude_unset=True)
+    for field in ("kind", "iso_group", "foundation", "customer_tier", "name", "location"):
+        if field in changes and changes[field] is None:
+            del changes[field]  # these columns have no "unknown" value
+    if (
+        changes.get("gateway_id") is not None
+        and session.get(Gateway, changes["gateway_id"]) is None
+    ):
+        raise NotFoundError(f"gateway {changes['gateway_id']} not found")
+    for field, value in changes.items():
+        setattr(asset, field, value)
+    session.flush()
+    context.fleet_changed()
+    return AssetPublic.model_validate(asset)
+
+
+@router.delete("/{asset_id}", status_code=204)
+def delete_asset(
+    asset_id: AssetId, session: SessionDep, context: ContextDep, _: AdminDep
+) -> Response:
+    """Remove an asset with its alerts and work orders."""
+    session.delete(_get(session, asset_id))
+    session.flush()
+    context.fleet_changed()
+    return Response(status_code=204)
+
+
+@router.post("/{asset_id}/running-hours", response_model=AssetPublic)
+def add_running_hours(
+    asset_id: AssetId, body: RunningHoursUpdate, session: SessionDep, _: AdminDep
+) -> AssetPublic:
+    """Add operating hours to the asset's counter (drives maintenance reminders)."""
+    return AssetPublic.model_validate(
+        reminders.add_running_hours(session, asset_id, body.add_hours)
+    )
+
+
+@router.get("/{asset_id}/maintenance-plans", response_model=list[MaintenancePlanPublic])
+def list_plans(asset_id: AssetId, session: SessionDep, _: ReaderDep) -> list[MaintenancePlanPublic]:
+    """The asset's running-hours reminders."""
+    _get(session, asset_id)
+    plans = session.scalars(
+        select(MaintenancePlan)
+        .where(MaintenancePlan.asset_id == asset_id)
+        .order_by(MaintenancePlan.id)
+    )
+    return [MaintenancePlanPublic.model_validate(p) for p in plans]
+
+
+@router.post("/{asset_id}/maintenance-plans", response_model=MaintenancePlanPublic, status_code=201)
+def create_plan(
+    asset_id: AssetId,
+    body: MaintenancePlanCreate,
+    session: SessionDep,
+    now: NowDep,
+    _: ServiceDeskDep,
+) -> MaintenancePlanPublic:
+    """A reminder every `interval_hours` of operation, counted from now's running hours."""
+    plan = reminders.create_plan(
+        session,
+        asset_id=asset_id,
+        interval_hours=body.interval_hours,
+        name=body.name,
+        task=body.task,
+        now=now,
+    )
+    return MaintenancePlanPublic.model_validate(plan)

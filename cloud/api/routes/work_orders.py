@@ -1,0 +1,199 @@
+"""/work-orders and /escalations: the service desk's side."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+from sqlalchemy import select
+
+from cloud.api.deps import ContextDep, NowDep, SessionDep
+from cloud.api.errors import ERROR_RESPONSES
+from cloud.api.routes._common import (
+    Limit,
+    Offset,
+    ReaderDep,
+    ServiceDeskDep,
+    page_of,
+    utc_or_none,
+)
+from cloud.api.schemas import (
+    EscalationPublic,
+    Page,
+    WorkOrderCreate,
+    WorkOrderEventPublic,
+    WorkOrderPublic,
+    WorkOrderTransition,
+    WorkOrderUpdate,
+)
+from cloud.api.schemas.common import MAX_DB_INT
+from cloud.db.models import OPEN_WORK_ORDER_STATES, Escalation, WorkOrder, WorkOrderEvent
+from cloud.domain import escalation as escalation_domain
+from cloud.domain import workorders
+from cloud.domain.vocabulary import Priority, WorkOrderSource, WorkOrderState
+
+router = APIRouter(tags=["work orders"], responses=ERROR_RESPONSES)
+WorkOrderId = Annotated[int, Path(ge=1, le=MAX_DB_INT)]
+EscalationId = Annotated[int, Path(ge=1, le=MAX_DB_INT)]
+
+
+@router.get("/work-orders", response_model=Page[WorkOrderPublic])
+def list_work_orders(
+    *,
+    session: SessionDep,
+    now: NowDep,
+    _: ReaderDep,
+    limit: Limit = 50,
+    offset: Offset = 0,
+    asset_id: Annotated[str | None, Query(max_length=64)] = None,
+    state: WorkOrderState | None = None,
+    priority: Priority | None = None,
+    source: WorkOrderSource | None = None,
+    failure_mode: Annotated[str | None, Query(max_length=64)] = None,
+    overdue: Annotated[bool | None, Query(description="open and past resolve_by")] = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+) -> Page[WorkOrderPublic]:
+    """Work orders, most urgent first (priority, then resolution deadline)."""
+    query = select(WorkOrder).order_by(WorkOrder.priority, WorkOrder.resolve_by, WorkOrder.id)
+    if asset_id is not None:
+        query = query.where(WorkOrder.asset_id == asset_id)
+    if state is not None:
+        query = query.where(WorkOrder.state == state)
+    if priority is not None:
+        query = query.where(WorkOrder.priority == priority)
+    if source is not None:
+        query = query.where(WorkOrder.source == source)
+    if failure_mode is not None:
+        query = query.where(WorkOrder.failure_mode == failure_mode)
+    if overdue is not None:
+        late = WorkOrder.state.in_(OPEN_WORK_ORDER_STATES) & (WorkOrder.resolve_by < now)
+        query = query.where(late if overdue else ~late)
+    if (after := utc_or_none(created_after)) is not None:
+        query = query.where(WorkOrder.created_at >= after)
+    if (before := utc_or_none(created_before)) is not None:
+        query = query.where(WorkOrder.created_at < before)
+    return page_of(session, query, limit=limit, offset=offset, schema=WorkOrderPublic)
+
+
+@router.post("/work-orders", response_model=WorkOrderPublic, status_code=201)
+def create_work_order(
+    body: WorkOrderCreate,
+    session: SessionDep,
+    context: ContextDep,
+    now: NowDep,
+    principal: ServiceDeskDep,
+) -> WorkOrderPublic:
+    """Open a work order by hand; 409 if the asset has an open one for this failure mode."""
+    wo = workorders.open_manual(
+        session,
+        asset_id=body.asset_id,
+        failure_mode=body.failure_mode,
+        priority=body.priority,
+        actor=principal.name,
+        now=now,
+        title=body.title,
+        description=body.description,
+        policy=context.policy,
+        catalogue=context.catalogue,
+    )
+    return WorkOrderPublic.model_validate(wo)
+
+
+@router.get("/work-orders/{work_order_id}", response_model=WorkOrderPublic)
+def get_work_order(
+    work_order_id: WorkOrderId, session: SessionDep, _: ReaderDep
+) -> WorkOrderPublic:
+    """One work order."""
+    return WorkOrderPublic.model_validate(workorders.get_work_order(session, work_order_id))
+
+
+@router.patch("/work-orders/{work_order_id}", response_model=WorkOrderPublic)
+def update_work_order(
+    *,
+    work_order_id: WorkOrderId,
+    body: WorkOrderUpdate,
+    session: SessionDep,
+    context: ContextDep,
+    now: NowDep,
+    principal: ServiceDeskDep,
+) -> WorkOrderPublic:
+    """Edit an open work order; a new priority re-derives its deadlines."""
+    changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
+    wo = workorders.update_work_order(
+        session,
+        work_order_id,
+        actor=principal.name,
+        now=now,
+        changes=changes,
+        policy=context.policy,
+    )
+    return WorkOrderPublic.model_validate(wo)
+
+
+@router.post("/work-orders/{work_order_id}/transitions", response_model=WorkOrderPublic)
+def transition_work_order(
+    work_order_id: WorkOrderId,
+    body: WorkOrderTransition,
+    session: SessionDep,
+    now: NowDep,
+    principal: ServiceDeskDep,
+) -> WorkOrderPublic:
+    """Move the work order along open → assigned → in_progress → done → closed / cancelled."""
+    wo = workorders.transition(
+        session,
+        work_order_id,
+        body.to_state,
+        actor=principal.name,
+        now=now,
+        assignee=body.assignee,
+        note=body.note,
+        false_alarm=body.false_alarm,
+        failure_confirmed_at=body.failure_confirmed_at,
+    )
+    return WorkOrderPublic.model_validate(wo)
+
+
+@router.get("/work-orders/{work_order_id}/history", response_model=list[WorkOrderEventPublic])
+def work_order_history(
+    work_order_id: WorkOrderId, session: SessionDep, _: ReaderDep
+) -> list[WorkOrderEventPublic]:
+    """Every change to the work order, oldest first."""
+    workorders.get_work_order(session, work_order_id)
+    events = session.scalars(
+        select(WorkOrderEvent)
+        .where(WorkOrderEvent.work_order_id == work_order_id)
+        .order_by(WorkOrderEvent.id)
+    )
+    return [WorkOrderEventPublic.model_validate(e) for e in events]
+
+
+@router.get("/escalations", response_model=Page[EscalationPublic])
+def list_escalations(
+    session: SessionDep,
+    _: ServiceDeskDep,
+    limit: Limit = 50,
+    offset: Offset = 0,
+    work_order_id: Annotated[int | None, Query(ge=1, le=MAX_DB_INT)] = None,
+    acknowledged: bool | None = None,
+) -> Page[EscalationPublic]:
+    """Missed deadlines, newest first."""
+    query = select(Escalation).order_by(Escalation.raised_at.desc(), Escalation.id.desc())
+    if work_order_id is not None:
+        query = query.where(Escalation.work_order_id == work_order_id)
+    if acknowledged is not None:
+        column = Escalation.acknowledged_at
+        query = query.where(column.is_not(None) if acknowledged else column.is_(None))
+    return page_of(session, query, limit=limit, offset=offset, schema=EscalationPublic)
+
+
+@router.post("/escalations/{escalation_id}/acknowledge", response_model=EscalationPublic)
+def acknowledge_escalation(
+    escalation_id: EscalationId, session: SessionDep, now: NowDep, principal: ServiceDeskDep
+) -> EscalationPublic:
+    """Take an escalation on."""
+    escalation = escalation_domain.acknowledge_escalation(
+        session, escalation_id, actor=principal.name, now=now
+    )
+    return EscalationPublic.model_validate(escalation)

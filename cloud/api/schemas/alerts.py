@@ -1,0 +1,85 @@
+"""Schemas for alerts, their history and verdicts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from cloud.api.schemas.common import InputModel, PublicModel, UtcTime
+from cloud.domain.vocabulary import VerdictKind
+
+__all__ = [
+    "AlertAction",
+    "AlertEventPublic",
+    "AlertPublic",
+    "VerdictCreate",
+    "VerdictPublic",
+]
+
+
+class AlertEventPublic(PublicModel):
+    """One entry of an alert's history."""
+
+    id: int
+    at: UtcTime
+    kind: str
+    severity: str | None
+    score: float | None
+    actor: str | None
+    details: dict[str, Any]
+
+
+class AlertPublic(PublicModel):
+    """An alert as the API shows it; RUL in hours (low, median, high)."""
+
+    id: int
+    asset_id: str
+    failure_mode: str
+    severity: str
+    state: str
+    score: float
+    confidence: float | None
+    iso_zone: str | None
+    evidence: dict[str, Any]
+    model: str
+    model_version: str
+    rul_low_h: float | None
+    rul_median_h: float | None
+    rul_high_h: float | None
+    opened_at: UtcTime
+    last_seen_at: UtcTime
+    acknowledged_at: UtcTime | None
+    acknowledged_by: str | None
+    resolved_at: UtcTime | None
+    resolved_by: str | None
+    resolution_note: str
+
+
+class AlertAction(InputModel):
+    """An optional note with an acknowledge or resolve."""
+
+    note: str = Field(default="", max_length=2000, pattern=r"^[^\x00]*$")
+
+
+class VerdictCreate(InputModel):
+    """An engineer's judgement on an alert."""
+
+    verdict: VerdictKind
+    note: str = Field(default="", max_length=2000, pattern=r"^[^\x00]*$")
+
+
+class VerdictPublic(PublicModel):
+    """A recorded verdict."""
+
+    id: int
+    alert_id: int | None
+    work_order_id: int | None
+    asset_id: str
+    failure_mode: str
+    verdict: str
+    model: str | None
+    model_version: str | None
+    actor: str
+    note: str
+    at: UtcTime

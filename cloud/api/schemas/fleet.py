@@ -1,0 +1,150 @@
+"""Schemas for gateways, assets and maintenance plans."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from cloud.api.schemas.common import Id, InputModel, PublicModel, UtcTime
+from cloud.domain.vocabulary import AssetKind, CustomerTier, Foundation, IsoGroup
+
+__all__ = [
+    "AssetCreate",
+    "AssetPublic",
+    "AssetUpdate",
+    "GatewayCreate",
+    "GatewayCreated",
+    "GatewayPublic",
+    "GatewayStatusUpdate",
+    "MaintenancePlanCreate",
+    "MaintenancePlanPublic",
+    "RunningHoursUpdate",
+]
+
+_Name = Field(default="", max_length=200, pattern=r"^[^\x00]*$")
+
+
+class GatewayCreate(InputModel):
+    """Register a gateway; `with_credentials` returns a broker password once."""
+
+    id: Id
+    name: str = _Name
+    with_credentials: bool = False
+
+
+class GatewayPublic(PublicModel):
+    """A gateway as the API shows it."""
+
+    id: str
+    name: str
+    state: str
+    last_seen: UtcTime | None
+    last_seq: int | None
+    software_version: str
+    status: dict[str, Any]
+    created_at: UtcTime
+    asset_ids: list[str] = Field(default_factory=list)
+
+
+class GatewayCreated(GatewayPublic):
+    """The new gateway and, if asked for, its broker password (shown only now)."""
+
+    password: str | None = None
+
+
+class GatewayStatusUpdate(InputModel):
+    """What a gateway reports about itself over REST (the same as its MQTT status)."""
+
+    state: str = Field(pattern=r"^(online|offline)$")
+    seq: int | None = Field(default=None, ge=0, le=2**62)
+    software_version: str | None = Field(default=None, max_length=64, pattern=r"^[^\x00]*$")
+    counters: dict[str, int] | None = None
+
+
+class _AssetFields(InputModel):
+    name: str = _Name
+    kind: AssetKind = "motor"
+    location: str = _Name
+    shaft_speed_rpm: float | None = Field(default=None, gt=0, le=1e6)
+    n_balls: int | None = Field(default=None, ge=3, le=100)
+    ball_diameter_mm: float | None = Field(default=None, gt=0, le=1e4)
+    pitch_diameter_mm: float | None = Field(default=None, gt=0, le=1e5)
+    contact_angle_deg: float | None = Field(default=None, ge=0, lt=90)
+    iso_group: IsoGroup = 2
+    foundation: Foundation = "rigid"
+    customer_tier: CustomerTier = "standard"
+
+
+class AssetCreate(_AssetFields):
+    """A new asset under a registered gateway."""
+
+    id: Id
+    gateway_id: Id
+    running_hours: float = Field(default=0.0, ge=0, le=1e7)
+
+
+class AssetUpdate(InputModel):
+    """Fields to change on an asset; absent fields stay as they are."""
+
+    gateway_id: Id | None = None
+    name: str | None = Field(default=None, max_length=200, pattern=r"^[^\x00]*$")
+    kind: AssetKind | None = None
+    location: str | None = Field(default=None, max_length=200, pattern=r"^[^\x00]*$")
+    shaft_speed_rpm: float | None = Field(default=None, gt=0, le=1e6)
+    n_balls: int | None = Field(default=None, ge=3, le=100)
+    ball_diameter_mm: float | None = Field(default=None, gt=0, le=1e4)
+    pitch_diameter_mm: float | None = Field(default=None, gt=0, le=1e5)
+    contact_angle_deg: float | None = Field(default=None, ge=0, lt=90)
+    iso_group: IsoGroup | None = None
+    foundation: Foundation | None = None
+    customer_tier: CustomerTier | None = None
+
+
+class AssetPublic(PublicModel):
+    """An asset as the API shows it."""
+
+    id: str
+    gateway_id: str | None
+    name: str
+    kind: str
+    location: str
+    shaft_speed_rpm: float | None
+    n_balls: int | None
+    ball_diameter_mm: float | None
+    pitch_diameter_mm: float | None
+    contact_angle_deg: float | None
+    iso_group: int
+    foundation: str
+    customer_tier: str
+    running_hours: float
+    created_at: UtcTime
+    updated_at: UtcTime
+
+
+class RunningHoursUpdate(InputModel):
+    """Operating hours to add to an asset's counter."""
+
+    add_hours: float = Field(ge=0, le=1e5)
+
+
+class MaintenancePlanCreate(InputModel):
+    """A running-hours reminder for an asset."""
+
+    interval_hours: float = Field(gt=0, le=1e6)
+    name: str = _Name
+    task: str = Field(default="scheduled_service", pattern=r"^[a-z][a-z0-9_]{0,63}$")
+
+
+class MaintenancePlanPublic(PublicModel):
+    """A maintenance plan as the API shows it."""
+
+    id: int
+    asset_id: str
+    name: str
+    task: str
+    interval_hours: float
+    last_done_hours: float
+    last_work_order_id: int | None
+    active: bool
+    created_at: UtcTime
