@@ -13,10 +13,11 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from fastapi import FastAPI
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from cloud.db import SessionFactory, make_engine, make_session_factory, upgrade
 from cloud.domain.catalogue import FailureModeCatalogue, load_catalogue
@@ -114,6 +115,7 @@ class CloudServices:
     pipeline: Any = None
     webhooks: Any = None
     escalations: PeriodicTask | None = None
+    commands: Any = None
     _started: list[_Stoppable] = field(default_factory=list)
 
     @classmethod
@@ -179,6 +181,12 @@ class CloudServices:
         # The worker already stored it; diagnosis picks it up in the next scoring round.
         log.info("waveform snapshot from %s/%s (%s)", snapshot.asset_id, snapshot.point,
                  snapshot.ts.isoformat())
+
+    def request_snapshot(self, asset_id: str, point: str | None, actor: str) -> str:
+        """Ask an asset's gateway for a raw waveform; returns the command id."""
+        if self.commands is None:
+            raise RuntimeError("no broker connection for commands")
+        return str(self.commands.request_snapshot(asset_id, point, actor))
 
     def check_deadlines(self) -> None:
         """Escalate missed deadlines and open running-hours reminders; wake the webhook worker."""
@@ -256,19 +264,59 @@ class CloudServices:
         self.engine.dispose()
 
 
-def _mount_api(app: FastAPI, services_ref: dict[str, CloudServices]) -> None:
-    """Mount the REST API; it reads the running services from `app.state` per request."""
-    from cloud import api
+class _Running:
+    """Late-bound handles to the services of the current lifespan.
 
-    build_api = getattr(api, "build_api", None)
-    if build_api is None:
-        # Without the API package only the health probe answers.
-        @app.get("/api/v1/health")
-        def health() -> dict[str, Any]:
-            return {"status": "ok" if services_ref else "starting"}
+    Routers are built with the app, the database and store are opened by its lifespan;
+    these forward to whatever the lifespan opened, and fail loudly outside of it.
+    """
 
+    def __init__(self) -> None:
+        self.services: CloudServices | None = None
+
+    def _get(self) -> CloudServices:
+        if self.services is None:
+            raise RuntimeError("the cloud services are not running (outside the app lifespan)")
+        return self.services
+
+    def session(self) -> Session:
+        return self._get().session_factory()
+
+    @property
+    def store(self) -> Any:
+        return _StoreProxy(self)
+
+
+class _StoreProxy:
+    """The running telemetry store, looked up per call."""
+
+    def __init__(self, running: _Running) -> None:
+        self._running = running
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._running._get().store, name)
+
+
+def _mount(app: FastAPI, settings: CloudSettings, running: _Running) -> None:
+    """Mount the REST API at /api/v1 and the dashboard at /."""
+    from cloud.api import api_router, install_error_handlers
+
+    install_error_handlers(app)
+    app.include_router(api_router())
+    try:
+        from cloud.dashboard import build_dashboard
+    except ImportError:  # a build without the dashboard still serves the API
         return
-    build_api(app)
+    app.include_router(
+        build_dashboard(
+            cast("SessionFactory", running.session),
+            cast("TelemetryStore", running.store),
+            settings,
+            request_snapshot=lambda asset_id, point, actor: running._get().request_snapshot(
+                asset_id, point, actor
+            ),
+        )
+    )
 
 
 def create_app(
@@ -279,43 +327,51 @@ def create_app(
     scoring: bool = True,
 ) -> FastAPI:
     """The cloud service as an ASGI app; background work runs for the app's lifespan."""
-    services_ref: dict[str, CloudServices] = {}
+    running = _Running()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = CloudServices.open(settings, clock=clock)
         try:
-            _publish_context(app, services)
+            app.state.ironwatch_api = _api_context(services)
             services.start(ingest=ingest, scoring=scoring)
-            services_ref["services"] = services
+            running.services = services
             app.state.ironwatch_services = services
             log.info("ironwatch cloud up: data in %s, broker %s:%d", settings.data_dir,
                      settings.mqtt_host, settings.mqtt_port)
             yield
         finally:
-            services_ref.clear()
+            running.services = None
             services.close()
             log.info("ironwatch cloud stopped")
 
-    app = FastAPI(title="Ironwatch", version=_version(), lifespan=lifespan)
-    _mount_api(app, services_ref)
+    app = FastAPI(
+        title="Ironwatch",
+        version=_version(),
+        lifespan=lifespan,
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+    )
+    _mount(app, settings, running)
     return app
 
 
-def _publish_context(app: FastAPI, services: CloudServices) -> None:
-    """Give the API its context (sessions, telemetry, policy) for this run of the app."""
-    from cloud.api.context import ApiContext
+def _api_context(services: CloudServices) -> Any:
+    """The API's context (sessions, telemetry, policy) for this run of the app."""
+    from cloud.api import make_context
 
-    app.state.ironwatch_api = ApiContext(
-        settings=services.settings,
-        session_factory=services.session_factory,
-        telemetry=services.store,
+    context = make_context(
+        services.settings,
+        services.session_factory,
+        telemetry_store=services.store,
         policy=services.policy,
         catalogue=services.catalogue,
         notifier=_LazyNotifier(services),
         registry=services.registry,
-        clock=services.clock,
     )
+    context.clock = services.clock
+    return context
 
 
 @dataclass
