@@ -358,9 +358,9 @@ def _parse(doc: dict[str, Any], text: str, source: str) -> DeviceProfile:
     lines = _register_lines(text)
     specs: list[RegisterSpec] = []
     for n, entry in enumerate(entries):
-        line = f"line {lines[n]}" if n < len(lines) else f"register #{n + 1}"
+        line = f":{lines[n]}" if n < len(lines) else ""  # no line for inline-table arrays
         key_hint = f" ({entry.get('key')!r})" if isinstance(entry.get("key"), str) else ""
-        where = f"{source}:{line}: [[register]] #{n + 1}{key_hint}"
+        where = f"{source}{line}: [[register]] #{n + 1}{key_hint}"
         specs.append(_parse_register(entry, where, default_interval, default_word, default_byte))
     try:
         return DeviceProfile(
