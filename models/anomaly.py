@@ -1,0 +1,362 @@
+"""State detection: a per-asset robust baseline scored over the whole fleet at once.
+
+Each asset is characterised on its commissioning window: features are regressed on the
+operating condition (speed, load, ...), residuals are standardised robustly (median/MAD) and
+combined through a shrunk correlation matrix into a Mahalanobis distance. The alarm threshold
+is the chi-square quantile matching a stated false-alarm rate per asset-year, corrected by the
+ratio of observed to nominal commissioning medians (the usual MCD consistency correction).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal, Self
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy import stats
+from sklearn.base import BaseEstimator, OutlierMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+__all__ = ["FleetBaseline", "Verdict"]
+
+FloatArray = NDArray[np.float64]
+Verdict = Literal["false_alarm", "confirmed_fault"]
+
+_MAD_TO_SIGMA = 1.4826
+_SECONDS_PER_YEAR = 365.25 * 86400.0
+
+
+@dataclass(frozen=True)
+class _LabelledWindow:
+    asset_id: Any
+    verdict: Verdict
+    X: FloatArray
+
+
+class FleetBaseline(OutlierMixin, BaseEstimator):  # type: ignore[misc]
+    """Robust per-asset baseline detector with a calibrated false-alarm rate.
+
+    ``fit(X, asset_ids=..., conditions=...)`` on commissioning rows; scoring takes the same
+    keywords. Rows of assets not seen in ``fit`` are scored against the pooled fleet baseline.
+    NaN features are treated as missing (the distance uses the observed ones only).
+    """
+
+    def __init__(
+        self,
+        *,
+        false_alarms_per_year: float = 1.0,
+        scoring_interval_s: float = 600.0,
+        shrinkage: float | None = None,
+        min_scale_fraction: float = 0.01,
+    ) -> None:
+        self.false_alarms_per_year = false_alarms_per_year
+        self.scoring_interval_s = scoring_interval_s
+        self.shrinkage = shrinkage
+        self.min_scale_fraction = min_scale_fraction
+
+    # ----------------------------------------------------------------------------- fitting
+    def fit(
+        self,
+        X: ArrayLike,
+        y: None = None,
+        *,
+        asset_ids: ArrayLike | None = None,
+        conditions: ArrayLike | None = None,
+    ) -> Self:
+        """Learn each asset's baseline from commissioning rows (one row = one window)."""
+        if self.false_alarms_per_year <= 0 or self.scoring_interval_s <= 0:
+            raise ValueError("false_alarms_per_year and scoring_interval_s must be > 0")
+        Xv = validate_data(self, X, ensure_all_finite="allow-nan", dtype=np.float64)
+        ids = self._ids(asset_ids, Xv.shape[0])
+        cond = self._design(conditions, Xv.shape[0])
+        self.n_conditions_ = cond.shape[1] - 1
+
+        assets = np.unique(ids)
+        models = [self._fit_one(Xv, cond, None)]  # index 0: pooled fleet baseline
+        models += [self._fit_one(Xv[ids == a], cond[ids == a], models[0][1]) for a in assets]
+        self.assets_ = assets
+        self.coef_ = np.stack([m[0] for m in models])  # (A+1, p, F)
+        self.scale_ = np.stack([m[1] for m in models])  # (A+1, F)
+        self.precision_ = np.stack([m[2] for m in models])  # (A+1, F, F) on z
+        self.used_ = np.stack([m[3] for m in models])  # (A+1, F) feature observed at all
+        self.corr_ = np.stack([m[4] for m in models])
+
+        # Calibrate on each asset's own commissioning scores (index 0 pools the fleet).
+        d2, _ = self._distance(Xv, ids, cond)
+        p_alarm = self.false_alarms_per_year * self.scoring_interval_s / _SECONDS_PER_YEAR
+        self.p_alarm_ = min(p_alarm, 0.5)
+        idx = self._index(ids)
+        n_features = Xv.shape[1]
+        nominal = stats.chi2.isf(self.p_alarm_, n_features)
+        factor = np.ones(len(models))
+        threshold = np.full(len(models), nominal)
+        own_scores = [d2] + [d2[idx == k] for k in range(1, len(models))]
+        own_scores = [o[np.isfinite(o)] for o in own_scores]
+        # Tail shape is poorly identified from one asset's few hundred windows: pool it over
+        # the fleet (excesses normalised per asset), keep location and scale per asset.
+        self.tail_shape_ = _pooled_tail_shape(own_scores[1:] or own_scores)
+        for k, own in enumerate(own_scores):
+            if own.size < 5:
+                continue
+            # MCD-style consistency: real residuals are rarely exactly Gaussian.
+            factor[k] = max(1.0, float(np.median(own)) / stats.chi2.median(n_features))
+            tail = _tail_quantile(own, self.p_alarm_, self.tail_shape_)
+            threshold[k] = max(factor[k] * nominal, tail)
+        self.consistency_ = factor
+        self.threshold_ = threshold
+        # Scores are distances over the asset's own threshold, so one offset serves the fleet.
+        self.offset_ = -1.0
+        self.labelled_history_: list[_LabelledWindow] = []
+        return self
+
+    def _fit_one(
+        self, X: FloatArray, cond: FloatArray, fleet_scale: FloatArray | None
+    ) -> tuple[FloatArray, FloatArray, FloatArray, NDArray[np.bool_], FloatArray]:
+        n, n_features = X.shape
+        p = cond.shape[1]
+        obs = np.isfinite(X)
+        Xz = np.where(obs, X, 0.0)
+        w = obs.astype(np.float64)
+        if p == 1:
+            coef = np.nanmedian(np.where(obs, X, np.nan), axis=0, keepdims=True)
+        else:
+            coef = _weighted_lstsq(cond, Xz, w)
+            # One robust re-weighting pass: commissioning data have their own outliers.
+            resid = np.where(obs, X - cond @ coef, np.nan)
+            mad = _MAD_TO_SIGMA * np.nanmedian(np.abs(resid), axis=0)
+            keep = obs & (np.abs(resid) <= 3.5 * np.where(mad > 0, mad, np.inf))
+            coef = _weighted_lstsq(cond, Xz, keep.astype(np.float64))
+        coef = np.where(np.isfinite(coef), coef, 0.0)
+        resid = np.where(obs, X - cond @ coef, np.nan)
+        used = obs.any(axis=0)
+        with np.errstate(all="ignore"):
+            mad = _MAD_TO_SIGMA * np.nanmedian(np.abs(resid), axis=0)
+        mad = np.where(np.isfinite(mad), mad, 0.0)
+        floor_ref = mad if fleet_scale is None else fleet_scale
+        floor = np.maximum(self.min_scale_fraction * floor_ref, 1e-12)
+        scale = np.maximum(mad, floor)
+        z = np.clip(np.where(obs, resid / scale, 0.0), -4.0, 4.0)
+        corr = (z.T @ z) / max(n, 1)
+        sd = np.sqrt(np.diag(corr))
+        sd = np.where(sd > 0, sd, 1.0)
+        corr = corr / np.outer(sd, sd)
+        alpha = self.shrinkage
+        if alpha is None:
+            alpha = float(np.clip(n_features / (n + n_features), 0.05, 1.0))
+        corr = (1.0 - alpha) * corr + alpha * np.eye(n_features)
+        np.fill_diagonal(corr, 1.0)
+        f64 = np.float64
+        return (
+            np.asarray(coef, dtype=f64),
+            np.asarray(scale, dtype=f64),
+            np.asarray(np.linalg.inv(corr), dtype=f64),
+            np.asarray(used, dtype=np.bool_),
+            np.asarray(corr, dtype=f64),
+        )
+
+    # ----------------------------------------------------------------------------- scoring
+    def _ids(self, asset_ids: ArrayLike | None, n: int) -> NDArray[Any]:
+        if asset_ids is None:
+            return np.zeros(n, dtype=np.int64)
+        ids = np.asarray(asset_ids)
+        if ids.shape != (n,):
+            raise ValueError(f"asset_ids must have shape ({n},), got {ids.shape}")
+        return ids
+
+    def _design(self, conditions: ArrayLike | None, n: int) -> FloatArray:
+        ones = np.ones((n, 1))
+        if conditions is None:
+            return ones
+        c = np.asarray(conditions, dtype=np.float64).reshape(n, -1)
+        if not np.all(np.isfinite(c)):
+            raise ValueError("conditions must be finite")
+        return np.hstack([ones, c])
+
+    def _index(self, ids: NDArray[Any]) -> NDArray[np.intp]:
+        """Row → model index (0 = fleet fallback for assets unseen in fit)."""
+        pos = np.searchsorted(self.assets_, ids)
+        pos = np.minimum(pos, len(self.assets_) - 1)
+        known = self.assets_[pos] == ids
+        return np.where(known, pos + 1, 0)
+
+    def _distance(
+        self, X: FloatArray, ids: NDArray[Any], cond: FloatArray
+    ) -> tuple[FloatArray, NDArray[np.intp]]:
+        """Squared robust Mahalanobis distance per row, rescaled to the full-dimension chi²."""
+        idx = self._index(ids)
+        n, n_features = X.shape
+        # Rows grouped by asset (already the case for assets × windows batches): one BLAS
+        # call per asset, instead of gathering an F×F matrix per row.
+        order = None if np.all(idx[:-1] <= idx[1:]) else np.argsort(idx, kind="stable")
+        sidx = idx if order is None else idx[order]
+        Xs = X if order is None else X[order]
+        Cs = cond if order is None else cond[order]
+        starts = np.flatnonzero(np.r_[True, sidx[1:] != sidx[:-1]]) if n else np.arange(0)
+        ends = np.r_[starts[1:], n]
+        z = np.empty_like(Xs)
+        d2 = np.empty(n)
+        for start, end, a in zip(starts, ends, sidx[starts], strict=True):
+            seg = slice(start, end)
+            z[seg] = (Xs[seg] - Cs[seg] @ self.coef_[a]) / self.scale_[a]
+            d2[seg] = np.einsum("nf,nf->n", z[seg] @ self.precision_[a], z[seg])
+        dof = np.full(n, n_features, dtype=np.intp)
+        # Rows with missing features: marginal distance on the observed block, grouped by
+        # missingness pattern so each pattern costs one batched solve.
+        if not (np.isfinite(Xs).all() and self.used_[sidx[starts]].all()):
+            obs = np.isfinite(Xs) & self.used_[sidx]
+            dof = obs.sum(axis=1)
+            full = dof == n_features
+            z = np.where(obs, z, 0.0)
+            rest = np.flatnonzero(~full)
+            patterns, inverse = np.unique(obs[rest], axis=0, return_inverse=True)
+            for k, pattern in enumerate(patterns):
+                rows = rest[inverse.ravel() == k]
+                if not pattern.any():
+                    d2[rows] = 0.0
+                    continue
+                sub = self.corr_[sidx[rows]][:, pattern][:, :, pattern]
+                zo = z[rows][:, pattern]
+                d2[rows] = np.einsum("nf,nf->n", zo, np.linalg.solve(sub, zo[..., None])[..., 0])
+            # Map the observed-dimension chi² onto the full dimension so thresholds compare.
+            part = ~full & (dof > 0)
+            sf = stats.chi2.sf(d2[part], dof[part])
+            d2[part] = stats.chi2.isf(np.maximum(sf, 1e-300), n_features)
+        if order is not None:
+            d2[order] = d2.copy()
+            dof[order] = dof.copy()
+        return d2, dof
+
+    def anomaly_ratio(
+        self,
+        X: ArrayLike,
+        *,
+        asset_ids: ArrayLike | None = None,
+        conditions: ArrayLike | None = None,
+    ) -> FloatArray:
+        """Distance over the asset's threshold: ≥ 1 means alarm. Handy for ranking a fleet."""
+        check_is_fitted(self)
+        Xv = validate_data(self, X, ensure_all_finite="allow-nan", dtype=np.float64, reset=False)
+        ids = self._ids(asset_ids, Xv.shape[0])
+        d2, _ = self._distance(Xv, ids, self._design(conditions, Xv.shape[0]))
+        return np.asarray(d2 / self.threshold_[self._index(ids)], dtype=np.float64)
+
+    def score_samples(
+        self,
+        X: ArrayLike,
+        *,
+        asset_ids: ArrayLike | None = None,
+        conditions: ArrayLike | None = None,
+    ) -> FloatArray:
+        """Minus the anomaly ratio (higher = more normal, as in scikit-learn); alarm below -1."""
+        return -self.anomaly_ratio(X, asset_ids=asset_ids, conditions=conditions)
+
+    def decision_function(
+        self,
+        X: ArrayLike,
+        *,
+        asset_ids: ArrayLike | None = None,
+        conditions: ArrayLike | None = None,
+    ) -> FloatArray:
+        """``score_samples - offset_``: negative means anomalous for that asset."""
+        scores = self.score_samples(X, asset_ids=asset_ids, conditions=conditions)
+        return np.asarray(scores - self.offset_, dtype=np.float64)
+
+    def predict(
+        self,
+        X: ArrayLike,
+        *,
+        asset_ids: ArrayLike | None = None,
+        conditions: ArrayLike | None = None,
+    ) -> NDArray[np.int64]:
+        """+1 for normal rows, -1 for anomalous ones."""
+        d = self.decision_function(X, asset_ids=asset_ids, conditions=conditions)
+        return np.where(d < 0, -1, 1).astype(np.int64)
+
+    # ---------------------------------------------------------------------------- feedback
+    def apply_verdict(
+        self,
+        asset_id: Any,
+        verdict: Verdict,
+        X_window: ArrayLike,
+        *,
+        conditions: ArrayLike | None = None,
+        margin: float = 1.1,
+    ) -> float:
+        """Feed an engineer's verdict on alarmed rows back; returns the asset's threshold.
+
+        A false alarm lifts that asset's threshold just above the rejected rows (so the same
+        behaviour no longer alarms); a confirmed fault keeps the rows as labelled history.
+        """
+        check_is_fitted(self)
+        if verdict not in ("false_alarm", "confirmed_fault"):
+            raise ValueError(f"unknown verdict {verdict!r}")
+        Xv = np.atleast_2d(np.asarray(X_window, dtype=np.float64))
+        ids = np.full(Xv.shape[0], asset_id, dtype=self.assets_.dtype)
+        k = int(self._index(ids)[0])
+        if k == 0:
+            raise ValueError(f"asset {asset_id!r} has no baseline of its own; fit it first")
+        self.labelled_history_.append(_LabelledWindow(asset_id, verdict, Xv.copy()))
+        if verdict == "false_alarm":
+            d2, _ = self._distance(Xv, ids, self._design(conditions, Xv.shape[0]))
+            finite = d2[np.isfinite(d2)]
+            if finite.size:
+                self.threshold_[k] = max(self.threshold_[k], margin * float(finite.max()))
+        return float(self.threshold_[k])
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
+
+_TAIL_FRACTION = 0.1
+
+
+def _excesses(scores: FloatArray) -> tuple[float, FloatArray]:
+    u = float(np.quantile(scores, 1.0 - _TAIL_FRACTION))
+    return u, scores[scores > u] - u
+
+
+def _pooled_tail_shape(score_sets: list[FloatArray]) -> float:
+    """Generalised-Pareto shape of the pooled, per-asset normalised exceedances."""
+    pooled = []
+    for scores in score_sets:
+        if scores.size >= 20:
+            _, excess = _excesses(scores)
+            if excess.size and excess.mean() > 0:
+                pooled.append(excess / excess.mean())
+    if not pooled or sum(p.size for p in pooled) < 30:
+        return 0.0
+    shape, _, _ = stats.genpareto.fit(np.concatenate(pooled), floc=0.0)
+    # No lighter-than-exponential tails; cap heavy tails to avoid wild extrapolation.
+    return float(np.clip(shape, 0.0, 0.5))
+
+
+def _tail_quantile(scores: FloatArray, p: float, shape: float) -> float:
+    """Score exceeded with probability ``p``, from a GPD tail above the 90th percentile.
+
+    Peaks-over-threshold: vibration features have heavier tails than the Gaussian, so the
+    chi-square quantile alone would alarm far more often than promised.
+    """
+    if p >= _TAIL_FRACTION:
+        return float(np.quantile(scores, 1.0 - p))
+    u, excess = _excesses(scores)
+    if excess.size < 3:
+        return -np.inf
+    beta = float(excess.mean()) * (1.0 - shape)  # GPD mean excess is beta / (1 - shape)
+    ratio = _TAIL_FRACTION / p
+    if shape < 1e-6:
+        return u + beta * float(np.log(ratio))
+    return u + beta / shape * float(ratio**shape - 1.0)
+
+
+def _weighted_lstsq(A: FloatArray, Y: FloatArray, W: FloatArray) -> FloatArray:
+    """Per-column weighted least squares (a 0 weight drops a missing value), batched."""
+    # Normal equations per feature: (F, p, p) systems solved in one call.
+    gram = np.einsum("nf,np,nq->fpq", W, A, A)
+    rhs = np.einsum("nf,np,nf->fp", W, A, Y)
+    p = A.shape[1]
+    ridge = 1e-9 * (np.trace(gram, axis1=1, axis2=2)[:, None, None] / p + 1.0)
+    coef = np.linalg.solve(gram + ridge * np.eye(p), rhs[..., None])[..., 0]
+    return np.asarray(coef.T, dtype=np.float64)

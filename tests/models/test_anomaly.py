@@ -1,0 +1,126 @@
+"""Fleet baseline anomaly detector: contract, calibration, conditioning, feedback."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from models.anomaly import FleetBaseline
+
+#: Per-feature sensitivity to speed (features per unit of speed).
+GAIN = np.array([3.0, -2.0, 0.0, 1.0, 4.0, 0.5, -1.0])
+
+
+def fleet(
+    n_assets: int = 6, n_windows: int = 400, n_features: int = 5, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Assets with their own offsets/scales (fixed); features depend linearly on speed.
+
+    ``seed`` only changes the noise, so fleets with different seeds are the same machines.
+    """
+    machines = np.random.default_rng(0)
+    offsets = machines.normal(0.0, 5.0, (n_assets, n_features))
+    scales = machines.uniform(0.5, 2.0, (n_assets, n_features))
+    rng = np.random.default_rng(seed + 100)
+    ids = np.repeat(np.arange(n_assets) * 10, n_windows)  # non-contiguous ids on purpose
+    k = np.repeat(np.arange(n_assets), n_windows)
+    speed = rng.uniform(20.0, 30.0, k.size)
+    X = (
+        offsets[k]
+        + scales[k] * rng.normal(size=(k.size, n_features))
+        + np.outer(speed, GAIN[:n_features])
+    )
+    return X, ids, speed, offsets, scales
+
+
+# A loose false-alarm budget so that sklearn's small training sets contain some alarms, which
+# check_outliers_train requires; fit/score signatures take asset_ids as a keyword.
+@parametrize_with_checks([FleetBaseline(false_alarms_per_year=5000.0)])
+def test_sklearn_contract(estimator: FleetBaseline, check: object) -> None:
+    check(estimator)  # type: ignore[operator]
+
+
+def test_false_alarm_rate_is_near_the_budget_and_shifts_are_caught() -> None:
+    X, ids, speed, _, scales = fleet()
+    # ~1 % per window: measurable with a few thousand rows.
+    model = FleetBaseline(false_alarms_per_year=0.01 * 365.25 * 24, scoring_interval_s=3600.0)
+    model.fit(X, asset_ids=ids, conditions=speed)
+    X2, _, speed2, _, _ = fleet(seed=1)
+    healthy = model.predict(X2, asset_ids=ids, conditions=speed2)
+    rate = float(np.mean(healthy == -1))
+    assert 0.002 < rate < 0.03
+    k = np.repeat(np.arange(6), 400)
+    faulty = X2 + 6.0 * scales[k] * np.array([1.0, 1.0, 0.0, 0.0, 0.0])
+    assert np.mean(model.predict(faulty, asset_ids=ids, conditions=speed2) == -1) > 0.9
+
+
+def test_conditioning_on_speed_sharpens_detection() -> None:
+    X, ids, speed, _, scales = fleet()
+    conditioned = FleetBaseline().fit(X, asset_ids=ids, conditions=speed)
+    plain = FleetBaseline().fit(X, asset_ids=ids)
+    Xh, _, speed_h, _, _ = fleet(seed=2)
+    k = np.repeat(np.arange(6), 400)
+    # A fault on the two speed-sensitive features, small next to the speed-driven spread.
+    faulty = Xh + 8.0 * scales[k] * np.array([1.0, 1.0, 0.0, 0.0, 0.0])
+    hit_cond = np.mean(conditioned.predict(faulty, asset_ids=ids, conditions=speed_h) == -1)
+    hit_plain = np.mean(plain.predict(faulty, asset_ids=ids) == -1)
+    assert hit_cond > 0.9
+    assert hit_plain < 0.7 * hit_cond
+    healthy = conditioned.predict(Xh, asset_ids=ids, conditions=speed_h)
+    assert np.mean(healthy == -1) < 0.01
+
+
+def test_scores_are_per_asset() -> None:
+    X, ids, speed, offsets, _ = fleet()
+    model = FleetBaseline().fit(X, asset_ids=ids, conditions=speed)
+    # Asset 0's normal level is abnormal for asset 10 when their offsets differ a lot.
+    row = offsets[0] + 25.0 * GAIN[:5]
+    r = model.anomaly_ratio(np.stack([row, row]), asset_ids=[0, 10], conditions=[25.0, 25.0])
+    assert r[0] < 0.5
+    assert r[1] > 1.0
+
+
+def test_missing_features_are_tolerated() -> None:
+    X, ids, speed, *_ = fleet()
+    model = FleetBaseline().fit(X, asset_ids=ids, conditions=speed)
+    X2, _, speed2, _, _ = fleet(seed=3)
+    X2[::2, 1] = np.nan
+    X2[::3, 3] = np.nan
+    r = model.anomaly_ratio(X2, asset_ids=ids, conditions=speed2)
+    assert np.all(np.isfinite(r))
+    assert np.mean(r >= 1) < 0.01
+
+
+def test_unknown_asset_falls_back_to_fleet_baseline() -> None:
+    X, ids, speed, *_ = fleet()
+    model = FleetBaseline().fit(X, asset_ids=ids, conditions=speed)
+    r = model.anomaly_ratio(X[:5], asset_ids=np.full(5, 999), conditions=speed[:5])
+    assert np.all(np.isfinite(r))
+    assert np.all(r < 1)
+
+
+def test_false_alarm_verdict_raises_only_that_asset_threshold() -> None:
+    X, ids, speed, _, scales = fleet()
+    model = FleetBaseline().fit(X, asset_ids=ids, conditions=speed)
+    alarm = X[:3] + 8.0 * scales[0]
+    assert np.all(model.predict(alarm, asset_ids=[0, 0, 0], conditions=speed[:3]) == -1)
+    before = model.threshold_.copy()
+    model.apply_verdict(0, "false_alarm", alarm, conditions=speed[:3])
+    assert np.all(model.predict(alarm, asset_ids=[0, 0, 0], conditions=speed[:3]) == 1)
+    changed = np.flatnonzero(model.threshold_ != before)
+    assert changed.tolist() == [1]  # model index 1 = first asset (0 = fleet pool)
+    model.apply_verdict(10, "confirmed_fault", alarm, conditions=speed[:3])
+    assert [w.verdict for w in model.labelled_history_] == ["false_alarm", "confirmed_fault"]
+    with pytest.raises(ValueError):
+        model.apply_verdict(0, "maybe", alarm)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        model.apply_verdict(12345, "false_alarm", alarm)
+
+
+def test_bad_parameters_and_shapes() -> None:
+    X, ids, *_ = fleet(n_assets=1, n_windows=50)
+    with pytest.raises(ValueError):
+        FleetBaseline(false_alarms_per_year=0.0).fit(X)
+    with pytest.raises(ValueError):
+        FleetBaseline().fit(X, asset_ids=ids[:-1])
