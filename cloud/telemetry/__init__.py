@@ -1,20 +1,25 @@
 """Telemetry storage: the TelemetryStore interface, columnar FeatureFrame, and its backends.
 
 `SqliteTelemetryStore` is the embedded default (one file, no server); `InfluxStore`
-writes line protocol to InfluxDB 1.x/2.x/3.x and reads back with InfluxQL.
+writes line protocol to InfluxDB 1.x/2.x/3.x and reads back with InfluxQL;
+`VictoriaMetricsStore` writes the same line protocol and reads through the export API.
 """
 
 from cloud.telemetry._errors import StoreUnavailableError, TelemetryError, TelemetryQueryError
 from cloud.telemetry._frame import FeatureFrame, TimeLike
+from cloud.telemetry._influx import InfluxStore
 from cloud.telemetry._sqlite import SqliteTelemetryStore
 from cloud.telemetry._store import TelemetryStore
+from cloud.telemetry._victoria import VictoriaMetricsStore
 
 __all__ = [
     "FeatureFrame",
+    "InfluxStore",
     "SqliteTelemetryStore",
     "StoreUnavailableError",
     "TelemetryError",
     "TelemetryQueryError",
     "TelemetryStore",
     "TimeLike",
+    "VictoriaMetricsStore",
 ]

@@ -210,6 +210,11 @@ class SqliteTelemetryStore:
             dst = np.asarray([col[set_names[k]] for k in src], dtype=np.intp)
             if len(src):
                 values[np.ix_(idx, dst)] = block[:, src]
+        if features is None:
+            # A name whose every value is null is not "seen": the same answer InfluxDB gives.
+            seen = ~np.isnan(values).all(axis=0)
+            names = [n for n, keep in zip(names, seen, strict=True) if keep]
+            values = values[:, seen]
         # Rows come back already ordered by SQL; keep that order.
         return FeatureFrame(
             gateway_ids=np.asarray(gw, dtype=str),

@@ -36,7 +36,7 @@ class TelemetryStore(Protocol):
         """Records in [start, end) ordered by time (then gateway, seq); the first `limit` rows.
 
         `features` picks and orders the columns (absent ones are NaN); by default every
-        feature seen in the result, sorted by name. Times: datetime or UTC epoch seconds.
+        feature with a value in the result, sorted by name. Times: datetime or epoch seconds.
         """
         ...
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import shutil
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -10,7 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cloud.telemetry import FeatureFrame, SqliteTelemetryStore, TelemetryStore
+from cloud.telemetry import (
+    FeatureFrame,
+    InfluxStore,
+    SqliteTelemetryStore,
+    TelemetryStore,
+    VictoriaMetricsStore,
+)
+from cloud.telemetry.servers import InfluxD, VictoriaMetrics
 from ironwatch.wire import FeatureRecord, WaveformSnapshot
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -23,9 +32,41 @@ def rec(seq: int, asset: str = "a1", point: str = "de", **features: float | None
     )
 
 
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture(scope="module")
+def influxd() -> Iterator[InfluxD]:
+    with InfluxD() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def victoria() -> Iterator[VictoriaMetrics]:
+    with VictoriaMetrics() as server:
+        yield server
+
+
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("influxdb-1.6", marks=pytest.mark.integration),
+        pytest.param("victoria-metrics", marks=pytest.mark.integration),
+    ]
+)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TelemetryStore]:
-    s = SqliteTelemetryStore(tmp_path / "t.db")
+    s: TelemetryStore
+    if request.param == "sqlite":
+        s = SqliteTelemetryStore(tmp_path / "t.db")
+    elif request.param == "influxdb-1.6":
+        server: InfluxD = request.getfixturevalue("influxd")
+        # A fresh database per test keeps tests independent on a shared server.
+        db = f"t{uuid.uuid4().hex[:12]}"
+        server.query(f'CREATE DATABASE "{db}"')
+        s = InfluxStore(server.url, database=db, snapshot_dir=tmp_path / "snap")
+    else:
+        vm: VictoriaMetrics = request.getfixturevalue("victoria")
+        vm.stop()  # a clean data directory per test: VictoriaMetrics has no databases
+        shutil.rmtree(vm.workdir / "data", ignore_errors=True)  # type: ignore[operator]
+        vm.start()
+        s = VictoriaMetricsStore(vm.url, snapshot_dir=tmp_path / "snap")
     yield s
     s.close()
 
@@ -49,7 +90,8 @@ def test_query_returns_columns_with_nan_for_missing(store: TelemetryStore) -> No
     store.write("gw-1", [rec(1, velocity_rms_mms=2.5), rec(2, temperature_c=None, kurtosis=3.0)])
     frame = store.query()
     assert isinstance(frame, FeatureFrame)
-    assert frame.feature_names == ("kurtosis", "temperature_c", "velocity_rms_mms")
+    # temperature_c only ever null: not a column by default, NaN when asked for.
+    assert frame.feature_names == ("kurtosis", "velocity_rms_mms")
     assert frame.seqs.tolist() == [1, 2]
     assert frame.gateway_ids.tolist() == ["gw-1", "gw-1"]
     assert frame.asset_ids.tolist() == ["a1", "a1"] and frame.points.tolist() == ["de", "de"]

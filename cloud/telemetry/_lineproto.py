@@ -1,0 +1,105 @@
+"""Feature records as InfluxDB line protocol, and the two ways of sending it.
+
+Measurement `features`, tags gateway/asset/point, fields = the features plus `seq`,
+`window_s` and `stale`, timestamp = the record's ts in ns. Writing the same record again
+produces the identical point (same series, same time), which InfluxDB overwrites:
+that is what makes writes idempotent there.
+"""
+
+# influxdb-client ships no type hints for Point's builder methods.
+# mypy: disable-error-code="no-untyped-call"
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal, Protocol
+
+import httpx
+from influxdb_client.client.write.point import Point
+from influxdb_client.domain.write_precision import WritePrecision
+
+from cloud.telemetry._errors import StoreUnavailableError
+from cloud.telemetry._frame import datetime_to_ns
+from ironwatch.wire import FeatureRecord
+
+__all__ = ["MEASUREMENT", "META_FIELDS", "LineWriter", "V1LineWriter", "V2LineWriter", "to_lines"]
+
+MEASUREMENT = "features"
+# Field names besides the features; a feature may not use them (none of the contract's do).
+META_FIELDS = ("seq", "window_s", "stale")
+
+
+def to_lines(gateway_id: str, records: Sequence[FeatureRecord]) -> list[str]:
+    """One line-protocol line per record, serialised by influxdb-client's Point."""
+    lines = []
+    for r in records:
+        p = (
+            Point(MEASUREMENT)
+            .tag("gateway", gateway_id)
+            .tag("asset", r.asset_id)
+            .tag("point", r.point)
+            .time(datetime_to_ns(r.ts), WritePrecision.NS)
+        )
+        for name, value in r.features.items():
+            if value is not None:  # a missing value is an absent field, read back as NaN
+                p.field(name, float(value))  # always float: InfluxDB fixes a field's type
+        p.field("seq", int(r.seq)).field("window_s", float(r.window_s)).field("stale", r.stale)
+        lines.append(p.to_line_protocol())
+    return lines
+
+
+class LineWriter(Protocol):
+    def write(self, lines: Sequence[str]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class V1LineWriter:
+    """POST /write?db=&rp=&precision=ns: InfluxDB 1.x (all of them, 1.6 included) and 3.x."""
+
+    def __init__(self, client: httpx.Client, database: str, retention_policy: str | None) -> None:
+        self._client = client
+        self._params = {"db": database, "precision": "ns"}
+        if retention_policy:
+            self._params["rp"] = retention_policy
+
+    def write(self, lines: Sequence[str]) -> None:
+        try:
+            resp = self._client.post("/write", params=self._params, content="\n".join(lines))
+        except httpx.HTTPError as err:
+            raise StoreUnavailableError(f"InfluxDB write failed: {err}") from err
+        if resp.status_code != 204:
+            raise StoreUnavailableError(f"InfluxDB write: HTTP {resp.status_code}: {resp.text}")
+
+    def close(self) -> None:
+        return None
+
+
+class V2LineWriter:
+    """influxdb-client's /api/v2/write: InfluxDB 2.x, 1.8+ ("db/rp"), 3.x, VictoriaMetrics."""
+
+    def __init__(self, url: str, token: str, org: str, bucket: str, timeout_s: float) -> None:
+        from influxdb_client.client.influxdb_client import InfluxDBClient
+        from influxdb_client.client.write_api import SYNCHRONOUS
+
+        self._client = InfluxDBClient(url=url, token=token, org=org, timeout=int(timeout_s * 1000))
+        self._api = self._client.write_api(write_options=SYNCHRONOUS)
+        self._bucket = bucket
+        self._org = org
+
+    def write(self, lines: Sequence[str]) -> None:
+        from influxdb_client.rest import ApiException
+
+        try:
+            self._api.write(bucket=self._bucket, org=self._org, record=list(lines),
+                            write_precision=WritePrecision.NS)  # type: ignore[arg-type]
+        except (ApiException, OSError) as err:
+            raise StoreUnavailableError(f"InfluxDB v2 write failed: {err}") from err
+        except Exception as err:  # urllib3 raises its own hierarchy
+            raise StoreUnavailableError(f"InfluxDB v2 write failed: {err}") from err
+
+    def close(self) -> None:
+        self._api.close()
+        self._client.close()
+
+
+WriteApi = Literal["v1", "v2"]

@@ -1,0 +1,190 @@
+"""VictoriaMetricsStore: telemetry in VictoriaMetrics, an InfluxDB-write-compatible TSDB.
+
+VictoriaMetrics accepts influxdb-client's /api/v2/write (each field becomes a series
+`features_<field>` with the tags as labels) but does not answer InfluxQL; records are
+read back through its /api/v1/export API and reassembled by (tags, timestamp).
+It keeps millisecond timestamps, and is idempotent only with -dedup.minScrapeInterval.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from cloud.telemetry._errors import StoreUnavailableError, TelemetryQueryError
+from cloud.telemetry._frame import FeatureFrame, TimeLike, datetime_to_ns, to_ns
+from cloud.telemetry._lineproto import MEASUREMENT, META_FIELDS, V2LineWriter, to_lines
+from cloud.telemetry._snapshots import SnapshotDirectory
+from ironwatch.wire import FeatureRecord, WaveformSnapshot
+
+__all__ = ["VictoriaMetricsStore"]
+
+_PREFIX = f"{MEASUREMENT}_"
+_MS = 1_000_000
+
+
+def _label(value: str) -> str:
+    return json.dumps(value)  # a PromQL string literal is a JSON-compatible double-quoted string
+
+
+class VictoriaMetricsStore:
+    """TelemetryStore on VictoriaMetrics single-node (writes: line protocol; reads: export API).
+
+    flush_after_write makes a write visible to the next read at once (VictoriaMetrics
+    otherwise buffers ~1 s), which the new-record count of write() relies on.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        snapshot_dir: str | Path,
+        timeout_s: float = 10.0,
+        flush_after_write: bool = True,
+        count_new: bool = True,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.flush_after_write = flush_after_write
+        self.count_new = count_new
+        self._http = httpx.Client(base_url=self.url, timeout=timeout_s)
+        self._writer = V2LineWriter(self.url, "", "-", "ironwatch", timeout_s)
+        self._snapshots = SnapshotDirectory(snapshot_dir)
+
+    def _export(
+        self, names: Sequence[str] | None, start_ns: int | None = None,
+        end_ns: int | None = None, **labels: Any,
+    ) -> Iterator[dict[str, Any]]:
+        metric = (f"{_PREFIX}(" + "|".join(re.escape(n) for n in names) + ")"
+                  if names is not None else f"{_PREFIX}.+")
+        matchers = [f"__name__=~{_label(metric)}"]
+        for key, value in labels.items():
+            if value is None:
+                continue
+            if isinstance(value, str):
+                matchers.append(f"{key}={_label(value)}")
+            else:
+                matchers.append(f"{key}=~{_label('|'.join(re.escape(v) for v in value))}")
+        params = {"match[]": "{" + ",".join(matchers) + "}",
+                  "start": str((start_ns // _MS) / 1000 if start_ns is not None else 0)}
+        if end_ns is not None:
+            params["end"] = str((end_ns // _MS + 1) / 1000)
+        try:
+            with self._http.stream("GET", "/api/v1/export", params=params) as resp:
+                if resp.status_code == 400:
+                    raise TelemetryQueryError(f"export refused: {resp.read().decode()}")
+                if resp.status_code != 200:
+                    raise StoreUnavailableError(f"export: HTTP {resp.status_code}")
+                for line in resp.iter_lines():
+                    if line.strip():
+                        yield json.loads(line)
+        except httpx.HTTPError as err:
+            raise StoreUnavailableError(f"VictoriaMetrics export failed: {err}") from err
+
+    def write(self, gateway_id: str, records: Sequence[FeatureRecord]) -> int:
+        if not records:
+            return 0
+        new = len({r.seq for r in records})
+        if self.count_new:
+            times = [datetime_to_ns(r.ts) for r in records]
+            wanted = {r.seq for r in records}
+            seen = {int(v) for s in self._export(["seq"], min(times), max(times),
+                                                  gateway=gateway_id)
+                    for v in s["values"]}
+            new -= len(wanted & seen)
+        self._writer.write(to_lines(gateway_id, records))
+        if self.flush_after_write:
+            self._flush()
+        return new
+
+    def _flush(self) -> None:
+        try:
+            self._http.get("/internal/force_flush")
+        except httpx.HTTPError as err:
+            raise StoreUnavailableError(f"VictoriaMetrics flush failed: {err}") from err
+
+    def query(
+        self,
+        *,
+        asset_ids: Sequence[str] | None = None,
+        point: str | None = None,
+        start: TimeLike | None = None,
+        end: TimeLike | None = None,
+        features: Sequence[str] | None = None,
+        limit: int | None = None,
+    ) -> FeatureFrame:
+        if isinstance(asset_ids, str):
+            raise TelemetryQueryError("asset_ids is a sequence of ids, not one string")
+        if (asset_ids is not None and not asset_ids) or limit == 0:
+            return FeatureFrame.empty(features or ())
+        if limit is not None and limit < 0:
+            raise TelemetryQueryError("limit must be >= 0")
+        start_ns = None if start is None else to_ns(start)
+        end_ns = None if end is None else to_ns(end)
+        names = None if features is None else [*META_FIELDS, *features]
+        rows: dict[tuple[str, str, str, int], dict[str, float]] = {}
+        for s in self._export(names, start_ns, end_ns, asset=asset_ids, point=point):
+            m = s["metric"]
+            field = m["__name__"][len(_PREFIX):]
+            key_base = (m.get("gateway", ""), m.get("asset", ""), m.get("point", ""))
+            for v, t in zip(s["values"], s["timestamps"], strict=True):
+                ts = int(t) * _MS
+                if start_ns is not None and ts < start_ns:
+                    continue
+                if end_ns is not None and ts >= end_ns:
+                    continue
+                rows.setdefault((*key_base, ts), {})[field] = v
+        keyed = sorted(
+            ((k, f) for k, f in rows.items() if "seq" in f),
+            key=lambda kf: (kf[0][3], kf[0][0], kf[1]["seq"]),
+        )
+        if limit is not None:
+            keyed = keyed[:limit]
+        if not keyed:
+            return FeatureFrame.empty(features or ())
+        out_names = (list(features) if features is not None
+                     else sorted({n for _, f in keyed for n in f} - set(META_FIELDS)))
+        values = np.array([[f.get(n, np.nan) for n in out_names] for _, f in keyed],
+                          dtype=np.float64).reshape(len(keyed), len(out_names))
+        return FeatureFrame.from_columns(
+            gateway_ids=[k[0] for k, _ in keyed],
+            seqs=[int(f["seq"]) for _, f in keyed],
+            asset_ids=[k[1] for k, _ in keyed],
+            points=[k[2] for k, _ in keyed],
+            ts_ns=[k[3] for k, _ in keyed],
+            window_s=[float(f.get("window_s", np.nan)) for _, f in keyed],
+            stale=[bool(f.get("stale", 0.0)) for _, f in keyed],
+            values=values,
+            feature_names=out_names,
+        )
+
+    def count(self, *, gateway_id: str | None = None, asset_id: str | None = None) -> int:
+        return sum(len(s["values"])
+                   for s in self._export(["seq"], gateway=gateway_id, asset=asset_id))
+
+    def duplicate_count(self) -> int:
+        per_gateway: dict[str, list[float]] = {}
+        for s in self._export(["seq"]):
+            per_gateway.setdefault(s["metric"].get("gateway", ""), []).extend(s["values"])
+        return sum(len(v) - len(set(v)) for v in per_gateway.values())
+
+    def save_snapshot(self, snapshot: WaveformSnapshot) -> bool:
+        return self._snapshots.save(snapshot)
+
+    def latest_snapshot(self, asset_id: str, point: str | None = None) -> WaveformSnapshot | None:
+        return self._snapshots.latest(asset_id, point)
+
+    def close(self) -> None:
+        self._writer.close()
+        self._http.close()
+
+    def __enter__(self) -> VictoriaMetricsStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,49 @@
+"""InfluxDB specifics: the line protocol, which write API 1.6 answers, and server outages."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from cloud.telemetry import InfluxStore, StoreUnavailableError
+from cloud.telemetry._lineproto import to_lines
+from cloud.telemetry.servers import InfluxD
+from ironwatch.wire import FeatureRecord
+
+REC = FeatureRecord(
+    seq=42, asset_id="pump-01", point="de_radial", ts=datetime(2026, 1, 1, 0, 0, 1, 5, tzinfo=UTC),
+    window_s=1.0, features={"accel_rms_ms2": 3, "temperature_c": None}, stale=True,
+)
+
+
+def test_line_protocol_has_tags_float_features_and_ns_time() -> None:
+    (line,) = to_lines("gw-1", [REC])
+    # A number without the "i" suffix is a float in line protocol, so "3" is 3.0.
+    assert line == (
+        "features,asset=pump-01,gateway=gw-1,point=de_radial "
+        "accel_rms_ms2=3,seq=42i,stale=true,window_s=1 1767225601000005000"
+    )
+
+
+@pytest.mark.integration
+def test_influxdb_1_6_needs_the_v1_write_endpoint(tmp_path: Path) -> None:
+    with InfluxD() as server:
+        v2 = InfluxStore(server.url, database=server.database, write_api="v2",
+                         snapshot_dir=tmp_path, count_new=False)
+        with pytest.raises(StoreUnavailableError, match="404"):
+            v2.write("gw-1", [REC])  # /api/v2/write arrived in 1.8
+        v2.close()
+        with InfluxStore(server.url, database=server.database, snapshot_dir=tmp_path) as v1:
+            assert v1.write("gw-1", [REC]) == 1
+            frame = v1.query()
+            assert frame.stale.tolist() == [True] and frame.seqs.tolist() == [42]
+            assert frame.ts_ns.tolist() == [1767225601000005000]
+        server.stop()
+        with InfluxStore(server.url, database=server.database, snapshot_dir=tmp_path,
+                         timeout_s=1) as down:
+            with pytest.raises(StoreUnavailableError):
+                down.write("gw-1", [REC])
+            with pytest.raises(StoreUnavailableError):
+                down.count()
