@@ -267,6 +267,21 @@ class Machine:
         flat = np.array([self._velocity(float(x), self.fault_scale_mms) for x in d.ravel()])
         return flat.reshape(*d.shape, 3)[..., : self.channels]
 
+    def expected_accel_rms_ms2(self, age_h: ArrayLike) -> FloatArray:
+        """Calibrated acceleration RMS per channel at ages (noise-free): shape (..., channels)."""
+        d = self.degradation.damage(age_h)[..., None]
+        sig = self.signature
+        grow = d ** (2 * sig.growth_power)
+        p2 = np.sum(np.abs(self._base_ph) ** 2, axis=1) / 2.0 + self._hf.rms_ms2**2
+        p2 = p2 + self._floor.rms_ms2**2 + 0.0 * d  # broadcast to the ages' shape
+        if self._fault_tones is not None:
+            p2 = p2 + grow * np.sum(self._fault_tones.amplitudes_ms2**2, axis=1) / 2.0
+        if self._fault_floor is not None:
+            p2 = p2 + grow * self._fault_floor.rms_ms2**2
+        if self._impacts is not None:
+            p2 = p2 + d * self._impacts.rms_ms2_at_full() ** 2
+        return np.asarray(np.sqrt(p2)[..., : self.channels], dtype=np.float64)
+
     # -- waveform -----------------------------------------------------------------------
 
     def render(self, n: int) -> FloatArray:

@@ -214,6 +214,16 @@ class ImpactTrain:
         pattern_power = float(np.mean(self.pattern**2))
         return self.rate_hz / self.fs * pattern_power * (1.0 + self.modulation_depth**2 / 2.0)
 
+    def rms_ms2_at_full(self) -> FloatArray:
+        """Steady-state acceleration RMS per channel at envelope 1."""
+        energy = []
+        for b, a in self.filters:
+            impulse = np.zeros(4096)
+            impulse[0] = 1.0
+            energy.append(float(np.sum(signal.lfilter(b, a, impulse) ** 2)))
+        power = self.mean_power_per_amplitude() * np.asarray(energy)
+        return np.asarray(self.amplitude_ms2 * self.channel_gains * np.sqrt(power), np.float64)
+
     def velocity_rms_mms_per_ms2(self, channel: int) -> float:
         """Band velocity RMS of a channel per 1 m/s² of impact amplitude (steady state)."""
         b, a = self.filters[channel]
