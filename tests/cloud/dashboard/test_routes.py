@@ -1,0 +1,228 @@
+"""Each page over TestClient on the seeded fleet: content, links, access rules, failure modes."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import timedelta
+
+import pytest
+from fastapi import FastAPI
+
+from cloud.dashboard import build_dashboard
+from cloud.dashboard.auth import COOKIE_NAME
+from cloud.telemetry import FeatureFrame, StoreUnavailableError
+from ironwatch.wire import WaveformSnapshot
+
+from .conftest import ADMIN_TOKEN, Fleet, TestClient, make_app
+
+
+def signed_in(fleet: Fleet, token: str, *, host: str = "testclient", **kw: bool) -> TestClient:
+    c = TestClient(make_app(fleet, **kw), client=(host, 50000))
+    r = c.post("/login", data={"token": token, "next": "/"}, follow_redirects=False)
+    assert r.status_code == 303
+    return c
+
+
+def test_fleet_overview(client: TestClient) -> None:
+    r = client.get("/")
+    assert r.status_code == 200
+    html = r.text
+    for name in ("Cooling pump 1", "Exhaust fan 2", "Line motor 3"):
+        assert name in html
+    assert '<meta http-equiv="refresh" content="5">' in html
+    # The pump is worst (alarm) and listed first; its card shows zone, score and RUL.
+    assert html.index("Cooling pump 1") < html.index("Exhaust fan 2")
+    assert 'class="sev sev-alarm"' in html
+    assert "7.2 / 4" in html
+    assert "5.0 d" in html and "1.7 – 12.5 d" in html
+    assert 'class="zone zone-b"' in html and 'class="zone zone-a"' in html
+    assert "no recent data" in html  # motor-03 has no telemetry
+    assert "gw-hall-b offline" in html and "gw-hall-a online" in html
+    # Work orders due: the P1 is overdue on its response and sorted first.
+    due = html[html.index("Work orders due"):]
+    assert due.index("P1") < due.index("P2") < due.index("P3")
+    assert "overdue-row" in due and "overdue by 30 min" in due
+    assert "scheduled service" not in due  # done orders are not due
+
+
+def test_asset_page(client: TestClient) -> None:
+    r = client.get("/assets/pump-01")
+    assert r.status_code == 200
+    html = r.text
+    assert "1,480 rpm" in html and "9 balls" in html and "group 2, rigid" in html
+    assert "key" in html  # customer tier
+    # Five trend charts; velocity shows its zone (B) and the next one up (C), not D.
+    assert html.count('class="chart trend"') == 5
+    for zone in "ABC":
+        assert f'data-zone="{zone}"' in html
+    assert 'data-zone="D"' not in html
+    assert html.count('class="marker onset alarm"') == 5  # alert onset on every trend
+    points = [int(p) for p in re.findall(r'data-points="(\d+)"', html)]
+    assert max(points) >= 150
+    # Spectra from the snapshot with shaft and defect markers.
+    assert html.count('class="chart spectrum"') == 2
+    for label in ("1×", "2×", "3×", "BPFO", "BPFI", "BSF", "FTF", "2×BPFO"):
+        assert f'data-label="{label}"' in html
+    # Evidence and RUL.
+    assert "env_bpfo_ms2" in html and "9.4" in html and "envelope-physics" in html
+    assert "1.3.0" in html and "88.6" in html
+    assert 'data-median-h="120.0"' in html
+    # Local viewers read only: no request button, a sign-in hint instead.
+    assert "Request a new snapshot" not in html and "sign in" in html
+
+
+def test_asset_without_snapshot_or_data(client: TestClient) -> None:
+    html = client.get("/assets/motor-03").text
+    assert "No waveform snapshot has been received" in html
+    assert "no data in this period" in html
+    assert "geometry unknown" in html
+
+
+def test_trend_window_is_clamped(client: TestClient) -> None:
+    assert client.get("/assets/pump-01?hours=0").status_code == 200
+    html = client.get("/assets/pump-01?hours=1").text
+    assert 'href="?hours=1" aria-current="true"' in html
+
+
+def test_unknown_pages_are_404(client: TestClient) -> None:
+    assert client.get("/assets/nope").status_code == 404
+    assert client.get("/alerts/999").status_code == 404
+
+
+def test_work_order_board(client: TestClient, fleet: Fleet) -> None:
+    html = client.get("/work-orders").text
+    columns = re.split(r'<section class="column"', html)[1:]
+    assert len(columns) == 4
+    open_col, assigned, in_progress, done = columns
+    assert "Open" in open_col and "prio prio-p1" in open_col and "OVERDUE" in open_col
+    assert "Cooling pump 1" in open_col and "bearing outer race" in open_col
+    assert "Check lubrication" in open_col and "SKF 6205-2RS" in open_col
+    assert "j.doe" in assigned and "planned" in assigned
+    assert "a.lee" in in_progress
+    assert "scheduled service" in done and "OVERDUE" not in done
+
+
+def test_board_drops_old_done_orders(fleet: Fleet) -> None:
+    from cloud.dashboard._views import work_order_board
+
+    with fleet.session_factory() as s:
+        board = work_order_board(s, fleet.now + timedelta(days=8))
+    assert board["done"] == []
+    assert [c.priority for c in board["open"]] == ["P1"]
+
+
+def test_alert_page(client: TestClient, fleet: Fleet) -> None:
+    html = client.get(f"/alerts/{fleet.alert_id}").text
+    assert "bearing outer race" in html and "sev sev-alarm" in html
+    assert "opened" in html and "escalated" in html and "from warning to alarm" in html
+    assert "WO-1" in html and 'href="/assets/pump-01"' in html
+    assert "kurtosis" in html and "2×BPFO" in html
+    assert 'data-low-h="40.0"' in html
+
+
+def test_stylesheet_and_no_external_resources(client: TestClient, fleet: Fleet) -> None:
+    css = client.get("/_dashboard/dashboard.css")
+    assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
+    for path in ("/", "/assets/pump-01", "/work-orders", f"/alerts/{fleet.alert_id}", "/login"):
+        html = client.get(path).text
+        assert not re.search(r'(src|href)="(https?:)?//', html), path
+        assert "<script" not in html  # the pages need no JavaScript
+
+
+def test_pages_are_not_in_openapi(fleet: Fleet) -> None:
+    app = make_app(fleet)
+    assert app.openapi()["paths"] == {}
+
+
+def test_remote_browser_must_sign_in(fleet: Fleet) -> None:
+    remote = TestClient(make_app(fleet), client=("10.1.2.3", 50000))
+    r = remote.get("/assets/pump-01", follow_redirects=False)
+    assert r.status_code == 303
+    assert r.headers["location"] == "/login?next=/assets/pump-01"
+    assert remote.get("/login").status_code == 200
+
+
+def test_login_sets_httponly_cookie_and_opens_pages(fleet: Fleet) -> None:
+    c = TestClient(make_app(fleet), client=("10.1.2.3", 50000))
+    r = c.post("/login", data={"token": fleet.engineer_token, "next": "/work-orders"},
+               follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/work-orders"
+    cookie = r.headers["set-cookie"]
+    assert cookie.startswith(f"{COOKIE_NAME}=") and "HttpOnly" in cookie
+    assert "SameSite=strict" in cookie or "samesite=strict" in cookie.lower()
+    page = c.get("/")
+    assert page.status_code == 200 and "eng-1" in page.text and "engineer" in page.text
+    c.post("/logout", follow_redirects=False)
+    c.cookies.clear()
+    assert c.get("/", follow_redirects=False).status_code == 303
+
+
+@pytest.mark.parametrize("which", ["gateway", "bogus"])
+def test_login_refuses_gateway_and_unknown_tokens(fleet: Fleet, which: str) -> None:
+    token = fleet.gateway_token if which == "gateway" else "iw_not-a-real-token-at-all"
+    c = TestClient(make_app(fleet), client=("10.1.2.3", 50000))
+    r = c.post("/login", data={"token": token}, follow_redirects=False)
+    assert r.status_code == 401 and "Unknown, expired or revoked token" in r.text
+    assert COOKIE_NAME not in r.headers.get("set-cookie", "")
+
+
+def test_login_never_redirects_off_site(fleet: Fleet) -> None:
+    c = TestClient(make_app(fleet))
+    for target in ("//evil.example/", "https://evil.example/"):
+        r = c.post("/login", data={"token": ADMIN_TOKEN, "next": target}, follow_redirects=False)
+        assert r.headers["location"] == "/"
+
+
+def test_snapshot_request_needs_engineer(fleet: Fleet) -> None:
+    local = TestClient(make_app(fleet))
+    assert local.post("/assets/pump-01/snapshot").status_code == 403
+    desk = signed_in(fleet, fleet.desk_token)
+    assert desk.post("/assets/pump-01/snapshot").status_code == 403
+    assert fleet.requested == []
+    eng = signed_in(fleet, fleet.engineer_token)
+    page = eng.get("/assets/fan-02").text
+    assert "Request a new snapshot" in page
+    r = eng.post("/assets/fan-02/snapshot", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/assets/fan-02?snapshot=cmd-1"
+    assert fleet.requested == [("fan-02", None, "eng-1")]
+    assert "Snapshot requested (command cmd-1)" in eng.get(r.headers["location"]).text
+    assert eng.post("/assets/nope/snapshot").status_code == 404
+
+
+def test_without_command_channel_the_page_explains(fleet: Fleet) -> None:
+    admin = signed_in(fleet, ADMIN_TOKEN, with_snapshot=False)
+    html = admin.get("/assets/fan-02").text
+    assert "no command channel" in html and "Request a new snapshot" not in html
+    assert admin.post("/assets/fan-02/snapshot").status_code == 503
+
+
+class BrokenStore:
+    """A telemetry store whose backend is down."""
+
+    def query(self, **_: object) -> FeatureFrame:
+        raise StoreUnavailableError("influx is down")
+
+    def latest_snapshot(self, asset_id: str, point: str | None = None) -> WaveformSnapshot | None:
+        raise StoreUnavailableError("influx is down")
+
+
+def test_pages_render_when_the_store_is_down(fleet: Fleet) -> None:
+    app = FastAPI()
+    app.include_router(build_dashboard(fleet.session_factory, BrokenStore(),  # type: ignore[arg-type]
+                                       fleet.settings))
+    c = TestClient(app)
+    assert c.get("/").status_code == 200
+    html = c.get("/assets/pump-01").text
+    assert "telemetry store unavailable" in html
+    assert "No waveform snapshot" in html
+
+
+def _ids(frame: FeatureFrame) -> Sequence[str]:
+    return sorted(set(frame.asset_ids.tolist()))
+
+
+def test_seeded_store_is_real(fleet: Fleet) -> None:
+    frame = fleet.store.query(features=["velocity_rms_mms"])
+    assert _ids(frame) == ["fan-02", "pump-01"]
+    assert fleet.store.latest_snapshot("pump-01") is not None
