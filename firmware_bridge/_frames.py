@@ -111,6 +111,9 @@ class NackReason(IntEnum):
 
 
 def _check_int(name: str, value: int, maximum: int) -> None:
+    # Exact-type test first: it is the per-frame hot path of the decoder.
+    if type(value) is int and 0 <= value <= maximum:
+        return
     # bool is an int subclass; a True device id is a caller bug, not a value.
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= maximum:
         raise LocalProtocolError(f"{name} must be an int in 0..{maximum}, got {value!r}")
@@ -122,6 +125,8 @@ def _check_header(device_id: int, seq: int) -> None:
 
 
 def _check_positive_finite(name: str, value: float) -> None:
+    if type(value) is float and 0.0 < value < math.inf:
+        return  # the hot path; NaN fails the comparison
     if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
         raise LocalProtocolError(f"{name} must be a finite number > 0, got {value!r}")
 
