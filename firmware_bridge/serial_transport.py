@@ -46,7 +46,10 @@ class SerialPort(Protocol):
 
 
 def _open_pyserial(port: str, baudrate: int) -> SerialPort:
-    ser: Any = serial.Serial(port=port, baudrate=baudrate, timeout=0, write_timeout=2.0)
+    # exclusive: a second gateway process on the same port would split the byte stream.
+    ser: Any = serial.Serial(
+        port=port, baudrate=baudrate, timeout=0, write_timeout=2.0, exclusive=True
+    )
     return ser  # type: ignore[no-any-return]
 
 
@@ -150,7 +153,7 @@ class SerialTransport:
                 frames = self.decoder.feed(data)
                 if frames:
                     return frames
-            elif not os.path.exists(self.port):
+            elif self._opener is _open_pyserial and not os.path.exists(self.port):
                 # Some USB adapters go quiet instead of failing reads when unplugged.
                 self._drop("device path is gone")
             if time.monotonic() >= deadline:

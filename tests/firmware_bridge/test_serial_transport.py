@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import serial
 
+from firmware_bridge.loopback import LoopbackLine
 from firmware_bridge.protocol import (
     Frame,
     Heartbeat,
@@ -215,3 +216,38 @@ def test_close_wakes_a_blocked_reader(pty_pair: PtyPair) -> None:
     assert not thread.is_alive()
     assert result == [[]]
     assert time.monotonic() - started < 2.0
+
+
+def test_loopback_line_carries_frames_and_unplugs() -> None:
+    line = LoopbackLine()
+    device = line.port("a")
+    reader = SerialTransport("loopback", reopen_backoff=(0.01, 0.05), opener=line.opener("b"))
+    reader.read_frames(0.0)
+    device.write(encode(Heartbeat(2, 0, 1)))
+    assert reader.read_frames(1.0) == [Heartbeat(2, 0, 1)]
+
+    line.unplug()
+    assert reader.read_frames(0.1) == []
+    assert reader.stats.disconnects == 1
+    with pytest.raises(serial.SerialException):
+        device.write(b"x")  # the old end is dead too
+
+    line.plug()
+    device = line.port("a")
+    assert reader.read_frames(0.2) == []  # reopens during the wait
+    assert reader.reconnects == 1
+    device.write(encode(Heartbeat(2, 1, 2)))
+    assert reader.read_frames(1.0) == [Heartbeat(2, 1, 2)]
+    reader.close()
+
+
+def test_loopback_close_wakes_blocked_reader() -> None:
+    line = LoopbackLine()
+    reader = SerialTransport("loopback", opener=line.opener("b"))
+    reader.read_frames(0.0)
+    thread = threading.Thread(target=reader.read_frames, args=(30.0,))
+    thread.start()
+    time.sleep(0.1)
+    reader.close()
+    thread.join(2.0)
+    assert not thread.is_alive()
