@@ -265,6 +265,11 @@ class PtyPair:
                 break
             buf += line
             found += len(_PTY_RE.findall(line))
+        # socat announces the ptys before it creates the symlinks to them.
+        while found >= 2 and time.monotonic() < deadline and not (
+            os.path.exists(self.a) and os.path.exists(self.b)
+        ):
+            time.sleep(0.01)
         if found < 2 or not (os.path.exists(self.a) and os.path.exists(self.b)):
             self.stop()
             raise ServiceError(f"socat did not create a pty pair: {buf.decode(errors='replace')}")

@@ -1,0 +1,628 @@
+"""`ironwatch demo`: the whole chain on one machine, every part real.
+
+A Mosquitto broker, simulated machines (over socat pseudo-terminals speaking the sensor
+firmware protocol, and as a Modbus TCP transmitter), an edge agent per gateway and the
+cloud service, each its own process on 127.0.0.1. One machine develops a bearing fault
+in accelerated time; the demo reports what each machine produced and raised, and stops
+every process it started when it ends or on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ironwatch.services import (
+    Mosquitto,
+    PtyPair,
+    ServiceError,
+    free_port,
+    stop_process,
+    wait_for_port,
+)
+
+__all__ = ["DemoMachine", "DemoRun", "default_machines", "register"]
+
+SAMPLE_RATE_HZ = 25600
+COMMISSIONING_RECORDS = 30
+# Machine age (hours) at fault onset and failure; at 3600x, an hour passes every second.
+FAULT_ONSET_H = 60.0
+FAILURE_H = 260.0
+REPORT_EVERY_S = 5.0
+
+
+@dataclass(frozen=True)
+class DemoMachine:
+    """One simulated machine and how the gateway reaches it."""
+
+    machine_id: str
+    kind: str
+    gateway_id: str
+    link: str  # "serial" or "modbus"
+    fault: str  # "none" or a fault mode the simulator knows
+    shaft_speed_rpm: float
+    seed: int
+    bearing: str = "6205"  # a bearing the simulator's catalogue knows
+    iso_group: int = 2
+    foundation: str = "rigid"
+    customer_tier: str = "key"
+    location: str = "Hall A"
+
+    @property
+    def degrading(self) -> bool:
+        return self.fault != "none"
+
+    def bearing_geometry(self) -> dict[str, float]:
+        from simulators.spec import BEARINGS
+
+        b = BEARINGS[self.bearing]
+        return {
+            "n_balls": b.n_balls,
+            "ball_diameter_mm": b.ball_diameter_mm,
+            "pitch_diameter_mm": b.pitch_diameter_mm,
+            "contact_angle_deg": b.contact_angle_deg,
+        }
+
+
+def default_machines() -> list[DemoMachine]:
+    """Three machines on two gateways; the pump's outer race starts to fail."""
+    return [
+        DemoMachine(
+            "pump-01",
+            "pump",
+            "gw-hall-a",
+            "serial",
+            "outer_race",
+            1480.0,
+            seed=11,
+            customer_tier="key",
+        ),
+        DemoMachine(
+            "fan-02",
+            "fan",
+            "gw-hall-a",
+            "serial",
+            "none",
+            990.0,
+            seed=12,
+            bearing="6206",
+            customer_tier="standard",
+        ),
+        DemoMachine(
+            "motor-03",
+            "motor",
+            "gw-hall-b",
+            "modbus",
+            "none",
+            2975.0,
+            seed=13,
+            location="Hall B",
+            customer_tier="strategic",
+        ),
+    ]
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(str(value))
+
+
+def toml_dumps(doc: dict[str, Any]) -> str:
+    """A small TOML writer for the demo's generated files (tables and arrays of tables)."""
+    lines: list[str] = []
+
+    def emit(prefix: str, table: dict[str, Any]) -> None:
+        scalars = {
+            k: v for k, v in table.items() if not isinstance(v, dict) and not _is_table_array(v)
+        }
+        for k, v in scalars.items():
+            lines.append(f"{k} = {_toml_value(v)}")
+        for k, v in table.items():
+            name = f"{prefix}.{k}" if prefix else k
+            if isinstance(v, dict):
+                lines.append(f"\n[{name}]")
+                emit(name, v)
+            elif _is_table_array(v):
+                for item in v:
+                    lines.append(f"\n[[{name}]]")
+                    emit(name, item)
+
+    emit("", doc)
+    return "\n".join(lines).lstrip() + "\n"
+
+
+def _is_table_array(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
+
+
+class DemoError(RuntimeError):
+    """The demo could not start or run one of its parts."""
+
+
+class DemoRun:
+    """Starts, watches and stops every process of the demo."""
+
+    def __init__(
+        self,
+        machines: Sequence[DemoMachine],
+        *,
+        workdir: Path,
+        time_scale: float,
+        http_port: int,
+        out: Any = sys.stderr,
+    ) -> None:
+        self.machines = list(machines)
+        self.workdir = workdir
+        self.time_scale = time_scale
+        self.http_port = http_port
+        self.out = out
+        self.admin_token = secrets.token_urlsafe(24)
+        self.broker: Mosquitto | None = None
+        self.ptys: list[PtyPair] = []
+        self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.started_at = time.monotonic()
+        self._last_report = 0.0
+        # Each serial sensor gets its own firmware device id.
+        self._device_ids = {m.machine_id: i + 1 for i, m in enumerate(self.machines)}
+        self.ports: dict[str, int] = {}
+
+    # -- process management -------------------------------------------------------------
+    def _spawn(self, name: str, args: Sequence[str], env: dict[str, str] | None = None) -> None:
+        log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - closed after Popen dup
+        import os
+
+        full_env = {**os.environ, **(env or {})}
+        proc = subprocess.Popen(
+            list(args),
+            stdout=log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            env=full_env,
+            start_new_session=True,
+        )
+        log.close()
+        self.procs.append((name, proc))
+
+    def _check_alive(self) -> None:
+        for name, proc in self.procs:
+            if proc.poll() is not None:
+                tail = (self.workdir / f"{name}.log").read_text(errors="replace")[-1500:]
+                raise DemoError(f"{name} exited with code {proc.returncode}:\n{tail}")
+
+    def stop(self) -> None:
+        # Sources first, then gateways (they flush), then the cloud, then the broker.
+        for _name, proc in reversed(self.procs):
+            stop_process(proc, timeout_s=10.0, group=True)
+        self.procs.clear()
+        for pty in self.ptys:
+            pty.stop()
+        self.ptys.clear()
+        if self.broker is not None:
+            self.broker.stop()
+            self.broker = None
+
+    # -- start-up ----------------------------------------------------------------------------
+    def _say(self, text: str) -> None:
+        elapsed = time.monotonic() - self.started_at
+        print(f"[{elapsed:6.1f}s] {text}", file=self.out, flush=True)
+
+    def _ironwatch(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "ironwatch.cli", "--log-level", "INFO", *args]
+
+    def fleet_document(self) -> dict[str, Any]:
+        gateways = sorted({m.gateway_id for m in self.machines})
+        return {
+            "gateways": [{"id": g, "name": g} for g in gateways],
+            "assets": [
+                {
+                    "id": m.machine_id,
+                    "gateway_id": m.gateway_id,
+                    "name": m.machine_id,
+                    "kind": m.kind,
+                    "location": m.location,
+                    "shaft_speed_rpm": m.shaft_speed_rpm,
+                    "bearing": m.bearing_geometry(),
+                    "iso_group": m.iso_group,
+                    "foundation": m.foundation,
+                    "customer_tier": m.customer_tier,
+                }
+                for m in self.machines
+            ],
+        }
+
+    def gateway_document(
+        self,
+        gateway_id: str,
+        password: str,
+        serial_paths: dict[str, str],
+        modbus_ports: dict[str, int],
+    ) -> dict[str, Any]:
+        mine = [m for m in self.machines if m.gateway_id == gateway_id]
+        assert self.broker is not None
+        doc: dict[str, Any] = {
+            "gateway_id": gateway_id,
+            "reporting_interval_s": 1.0,
+            "mqtt": {
+                "host": "127.0.0.1",
+                "port": self.broker.port,
+                "username": gateway_id,
+                "password": password,
+                "status_interval_s": 5.0,
+            },
+            "outbox": {"path": str(self.workdir / f"{gateway_id}-outbox.sqlite3")},
+            "assets": [
+                {
+                    "asset_id": m.machine_id,
+                    "shaft_speed_rpm": m.shaft_speed_rpm,
+                    "iso_group": m.iso_group,
+                    "foundation": m.foundation,
+                    "points": ["de_radial"],
+                    "bearing": m.bearing_geometry(),
+                }
+                for m in mine
+            ],
+        }
+        serial = [
+            {
+                "port": serial_paths[m.machine_id],
+                "baudrate": 921600,
+                "device_id": self._device_ids[m.machine_id],
+                "window_samples": SAMPLE_RATE_HZ,
+                "channels": [{"channel": 0, "asset_id": m.machine_id, "point": "de_radial"}],
+            }
+            for m in mine
+            if m.link == "serial"
+        ]
+        modbus = [
+            {
+                "transport": "tcp",
+                "host": "127.0.0.1",
+                "port": modbus_ports[m.machine_id],
+                "device_id": 1,
+                "profile": "generic_vibration_transmitter",
+                "asset_id": m.machine_id,
+                "point": "de_radial",
+            }
+            for m in mine
+            if m.link == "modbus"
+        ]
+        if serial:
+            doc["serial"] = serial
+        if modbus:
+            doc["modbus"] = modbus
+        return doc
+
+    def _sim_args(self, m: DemoMachine) -> list[str]:
+        args = [
+            "--machine-id",
+            m.machine_id,
+            "--fault",
+            m.fault,
+            "--time-scale",
+            str(self.time_scale),
+            "--seed",
+            str(m.seed),
+            "--speed-rpm",
+            str(m.shaft_speed_rpm),
+            "--iso-group",
+            str(m.iso_group),
+            "--foundation",
+            m.foundation,
+            "--bearing",
+            m.bearing,
+        ]
+        if m.degrading:
+            args += ["--onset-h", str(FAULT_ONSET_H), "--failure-h", str(FAILURE_H)]
+        return args
+
+    def start(self) -> None:
+        from cloud.acl import cloud_acl_lines, gateway_acl_lines, generate_password
+        from ironwatch.services import MosquittoUser
+
+        gateways = sorted({m.gateway_id for m in self.machines})
+        passwords = {g: generate_password() for g in gateways}
+        cloud_password = generate_password()
+        users = [MosquittoUser(g, passwords[g], tuple(gateway_acl_lines(g))) for g in gateways]
+        users.append(MosquittoUser("ironwatch-cloud", cloud_password, tuple(cloud_acl_lines())))
+        self.broker = Mosquitto(workdir=self.workdir / "mosquitto", users=users)
+        self.broker.start()
+        self._say(
+            f"broker: Mosquitto on 127.0.0.1:{self.broker.port} (per-gateway accounts and ACL)"
+        )
+
+        fleet_path = self.workdir / "fleet.toml"
+        fleet_path.write_text(toml_dumps(self.fleet_document()))
+        self._spawn(
+            "cloud",
+            self._ironwatch(
+                "cloud",
+                "serve",
+                "--data-dir",
+                str(self.workdir / "cloud-data"),
+                "--port",
+                str(self.http_port),
+                "--mqtt-host",
+                "127.0.0.1",
+                "--mqtt-port",
+                str(self.broker.port),
+                "--fleet",
+                str(fleet_path),
+            ),
+            env={
+                "IRONWATCH_CLOUD_ADMIN_TOKEN": self.admin_token,
+                "IRONWATCH_CLOUD_MQTT_USERNAME": "ironwatch-cloud",
+                "IRONWATCH_CLOUD_MQTT_PASSWORD": cloud_password,
+                "IRONWATCH_CLOUD_COMMISSIONING_RECORDS": str(COMMISSIONING_RECORDS),
+            },
+        )
+
+        serial_paths: dict[str, str] = {}
+        modbus_ports: dict[str, int] = {}
+        for m in self.machines:
+            if m.link == "serial":
+                pty = PtyPair(workdir=self.workdir / f"pty-{m.machine_id}")
+                pty.workdir.mkdir(parents=True, exist_ok=True)  # type: ignore[union-attr]
+                pty.start()
+                self.ptys.append(pty)
+                serial_paths[m.machine_id] = pty.b
+                self._spawn(
+                    f"sim-{m.machine_id}",
+                    self._ironwatch(
+                        "sim",
+                        "serial",
+                        "--port",
+                        pty.a,
+                        "--sample-rate",
+                        str(SAMPLE_RATE_HZ),
+                        "--channels",
+                        "1",
+                        "--device-id",
+                        str(self._device_ids[m.machine_id]),
+                        *self._sim_args(m),
+                    ),
+                )
+                self._say(
+                    f"machine {m.machine_id}: firmware protocol on pty {pty.a} <-> {pty.b}"
+                    f"{' (develops an ' + m.fault + ' fault)' if m.degrading else ''}"
+                )
+            else:
+                port = free_port()
+                modbus_ports[m.machine_id] = port
+                self._spawn(
+                    f"sim-{m.machine_id}",
+                    self._ironwatch(
+                        "sim",
+                        "modbus",
+                        "--tcp-port",
+                        str(port),
+                        "--host",
+                        "127.0.0.1",
+                        "--profile",
+                        "generic_vibration_transmitter",
+                        *self._sim_args(m),
+                    ),
+                )
+                self._say(
+                    f"machine {m.machine_id}: Modbus TCP transmitter on 127.0.0.1:{port}"
+                    f"{' (develops an ' + m.fault + ' fault)' if m.degrading else ''}"
+                )
+        for port in modbus_ports.values():
+            wait_for_port(port, timeout_s=30)
+
+        wait_for_port(self.http_port, timeout_s=60)
+        for g in gateways:
+            path = self.workdir / f"{g}.toml"
+            path.write_text(
+                toml_dumps(self.gateway_document(g, passwords[g], serial_paths, modbus_ports))
+            )
+            self._spawn(f"edge-{g}", self._ironwatch("edge", "run", "--config", str(path)))
+            self._say(f"gateway {g}: edge agent with config {path}")
+        self._check_alive()
+        self.ports = {
+            "broker": self.broker.port,
+            "http": self.http_port,
+            **{f"modbus-{k}": v for k, v in modbus_ports.items()},
+        }
+        self._say(
+            f"dashboard: http://127.0.0.1:{self.http_port}/   "
+            f"API: http://127.0.0.1:{self.http_port}/docs (admin token in "
+            f"{self.workdir / 'admin-token'})"
+        )
+        (self.workdir / "admin-token").write_text(self.admin_token + "\n")
+
+    # -- observation -------------------------------------------------------------------------
+    def api(self, path: str) -> Any:
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{self.http_port}{path}",
+            headers={"Authorization": f"Bearer {self.admin_token}"},
+        )
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return json.loads(resp.read())
+
+    def _records(self, asset_id: str) -> int:
+        return int(self.api(f"/api/v1/telemetry?asset_id={asset_id}&limit=10000")["count"])
+
+    def state(self) -> dict[str, Any]:
+        alerts = self.api("/api/v1/alerts?limit=500")["items"]
+        orders = self.api("/api/v1/work-orders?limit=500")["items"]
+        machines: dict[str, Any] = {}
+        for m in self.machines:
+            machines[m.machine_id] = {
+                "degrading": m.degrading,
+                "records": self._records(m.machine_id),
+                "alerts": [
+                    {
+                        k: a[k]
+                        for k in (
+                            "id",
+                            "failure_mode",
+                            "severity",
+                            "state",
+                            "opened_at",
+                            "iso_zone",
+                            "rul_low_h",
+                            "rul_median_h",
+                            "rul_high_h",
+                        )
+                    }
+                    for a in alerts
+                    if a["asset_id"] == m.machine_id
+                ],
+                "work_orders": [
+                    {
+                        k: w[k]
+                        for k in (
+                            "id",
+                            "priority",
+                            "state",
+                            "failure_mode",
+                            "respond_by",
+                            "resolve_by",
+                            "planned_for",
+                        )
+                    }
+                    for w in orders
+                    if w["asset_id"] == m.machine_id
+                ],
+            }
+        return machines
+
+    def tick(self) -> None:
+        self._check_alive()
+        now = time.monotonic()
+        if now - self._last_report < REPORT_EVERY_S:
+            return
+        self._last_report = now
+        try:
+            machines = self.state()
+        except (urllib.error.URLError, OSError, KeyError, ValueError) as err:
+            self._say(f"cloud not answering yet ({err})")
+            return
+        parts = []
+        for mid, m in machines.items():
+            flags = []
+            if m["alerts"]:
+                a = m["alerts"][-1]
+                flags.append(f"ALERT {a['failure_mode']} {a['severity']}")
+            if m["work_orders"]:
+                w = m["work_orders"][-1]
+                flags.append(f"WO #{w['id']} {w['priority']} respond by {w['respond_by'][11:16]}")
+            parts.append(f"{mid}: {m['records']} records{', ' + ', '.join(flags) if flags else ''}")
+        self._say(" | ".join(parts))
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "machines": self.state(),
+            "api": f"http://127.0.0.1:{self.http_port}",
+            "ports": dict(self.ports),
+        }
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ironwatch.cli import CliError
+
+    machines = default_machines()
+    own_workdir = args.workdir is None
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="ironwatch-demo-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    out = sys.stderr if args.json else sys.stdout
+    run = DemoRun(
+        machines,
+        workdir=workdir,
+        time_scale=args.time_scale,
+        http_port=args.http_port or free_port(),
+        out=out,
+    )
+
+    stop_requested = False
+
+    def on_signal(signum: int, _frame: object) -> None:
+        nonlocal stop_requested
+        stop_requested = True
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    summary: dict[str, Any] | None = None
+    try:
+        run.start()
+        deadline = None if args.duration is None else time.monotonic() + args.duration
+        while not stop_requested and (deadline is None or time.monotonic() < deadline):
+            time.sleep(0.5)
+            run.tick()
+        summary = run.summary()
+    except (DemoError, ServiceError) as err:
+        raise CliError(f"{err}\n(logs in {workdir})") from err
+    finally:
+        run.stop()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        if own_workdir and not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    if args.json:
+        print(json.dumps(summary, separators=(",", ":")), flush=True)
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "demo",
+        help="run the whole chain on this machine: simulated machines to work orders",
+        description=(
+            "Start a Mosquitto broker, simulated machines (serial over socat ptys, Modbus TCP),"
+            " an edge agent per gateway and the cloud service, all on 127.0.0.1. One machine"
+            " develops a bearing fault in accelerated time. Ctrl-C stops everything."
+        ),
+    )
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        help="stop after this many seconds (default: run until Ctrl-C)",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print a JSON summary as the last line of standard output",
+    )
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=3600.0,
+        help="simulated seconds per wall-clock second (default: 3600)",
+    )
+    parser.add_argument(
+        "--http-port",
+        type=int,
+        default=0,
+        help="port of the cloud's API and dashboard (default: a free one)",
+    )
+    parser.add_argument(
+        "--workdir",
+        default=None,
+        help="keep configs, data and logs here (default: a temporary directory)",
+    )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the temporary directory with its logs after the demo",
+    )
+    parser.set_defaults(func=_run)
