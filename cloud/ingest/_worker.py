@@ -307,12 +307,13 @@ class IngestionWorker:
                     self._stats.add(records_refused=len(message.records) - len(verdict.records))
                     self._dead_letter(item, verdict.refused)
             to_ack.append(item)
-        self._stats.add(received=len(batch), records_received=n_records)
         for gateway_id, records in by_gateway.items():
             new = self._retry(self.store.write, gateway_id, records)
             if new is _ABORTED:
                 return  # aborted: nothing of this batch is acknowledged
             self._stats.add(stored=new, duplicates=len(records) - new)
+        # Counted once handled, so `received == n` means n messages are fully processed.
+        self._stats.add(received=len(batch), records_received=n_records)
         client = self._client
         if client is None:
             return
