@@ -25,7 +25,9 @@ SAMPLE_RATE_HZ = 12_800.0
 SCALE = 0.001  # m/s² per count
 
 
-def wait_until(predicate: Callable[[], bool], timeout_s: float = 10.0, every_s: float = 0.05) -> bool:
+def wait_until(
+    predicate: Callable[[], bool], timeout_s: float = 10.0, every_s: float = 0.05
+) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if predicate():
@@ -85,18 +87,29 @@ channels = [{{ channel = 0, asset_id = "pump-01", point = "de" }}]
 class Listener:
     """An MQTT subscriber collecting decoded JSON payloads per topic."""
 
-    def __init__(self, port: int, topic: str = "ironwatch/v1/#") -> None:
+    def __init__(self, port: int, topic: str = "ironwatch/v1/#", client_id: str = "") -> None:
         self.messages: list[tuple[str, dict[str, Any], bool]] = []
         self._lock = threading.Lock()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2)
+        # A named client keeps its session (and queued QoS 1 messages) across broker restarts.
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                                  clean_session=not client_id)
+        self.client.reconnect_delay_set(0.1, 0.5)
         self.client.on_message = self._on_message
         self.client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
 
     def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        try:
+            payload = json.loads(msg.payload)
+        except ValueError:
+            return  # the garbage commands some tests send on purpose
         with self._lock:
-            self.messages.append((msg.topic, json.loads(msg.payload), bool(msg.retain)))
+            self.messages.append((msg.topic, payload, bool(msg.retain)))
+
+    def retained_status(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [p for t, p, r in self.messages if r and t.endswith("/status")]
 
     def of_type(self, kind: str) -> list[dict[str, Any]]:
         with self._lock:
@@ -111,11 +124,11 @@ class Listener:
 
 
 @pytest.fixture
-def listener_factory() -> Iterator[Callable[[int], Listener]]:
+def listener_factory() -> Iterator[Callable[..., Listener]]:
     made: list[Listener] = []
 
-    def make(port: int) -> Listener:
-        listener = Listener(port)
+    def make(port: int, client_id: str = "") -> Listener:
+        listener = Listener(port, client_id=client_id)
         made.append(listener)
         return listener
 
@@ -164,3 +177,22 @@ def write_frames(path: str, frames: list[SampleBlock]) -> None:
             os.write(fd, encode(frame))
     finally:
         os.close(fd)
+
+
+class FakeSerial:
+    """An in-process FrameSource: a steady stream of sine blocks, about real time."""
+
+    def __init__(self, device_id: int = 7, block: int = 512) -> None:
+        self.device_id, self.block = device_id, block
+        self.seq = 0
+        self.closed = threading.Event()
+
+    def read_frames(self, timeout_s: float) -> list[SampleBlock]:
+        if self.closed.wait(min(timeout_s, self.block / SAMPLE_RATE_HZ)):
+            return []
+        frame = sine_block(self.device_id, self.seq, self.seq * self.block, n=self.block)
+        self.seq += 1
+        return [frame]
+
+    def close(self) -> None:
+        self.closed.set()

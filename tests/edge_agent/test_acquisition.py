@@ -1,4 +1,4 @@
-"""Acquisition logic without ports: window reassembly, point table, serial and Modbus coordinators."""
+"""Acquisition logic without ports: windows, the point table, serial and Modbus coordinators."""
 
 from __future__ import annotations
 

@@ -76,7 +76,7 @@ def test_invalid_config_names_file_and_field(tmp_path: Path, change: object, fie
 
 
 def test_no_sources_is_an_error(tmp_path: Path) -> None:
-    text = BASE.split("[[serial]]")[0]
+    text = BASE.split("[[serial]]", maxsplit=1)[0]
     with pytest.raises(ConfigError, match="no sources"):
         load_config(write(tmp_path, text))
 
@@ -102,5 +102,5 @@ def test_env_overrides_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 
 def test_env_default_password_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("IRONWATCH_EDGE_MQTT__PASSWORD", "changeme")
-    with pytest.raises(ConfigError, match="mqtt.password"):
+    with pytest.raises(ConfigError, match=r"mqtt\.password"):
         load_config(write(tmp_path, BASE))
