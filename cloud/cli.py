@@ -59,7 +59,13 @@ def load_cli_settings(args: argparse.Namespace) -> CloudSettings:
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ())) or "settings"
-        raise _cli_error(f"invalid cloud setting {where}: {first['msg']}") from err
+        message = str(first['msg']).removeprefix("Value error, ")
+        raise _cli_error(f"invalid cloud setting {where}: {message}") from err
+
+
+def _quiet_libraries() -> None:
+    # Alembic logs every plugin it loads at INFO; that hides the lines that matter.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -76,11 +82,12 @@ def _add_broker(parser: argparse.ArgumentParser) -> None:
 
 # -- serve ---------------------------------------------------------------------------------
 def _serve(args: argparse.Namespace) -> int:
+    settings = load_cli_settings(args)
+    _quiet_libraries()
     import uvicorn
 
     from cloud.app import create_app
 
-    settings = load_cli_settings(args)
     if settings.fleet_file is not None and not Path(settings.fleet_file).is_file():
         raise _cli_error(f"fleet file {settings.fleet_file} does not exist")
     app = create_app(settings)
@@ -118,6 +125,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 # -- ingest --------------------------------------------------------------------------------
 def _ingest(args: argparse.Namespace) -> int:
+    _quiet_libraries()
     from cloud.app import CloudServices, ingest_config
     from cloud.ingest import IngestConfigError, IngestConnectError, IngestionWorker
 
@@ -155,6 +163,7 @@ def _ingest(args: argparse.Namespace) -> int:
 
 # -- migrate -------------------------------------------------------------------------------
 def _migrate(args: argparse.Namespace) -> int:
+    _quiet_libraries()
     from cloud.db import make_engine, upgrade
 
     settings = load_cli_settings(args)
@@ -177,6 +186,7 @@ def _redact(url: str) -> str:
 
 # -- acl -----------------------------------------------------------------------------------
 def _acl(args: argparse.Namespace) -> int:
+    _quiet_libraries()
     from sqlalchemy import select
 
     from cloud.acl import BrokerAccount, BrokerAuthError, generate_password, write_broker_auth
@@ -223,6 +233,7 @@ def _acl(args: argparse.Namespace) -> int:
 
 # -- token ---------------------------------------------------------------------------------
 def _token_create(args: argparse.Namespace) -> int:
+    _quiet_libraries()
     from cloud.db import make_engine, make_session_factory, upgrade
     from cloud.domain.clock import utc_now
     from cloud.domain.errors import DomainError
