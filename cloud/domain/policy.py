@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from cloud.domain.errors import InvalidInputError
 from cloud.domain.vocabulary import CustomerTier, IsoZone, Priority, Severity
@@ -83,13 +83,24 @@ class ServiceLevelPolicy(BaseModel):
     # Default lead time when the failure-mode catalogue does not say how long the work takes.
     default_lead_time_h: float = Field(default=8.0, ge=0)
 
+    @field_validator("priorities")
+    @classmethod
+    def _keep_default_priorities(
+        cls, value: dict[Priority, ServiceLevelTarget]
+    ) -> dict[Priority, ServiceLevelTarget]:
+        # A file that only changes P0 keeps the defaults of P1-P3.
+        return {**_DEFAULT_TARGETS, **value}
+
+    @field_validator("tier_respond_h")
+    @classmethod
+    def _keep_default_tiers(cls, value: dict[CustomerTier, float]) -> dict[CustomerTier, float]:
+        if any(hours <= 0 for hours in value.values()):
+            raise ValueError("tier response times must be positive")
+        return {**_DEFAULT_TIER_RESPOND_H, **value}
+
     def target(self, priority: Priority) -> ServiceLevelTarget:
-        """The response/resolution target of a priority (missing ones fall back to P3)."""
-        return (
-            self.priorities.get(priority)
-            or self.priorities.get("P3")
-            or ServiceLevelTarget(respond_h=12, resolve_h=168)
-        )
+        """The response/resolution target of a priority."""
+        return self.priorities[priority]
 
     def respond_within(self, priority: Priority, tier: str) -> timedelta:
         """min(priority response, tier response): the tier can only tighten the deadline."""

@@ -1,0 +1,143 @@
+"""Escalation of missed deadlines, running-hours reminders, and the KPIs."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cloud.db import Escalation, WorkOrder
+from cloud.domain import (
+    InvalidInputError,
+    InvalidTransitionError,
+    acknowledge,
+    open_from_alert,
+    open_manual,
+    resolve,
+    transition,
+    upsert_alert,
+)
+from cloud.domain.escalation import acknowledge_escalation, check_escalations
+from cloud.domain.kpis import compute_kpis
+from cloud.domain.reminders import add_running_hours, check_maintenance_plans, create_plan
+from cloud.domain.verdicts import record_verdict
+
+from .conftest import T0
+
+
+def test_overdue_response_and_resolution_escalate_once(session: Session) -> None:
+    wo = open_manual(
+        session, asset_id="fan-1", failure_mode="imbalance", priority="P1", actor="d", now=T0
+    )
+    # standard tier: P1 responds in 4 h, resolves in 48 h.
+    assert check_escalations(session, T0 + timedelta(hours=3)) == []
+    raised = check_escalations(session, T0 + timedelta(hours=5))
+    assert [e.kind for e in raised] == ["response"]
+    assert check_escalations(session, T0 + timedelta(hours=6)) == []  # idempotent
+    transition(session, wo.id, "assigned", actor="d", now=T0 + timedelta(hours=6), assignee="a")
+    raised = check_escalations(session, T0 + timedelta(hours=49))
+    assert [e.kind for e in raised] == ["resolution"]
+    assert check_escalations(session, T0 + timedelta(hours=50)) == []
+    kinds = sorted(session.scalars(select(Escalation.kind)).all())
+    assert kinds == ["resolution", "response"]
+    assert [e.kind for e in wo.events].count("escalated") == 2
+
+
+def test_responding_in_time_prevents_the_response_escalation(session: Session) -> None:
+    wo = open_manual(
+        session, asset_id="fan-1", failure_mode="imbalance", priority="P1", actor="d", now=T0
+    )
+    transition(session, wo.id, "in_progress", actor="d", now=T0 + timedelta(hours=1))
+    transition(session, wo.id, "done", actor="d", now=T0 + timedelta(hours=2))
+    assert check_escalations(session, T0 + timedelta(days=10)) == []
+
+
+def test_escalations_can_be_acknowledged_once(session: Session) -> None:
+    open_manual(
+        session, asset_id="fan-1", failure_mode="imbalance", priority="P0", actor="d", now=T0
+    )
+    (escalation,) = check_escalations(session, T0 + timedelta(hours=3))
+    acknowledge_escalation(session, escalation.id, actor="lead", now=T0 + timedelta(hours=4))
+    assert escalation.acknowledged_by == "lead"
+    with pytest.raises(InvalidTransitionError):
+        acknowledge_escalation(session, escalation.id, actor="lead", now=T0)
+
+
+def test_running_hours_reminder_opens_one_p3_per_interval(session: Session) -> None:
+    plan = create_plan(session, asset_id="pump-1", interval_hours=500, now=T0)
+    add_running_hours(session, "pump-1", 499)
+    assert check_maintenance_plans(session, T0) == []
+    add_running_hours(session, "pump-1", 2)
+    (wo,) = check_maintenance_plans(session, T0)
+    assert (wo.priority, wo.source, wo.failure_mode) == ("P3", "reminder", "scheduled_service")
+    assert wo.respond_by == T0 + timedelta(hours=1)  # strategic tier still tightens it
+    assert plan.last_done_hours == 500
+    assert check_maintenance_plans(session, T0) == []  # idempotent
+    add_running_hours(session, "pump-1", 600)  # 1101 h: due again, but the job is still open
+    assert check_maintenance_plans(session, T0) == []
+    transition(session, wo.id, "in_progress", actor="d", now=T0)
+    transition(session, wo.id, "done", actor="d", now=T0)
+    (second,) = check_maintenance_plans(session, T0 + timedelta(days=1))
+    assert plan.last_done_hours == 1000
+    assert second.id != wo.id
+    with pytest.raises(InvalidInputError):
+        add_running_hours(session, "pump-1", -1)
+
+
+def test_kpis(session: Session) -> None:
+    def raise_(asset: str, mode: str, at_h: float):  # type: ignore[no-untyped-def]
+        return upsert_alert(
+            session,
+            asset_id=asset,
+            failure_mode=mode,
+            severity="alarm",
+            score=5,
+            evidence={},
+            model="m",
+            model_version="1",
+            rul_hours=None,
+            now=T0 + timedelta(hours=at_h),
+        )
+
+    a1 = raise_("pump-1", "imbalance", 0)
+    a2 = raise_("fan-1", "looseness", 0)
+    a3 = raise_("motor-2", "overheating", 0)
+    acknowledge(session, a1.id, actor="e", now=T0 + timedelta(hours=1))
+    acknowledge(session, a2.id, actor="e", now=T0 + timedelta(hours=3))
+    resolve(session, a2.id, actor="e", now=T0 + timedelta(hours=4))
+    wo1 = open_from_alert(session, a1, now=T0)
+    wo3 = open_from_alert(session, a3, now=T0)
+    assert wo1 is not None and wo3 is not None
+    # wo1: strategic, respond by 1 h → responds at 0.5 h; done at 10 h (< 48 h): both met.
+    transition(session, wo1.id, "in_progress", actor="d", now=T0 + timedelta(hours=0.5))
+    transition(session, wo1.id, "done", actor="d", now=T0 + timedelta(hours=10))
+    transition(
+        session,
+        wo1.id,
+        "closed",
+        actor="d",
+        now=T0 + timedelta(hours=11),
+        failure_confirmed_at=T0 + timedelta(hours=30),
+    )
+    # wo3: key tier, respond by 4 h → responds at 6 h: missed; still open at the end.
+    transition(session, wo3.id, "assigned", actor="d", now=T0 + timedelta(hours=6), assignee="x")
+    record_verdict(session, a3.id, verdict="false_alarm", actor="e", now=T0 + timedelta(hours=7))
+
+    kpis = compute_kpis(session, start=T0, end=T0 + timedelta(hours=24))
+    assert kpis.alerts_opened == 3
+    assert kpis.mean_time_to_acknowledge_h == pytest.approx((1 + 3 + 7) / 3)
+    assert kpis.work_orders_opened == 2
+    assert kpis.mean_time_to_respond_h == pytest.approx((0.5 + 6) / 2)
+    assert kpis.sla_response_compliance == pytest.approx(0.5)
+    assert kpis.sla_resolution_compliance == pytest.approx(1.0)  # wo3 cancelled, not judged
+    assert kpis.false_alarms == 1
+    assert kpis.false_alarm_rate == pytest.approx(1 / 3)
+    assert kpis.confirmed_failures == 1
+    assert kpis.mean_lead_time_h == pytest.approx(30.0)
+    only_fan = compute_kpis(session, start=T0, end=T0 + timedelta(hours=24), asset_id="fan-1")
+    assert (only_fan.alerts_opened, only_fan.work_orders_opened) == (1, 0)
+    empty = compute_kpis(session, start=T0 - timedelta(days=9), end=T0 - timedelta(days=8))
+    assert empty.alerts_opened == 0 and empty.false_alarm_rate is None
+    assert session.scalars(select(WorkOrder)).all()
