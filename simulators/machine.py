@@ -219,19 +219,24 @@ class Machine:
             self._fault_floor = BandNoise(_FLOOR_BAND_HZ, rms * gains, fs,
                                           np.random.default_rng(seeds[1]), envelope=envelope)
 
-    def _velocity(self, damage: float, scale_mms: float) -> FloatArray:
-        """Analytic band velocity RMS per channel (all 3) at a damage and fault scale."""
+    def _velocity(self, damage: ArrayLike, scale_mms: float) -> FloatArray:
+        """Analytic band velocity RMS per channel (all 3), shape (*damage.shape, 3)."""
         sig = self.signature
-        grow = damage**sig.growth_power if damage > 0 else 0.0
+        d = np.asarray(damage, dtype=np.float64)[..., None, None]
+        grow = np.power(d, sig.growth_power)
         freqs = np.concatenate([self._base_freqs, self._fault_freqs])
-        ph = np.concatenate([self._base_ph, self._fault_ph * (scale_mms * grow)], axis=1)
         # Coincident lines add as phasors, as they do in the waveform.
         keys, inverse = np.unique(np.round(freqs, 6), return_inverse=True)
-        summed = ph @ (inverse[:, None] == np.arange(keys.size)[None, :])
+        merge = (inverse[:, None] == np.arange(keys.size)[None, :]).astype(np.float64)
+        base = self._base_ph @ merge[: self._base_freqs.size]
+        fault = self._fault_ph @ merge[self._base_freqs.size :]
         per_unit = np.array([tone_velocity_rms_mms(1.0, float(f)) for f in keys])
-        v2 = np.sum((np.abs(summed) * per_unit) ** 2, axis=1) + self._noise_v2
-        floor = scale_mms * sig.floor_weight * grow * np.array(sig.channel_gains)
-        return np.asarray(np.sqrt(v2 + floor**2 + damage * self._impact_v2), dtype=np.float64)
+        summed = base + fault * (scale_mms * grow)
+        v2 = np.sum((np.abs(summed) * per_unit) ** 2, axis=-1) + self._noise_v2
+        grow2 = grow[..., 0]
+        d2 = d[..., 0]
+        floor = scale_mms * sig.floor_weight * grow2 * np.array(sig.channel_gains)
+        return np.asarray(np.sqrt(v2 + floor**2 + d2 * self._impact_v2), dtype=np.float64)
 
     # -- clocks and ground truth -----------------------------------------------------------
 
@@ -264,8 +269,7 @@ class Machine:
     def expected_velocity_rms_mms(self, age_h: ArrayLike) -> FloatArray:
         """Calibrated (noise-free) velocity RMS per channel at ages: shape (..., channels)."""
         d = self.degradation.damage(age_h)
-        flat = np.array([self._velocity(float(x), self.fault_scale_mms) for x in d.ravel()])
-        return flat.reshape(*d.shape, 3)[..., : self.channels]
+        return self._velocity(d, self.fault_scale_mms)[..., : self.channels]
 
     def expected_accel_rms_ms2(self, age_h: ArrayLike) -> FloatArray:
         """Calibrated acceleration RMS per channel at ages (noise-free): shape (..., channels)."""
