@@ -98,19 +98,21 @@ class FrameDecoder:
         if idx < 0:
             # The common partial read: append only, so byte-at-a-time feeding stays linear.
             if not self._discarding:
-                self._buf += data
-                if len(self._buf) > self.max_frame_size:
-                    self._overflow()
+                if len(self._buf) + len(data) > self.max_frame_size:
+                    self._overflow()  # checked before appending: the buffer never exceeds it
+                else:
+                    self._buf += data
             return frames
         if self._discarding:
             self._discarding = False
-        else:
+        elif len(self._buf) + idx > self.max_frame_size:
+            self._overflow()
+            self._discarding = False
+        elif self._buf:
             self._buf += data[:idx]
-            if len(self._buf) > self.max_frame_size:
-                self._overflow()
-                self._discarding = False
-            elif self._buf:
-                self._chunk(bytes(self._buf), frames)
+            self._chunk(bytes(self._buf), frames)
+        elif idx:
+            self._chunk(bytes(data[:idx]), frames)
         self._buf.clear()
         chunks = data[idx + 1 :].split(DELIMITER)
         tail = chunks.pop()
