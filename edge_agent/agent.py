@@ -130,9 +130,9 @@ class EdgeAgent:
     def _coordinators(self) -> list[SerialCoordinator | ModbusCoordinator]:
         return [*self.serial, *self.modbus]
 
-    def report(self) -> int:
+    def report(self, *, repeat_stale: bool = True) -> int:
         """Turn the interval's measurements into records in the outbox; returns how many."""
-        records = self.table.collect(self.reporting_interval_s)
+        records = self.table.collect(self.reporting_interval_s, repeat_stale=repeat_stale)
         self.outbox.append(records)
         self.produced += len(records)
         return len(records)
@@ -140,7 +140,8 @@ class EdgeAgent:
     def close(self, flush_timeout_s: float = 5.0) -> None:
         for coordinator in self._coordinators():
             coordinator.stop()
-        self.report()
+        # The partial last interval; silent points already reported their stale values.
+        self.report(repeat_stale=False)
         if self.publisher is not None:
             self.publisher.stop(flush_timeout_s)
         self._log_progress()

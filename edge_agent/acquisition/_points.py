@@ -105,8 +105,11 @@ class PointTable:
             st = self._points.get(key)
             return None if st is None else st.raw
 
-    def collect(self, interval_s: float) -> list[PendingRecord]:
-        """One record per point that ever had data; resets the interval's accumulators."""
+    def collect(self, interval_s: float, *, repeat_stale: bool = True) -> list[PendingRecord]:
+        """One record per point that ever had data; resets the interval's accumulators.
+
+        With repeat_stale=False, points without fresh data give no record (final flush).
+        """
         now_mono = time.monotonic()
         now = utc_now()
         out: list[PendingRecord] = []
@@ -127,7 +130,7 @@ class PointTable:
                     st.scalars.clear()
                     st.scalars_stale = False
                     st.fresh = False
-                elif st.last_good:
+                elif st.last_good and repeat_stale:
                     if now_mono - st.last_good_at > self.max_stale_s:
                         features = dict.fromkeys(st.last_good)
                     else:
