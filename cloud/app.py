@@ -70,13 +70,21 @@ class PeriodicTask:
 def open_store(settings: CloudSettings) -> TelemetryStore:
     """The telemetry store the settings ask for: embedded SQLite under data_dir, or InfluxDB."""
     if settings.telemetry_backend == "influxdb":
-        from cloud import telemetry
+        from cloud.telemetry import InfluxStore
 
-        influx = getattr(telemetry, "InfluxStore", None)
-        if influx is None:
-            raise RuntimeError("this build has no InfluxDB telemetry backend (cloud.telemetry)")
-        store: TelemetryStore = influx.from_settings(settings)
-        return store
+        assert settings.influx_url is not None  # the settings validator guarantees it
+        token = settings.influx_token.get_secret_value() if settings.influx_token else None
+        # An org means InfluxDB 2.x's write API; otherwise the 1.x /write endpoint, which
+        # InfluxDB 1.x and 3.x both accept.
+        return InfluxStore(
+            settings.influx_url,
+            database=settings.influx_database or settings.influx_bucket or "ironwatch",
+            snapshot_dir=settings.data_dir / "snapshots",
+            write_api="v2" if settings.influx_org else "v1",
+            token=token,
+            org=settings.influx_org or "-",
+            bucket=settings.influx_bucket,
+        )
     from cloud.telemetry import SqliteTelemetryStore
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)

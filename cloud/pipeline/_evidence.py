@@ -40,6 +40,7 @@ class KeyView:
     baseline_median: dict[str, float]
     hi_t_s: npt.NDArray[np.float64]
     hi: npt.NDArray[np.float64]
+    onset_s: float | None = None
 
     @property
     def point(self) -> str:

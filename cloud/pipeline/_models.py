@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from cloud.pipeline._evidence import Assessment, AssetView
+from cloud.pipeline._evidence import Assessment, AssetView, KeyView
 
 if TYPE_CHECKING:
     from cloud.db.models import Asset
@@ -37,6 +37,9 @@ CONDITION_FEATURES = ("speed_rpm", "load_pct")
 # at one window per minute; the k-of-n persistence rule lowers alert false alarms further.
 FALSE_ALARMS_PER_YEAR = 1.0
 WINDOW_SPACING_S = 60.0
+# RUL needs a trend: at least this many readings, starting a little before onset.
+RUL_MIN_POINTS = 5
+RUL_LEAD_IN_S = 300.0
 _VERDICTS = {"false_alarm": "false_alarm", "confirmed": "confirmed_fault"}
 _MAD_TO_SIGMA = 1.4826
 
@@ -238,7 +241,7 @@ class ModelSuite:
             a = Assessment(asset_id=view.asset_id, lead=lead, failure_mode=UNKNOWN_MODE,
                            score=lead.score)
             self._diagnose(a, phys)
-            a.rul_hours = self._rul(lead)
+            a.rul_hours = self._rul(lead, phys)
             out[view.asset_id] = a
         return out
 
@@ -308,8 +311,32 @@ class ModelSuite:
         self._diagnosis_cache[cache_key] = result
         return result
 
-    def _rul(self, lead: Any) -> tuple[float, float, float] | None:
-        return None
+    def _rul(self, lead: KeyView, phys: AssetPhysics) -> tuple[float, float, float] | None:
+        """RUL in hours: velocity trend since onset, extrapolated to the ISO zone C/D limit."""
+        mod = self._rul_mod
+        if mod is None or self._diagnosis_mod is None:
+            return None
+        boundaries = self._diagnosis_mod.ISO_10816_3_BOUNDARIES_MMS.get(
+            (phys.iso_group, phys.foundation)
+        )
+        if boundaries is None:
+            return None
+        # Include a few windows before onset: they anchor the healthy level of the fit.
+        since = (lead.onset_s if lead.onset_s is not None else -math.inf) - RUL_LEAD_IN_S
+        keep = (lead.hi_t_s >= since) & np.isfinite(lead.hi)
+        if keep.sum() < RUL_MIN_POINTS:
+            return None
+        t_h = lead.hi_t_s[keep] / 3600.0
+        try:
+            model = mod.ExponentialDegradation(threshold=float(boundaries[2]))
+            estimate = model.fit(t_h, lead.hi[keep]).predict_rul()
+        except (ValueError, np.linalg.LinAlgError) as err:
+            log.debug("no RUL for %s: %s", lead.key, err)
+            return None
+        low, median, high = estimate.lower, estimate.median, estimate.upper
+        if not all(math.isfinite(v) for v in (low, median, high)):
+            return None
+        return (round(low, 2), round(median, 2), round(high, 2))
 
 
 def _round(v: float) -> float | None:

@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 # An asset that stopped reporting must not pin the query start in the past for ever.
 MAX_LOOKBACK = timedelta(days=7)
+HEALTH_INDICATOR = "velocity_rms_mms"
 # Bounded history for the RUL trend: enough windows for a fit, little memory per asset.
 HI_HISTORY = 2000
 ANOMALY_MODE = "unknown_anomaly"
@@ -245,6 +246,8 @@ class ScoringPipeline:
         scores, over = self.models.score(batch.values, batch.feature_names, batch.keys)
         z = self.models.feature_z(x, batch.keys, self.state.baseline)
         report.rows_scored = len(batch)
+        # The health indicator for RUL is the ISO velocity: its failure level is known.
+        health = batch.column(HEALTH_INDICATOR)
         report.over_threshold = int(over.sum())
 
         unique, group = np.unique(batch.keys, return_inverse=True)
@@ -256,13 +259,16 @@ class ScoringPipeline:
             ks = self.state.key(key)
             ks.flags_tail = rolled.carry[g].tolist()
             count = int(rolled.last_count[g])
-            if count >= self.rule.k:
+            rows = np.nonzero(group == g)[0]
+            if count >= self.rule.k and not ks.raised:
                 ks.raised = True
+                # Degradation started about when the first of the persisting windows did.
+                ks.onset_s = float(batch.ts_s[rows[max(0, len(rows) - self.rule.n)]])
             elif count <= self.rule.clear_at:
                 ks.raised = False
-            rows = np.nonzero(group == g)[0]
+                ks.onset_s = None
             ks.hi_t_s = [*ks.hi_t_s, *batch.ts_s[rows].tolist()][-HI_HISTORY:]
-            ks.hi = [*ks.hi, *scores[rows].tolist()][-HI_HISTORY:]
+            ks.hi = [*ks.hi, *health[rows].tolist()][-HI_HISTORY:]
             i = int(last_idx[g])
             views[key] = KeyView(
                 key=key,
@@ -274,6 +280,7 @@ class ScoringPipeline:
                 baseline_median=self.state.baseline.median(key),
                 hi_t_s=np.asarray(ks.hi_t_s),
                 hi=np.asarray(ks.hi),
+                onset_s=ks.onset_s,
             )
         return views
 

@@ -46,6 +46,7 @@ class KeyState:
     commissioned_at_s: float | None = None
     flags_tail: list[bool] = field(default_factory=list)
     raised: bool = False
+    onset_s: float | None = None
     hi_t_s: list[float] = field(default_factory=list)
     hi: list[float] = field(default_factory=list)
 
@@ -55,6 +56,7 @@ class KeyState:
             "commissioned_at_s": self.commissioned_at_s,
             "flags_tail": self.flags_tail,
             "raised": self.raised,
+            "onset_s": self.onset_s,
             "hi_t_s": self.hi_t_s,
             "hi": self.hi,
         }
@@ -66,6 +68,7 @@ class KeyState:
             commissioned_at_s=data.get("commissioned_at_s"),
             flags_tail=[bool(x) for x in data.get("flags_tail", [])],
             raised=bool(data.get("raised", False)),
+            onset_s=data.get("onset_s"),
             hi_t_s=[float(x) for x in data.get("hi_t_s", [])],
             hi=[float(x) for x in data.get("hi", [])],
         )
