@@ -16,7 +16,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from edge_agent.agent import EdgeAgent
 from edge_agent.config import EdgeConfig, load_config
-from ironwatch.services import Mosquitto
+from ironwatch.services import Mosquitto, MosquittoUser
 from ironwatch.wire import Command, WaveformSnapshot, command_topic, encode
 
 from .conftest import FakeSerial, Listener, gateway_toml, wait_until
@@ -136,3 +136,42 @@ def test_commands_snapshot_interval_and_garbage(
         assert agent.counters()["snapshot_misses"] == 1
         assert wait_until(lambda: any(s["reporting_interval_s"] == 2.5
                                       for s in listener.of_type("status")))
+
+
+def test_mqtt5_with_password_from_env_and_acl(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    gw_user = MosquittoUser("gw-test", "gw-secret-1",
+                            acl=[f"topic readwrite ironwatch/v1/{GW}/#"])
+    reader = MosquittoUser("cloud", "cloud-secret-1", acl=["topic read ironwatch/v1/#"])
+    with Mosquitto(users=[gw_user, reader]) as broker:
+        monkeypatch.setenv("IRONWATCH_EDGE_MQTT__PROTOCOL", "5")
+        monkeypatch.setenv("IRONWATCH_EDGE_MQTT__USERNAME", "gw-test")
+        monkeypatch.setenv("IRONWATCH_EDGE_MQTT__PASSWORD", "gw-secret-1")
+        config = _config(tmp_path, broker.port)
+        assert config.mqtt.protocol == "5"
+        got: list[bytes] = []
+        sub = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        sub.username_pw_set("cloud", "cloud-secret-1")
+        sub.on_message = lambda _c, _u, m: got.append(m.payload)
+        sub.on_connect = lambda c, *_: c.subscribe(f"ironwatch/v1/{GW}/telemetry", qos=1)
+        sub.connect("127.0.0.1", broker.port)
+        sub.loop_start()
+        try:
+            with running_agent(config) as agent:
+                assert wait_until(lambda: len(got) >= 2)
+                assert agent.counters()["sent"] >= 1
+        finally:
+            sub.loop_stop()
+            sub.disconnect()
+
+
+def test_wrong_password_keeps_records_queued(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    with Mosquitto(users=[MosquittoUser("gw-test", "right-one-9")]) as broker:
+        monkeypatch.setenv("IRONWATCH_EDGE_MQTT__USERNAME", "gw-test")
+        monkeypatch.setenv("IRONWATCH_EDGE_MQTT__PASSWORD", "wrong-one-9")
+        with running_agent(_config(tmp_path, broker.port)) as agent:
+            assert wait_until(lambda: agent.counters()["queued"] >= 3)
+            assert agent.counters()["sent"] == 0
+            assert agent.publisher is not None and not agent.publisher.connected
