@@ -51,6 +51,9 @@ BOARD_COLUMNS = (
 )
 # A gateway that has not reported for this long is shown offline even if it said "online":
 # its last will may not have reached the broker (power cut, broker restart).
+# The scoring pipeline reports the anomaly score as a ratio to each point's calibrated
+# threshold, so the threshold is 1 unless the evidence names another one.
+DEFAULT_SCORE_THRESHOLD = 1.0
 GATEWAY_SILENT_AFTER = timedelta(minutes=2)
 # How far back the fleet page looks for an asset's "current" velocity.
 LATEST_WINDOW = timedelta(hours=6)
@@ -181,7 +184,8 @@ def alert_row(alert: Alert) -> AlertRow:
         severity=alert.severity,
         state=alert.state,
         score=alert.score,
-        threshold=evidence.threshold,
+        threshold=evidence.threshold if evidence.threshold is not None
+        else DEFAULT_SCORE_THRESHOLD,
         opened_at=alert.opened_at,
         last_seen_at=alert.last_seen_at,
         model=alert.model,

@@ -169,7 +169,8 @@ def trend_chart(
                 x=f.left, y=top, w=f.plot_w, h=bottom - top,
             )
         )
-        parts.append(text(f.left + f.plot_w - 4, top + 12, band.label, "band-label", "end"))
+        # In the right margin, where no data line can cover the letter.
+        parts.append(text(f.left + f.plot_w + 3, top + 12, band.label, "band-label", "start"))
     parts.extend(_y_axis(f, ys, nice_ticks(y0, y1), unit))
     for t, label in time_ticks(x0, x1):
         parts.append(text(xs(t), f.top + f.plot_h + 18, label, "tick", "middle"))

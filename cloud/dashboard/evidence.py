@@ -8,6 +8,7 @@ so a new field is visible on the page before anyone writes a template for it.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,10 @@ __all__ = ["Evidence", "FeatureMove", "SpectralPeak", "read_evidence"]
 _FEATURE_KEYS = ("features", "moved_features", "feature_moves", "contributions", "z_scores")
 _PEAK_KEYS = ("peaks", "spectral_peaks", "defect_peaks", "matched_peaks")
 _THRESHOLD_KEYS = ("threshold", "score_threshold", "alarm_threshold")
+# models.diagnosis names harmonics of a fault frequency: peak_2x_hz, peak_2x_ms2, ratio_2x.
+_HARMONIC_KEY = re.compile(r"^peak_(\d+)x_hz$")
+# Faults whose lines are read in the envelope spectrum; the others in the plain spectrum.
+_ENVELOPE_FAULTS = ("bearing_outer_race", "bearing_inner_race", "bearing_ball", "bearing_cage")
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,7 @@ class SpectralPeak:
     amplitude: float | None = None
     expected_hz: float | None = None
     spectrum: str | None = None
+    ratio: float | None = None
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,10 @@ class Evidence:
     features: list[FeatureMove] = field(default_factory=list)
     peaks: list[SpectralPeak] = field(default_factory=list)
     threshold: float | None = None
+    point: str | None = None
+    diagnosis: dict[str, Any] = field(default_factory=dict)
+    persistence: str | None = None
+    models: dict[str, Any] = field(default_factory=dict)
     other: dict[str, Any] = field(default_factory=dict)
 
 
@@ -84,7 +94,7 @@ def _feature_from(d: Mapping[str, Any]) -> FeatureMove:
         name=str(_first(d, "name", "feature") or "?"),
         z=_num(_first(d, "z", "z_score", "zscore")),
         value=_num(_first(d, "value", "current")),
-        baseline=_num(_first(d, "baseline", "baseline_mean", "mean")),
+        baseline=_num(_first(d, "baseline", "baseline_median", "baseline_mean", "mean")),
         point=str(point) if point is not None else None,
     )
 
@@ -97,6 +107,9 @@ def _peaks(raw: Any) -> list[SpectralPeak]:
     elif isinstance(raw, list):
         items = [v for v in raw if isinstance(v, Mapping)]
     for d in items:
+        if "fault" in d and any(_HARMONIC_KEY.match(str(k)) for k in d):
+            out.extend(_finding_peaks(d))
+            continue
         spec = _first(d, "spectrum", "kind")
         out.append(
             SpectralPeak(
@@ -108,6 +121,39 @@ def _peaks(raw: Any) -> list[SpectralPeak]:
             )
         )
     return out
+
+
+def _finding_peaks(d: Mapping[str, Any]) -> list[SpectralPeak]:
+    """One row per harmonic of a diagnosis finding's fault frequency."""
+    fault = str(d["fault"])
+    spectrum = "envelope" if fault in _ENVELOPE_FAULTS else "spectrum"
+    out: list[SpectralPeak] = []
+    for key in sorted(k for k in d if _HARMONIC_KEY.match(str(k))):
+        match = _HARMONIC_KEY.match(str(key))
+        assert match is not None
+        k = match.group(1)
+        out.append(
+            SpectralPeak(
+                label=f"{k}× {fault.replace('_', ' ')}",
+                freq_hz=_num(d.get(key)),
+                amplitude=_num(d.get(f"peak_{k}x_ms2")),
+                spectrum=spectrum,
+                ratio=_num(d.get(f"ratio_{k}x")),
+            )
+        )
+    return out
+
+
+def _persistence(raw: Any) -> str | None:
+    if not isinstance(raw, Mapping):
+        return None
+    over, of_last = raw.get("over_threshold"), raw.get("of_last")
+    if over is None or of_last is None:
+        return None
+    needed = raw.get("needed")
+    return f"{over} of the last {of_last} windows over threshold" + (
+        f" ({needed} needed)" if needed is not None else ""
+    )
 
 
 def read_evidence(evidence: Mapping[str, Any] | None) -> Evidence:
@@ -131,5 +177,21 @@ def read_evidence(evidence: Mapping[str, Any] | None) -> Evidence:
             threshold = _num(evidence[key])
             used.add(key)
             break
+    diagnosis = evidence.get("diagnosis")
+    models = evidence.get("models")
+    point = evidence.get("point")
+    persistence = _persistence(evidence.get("persistence"))
+    used.update(("diagnosis", "models", "point"))
+    if persistence is not None:
+        used.add("persistence")
     other = {k: v for k, v in evidence.items() if k not in used}
-    return Evidence(features=features, peaks=peaks, threshold=threshold, other=other)
+    return Evidence(
+        features=features,
+        peaks=peaks,
+        threshold=threshold,
+        point=str(point) if point is not None else None,
+        diagnosis=dict(diagnosis) if isinstance(diagnosis, Mapping) else {},
+        persistence=persistence,
+        models=dict(models) if isinstance(models, Mapping) else {},
+        other=other,
+    )

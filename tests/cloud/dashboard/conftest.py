@@ -123,35 +123,43 @@ def seed_fleet(tmp: Path, now: datetime) -> Fleet:
             ]
         )
         s.flush()
+        # The shape cloud/pipeline/_evidence.py writes.
         evidence = {
-            "threshold": 4.0,
-            "features": [
-                {"name": "env_bpfo_ms2", "point": "de_radial", "value": 0.65,
-                 "baseline": 0.05, "z": 9.4},
-                {"name": "kurtosis", "point": "de_radial", "value": 7.1, "baseline": 3.0,
-                 "z": 5.2},
-                {"name": "velocity_rms_mms", "point": "de_radial", "value": 2.1,
-                 "baseline": 1.1, "z": 3.1},
-            ],
-            "peaks": [
-                {"label": "BPFO", "spectrum": "envelope", "freq_hz": 88.6,
-                 "expected_hz": 88.4, "amplitude": 0.62},
-                {"label": "2×BPFO", "spectrum": "envelope", "freq_hz": 177.0,
-                 "expected_hz": 176.8, "amplitude": 0.31},
-            ],
             "point": "de_radial",
+            "persistence": {"over_threshold": 5, "of_last": 6, "needed": 4},
+            "anomaly_score": 2.4,
+            "moved_features": [
+                {"feature": "env_bpfo_ms2", "value": 0.65, "baseline_median": 0.05, "z": 9.4},
+                {"feature": "kurtosis", "value": 7.1, "baseline_median": 3.0, "z": 5.2},
+                {"feature": "velocity_rms_mms", "value": 2.1, "baseline_median": 1.1, "z": 3.1},
+            ],
+            "iso_zone": "B",
+            "velocity_rms_mms": 2.1,
+            "diagnosis": {
+                "source": "waveform_snapshot", "fault": "bearing_outer_race",
+                "confidence": 0.86, "failure_mode_code": "VIB",
+                "failure_mechanism_code": "2.6",
+                "findings": [{"fault": "bearing_outer_race", "confidence": 0.86}],
+            },
+            "spectral_peaks": [
+                {"fault": "bearing_outer_race", "peak_1x_hz": 88.6, "peak_1x_ms2": 0.62,
+                 "ratio_1x": 11.3, "peak_2x_hz": 177.0, "peak_2x_ms2": 0.31, "ratio_2x": 6.2},
+            ],
+            "models": {"anomaly": "FleetBaseline", "diagnosis": "models.diagnosis",
+                       "rul": "models.rul"},
+            "rul_hours": {"low": 40.0, "median": 120.0, "high": 300.0},
         }
         alert = Alert(
             asset_id="pump-01", failure_mode="bearing_outer_race", severity="alarm",
-            state="open", score=7.2, confidence=0.86, iso_zone="B", evidence=evidence,
-            model="envelope-physics", model_version="1.3.0", rul_low_h=40.0,
+            state="open", score=2.4, confidence=0.86, iso_zone="B", evidence=evidence,
+            model="FleetBaseline+diagnosis", model_version="0.1.0", rul_low_h=40.0,
             rul_median_h=120.0, rul_high_h=300.0, opened_at=now - timedelta(hours=1),
             last_seen_at=now, resolution_note="",
         )
         alert.events.append(AlertEvent(at=now - timedelta(hours=1), kind="opened",
-                                       severity="warning", score=4.6, details=evidence))
+                                       severity="warning", score=1.3, details=evidence))
         alert.events.append(AlertEvent(at=now - timedelta(minutes=20), kind="escalated",
-                                       severity="alarm", score=7.2,
+                                       severity="alarm", score=2.4,
                                        details={"from": "warning", "to": "alarm"}))
         s.add(alert)
         s.flush()

@@ -34,7 +34,7 @@ def test_fleet_overview(client: TestClient) -> None:
     # The pump is worst (alarm) and listed first; its card shows zone, score and RUL.
     assert html.index("Cooling pump 1") < html.index("Exhaust fan 2")
     assert 'class="sev sev-alarm"' in html
-    assert "7.2 / 4" in html
+    assert "2.4 / 1" in html
     assert "5.0 d" in html and "1.7 – 12.5 d" in html
     assert 'class="zone zone-b"' in html and 'class="zone zone-a"' in html
     assert "no recent data" in html  # motor-03 has no telemetry
@@ -65,8 +65,10 @@ def test_asset_page(client: TestClient) -> None:
     for label in ("1×", "2×", "3×", "BPFO", "BPFI", "BSF", "FTF", "2×BPFO"):
         assert f'data-label="{label}"' in html
     # Evidence and RUL.
-    assert "env_bpfo_ms2" in html and "9.4" in html and "envelope-physics" in html
-    assert "1.3.0" in html and "88.6" in html
+    assert "env_bpfo_ms2" in html and "9.4" in html and "FleetBaseline+diagnosis" in html
+    assert "0.1.0" in html and "88.6" in html and "11.3" in html
+    assert "5 of the last 6 windows over threshold" in html
+    assert "bearing outer race, confidence 86 %" in html and "ISO 14224 VIB 2.6" in html
     assert 'data-median-h="120.0"' in html
     # Local viewers read only: no request button, a sign-in hint instead.
     assert "Request a new snapshot" not in html and "sign in" in html
@@ -117,7 +119,7 @@ def test_alert_page(client: TestClient, fleet: Fleet) -> None:
     assert "bearing outer race" in html and "sev sev-alarm" in html
     assert "opened" in html and "escalated" in html and "from warning to alarm" in html
     assert "WO-1" in html and 'href="/assets/pump-01"' in html
-    assert "kurtosis" in html and "2×BPFO" in html
+    assert "kurtosis" in html and "2× bearing outer race" in html
     assert 'data-low-h="40.0"' in html
 
 

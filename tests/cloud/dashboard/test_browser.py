@@ -1,0 +1,229 @@
+"""The dashboard in real headless Chromium, served by uvicorn: each page loads, shows its key
+content and charts, and its full-page screenshot is a real, non-blank picture."""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import socket
+import struct
+import threading
+import time
+import zlib
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import uvicorn
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from .conftest import Fleet, make_app, seed_fleet
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+# Set to a folder to keep the screenshots (e.g. to refresh docs/img).
+SHOTS_ENV = "IRONWATCH_DASHBOARD_SHOTS"
+
+# Distinct colours in a sampled screenshot of a page with charts and badges; a blank or
+# unstyled page has a handful.
+MIN_COLOURS = 40
+
+COUNT_COLOURS_JS = """
+async (dataUrl) => {
+  const img = new Image();
+  img.src = dataUrl;
+  await img.decode();
+  const canvas = document.createElement("canvas");
+  canvas.width = img.width; canvas.height = img.height;
+  const ctx = canvas.getContext("2d");
+  ctx.drawImage(img, 0, 0);
+  const data = ctx.getImageData(0, 0, img.width, img.height).data;
+  const seen = new Set();
+  let busy = 0, total = 0;
+  const bg = [data[0], data[1], data[2]];
+  for (let y = 0; y < img.height; y += 3) {
+    for (let x = 0; x < img.width; x += 3) {
+      const i = (y * img.width + x) * 4;
+      seen.add((data[i] << 16) | (data[i + 1] << 8) | data[i + 2]);
+      total += 1;
+      const d = Math.abs(data[i] - bg[0]) + Math.abs(data[i + 1] - bg[1])
+        + Math.abs(data[i + 2] - bg[2]);
+      if (d > 30) busy += 1;
+    }
+  }
+  return {colours: seen.size, busy: busy / total, width: img.width, height: img.height};
+}
+"""
+
+
+def png_size(png: bytes) -> tuple[int, int]:
+    """Validate a PNG with the standard library (chunk CRCs, image data length); (w, h)."""
+    assert png[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    pos, idat, width, height, channels = 8, b"", 0, 0, 0
+    while pos < len(png):
+        (length,) = struct.unpack(">I", png[pos : pos + 4])
+        kind = png[pos + 4 : pos + 8]
+        body = png[pos + 8 : pos + 8 + length]
+        (crc,) = struct.unpack(">I", png[pos + 8 + length : pos + 12 + length])
+        assert zlib.crc32(kind + body) == crc, f"bad CRC in {kind!r}"
+        if kind == b"IHDR":
+            width, height, depth, colour_type = struct.unpack(">IIBB", body[:10])
+            assert depth == 8
+            channels = {2: 3, 6: 4}[colour_type]
+        elif kind == b"IDAT":
+            idat += body
+        elif kind == b"IEND":
+            break
+        pos += 12 + length
+    raw = zlib.decompress(idat)
+    assert len(raw) == height * (1 + width * channels)
+    return width, height
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Fleet]]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian chromium is not installed")
+    fleet = seed_fleet(tmp_path_factory.mktemp("fleet"), datetime.now(UTC).replace(microsecond=0))
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(make_app(fleet), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, name="dashboard-uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}", fleet
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        fleet.store.close()
+        fleet.session_factory.kw["bind"].dispose()
+
+
+@pytest.fixture(scope="module")
+def browser(served: tuple[str, Fleet]) -> Iterator[Browser]:
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def shoot(page: Page, name: str, out: Path) -> Path:
+    """Full-page screenshot, checked as a PNG and for being a real picture."""
+    path = out / f"{name}.png"
+    png = page.screenshot(path=str(path), full_page=True)
+    width, height = png_size(png)
+    assert width >= 1200 and height >= 600
+    url = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+    stats = page.evaluate(COUNT_COLOURS_JS, url)
+    assert stats["width"] == width
+    assert stats["colours"] >= MIN_COLOURS, stats
+    assert stats["busy"] > 0.05, stats  # more than a blank background
+    keep = os.environ.get(SHOTS_ENV)
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(keep) / path.name)
+    return path
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    pg = context.new_page()
+    # Nothing may come from the internet: fail any request that leaves the loopback host.
+    outside: list[str] = []
+    pg.on("request", lambda r: None if r.url.startswith(("http://127.0.0.1", "data:"))
+          else outside.append(r.url))
+    try:
+        yield pg
+    finally:
+        context.close()
+        assert outside == []
+
+
+def test_fleet_page(served: tuple[str, Fleet], page: Page, tmp_path: Path) -> None:
+    base, _ = served
+    pg = page
+    pg.goto(base + "/", wait_until="load")
+    for name in ("Cooling pump 1", "Exhaust fan 2", "Line motor 3"):
+        assert pg.get_by_role("link", name=name).first.is_visible()
+    assert pg.locator(".asset-card .sev-alarm").first.is_visible()
+    assert pg.locator(".zone-b .zone-letter").first.inner_text() == "B"
+    assert pg.locator("tr.overdue-row").count() == 1
+    assert pg.get_by_text("gw-hall-b offline").is_visible()
+    shoot(pg, "fleet", tmp_path)
+
+
+def test_asset_page(served: tuple[str, Fleet], page: Page, tmp_path: Path) -> None:
+    base, _ = served
+    pg = page
+    pg.goto(base + "/assets/pump-01", wait_until="load")
+    assert pg.get_by_role("heading", name="Cooling pump 1").is_visible()
+    velocity = pg.locator("svg.trend").first
+    assert velocity.is_visible()
+    assert int(velocity.locator("path.line").get_attribute("data-points")) > 150
+    assert velocity.locator("rect.band").count() >= 3
+    envelope = pg.locator("svg.spectrum").nth(1)
+    bpfo = envelope.locator('line.marker[data-label="BPFO"]')
+    assert bpfo.count() == 1
+    assert envelope.locator("text.marker-label", has_text="BPFO").first.is_visible()
+    # The BPFO marker is drawn where the envelope spectrum peaks, in the rendered page too.
+    box = bpfo.bounding_box()
+    assert box is not None and box["height"] > 50
+    assert pg.get_by_text("env_bpfo_ms2").first.is_visible()
+    assert pg.locator("svg.rul rect.rul-interval").is_visible()
+    shoot(pg, "asset", tmp_path)
+
+
+def test_work_order_board(served: tuple[str, Fleet], page: Page, tmp_path: Path) -> None:
+    base, _ = served
+    pg = page
+    pg.goto(base + "/work-orders", wait_until="load")
+    p1 = pg.locator("article.wo", has=pg.locator(".prio-p1"))
+    assert p1.count() == 1 and p1.is_visible()
+    assert "OVERDUE" in p1.inner_text() and "Cooling pump 1" in p1.inner_text()
+    columns = pg.locator("section.column h2").all_inner_texts()
+    assert [c.split()[0] for c in columns] == ["Open", "Assigned", "In", "Done"]
+    shoot(pg, "work-orders", tmp_path)
+
+
+def test_alert_page(served: tuple[str, Fleet], page: Page, tmp_path: Path) -> None:
+    base, fleet = served
+    pg = page
+    pg.goto(f"{base}/alerts/{fleet.alert_id}", wait_until="load")
+    assert pg.get_by_role("heading", name="Why the model fired").is_visible()
+    assert pg.get_by_text("escalated").is_visible()
+    assert pg.locator("table.evidence").count() == 2
+    shoot(pg, "alert", tmp_path)
+
+
+def test_sign_in_in_the_browser(served: tuple[str, Fleet], page: Page) -> None:
+    base, fleet = served
+    pg = page
+    pg.goto(base + "/login?next=/assets/fan-02", wait_until="load")
+    pg.get_by_label("API token").fill(fleet.engineer_token)
+    pg.get_by_role("button", name="Sign in").click()
+    pg.wait_for_url("**/assets/fan-02")
+    pg.get_by_role("button", name="Request a new snapshot").click()
+    pg.wait_for_url("**/assets/fan-02?snapshot=*")
+    assert pg.get_by_text("Snapshot requested").is_visible()
+    assert fleet.requested[-1] == ("fan-02", None, "eng-1")
