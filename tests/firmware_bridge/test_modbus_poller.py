@@ -233,5 +233,13 @@ def test_rtu_over_a_pty_pair(drive: DeviceProfile, pty_pair: PtyPair) -> None:
             assert [e.kind for e in dead.errors] == ["timeout"]
             assert all(r.stale for r in dead.values.values())
             assert vib_poller.stats.timeouts == 2  # first try and one retry
+
+            server.set_values(7, {"velocity_rms_mms": 7.25})
+            server.start()  # the transmitter comes back on the same line
+            clock.now += 60.0  # past the reconnect backoff
+            back = vib_poller.poll()
+            assert back.ok, back.errors
+            assert back.values["velocity_rms_mms"].value == 7.25
+            assert not any(r.stale for r in back.values.values())
     finally:
         server.stop()
