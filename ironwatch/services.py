@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
-import re
 import shutil
 import signal
 import socket
@@ -216,9 +215,6 @@ class Mosquitto:
         self.close()
 
 
-_PTY_RE = re.compile(rb"N PTY is (\S+)")
-
-
 @dataclass
 class PtyPair:
     """Two linked pseudo-terminals made by socat: what is written to one is read on the other.
@@ -244,38 +240,34 @@ class PtyPair:
         socat = _require("socat", "socat")
         if self.workdir is None:
             self.workdir = Path(tempfile.mkdtemp(prefix="ironwatch-pty-"))
-        self.proc = subprocess.Popen(
-            [
-                socat,
-                "-d",
-                "-d",
-                f"pty,raw,echo=0,link={self.a}",
-                f"pty,raw,echo=0,link={self.b}",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        assert self.proc.stderr is not None
-        found = 0
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        log_path = self.workdir / "socat.log"
+        # socat's diagnostics go to a file, not a pipe: a pipe nobody reads would block or
+        # SIGPIPE it later.
+        with open(log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                [
+                    socat,
+                    "-d",
+                    "-d",
+                    f"pty,raw,echo=0,link={self.a}",
+                    f"pty,raw,echo=0,link={self.b}",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                stdin=subprocess.DEVNULL,
+            )
         deadline = time.monotonic() + timeout_s
-        buf = b""
-        while found < 2 and time.monotonic() < deadline:
-            line = self.proc.stderr.readline()
-            if not line:
+        # socat announces the ptys before it creates the symlinks to them: wait for both.
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
                 break
-            buf += line
-            found += len(_PTY_RE.findall(line))
-        # socat announces the ptys before it creates the symlinks to them.
-        while found >= 2 and time.monotonic() < deadline and not (
-            os.path.exists(self.a) and os.path.exists(self.b)
-        ):
+            if os.path.exists(self.a) and os.path.exists(self.b):
+                return self
             time.sleep(0.01)
-        if found < 2 or not (os.path.exists(self.a) and os.path.exists(self.b)):
-            self.stop()
-            raise ServiceError(f"socat did not create a pty pair: {buf.decode(errors='replace')}")
-        # socat keeps writing diagnostics; don't let a full pipe block it.
-        self.proc.stderr.close()
-        return self
+        text = log_path.read_text(errors="replace")
+        self.stop()
+        raise ServiceError(f"socat did not create a pty pair: {text}")
 
     def stop(self) -> None:
         stop_process(self.proc)
@@ -289,8 +281,9 @@ class PtyPair:
 
 
 @contextlib.contextmanager
-def running(proc_args: Sequence[str], *, env: dict[str, str] | None = None,
-            log_path: Path | None = None) -> Iterator[subprocess.Popen[bytes]]:
+def running(
+    proc_args: Sequence[str], *, env: dict[str, str] | None = None, log_path: Path | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
     """Run a child process for the duration of a with-block, then stop it by PID."""
     log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
     proc = subprocess.Popen(list(proc_args), env=env, stdout=log, stderr=log)
