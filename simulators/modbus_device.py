@@ -65,6 +65,7 @@ def device_values(
         "load_pct": scalars["load_pct"],
         "energy_kwh": energy_kwh,
         "fault_code": 0.0,
+        "running": 1.0 if scalars["speed_rpm"] > 0 else 0.0,
     }
 
 
