@@ -57,12 +57,15 @@ class EdgeAgent:
         self.serial = [SerialCoordinator(s, assets, self.table, **serial_kw)
                        for s in config.serial]
         self.modbus = [ModbusCoordinator(m, self.table, **modbus_kw) for m in config.modbus]
+        self._final_counters: dict[str, int] | None = None
         self.publisher: MqttPublisher | None = None
         self.publisher = MqttPublisher(config, self.outbox, status=self.status)
 
     # -- status -----------------------------------------------------------------------------
     def counters(self) -> dict[str, int]:
         """The status counters: outbox, MQTT, acquisition (names in docs/gateway.md)."""
+        if self._final_counters is not None:
+            return dict(self._final_counters)
         ob = self.outbox.stats()
         pub = self.publisher.counters if self.publisher is not None else None
         return {
@@ -145,6 +148,8 @@ class EdgeAgent:
         if self.publisher is not None:
             self.publisher.stop(flush_timeout_s)
         self._log_progress()
+        # The outbox closes now; callers may still ask for the counters of the run.
+        self._final_counters = self.counters()
         self.outbox.close()
 
     def _log_progress(self) -> None:

@@ -279,3 +279,8 @@ class MqttPublisher:
         self._stopping = True
         self.client.disconnect()
         self.client.loop_stop()
+        # paho closes its wake-up socket pair only in __del__, which the garbage collector
+        # may run after the sockets' own finalizers (ResourceWarning); close them now.
+        reset = getattr(self.client, "_reset_sockets", None)
+        if callable(reset):
+            reset()
