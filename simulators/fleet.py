@@ -234,20 +234,18 @@ class FleetPublisher:
     ) -> FleetStats:
         """Publish until stopped or for ``duration_s``; waits for every QoS 1 ack at the end."""
         stop = stop or threading.Event()
+        # A duration fixes the number of ticks, so the count is exact even if ticks run late.
+        n_ticks = None if duration_s is None else math.ceil(duration_s * self.rate_hz)
         self._connect()
         start = time.monotonic()
         ticks = 0
         try:
-            while not stop.is_set():
-                elapsed = time.monotonic() - start
-                if duration_s is not None and elapsed >= duration_s:
-                    break
-                self._publish_tick(elapsed)
+            while not stop.is_set() and (n_ticks is None or ticks < n_ticks):
+                self._publish_tick(ticks / self.rate_hz)
                 ticks += 1
-                next_t = start + ticks / self.rate_hz
-                if duration_s is not None:
-                    next_t = min(next_t, start + duration_s)
-                stop.wait(max(0.0, next_t - time.monotonic()))
+                if n_ticks is not None and ticks >= n_ticks:
+                    break
+                stop.wait(max(0.0, start + ticks / self.rate_hz - time.monotonic()))
             self._wait_acks(timeout_s=10.0)
         finally:
             self.stats.elapsed_s = time.monotonic() - start
@@ -268,5 +266,5 @@ class FleetPublisher:
 
 
 def expected_records(machines: int, rate_hz: float, duration_s: float) -> int:
-    """How many records a run of ``duration_s`` produces (ticks start at 0 s)."""
+    """How many records a run of ``duration_s`` produces (one tick at 0 s, then every 1/rate)."""
     return machines * math.ceil(duration_s * rate_hz)
