@@ -30,6 +30,8 @@ __all__ = [
     "BrokerAuthError",
     "BrokerAuthFiles",
     "acl_text",
+    "cloud_acl_lines",
+    "gateway_acl_lines",
     "generate_password",
     "write_broker_auth",
     "write_password_file",
