@@ -41,8 +41,11 @@ TREND_PANELS: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
     ("Velocity RMS (ISO 10–1000 Hz)", "mm/s", (("velocity_rms_mms", "velocity"),)),
     ("Acceleration RMS", "m/s²", (("accel_rms_ms2", "accel"),)),
     ("Kurtosis", "–", (("kurtosis", "kurtosis"),)),
-    ("Envelope at bearing defect frequencies", "m/s²",
-     (("env_bpfo_ms2", "BPFO"), ("env_bpfi_ms2", "BPFI"))),
+    (
+        "Envelope at bearing defect frequencies",
+        "m/s²",
+        (("env_bpfo_ms2", "BPFO"), ("env_bpfi_ms2", "BPFI")),
+    ),
     ("Temperature", "°C", (("temperature_c", "temperature"),)),
 )
 _HARMONICS = (1, 2, 3)
@@ -136,8 +139,11 @@ def trend_panels(
         series: list[Series] = []
         for j, (feature, label) in enumerate(pairs):
             series.extend(_series_for(frame, feature, label, j))
-        bands = zone_bands(asset.iso_group, asset.foundation) if pairs[0][0].startswith(
-            "velocity") else ()
+        bands = (
+            zone_bands(asset.iso_group, asset.foundation)
+            if pairs[0][0].startswith("velocity")
+            else ()
+        )
         panels.append(
             Panel(title, trend_chart(series, title=title, unit=unit, bands=bands, markers=onsets))
         )
@@ -169,11 +175,19 @@ def spectrum_view(snapshot: WaveformSnapshot, asset: Asset) -> SpectrumView:
         shaft_hz=shaft_hz,
         envelope_band_hz=band,
         spectrum_svg=spectrum_chart(
-            freqs, amps, title="Spectrum", unit="m/s²",
-            markers=order_markers(shaft_hz), f_max_hz=spec_max,
+            freqs,
+            amps,
+            title="Spectrum",
+            unit="m/s²",
+            markers=order_markers(shaft_hz),
+            f_max_hz=spec_max,
         ),
         envelope_svg=spectrum_chart(
-            env_freqs, env_amps, title="Envelope spectrum", unit="m/s²",
-            markers=[*order_markers(shaft_hz)[:1], *defects], f_max_hz=env_max,
+            env_freqs,
+            env_amps,
+            title="Envelope spectrum",
+            unit="m/s²",
+            markers=[*order_markers(shaft_hz)[:1], *defects],
+            f_max_hz=env_max,
         ),
     )

@@ -184,8 +184,7 @@ def alert_row(alert: Alert) -> AlertRow:
         severity=alert.severity,
         state=alert.state,
         score=alert.score,
-        threshold=evidence.threshold if evidence.threshold is not None
-        else DEFAULT_SCORE_THRESHOLD,
+        threshold=evidence.threshold if evidence.threshold is not None else DEFAULT_SCORE_THRESHOLD,
         opened_at=alert.opened_at,
         last_seen_at=alert.last_seen_at,
         model=alert.model,
@@ -302,7 +301,7 @@ def fleet_health(session: Session, store: TelemetryStore, now: datetime) -> list
         for a in assets
     ]
 
-    def rank(h: AssetHealth) -> tuple[int, str, str]:
+    def rank(h: AssetHealth) -> tuple[int, int, str]:
         worst = h.worst
         sev = _severity_index(worst.severity) if worst else len(SEVERITY_ORDER)
         return (sev, "DCBA".find(h.zone) if h.zone else 4, h.asset.id)

@@ -8,24 +8,23 @@ gets read-only access unless `dashboard_local_read_only` is turned off.
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
-from cloud.domain.tokens import authenticate
+from cloud.api.auth import resolve_principal
 from cloud.settings import CloudSettings
 
 __all__ = [
     "COOKIE_NAME",
     "READ_ROLES",
     "WRITE_ROLES",
-    "Principal",
+    "Viewer",
     "is_loopback",
     "local_read_only_enabled",
-    "principal_for_token",
+    "viewer_for_token",
 ]
 
 COOKIE_NAME = "ironwatch_dashboard"
@@ -36,7 +35,7 @@ WRITE_ROLES = frozenset({"engineer", "admin"})
 
 
 @dataclass(frozen=True)
-class Principal:
+class Viewer:
     """The viewer of a page: a token's name and role, or the anonymous local viewer."""
 
     name: str
@@ -48,7 +47,7 @@ class Principal:
         return self.via_token and self.role in WRITE_ROLES
 
 
-LOCAL_VIEWER = Principal(name="local viewer", role="viewer", via_token=False)
+LOCAL_VIEWER = Viewer(name="local viewer", role="viewer", via_token=False)
 
 
 def local_read_only_enabled(settings: CloudSettings) -> bool:
@@ -68,24 +67,19 @@ def is_loopback(host: str | None) -> bool:
         return False
 
 
-def principal_for_token(
+def viewer_for_token(
     session: Session, settings: CloudSettings, token: str, now: datetime | None = None
-) -> Principal | None:
-    """The principal a token stands for, or None if it is unknown, revoked, expired or a gateway's.
+) -> Viewer | None:
+    """The principal a token stands for, or None if the API would refuse it or it is a gateway's.
 
-    The bootstrap admin token from the settings is compared in constant time; other tokens
-    go through the API's own check, so revoking a token locks it out of both. The caller
-    decides whether to commit the `last_used_at` stamp that check leaves on the session.
+    The check is the API's own (`cloud.api.auth.resolve_principal`), so the bootstrap admin
+    token works and revoking a token locks it out of both. The caller decides whether to
+    commit the `last_used_at` stamp that check leaves on the session.
     """
     token = token.strip()
     if not token:
         return None
-    admin = settings.admin_token
-    if admin is not None and hmac.compare_digest(
-        token.encode("utf-8"), admin.get_secret_value().encode("utf-8")
-    ):
-        return Principal(name="admin", role="admin", via_token=True)
-    row = authenticate(session, token, now=now or datetime.now(UTC))
-    if row is None or row.role not in READ_ROLES:
+    caller = resolve_principal(session, settings, token, now=now or datetime.now(UTC))
+    if caller is None or caller.role not in READ_ROLES:
         return None
-    return Principal(name=row.name, role=row.role, via_token=True)
+    return Viewer(name=caller.name, role=caller.role, via_token=True)

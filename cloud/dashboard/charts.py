@@ -165,8 +165,14 @@ def trend_chart(
                 '<rect class="band {c}" data-zone="{z}" data-lo="{lo}" data-hi="{hi}" '
                 'x="{x}" y="{y:.1f}" width="{w}" height="{h:.1f}"/>'
             ).format(
-                c=band.css, z=band.label, lo=band.lo, hi=band.hi,
-                x=f.left, y=top, w=f.plot_w, h=bottom - top,
+                c=band.css,
+                z=band.label,
+                lo=band.lo,
+                hi=band.hi,
+                x=f.left,
+                y=top,
+                w=f.plot_w,
+                h=bottom - top,
             )
         )
         # In the right margin, where no data line can cover the letter.
@@ -197,8 +203,13 @@ def trend_chart(
         # Past the middle the label goes left of the line, or it would run off the chart.
         right_half = x > f.left + f.plot_w / 2
         parts.append(
-            text(x + (-4 if right_half else 4), f.top + f.plot_h - 6, m.label,
-                 f"marker-label {m.css}", "end" if right_half else "start")
+            text(
+                x + (-4 if right_half else 4),
+                f.top + f.plot_h - 6,
+                m.label,
+                f"marker-label {m.css}",
+                "end" if right_half else "start",
+            )
         )
     if len(series) > 1:
         for i, s in enumerate(series):

@@ -31,14 +31,14 @@ from cloud.dashboard._views import (
 from cloud.dashboard.auth import (
     COOKIE_NAME,
     LOCAL_VIEWER,
-    Principal,
+    Viewer,
     is_loopback,
     local_read_only_enabled,
-    principal_for_token,
+    viewer_for_token,
 )
 from cloud.dashboard.charts import TimeMarker, rul_chart, score_gauge
 from cloud.db.engine import SessionFactory
-from cloud.db.models import Alert, WorkOrder
+from cloud.db.models import Alert, Asset, WorkOrder
 from cloud.settings import CloudSettings
 from cloud.telemetry import TelemetryError, TelemetryStore
 
@@ -98,13 +98,13 @@ def build_router(
 
     SessionDep = Annotated[Session, Depends(session_dep)]
 
-    def viewer(request: Request) -> Principal:
+    def viewer(request: Request) -> Viewer:
         token = request.cookies.get(COOKIE_NAME)
         if token:
             # Own short session, rolled back: a page view must not hold SQLite's write lock
             # (the last-used stamp) while it renders; the stamp is written at login.
             with session_factory() as auth_session:
-                principal = principal_for_token(auth_session, settings, token, now_fn())
+                principal = viewer_for_token(auth_session, settings, token, now_fn())
                 auth_session.rollback()
             if principal is not None:
                 return principal
@@ -113,11 +113,22 @@ def build_router(
         target = quote(request.url.path)
         raise HTTPException(303, "login required", headers={"Location": f"/login?next={target}"})
 
-    ViewerDep = Annotated[Principal, Depends(viewer)]
+    ViewerDep = Annotated[Viewer, Depends(viewer)]
 
-    def render(request: Request, name: str, who: Principal, **context: Any) -> HTMLResponse:
+    def render(request: Request, name: str, who: Viewer, **context: Any) -> HTMLResponse:
         context.update(viewer=who, now=now_fn(), nav=name.removesuffix(".html"))
         return templates.TemplateResponse(request, name, context)
+
+    def error_page(
+        request: Request, who: Viewer | None, status: int, title: str, message: str
+    ) -> HTMLResponse:
+        # A person followed a link: answer with a page, not the API's JSON error body.
+        return templates.TemplateResponse(
+            request,
+            "error.html",
+            {"viewer": who, "now": now_fn(), "nav": "error", "title": title, "message": message},
+            status_code=status,
+        )
 
     @router.get(f"{STATIC_PREFIX}/dashboard.css")
     def stylesheet() -> FileResponse:
@@ -135,9 +146,7 @@ def build_router(
             (wo for h in health for wo in h.work_orders),
             key=lambda w: (not w.overdue, w.priority, w.resolve_by.at),
         )
-        return render(
-            request, "fleet.html", who, fleet=health, orders=orders, refresh_s=REFRESH_S
-        )
+        return render(request, "fleet.html", who, fleet=health, orders=orders, refresh_s=REFRESH_S)
 
     @router.get("/assets/{asset_id}", response_class=HTMLResponse)
     def asset_page(
@@ -152,7 +161,9 @@ def build_router(
         now = now_fn()
         health = asset_health(session, store, asset_id, now)
         if health is None:
-            raise HTTPException(404, f"asset {asset_id} not found")
+            return error_page(
+                request, who, 404, "Asset not found", f"There is no asset {asset_id!r}."
+            )
         hours = min(max(hours, 1), 24 * 90)
         start = now - timedelta(hours=hours)
         recent = session.scalars(
@@ -189,12 +200,32 @@ def build_router(
         request: Request, asset_id: str, session: SessionDep, who: ViewerDep
     ) -> Response:
         if not who.can_write:
-            raise HTTPException(403, "requesting a snapshot needs an engineer or admin token")
+            return error_page(
+                request,
+                who,
+                403,
+                "Not allowed",
+                "Requesting a snapshot needs an engineer or admin token.",
+            )
         if request_snapshot is None:
-            raise HTTPException(503, "this service has no command channel to the gateways")
-        if asset_health(session, store, asset_id, now_fn()) is None:
-            raise HTTPException(404, f"asset {asset_id} not found")
-        command_id = request_snapshot(asset_id, None, who.name)
+            return error_page(
+                request,
+                who,
+                503,
+                "No command channel",
+                "This service has no command channel to the gateways.",
+            )
+        if session.get(Asset, asset_id) is None:
+            return error_page(
+                request, who, 404, "Asset not found", f"There is no asset {asset_id!r}."
+            )
+        try:
+            command_id = request_snapshot(asset_id, None, who.name)
+        except Exception as err:  # the broker link is down, the asset has no gateway, ...
+            log.warning("snapshot request for %s failed: %s", asset_id, err)
+            return error_page(
+                request, who, 503, "Snapshot not requested", f"The command could not be sent: {err}"
+            )
         log.info("snapshot of %s requested by %s: %s", asset_id, who.name, command_id)
         return RedirectResponse(
             f"/assets/{quote(asset_id)}?snapshot={quote(command_id)}", status_code=303
@@ -204,7 +235,11 @@ def build_router(
     def board(request: Request, session: SessionDep, who: ViewerDep) -> HTMLResponse:
         columns = work_order_board(session, now_fn())
         return render(
-            request, "work_orders.html", who, columns=columns, titles=dict(BOARD_COLUMNS),
+            request,
+            "work_orders.html",
+            who,
+            columns=columns,
+            titles=dict(BOARD_COLUMNS),
             refresh_s=REFRESH_S * 6,
         )
 
@@ -214,7 +249,9 @@ def build_router(
     ) -> HTMLResponse:
         alert = session.get(Alert, alert_id)
         if alert is None:
-            raise HTTPException(404, f"alert {alert_id} not found")
+            return error_page(
+                request, who, 404, "Alert not found", f"There is no alert #{alert_id}."
+            )
         orders = session.scalars(
             select(WorkOrder).where(WorkOrder.alert_id == alert_id).order_by(WorkOrder.id)
         ).all()
@@ -232,10 +269,14 @@ def build_router(
 
     @router.get("/login", response_class=HTMLResponse)
     def login_form(request: Request, next: str = "/") -> HTMLResponse:
-        return templates.TemplateResponse(
-            request, "login.html", {"next": _safe_next(next), "error": None, "viewer": None,
-                                    "nav": "login", "now": now_fn()}
-        )
+        context = {
+            "next": _safe_next(next),
+            "error": None,
+            "viewer": None,
+            "nav": "login",
+            "now": now_fn(),
+        }
+        return templates.TemplateResponse(request, "login.html", context)
 
     @router.post("/login", response_model=None)
     async def login(request: Request) -> Response:
@@ -244,14 +285,19 @@ def build_router(
         token = (form.get("token") or [""])[0]
         target = _safe_next((form.get("next") or ["/"])[0])
         with session_factory() as session:
-            principal = principal_for_token(session, settings, token, now_fn())
+            principal = viewer_for_token(session, settings, token, now_fn())
             session.commit()
         if principal is None:
             return templates.TemplateResponse(
                 request,
                 "login.html",
-                {"next": target, "error": "Unknown, expired or revoked token, or a gateway token.",
-                 "viewer": None, "nav": "login", "now": now_fn()},
+                {
+                    "next": target,
+                    "error": "Unknown, expired or revoked token, or a gateway token.",
+                    "viewer": None,
+                    "nav": "login",
+                    "now": now_fn(),
+                },
                 status_code=401,
             )
         response = RedirectResponse(target, status_code=303)

@@ -10,8 +10,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 from fastapi import FastAPI
+from pydantic import SecretStr
 
 from cloud.dashboard import build_dashboard
 from cloud.db.engine import SessionFactory, make_engine, make_session_factory
@@ -35,6 +37,8 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
     from fastapi.testclient import TestClient
 
+__all__ = ["ADMIN_TOKEN", "Fleet", "TestClient", "make_app", "outer_race_waveform", "seed_fleet"]
+
 ADMIN_TOKEN = "Adm1n-t0ken-for-dashboard-tests-9f3c"
 PUMP_RPM = 1480.0
 FS_HZ = 20480.0
@@ -56,7 +60,7 @@ class Fleet:
     requested: list[tuple[str, str | None, str]]
 
 
-def outer_race_waveform(shaft_hz: float, seed: int = 7) -> np.ndarray:
+def outer_race_waveform(shaft_hz: float, seed: int = 7) -> npt.NDArray[np.float64]:
     """1×/2× shaft tones plus resonance bursts repeating at BPFO: an outer-race fault."""
     rng = np.random.default_rng(seed)
     t = np.arange(N_SAMPLES) / FS_HZ
@@ -69,7 +73,9 @@ def outer_race_waveform(shaft_hz: float, seed: int = 7) -> np.ndarray:
     return x + 0.05 * rng.standard_normal(N_SAMPLES)
 
 
-def _records(asset_id: str, now: datetime, hours: float, step_s: float, ramp: float) -> list:
+def _records(
+    asset_id: str, now: datetime, hours: float, step_s: float, ramp: float
+) -> list[FeatureRecord]:
     out = []
     n = int(hours * 3600 / step_s)
     for i in range(n):
@@ -98,28 +104,63 @@ def _records(asset_id: str, now: datetime, hours: float, step_s: float, ramp: fl
 
 def seed_fleet(tmp: Path, now: datetime) -> Fleet:
     """Three assets on two gateways; pump-01 has an outer-race alert, P1 overdue work order."""
-    settings = CloudSettings(data_dir=tmp, admin_token=ADMIN_TOKEN)
+    settings = CloudSettings(data_dir=tmp, admin_token=SecretStr(ADMIN_TOKEN))
     engine = make_engine(settings.sqlalchemy_url)
     Base.metadata.create_all(engine)
     factory = make_session_factory(engine)
     store = SqliteTelemetryStore(tmp / "telemetry.db")
-    bearing = {"n_balls": 9, "ball_diameter_mm": 7.94, "pitch_diameter_mm": 39.04,
-               "contact_angle_deg": 0.0}
+    bearing = {
+        "n_balls": 9,
+        "ball_diameter_mm": 7.94,
+        "pitch_diameter_mm": 39.04,
+        "contact_angle_deg": 0.0,
+    }
     with factory() as s:
         s.add_all(
             [
                 Gateway(id="gw-hall-a", name="Hall A", state="online", last_seen=now),
-                Gateway(id="gw-hall-b", name="Hall B", state="offline",
-                        last_seen=now - timedelta(hours=3)),
-                Asset(id="pump-01", gateway_id="gw-hall-a", name="Cooling pump 1", kind="pump",
-                      location="Hall A", shaft_speed_rpm=PUMP_RPM, iso_group=2,
-                      foundation="rigid", customer_tier="key", running_hours=1234.0, **bearing),
-                Asset(id="fan-02", gateway_id="gw-hall-a", name="Exhaust fan 2", kind="fan",
-                      location="Hall A", shaft_speed_rpm=990.0, iso_group=2,
-                      foundation="flexible", customer_tier="standard", **bearing),
-                Asset(id="motor-03", gateway_id="gw-hall-b", name="Line motor 3", kind="motor",
-                      location="Hall B", shaft_speed_rpm=2975.0, iso_group=1,
-                      foundation="rigid", customer_tier="strategic"),
+                Gateway(
+                    id="gw-hall-b",
+                    name="Hall B",
+                    state="offline",
+                    last_seen=now - timedelta(hours=3),
+                ),
+                Asset(
+                    id="pump-01",
+                    gateway_id="gw-hall-a",
+                    name="Cooling pump 1",
+                    kind="pump",
+                    location="Hall A",
+                    shaft_speed_rpm=PUMP_RPM,
+                    iso_group=2,
+                    foundation="rigid",
+                    customer_tier="key",
+                    running_hours=1234.0,
+                    **bearing,
+                ),
+                Asset(
+                    id="fan-02",
+                    gateway_id="gw-hall-a",
+                    name="Exhaust fan 2",
+                    kind="fan",
+                    location="Hall A",
+                    shaft_speed_rpm=990.0,
+                    iso_group=2,
+                    foundation="flexible",
+                    customer_tier="standard",
+                    **bearing,
+                ),
+                Asset(
+                    id="motor-03",
+                    gateway_id="gw-hall-b",
+                    name="Line motor 3",
+                    kind="motor",
+                    location="Hall B",
+                    shaft_speed_rpm=2975.0,
+                    iso_group=1,
+                    foundation="rigid",
+                    customer_tier="strategic",
+                ),
             ]
         )
         s.flush()
@@ -136,74 +177,155 @@ def seed_fleet(tmp: Path, now: datetime) -> Fleet:
             "iso_zone": "B",
             "velocity_rms_mms": 2.1,
             "diagnosis": {
-                "source": "waveform_snapshot", "fault": "bearing_outer_race",
-                "confidence": 0.86, "failure_mode_code": "VIB",
+                "source": "waveform_snapshot",
+                "fault": "bearing_outer_race",
+                "confidence": 0.86,
+                "failure_mode_code": "VIB",
                 "failure_mechanism_code": "2.6",
                 "findings": [{"fault": "bearing_outer_race", "confidence": 0.86}],
             },
             "spectral_peaks": [
-                {"fault": "bearing_outer_race", "peak_1x_hz": 88.6, "peak_1x_ms2": 0.62,
-                 "ratio_1x": 11.3, "peak_2x_hz": 177.0, "peak_2x_ms2": 0.31, "ratio_2x": 6.2},
+                {
+                    "fault": "bearing_outer_race",
+                    "peak_1x_hz": 88.6,
+                    "peak_1x_ms2": 0.62,
+                    "ratio_1x": 11.3,
+                    "peak_2x_hz": 177.0,
+                    "peak_2x_ms2": 0.31,
+                    "ratio_2x": 6.2,
+                },
             ],
-            "models": {"anomaly": "FleetBaseline", "diagnosis": "models.diagnosis",
-                       "rul": "models.rul"},
+            "models": {
+                "anomaly": "FleetBaseline",
+                "diagnosis": "models.diagnosis",
+                "rul": "models.rul",
+            },
             "rul_hours": {"low": 40.0, "median": 120.0, "high": 300.0},
         }
         alert = Alert(
-            asset_id="pump-01", failure_mode="bearing_outer_race", severity="alarm",
-            state="open", score=2.4, confidence=0.86, iso_zone="B", evidence=evidence,
-            model="FleetBaseline+diagnosis", model_version="0.1.0", rul_low_h=40.0,
-            rul_median_h=120.0, rul_high_h=300.0, opened_at=now - timedelta(hours=1),
-            last_seen_at=now, resolution_note="",
+            asset_id="pump-01",
+            failure_mode="bearing_outer_race",
+            severity="alarm",
+            state="open",
+            score=2.4,
+            confidence=0.86,
+            iso_zone="B",
+            evidence=evidence,
+            model="FleetBaseline+diagnosis",
+            model_version="0.1.0",
+            rul_low_h=40.0,
+            rul_median_h=120.0,
+            rul_high_h=300.0,
+            opened_at=now - timedelta(hours=1),
+            last_seen_at=now,
+            resolution_note="",
         )
-        alert.events.append(AlertEvent(at=now - timedelta(hours=1), kind="opened",
-                                       severity="warning", score=1.3, details=evidence))
-        alert.events.append(AlertEvent(at=now - timedelta(minutes=20), kind="escalated",
-                                       severity="alarm", score=2.4,
-                                       details={"from": "warning", "to": "alarm"}))
+        alert.events.append(
+            AlertEvent(
+                at=now - timedelta(hours=1),
+                kind="opened",
+                severity="warning",
+                score=1.3,
+                details=evidence,
+            )
+        )
+        alert.events.append(
+            AlertEvent(
+                at=now - timedelta(minutes=20),
+                kind="escalated",
+                severity="alarm",
+                score=2.4,
+                details={"from": "warning", "to": "alarm"},
+            )
+        )
         s.add(alert)
         s.flush()
 
-        def wo(asset: str, mode: str, prio: str, state: str, respond: float, resolve: float,
-               **kw: object) -> WorkOrder:
+        def wo(
+            asset: str,
+            mode: str,
+            prio: str,
+            state: str,
+            respond: float,
+            resolve: float,
+            **kw: object,
+        ) -> WorkOrder:
             return WorkOrder(
-                asset_id=asset, failure_mode=mode, title=f"Inspect {mode.replace('_', ' ')}",
-                priority=prio, state=state, created_at=now - timedelta(hours=2),
-                updated_at=now, respond_by=now + timedelta(hours=respond),
-                resolve_by=now + timedelta(hours=resolve), **kw,
+                asset_id=asset,
+                failure_mode=mode,
+                title=f"Inspect {mode.replace('_', ' ')}",
+                priority=prio,
+                state=state,
+                created_at=now - timedelta(hours=2),
+                updated_at=now,
+                respond_by=now + timedelta(hours=respond),
+                resolve_by=now + timedelta(hours=resolve),
+                **kw,
             )
 
         s.add_all(
             [
-                wo("pump-01", "bearing_outer_race", "P1", "open", -0.5, 20, alert_id=alert.id,
-                   suggested_actions=["Check lubrication", "Plan bearing change"],
-                   spare_parts=["SKF 6205-2RS"]),
-                wo("fan-02", "unbalance", "P2", "assigned", -1, 40, assignee="j.doe",
-                   planned_for=now + timedelta(days=1)),
+                wo(
+                    "pump-01",
+                    "bearing_outer_race",
+                    "P1",
+                    "open",
+                    -0.5,
+                    20,
+                    alert_id=alert.id,
+                    suggested_actions=["Check lubrication", "Plan bearing change"],
+                    spare_parts=["SKF 6205-2RS"],
+                ),
+                wo(
+                    "fan-02",
+                    "unbalance",
+                    "P2",
+                    "assigned",
+                    -1,
+                    40,
+                    assignee="j.doe",
+                    planned_for=now + timedelta(days=1),
+                ),
                 wo("motor-03", "misalignment", "P3", "in_progress", -5, 100, assignee="a.lee"),
-                wo("fan-02", "scheduled_service", "P3", "done", -50, -10,
-                   done_at=now - timedelta(hours=12)),
+                wo(
+                    "fan-02",
+                    "scheduled_service",
+                    "P3",
+                    "done",
+                    -50,
+                    -10,
+                    done_at=now - timedelta(hours=12),
+                ),
             ]
         )
         _, engineer = create_token(s, name="eng-1", role="engineer", actor="test", now=now)
         _, desk = create_token(s, name="desk-1", role="service_desk", actor="test", now=now)
-        _, gateway = create_token(s, name="gw", role="gateway", actor="test", now=now,
-                                  gateway_id="gw-hall-a")
+        _, gateway = create_token(
+            s, name="gw", role="gateway", actor="test", now=now, gateway_id="gw-hall-a"
+        )
         alert_id = alert.id
         s.commit()
 
     store.write("gw-hall-a", _records("pump-01", now, hours=6, step_s=120, ramp=1.6))
-    store.write("gw-hall-a", [
-        r.model_copy(update={"asset_id": "fan-02", "seq": 10_000 + r.seq})
-        for r in _records("fan-02", now, hours=6, step_s=300, ramp=0.0)
-    ])
+    store.write(
+        "gw-hall-a",
+        [
+            r.model_copy(update={"asset_id": "fan-02", "seq": 10_000 + r.seq})
+            for r in _records("fan-02", now, hours=6, step_s=300, ramp=0.0)
+        ],
+    )
     shaft_hz = PUMP_RPM / 60.0
     store.save_snapshot(
         WaveformSnapshot(
-            gateway_id="gw-hall-a", seq=99_999, sent_at=now, asset_id="pump-01",
-            point="de_radial", ts=now - timedelta(minutes=5), sample_rate_hz=FS_HZ,
-            shaft_hz=shaft_hz, samples_f32le_b64=WaveformSnapshot.pack(
-                outer_race_waveform(shaft_hz)),
+            gateway_id="gw-hall-a",
+            seq=99_999,
+            sent_at=now,
+            asset_id="pump-01",
+            point="de_radial",
+            ts=now - timedelta(minutes=5),
+            sample_rate_hz=FS_HZ,
+            shaft_hz=shaft_hz,
+            samples_f32le_b64=WaveformSnapshot.pack(outer_race_waveform(shaft_hz)),
         )
     )
     return Fleet(factory, store, settings, now, alert_id, engineer, desk, gateway, [])
@@ -219,7 +341,9 @@ def make_app(fleet: Fleet, *, with_snapshot: bool = True) -> FastAPI:
     app = FastAPI()
     app.include_router(
         build_dashboard(
-            fleet.session_factory, fleet.store, fleet.settings,
+            fleet.session_factory,
+            fleet.store,
+            fleet.settings,
             request_snapshot=request_snapshot if with_snapshot else None,
         )
     )

@@ -34,6 +34,12 @@ def parse(svg: str) -> ET.Element:
     return ET.fromstring(svg)
 
 
+def num(el: ET.Element, name: str) -> float:
+    value = el.get(name)
+    assert value is not None, f"no {name} on <{el.tag}>"
+    return float(value)
+
+
 def path_points(d: str) -> list[tuple[float, float]]:
     return [(float(x), float(y)) for x, y in re.findall(r"[ML](-?[\d.]+),(-?[\d.]+)", d)]
 
@@ -46,31 +52,42 @@ def test_spectrum_markers_sit_at_their_frequencies() -> None:
     frame = Frame(width=800, height=240, left=60, right=20, top=40, bottom=32)
     freqs = np.linspace(0.0, 500.0, 5001)
     amps = np.zeros_like(freqs)
-    markers = [FreqMarker(24.6667, "1×", "order"), FreqMarker(88.43, "BPFO", "defect bpfo"),
-               FreqMarker(400.0, "X", "order"), FreqMarker(600.0, "beyond", "order")]
-    root = parse(spectrum_chart(freqs, amps, title="S", unit="m/s²", markers=markers,
-                                f_max_hz=500.0, frame=frame))
-    lines = {ln.get("data-label"): ln for ln in root.iter(f"{{{NS['svg']}}}line")
-             if "marker" in (ln.get("class") or "")}
+    markers = [
+        FreqMarker(24.6667, "1×", "order"),
+        FreqMarker(88.43, "BPFO", "defect bpfo"),
+        FreqMarker(400.0, "X", "order"),
+        FreqMarker(600.0, "beyond", "order"),
+    ]
+    root = parse(
+        spectrum_chart(
+            freqs, amps, title="S", unit="m/s²", markers=markers, f_max_hz=500.0, frame=frame
+        )
+    )
+    lines = {
+        ln.get("data-label"): ln
+        for ln in root.iter(f"{{{NS['svg']}}}line")
+        if "marker" in (ln.get("class") or "")
+    }
     assert set(lines) == {"1×", "BPFO", "X"}  # 600 Hz is beyond the axis: not drawn
     for label, freq in (("1×", 24.6667), ("BPFO", 88.43), ("X", 400.0)):
-        assert float(lines[label].get("x1")) == pytest.approx(x_of(freq, 500.0, frame), abs=0.01)
-        assert float(lines[label].get("data-freq-hz")) == pytest.approx(freq, abs=1e-3)
+        assert num(lines[label], "x1") == pytest.approx(x_of(freq, 500.0, frame), abs=0.01)
+        assert num(lines[label], "data-freq-hz") == pytest.approx(freq, abs=1e-3)
 
 
 def test_envelope_peak_lines_up_with_bpfo_marker() -> None:
     shaft_hz = PUMP_RPM / 60.0
     freqs, amps = envelope_spectrum(outer_race_waveform(shaft_hz), FS_HZ)
     markers = defect_markers(SKF_6205, shaft_hz)
-    svg = spectrum_chart(freqs, amps, title="Envelope", unit="m/s²", markers=markers,
-                         f_max_hz=500.0)
+    svg = spectrum_chart(
+        freqs, amps, title="Envelope", unit="m/s²", markers=markers, f_max_hz=500.0
+    )
     root = parse(svg)
     trace = next(p for p in root.iter(f"{{{NS['svg']}}}path") if "line" in p.get("class", ""))
     points = path_points(trace.get("d", ""))
     peak_x = min(points, key=lambda p: p[1])[0]  # SVG y grows downwards
     bpfo = next(ln for ln in root.iter(f"{{{NS['svg']}}}line") if ln.get("data-label") == "BPFO")
     # One pixel of 660 spans 0.76 Hz, finer than the 1.25 Hz bin: the peak is on the marker.
-    assert abs(float(bpfo.get("x1")) - peak_x) <= 1.5
+    assert abs(num(bpfo, "x1") - peak_x) <= 1.5
     labels = {ln.get("data-label") for ln in root.iter(f"{{{NS['svg']}}}line")}
     assert {"BPFO", "2×BPFO", "3×BPFO", "BPFI", "BSF", "FTF", "2×FTF"} <= labels
 
@@ -89,23 +106,27 @@ def test_trend_has_zone_bands_at_iso_limits() -> None:
     frame = Frame()
     t = np.arange(100, dtype=np.float64) * 60.0 + 1.7e9
     v = np.linspace(0.5, 3.5, 100)
-    svg = trend_chart([Series("v", t, v)], title="Velocity", unit="mm/s",
-                      bands=zone_bands(2, "rigid"), markers=[TimeMarker(t[50], "onset")],
-                      frame=frame)
+    svg = trend_chart(
+        [Series("v", t, v)],
+        title="Velocity",
+        unit="mm/s",
+        bands=zone_bands(2, "rigid"),
+        markers=[TimeMarker(t[50], "onset")],
+        frame=frame,
+    )
     root = parse(svg)
-    bands = {r.get("data-zone"): r for r in root.iter(f"{{{NS['svg']}}}rect")
-             if r.get("data-zone")}
+    bands = {r.get("data-zone"): r for r in root.iter(f"{{{NS['svg']}}}rect") if r.get("data-zone")}
     assert set(bands) == {"A", "B", "C", "D"}
     # Zone A's top edge and zone B's bottom edge are both at 1.4 mm/s.
-    a_top = float(bands["A"].get("y"))
-    b_bottom = float(bands["B"].get("y")) + float(bands["B"].get("height"))
+    a_top = num(bands["A"], "y")
+    b_bottom = num(bands["B"], "y") + num(bands["B"], "height")
     assert a_top == pytest.approx(b_bottom, abs=0.2)
-    assert float(bands["A"].get("data-hi")) == 1.4
-    assert float(bands["C"].get("data-hi")) == 4.5
+    assert num(bands["A"], "data-hi") == 1.4
+    assert num(bands["C"], "data-hi") == 4.5
     onset = next(ln for ln in root.iter(f"{{{NS['svg']}}}line") if ln.get("data-at"))
-    assert float(onset.get("x1")) == pytest.approx(frame.left + frame.plot_w * 50 / 99, abs=0.1)
+    assert num(onset, "x1") == pytest.approx(frame.left + frame.plot_w * 50 / 99, abs=0.1)
     line = next(p for p in root.iter(f"{{{NS['svg']}}}path"))
-    assert int(line.get("data-points")) == 100
+    assert int(num(line, "data-points")) == 100
 
 
 def test_iso_zone_letters() -> None:
@@ -147,9 +168,9 @@ def test_rul_bar_positions() -> None:
     rect = next(r for r in root.iter(f"{{{NS['svg']}}}rect") if r.get("data-low-h"))
     median = next(ln for ln in root.iter(f"{{{NS['svg']}}}line") if ln.get("data-median-h"))
     scale = frame.plot_w / 330.0
-    assert float(rect.get("x")) == pytest.approx(frame.left + 40 * scale, abs=0.1)
-    assert float(rect.get("width")) == pytest.approx(260 * scale, abs=0.1)
-    assert float(median.get("x1")) == pytest.approx(frame.left + 120 * scale, abs=0.1)
+    assert num(rect, "x") == pytest.approx(frame.left + 40 * scale, abs=0.1)
+    assert num(rect, "width") == pytest.approx(260 * scale, abs=0.1)
+    assert num(median, "x1") == pytest.approx(frame.left + 120 * scale, abs=0.1)
     assert "no RUL" in rul_chart(None, None, None)
 
 
@@ -159,16 +180,21 @@ def test_gauge_marks_over_threshold() -> None:
 
 
 def test_labels_are_escaped() -> None:
-    svg = trend_chart([Series("<script>", np.array([0.0, 60]), np.array([1.0, 2]))],
-                      title="<b>", unit="&", markers=[TimeMarker(30.0, "<i>")])
+    svg = trend_chart(
+        [Series("<script>", np.array([0.0, 60]), np.array([1.0, 2]))],
+        title="<b>",
+        unit="&",
+        markers=[TimeMarker(30.0, "<i>")],
+    )
     assert "<script>" not in svg and "<i>" not in svg
     parse(svg)  # still well-formed XML
 
 
 def test_axis_shows_the_next_zone_up_and_no_further() -> None:
     bands = [Band(0, 1, "A", "zone-a"), Band(1, 2, "B", "zone-b"), Band(2, 200, "Z", "z")]
-    svg = trend_chart([Series("v", np.array([0.0, 60]), np.array([0.2, 0.3]))], title="T",
-                      unit="u", bands=bands)
+    svg = trend_chart(
+        [Series("v", np.array([0.0, 60]), np.array([0.2, 0.3]))], title="T", unit="u", bands=bands
+    )
     root = parse(svg)
     zones = [r.get("data-zone") for r in root.iter(f"{{{NS['svg']}}}rect") if r.get("data-zone")]
     assert zones == ["A", "B"]

@@ -19,8 +19,13 @@ def test_pipeline_shape() -> None:
                 {"feature": "env_bpfo_ms2", "value": 0.5, "baseline_median": 0.1, "z": -8.0},
             ],
             "spectral_peaks": [
-                {"fault": "imbalance", "peak_1x_hz": 24.7, "peak_1x_ms2": 1.2, "ratio_1x": 9.0,
-                 "ratio_2x_to_1x": 0.1},
+                {
+                    "fault": "imbalance",
+                    "peak_1x_hz": 24.7,
+                    "peak_1x_ms2": 1.2,
+                    "ratio_1x": 9.0,
+                    "ratio_2x_to_1x": 0.1,
+                },
                 {"fault": "bearing_inner_race", "peak_1x_hz": 133.0, "peak_2x_hz": 266.0},
             ],
             "diagnosis": {"fault": "imbalance", "confidence": 0.7},

@@ -40,7 +40,7 @@ def test_fleet_overview(client: TestClient) -> None:
     assert "no recent data" in html  # motor-03 has no telemetry
     assert "gw-hall-b offline" in html and "gw-hall-a online" in html
     # Work orders due: the P1 is overdue on its response and sorted first.
-    due = html[html.index("Work orders due"):]
+    due = html[html.index("Work orders due") :]
     assert due.index("P1") < due.index("P2") < due.index("P3")
     assert "overdue-row" in due and "overdue by 30 min" in due
     assert "scheduled service" not in due  # done orders are not due
@@ -87,9 +87,28 @@ def test_trend_window_is_clamped(client: TestClient) -> None:
     assert 'href="?hours=1" aria-current="true"' in html
 
 
-def test_unknown_pages_are_404(client: TestClient) -> None:
-    assert client.get("/assets/nope").status_code == 404
-    assert client.get("/alerts/999").status_code == 404
+def test_unknown_pages_are_html_404(client: TestClient) -> None:
+    for path, text in (
+        ("/assets/nope", "There is no asset &#39;nope&#39;"),
+        ("/alerts/999", "#999"),
+    ):
+        r = client.get(path)
+        assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
+        assert text in r.text and 'href="/"' in r.text
+
+
+def test_failed_command_is_reported(fleet: Fleet) -> None:
+    def broken(asset_id: str, point: str | None, actor: str) -> str:
+        raise RuntimeError("no broker connection for commands")
+
+    app = FastAPI()
+    app.include_router(
+        build_dashboard(fleet.session_factory, fleet.store, fleet.settings, request_snapshot=broken)
+    )
+    c = TestClient(app)
+    c.post("/login", data={"token": fleet.engineer_token}, follow_redirects=False)
+    r = c.post("/assets/pump-01/snapshot", follow_redirects=False)
+    assert r.status_code == 503 and "no broker connection" in r.text
 
 
 def test_work_order_board(client: TestClient, fleet: Fleet) -> None:
@@ -147,14 +166,17 @@ def test_remote_browser_must_sign_in(fleet: Fleet) -> None:
 
 def test_login_sets_httponly_cookie_and_opens_pages(fleet: Fleet) -> None:
     c = TestClient(make_app(fleet), client=("10.1.2.3", 50000))
-    r = c.post("/login", data={"token": fleet.engineer_token, "next": "/work-orders"},
-               follow_redirects=False)
+    r = c.post(
+        "/login",
+        data={"token": fleet.engineer_token, "next": "/work-orders"},
+        follow_redirects=False,
+    )
     assert r.status_code == 303 and r.headers["location"] == "/work-orders"
     cookie = r.headers["set-cookie"]
     assert cookie.startswith(f"{COOKIE_NAME}=") and "HttpOnly" in cookie
     assert "SameSite=strict" in cookie or "samesite=strict" in cookie.lower()
     page = c.get("/")
-    assert page.status_code == 200 and "eng-1" in page.text and "engineer" in page.text
+    assert page.status_code == 200 and "token:eng-1" in page.text and "engineer" in page.text
     c.post("/logout", follow_redirects=False)
     c.cookies.clear()
     assert c.get("/", follow_redirects=False).status_code == 303
@@ -187,7 +209,7 @@ def test_snapshot_request_needs_engineer(fleet: Fleet) -> None:
     assert "Request a new snapshot" in page
     r = eng.post("/assets/fan-02/snapshot", follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/assets/fan-02?snapshot=cmd-1"
-    assert fleet.requested == [("fan-02", None, "eng-1")]
+    assert fleet.requested == [("fan-02", None, "token:eng-1")]
     assert "Snapshot requested (command cmd-1)" in eng.get(r.headers["location"]).text
     assert eng.post("/assets/nope/snapshot").status_code == 404
 
@@ -211,8 +233,13 @@ class BrokenStore:
 
 def test_pages_render_when_the_store_is_down(fleet: Fleet) -> None:
     app = FastAPI()
-    app.include_router(build_dashboard(fleet.session_factory, BrokenStore(),  # type: ignore[arg-type]
-                                       fleet.settings))
+    app.include_router(
+        build_dashboard(
+            fleet.session_factory,
+            BrokenStore(),  # type: ignore[arg-type]
+            fleet.settings,
+        )
+    )
     c = TestClient(app)
     assert c.get("/").status_code == 200
     html = c.get("/assets/pump-01").text
