@@ -5,8 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from ironwatch.services import Mosquitto, PtyPair
+
+# These machines are shared and noisy: a slow example is not a failure. Property tests
+# check behaviour, benchmarks under bench/ measure speed.
+settings.register_profile(
+    "ironwatch", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
+)
+settings.load_profile("ironwatch")
 
 
 @pytest.fixture
