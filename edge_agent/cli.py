@@ -40,7 +40,16 @@ def _load(path: str) -> Any:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from edge_agent._errors import ConfigError
+    from ironwatch.cli import CliError
+
     config = _load(args.file)
+    try:
+        from edge_agent.acquisition.modbus import profile_interval_s
+
+        intervals = [mb.poll_interval_s or profile_interval_s(mb.profile) for mb in config.modbus]
+    except ConfigError as err:
+        raise CliError(f"{args.file}: {err}") from err
     m = config.mqtt
     lines = [
         f"{args.file}: OK",
@@ -60,10 +69,10 @@ def _check(args: argparse.Namespace) -> int:
         device = "any" if s.device_id is None else s.device_id
         lines.append(f"serial {s.port} @ {s.baudrate} device {device}"
                      f" window {s.window_samples}: {chans}")
-    for mb in config.modbus:
+    for mb, interval in zip(config.modbus, intervals, strict=True):
         where = f"{mb.host}:{mb.port or 502}" if mb.transport == "tcp" else mb.serial_port
         lines.append(f"modbus {mb.transport} {where} unit {mb.device_id} profile {mb.profile}"
-                     f" -> {mb.asset_id}/{mb.point}")
+                     f" every {interval:g} s -> {mb.asset_id}/{mb.point}")
     print("\n".join(lines))
     return 0
 
@@ -83,7 +92,7 @@ def _run(args: argparse.Namespace) -> int:
     except ImportError as err:
         raise CliError(f"the gateway needs ironwatch[edge] installed: {err}") from err
     except EdgeError as err:
-        raise CliError(str(err)) from err
+        raise CliError(f"{args.config}: {err}") from err
 
     stop = threading.Event()
 

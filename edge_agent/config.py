@@ -16,6 +16,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    FilePath,
     SecretStr,
     ValidationError,
     field_validator,
@@ -64,9 +65,9 @@ class _Section(BaseModel):
 class TlsConfig(_Section):
     """TLS to the broker; `insecure` skips hostname checks (test rigs only)."""
 
-    ca_file: Path | None = None
-    cert_file: Path | None = None
-    key_file: Path | None = None
+    ca_file: FilePath | None = None
+    cert_file: FilePath | None = None
+    key_file: FilePath | None = None
     insecure: bool = False
 
     @model_validator(mode="after")

@@ -126,7 +126,7 @@ class OutboxQueue:
             self._db.executescript(_SCHEMA)
             self._queued = int(self._db.execute("SELECT count(*) FROM records").fetchone()[0])
             self._check()
-        except sqlite3.Error as err:
+        except (sqlite3.Error, OSError) as err:
             raise OutboxError(f"cannot open outbox {self.path}: {err}") from err
 
     def _check(self) -> None:

@@ -27,6 +27,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from pydantic import ValidationError
 
+from edge_agent._errors import ConfigError
 from edge_agent.config import EdgeConfig
 from edge_agent.outbox import OutboxQueue, StoredRecord
 from ironwatch.wire import (
@@ -104,12 +105,15 @@ class MqttPublisher:
             password = m.password.get_secret_value() if m.password is not None else None
             client.username_pw_set(m.username, password)
         if m.tls is not None:
-            client.tls_set(
-                ca_certs=str(m.tls.ca_file) if m.tls.ca_file else None,
-                certfile=str(m.tls.cert_file) if m.tls.cert_file else None,
-                keyfile=str(m.tls.key_file) if m.tls.key_file else None,
-                cert_reqs=ssl.CERT_NONE if m.tls.insecure else ssl.CERT_REQUIRED,
-            )
+            try:
+                client.tls_set(
+                    ca_certs=str(m.tls.ca_file) if m.tls.ca_file else None,
+                    certfile=str(m.tls.cert_file) if m.tls.cert_file else None,
+                    keyfile=str(m.tls.key_file) if m.tls.key_file else None,
+                    cert_reqs=ssl.CERT_NONE if m.tls.insecure else ssl.CERT_REQUIRED,
+                )
+            except (OSError, ssl.SSLError, ValueError) as err:
+                raise ConfigError(f"mqtt.tls: cannot load certificates: {err}") from err
             client.tls_insecure_set(m.tls.insecure)
         # Telemetry batches plus room for status and snapshot messages.
         client.max_inflight_messages_set(m.max_inflight_batches + 4)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from edge_agent._errors import ConfigError
 from edge_agent.acquisition._points import PointTable
 from edge_agent.config import ModbusSourceConfig
 from ironwatch.wire import check_feature_name
@@ -76,14 +77,13 @@ def _default_reader(src: ModbusSourceConfig) -> ModbusReader:
 
 
 def profile_interval_s(profile_name: str) -> float:
-    """The shortest poll interval in a device profile (1 s if it cannot be read)."""
+    """The shortest poll interval in a device profile; ConfigError if it cannot be loaded."""
     try:
         from firmware_bridge.modbus_profile import DeviceProfile
 
         profile = DeviceProfile.load(profile_name)
     except (ImportError, ValueError, OSError) as err:
-        _log.warning("cannot read Modbus profile %r: %s", profile_name, err)
-        return 1.0
+        raise ConfigError(f"Modbus profile {profile_name!r}: {err}") from err
     return min((r.poll_interval_s for r in profile.registers), default=1.0)
 
 
@@ -101,7 +101,9 @@ class ModbusCoordinator:
         self.source = source
         self.table = table
         self.counters = ModbusCounters()
-        self.interval_s = interval_s or source.poll_interval_s or profile_interval_s(source.profile)
+        # Loaded even when an interval is given: a wrong profile name must fail at start.
+        profile_interval = profile_interval_s(source.profile)
+        self.interval_s = interval_s or source.poll_interval_s or profile_interval
         self._factory = reader_factory
         self._reader: ModbusReader | None = None
         self._stop = threading.Event()
@@ -152,7 +154,7 @@ class ModbusCoordinator:
         except Exception as err:
             # Connection refused, timeouts, a device gone: keep the last good values, retry.
             self.counters.poll_failures += 1
-            if self.last_success:
+            if self.last_success or self.counters.poll_failures == 1:
                 _log.warning("%s: poll failed: %s; backing off", self.name, err)
             self.last_success = False
             self._close_reader()
@@ -166,7 +168,7 @@ class ModbusCoordinator:
             _log.info("%s: polling every %.1f s", self.name, self.interval_s)
         elif not ok:
             self.counters.poll_failures += 1
-            if self.last_success:
+            if self.last_success or self.counters.poll_failures == 1:
                 _log.warning("%s: poll failed: %s", self.name,
                              getattr(errors[0], "message", errors[0]))
         self.last_success = ok
