@@ -192,8 +192,13 @@ class MachineSpec:
 
 
 def load_spec(path: str | Path) -> MachineSpec:
-    """Read a machine spec from a ``.toml`` or ``.json`` file."""
+    """Read a machine spec from a ``.toml`` or ``.json`` file, or a shipped one by name.
+
+    Shipped examples (simulators/specs): ``pump_outer_race``, ``fan_healthy``.
+    """
     p = Path(path)
+    if not p.exists() and not p.suffix:
+        p = Path(__file__).with_name("specs") / f"{p.name}.toml"
     try:
         if p.suffix.lower() == ".toml":
             data = tomllib.loads(p.read_text(encoding="utf-8"))
