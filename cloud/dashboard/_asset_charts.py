@@ -36,17 +36,18 @@ __all__ = [
     "trend_panels",
 ]
 
-# (panel title, unit, [(feature, series label)]); velocity first: it carries the ISO zones.
-TREND_PANELS: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
-    ("Velocity RMS (ISO 10–1000 Hz)", "mm/s", (("velocity_rms_mms", "velocity"),)),
-    ("Acceleration RMS", "m/s²", (("accel_rms_ms2", "accel"),)),
-    ("Kurtosis", "–", (("kurtosis", "kurtosis"),)),
+# (panel title, unit, from zero?, [(feature, series label)]); velocity carries the ISO zones.
+TREND_PANELS: tuple[tuple[str, str, bool, tuple[tuple[str, str], ...]], ...] = (
+    ("Velocity RMS (ISO 10–1000 Hz)", "mm/s", True, (("velocity_rms_mms", "velocity"),)),
+    ("Acceleration RMS", "m/s²", True, (("accel_rms_ms2", "accel"),)),
+    ("Kurtosis", "–", False, (("kurtosis", "kurtosis"),)),
     (
         "Envelope at bearing defect frequencies",
         "m/s²",
+        True,
         (("env_bpfo_ms2", "BPFO"), ("env_bpfi_ms2", "BPFI")),
     ),
-    ("Temperature", "°C", (("temperature_c", "temperature"),)),
+    ("Temperature", "°C", False, (("temperature_c", "temperature"),)),
 )
 _HARMONICS = (1, 2, 3)
 
@@ -129,24 +130,22 @@ def trend_panels(
     onsets: Sequence[TimeMarker],
 ) -> list[Panel]:
     """One chart per trend panel; velocity gets the asset's ISO zone bands."""
-    features = [f for _, _, pairs in TREND_PANELS for f, _ in pairs]
+    features = [f for *_, pairs in TREND_PANELS for f, _ in pairs]
     try:
         frame = store.query(asset_ids=[asset.id], start=start, end=end, features=features)
     except TelemetryError as err:
         return [Panel("Trends", empty_chart("Trends", f"telemetry store unavailable: {err}"))]
     panels: list[Panel] = []
-    for title, unit, pairs in TREND_PANELS:
+    for title, unit, zero_based, pairs in TREND_PANELS:
         series: list[Series] = []
         for j, (feature, label) in enumerate(pairs):
             series.extend(_series_for(frame, feature, label, j))
-        bands = (
-            zone_bands(asset.iso_group, asset.foundation)
-            if pairs[0][0].startswith("velocity")
-            else ()
+        is_velocity = pairs[0][0] == "velocity_rms_mms"
+        bands = zone_bands(asset.iso_group, asset.foundation) if is_velocity else ()
+        chart = trend_chart(
+            series, title=title, unit=unit, bands=bands, markers=onsets, zero_based=zero_based
         )
-        panels.append(
-            Panel(title, trend_chart(series, title=title, unit=unit, bands=bands, markers=onsets))
-        )
+        panels.append(Panel(title, chart))
     return panels
 
 

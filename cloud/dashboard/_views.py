@@ -55,8 +55,10 @@ BOARD_COLUMNS = (
 # threshold, so the threshold is 1 unless the evidence names another one.
 DEFAULT_SCORE_THRESHOLD = 1.0
 GATEWAY_SILENT_AFTER = timedelta(minutes=2)
-# How far back the fleet page looks for an asset's "current" velocity.
-LATEST_WINDOW = timedelta(hours=6)
+# How far back the fleet page looks for an asset's "current" velocity: long enough for slow
+# reporting intervals, short enough that a 5-second refresh over a large fleet stays cheap
+# and an older value is not passed off as current.
+LATEST_WINDOW = timedelta(minutes=30)
 
 
 @dataclass(frozen=True)

@@ -129,8 +129,13 @@ def trend_chart(
     bands: Sequence[Band] = (),
     markers: Sequence[TimeMarker] = (),
     frame: Frame | None = None,
+    zero_based: bool = True,
 ) -> Markup:
-    """Feature values over time; zone bands shaded behind, alert onsets as vertical lines."""
+    """Feature values over time; zone bands shaded behind, alert onsets as vertical lines.
+
+    Amplitudes read best from zero; a temperature or kurtosis reads best around its data,
+    hence `zero_based=False` for those.
+    """
     f = frame or Frame()
     x_range = _finite_range([s.x for s in series])
     y_range = _finite_range([s.y for s in series])
@@ -139,14 +144,19 @@ def trend_chart(
     x0, x1 = x_range
     if x1 - x0 < 1.0:
         x0, x1 = x0 - 30.0, x1 + 30.0
-    y0 = min(0.0, y_range[0])
     y1 = y_range[1]
+    if zero_based:
+        y0 = min(0.0, y_range[0])
+    else:
+        pad = max(0.1 * (y_range[1] - y_range[0]), 0.5)
+        y0, y1 = y_range[0] - pad, y_range[1] + pad
     if bands:
         # Show the zone a value is in plus the next one up, so the margin to it is visible.
         above = [b.lo for b in bands if b.lo > y1]
         y1 = max(y1 * 1.1, min(above) * 1.15 if above else y1)
     y1 = y1 if y1 > y0 else y0 + 1.0
-    y1 *= 1.05
+    if zero_based:
+        y1 *= 1.05  # headroom so the top of the line does not touch the frame
     xs = LinearScale(x0, x1, f.left, f.left + f.plot_w)
     ys = LinearScale(y0, y1, f.top + f.plot_h, f.top)
     parts: list[Markup] = [

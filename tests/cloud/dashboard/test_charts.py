@@ -198,3 +198,16 @@ def test_axis_shows_the_next_zone_up_and_no_further() -> None:
     root = parse(svg)
     zones = [r.get("data-zone") for r in root.iter(f"{{{NS['svg']}}}rect") if r.get("data-zone")]
     assert zones == ["A", "B"]
+
+
+def test_temperature_axis_fits_its_data() -> None:
+    t = np.arange(10, dtype=np.float64) * 60.0
+    svg = trend_chart(
+        [Series("t", t, np.linspace(41.0, 44.0, 10))], title="T", unit="°C", zero_based=False
+    )
+    ticks = [
+        float(x.text or "nan")
+        for x in parse(svg).iter(f"{{{NS['svg']}}}text")
+        if x.get("class") == "tick" and x.get("text-anchor") == "end"
+    ]
+    assert min(ticks) >= 40 and max(ticks) <= 45
