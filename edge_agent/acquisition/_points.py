@@ -50,6 +50,15 @@ class _PointState:
     last_good_at: float = 0.0  # monotonic
     last_window_s: float = 0.0
     raw: RawWindow | None = None
+    has_waveform: bool = False
+    deferred: int = 0
+    last_window_at: float = 0.0  # monotonic
+    last_window_features: dict[str, float | None] = field(default_factory=dict)
+
+
+# Reporting intervals a point with a waveform source waits for a window before it reports
+# its scalars with the last (stale) vibration values.
+_MAX_DEFERRALS = 2
 
 
 def _finite(value: float) -> float | None:
@@ -77,6 +86,8 @@ class PointTable:
             st.windows.append(dict(features))
             st.window_s += window_s
             st.raw = raw
+            st.has_waveform = True
+            st.last_window_at = time.monotonic()
             st.fresh = True
             st.last_ts = raw.ts
 
@@ -115,10 +126,30 @@ class PointTable:
         out: list[PendingRecord] = []
         with self._lock:
             for (asset_id, point), st in self._points.items():
+                waiting = st.fresh and st.has_waveform and not st.windows
+                if waiting and repeat_stale and st.deferred < _MAX_DEFERRALS:
+                    # Scalars came but no window yet (windows as long as the interval, or
+                    # jitter): wait for it rather than send a record without vibration.
+                    st.deferred += 1
+                    continue
                 if st.fresh:
                     features = self._summarise(st)
+                    stale = st.scalars_stale
+                    if st.has_waveform and not st.windows:
+                        if not repeat_stale:
+                            continue  # final flush: no vibration, no record
+                        # The waveform stopped: last good vibration values, flagged stale,
+                        # and nulls once they are older than max_stale_s.
+                        old = dict(st.last_window_features)
+                        if now_mono - st.last_window_at > self.max_stale_s:
+                            old = dict.fromkeys(old)
+                        features = {**old, **features}
+                        stale = True
+                    elif st.windows:
+                        st.last_window_features = {
+                            k: v for k, v in features.items() if k in st.windows[0]}
+                    st.deferred = 0
                     if features:
-                        stale = st.scalars_stale
                         st.last_good = features
                         st.last_good_at = now_mono
                         st.last_window_s = st.window_s or interval_s
@@ -126,6 +157,7 @@ class PointTable:
                                                  st.last_window_s, features, stale))
                     st.windows.clear()
                     st.window_s = 0.0
+                    st.deferred = 0
                     st.temps.clear()
                     st.scalars.clear()
                     st.scalars_stale = False

@@ -185,3 +185,31 @@ def test_feature_name_mapping() -> None:
     assert feature_name("vel", {"vel": "velocity_rms_mms"}) == ("velocity_rms_mms", 1.0)
     assert feature_name("status_word", {}) is None
     assert feature_name("energy_kwh", {}) is None
+
+
+def test_scalars_wait_for_the_window_then_go_stale() -> None:
+    table = PointTable([KEY], max_stale_s=60)
+    table.add_window(KEY, {"velocity_rms_mms": 2.0}, 1.0, _raw())
+    table.add_temperature(KEY, 40.0)
+    (first,) = table.collect(1.0)
+    assert first.features["velocity_rms_mms"] == 2.0 and not first.stale
+    # A temperature reading but no window yet: wait (up to two intervals) for the window.
+    table.add_temperature(KEY, 41.0)
+    assert table.collect(1.0) == []
+    table.add_window(KEY, {"velocity_rms_mms": 4.0}, 1.0, _raw())
+    (second,) = table.collect(1.0)
+    assert second.features == pytest.approx({"velocity_rms_mms": 4.0, "temperature_c": 41.0,
+                                             "temperature_max_c": 41.0,
+                                             "temperature_slope_c_per_h": None})
+    assert not second.stale
+    # The accelerometer died, temperature goes on: after the wait, last vibration as stale.
+    for _ in range(2):
+        table.add_temperature(KEY, 42.0)
+        assert table.collect(1.0) == []
+    table.add_temperature(KEY, 43.0)
+    (third,) = table.collect(1.0)
+    assert third.stale and third.features["velocity_rms_mms"] == 4.0
+    assert third.features["temperature_max_c"] == 43.0
+    # The final flush sends no record without a window.
+    table.add_temperature(KEY, 44.0)
+    assert table.collect(1.0, repeat_stale=False) == []
