@@ -91,11 +91,13 @@ _SIGNATURES: dict[FaultMode, Signature] = {
     FaultMode.IMBALANCE: Signature(
         lines=(Line("shaft", 1, 1.0),),
         channel_gains=(1.0, 0.85, 0.2),
+        growth_power=1.25,
         friction_heating_c=3.0,
     ),
     FaultMode.MISALIGNMENT: Signature(
         lines=(Line("shaft", 2, 1.0), Line("shaft", 1, 0.6), Line("shaft", 3, 0.35)),
         channel_gains=(0.7, 0.6, 1.0),  # misalignment shows strongest axially
+        growth_power=1.25,
         friction_heating_c=8.0,
         phases_quadrature=False,
     ),
@@ -109,6 +111,7 @@ _SIGNATURES: dict[FaultMode, Signature] = {
         ),
         channel_gains=(0.7, 1.0, 0.4),  # structural looseness: vertical direction dominates
         floor_weight=0.3,
+        growth_power=1.25,
         friction_heating_c=4.0,
         phases_quadrature=False,
     ),
