@@ -215,7 +215,7 @@ class CloudServices:
     def start(self, *, ingest: bool = True, scoring: bool = True) -> None:
         """Start the background workers; ingestion keeps retrying if the broker is down."""
         from cloud.ingest import IngestionWorker
-        from cloud.pipeline import ModelSuite, ScoringPipeline
+        from cloud.pipeline import GatewayCommands, ModelSuite, ScoringPipeline
 
         try:
             if self.settings.webhook_url and self.settings.webhook_secret:
@@ -234,6 +234,9 @@ class CloudServices:
             )
             self.escalations.start()
             self._started.append(self.escalations)
+            self.commands = GatewayCommands(self.settings, self.session_factory, clock=self.clock)
+            self.commands.start()
+            self._started.append(self.commands)
             if scoring:
                 self.pipeline = ScoringPipeline(
                     self.store,
@@ -243,6 +246,7 @@ class CloudServices:
                     models=ModelSuite(snapshots=self.store.latest_snapshot),
                     policy=self.policy,
                     catalogue=self.catalogue,
+                    request_snapshot=self.commands.request_snapshot,
                 )
                 self.pipeline.start()
                 self._started.append(self.pipeline)

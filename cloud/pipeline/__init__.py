@@ -3,14 +3,17 @@
 from cloud.pipeline._models import AssetPhysics, ModelSuite
 from cloud.pipeline._persistence import PersistenceRule
 from cloud.pipeline._pipeline import FeatureSource, RoundReport, ScoringPipeline
+from cloud.pipeline._snapshots import GatewayCommands, SnapshotRequestError
 from cloud.pipeline._state import PipelineState
 
 __all__ = [
     "AssetPhysics",
     "FeatureSource",
+    "GatewayCommands",
     "ModelSuite",
     "PersistenceRule",
     "PipelineState",
     "RoundReport",
     "ScoringPipeline",
+    "SnapshotRequestError",
 ]

@@ -73,6 +73,7 @@ class Assessment:
     rul_hours: tuple[float, float, float] | None = None
     diagnosis: dict[str, Any] = field(default_factory=dict)
     peaks: list[dict[str, Any]] = field(default_factory=list)
+    needs_snapshot: bool = False
 
 
 def _finite(x: float) -> float | None:
@@ -107,7 +108,11 @@ def build_evidence(
         "moved_features": moved_features(lead),
         "iso_zone": assessment.iso_zone,
         "velocity_rms_mms": _finite(lead.latest.get("velocity_rms_mms", math.nan)),
-        "diagnosis": assessment.diagnosis,
+        "diagnosis": assessment.diagnosis or {
+            "source": None,
+            "note": "waveform snapshot requested" if assessment.needs_snapshot
+            else "no waveform diagnosis",
+        },
         "spectral_peaks": assessment.peaks,
         "models": models.describe(),
         "rul_hours": None if rul is None else {"low": rul[0], "median": rul[1], "high": rul[2]},

@@ -40,6 +40,8 @@ WINDOW_SPACING_S = 60.0
 # RUL needs a trend: at least this many readings, starting a little before onset.
 RUL_MIN_POINTS = 5
 RUL_LEAD_IN_S = 300.0
+# A snapshot taken this long before onset still shows the fault developing.
+SNAPSHOT_LEAD_IN_S = 60.0
 _VERDICTS = {"false_alarm": "false_alarm", "confirmed": "confirmed_fault"}
 _MAD_TO_SIGMA = 1.4826
 
@@ -281,11 +283,17 @@ class ModelSuite:
 
     def _snapshot_diagnosis(self, a: Assessment, phys: AssetPhysics) -> Any | None:
         """Diagnose the latest raw snapshot of the lead point; cached per snapshot."""
-        if self.snapshots is None or self._diagnosis_mod is None:
+        if self._diagnosis_mod is None:
+            return None
+        if self.snapshots is None:
+            a.needs_snapshot = True
             return None
         point = a.lead.point
         snap = self.snapshots(a.asset_id, point)
-        if snap is None:
+        onset = a.lead.onset_s
+        if snap is None or (onset is not None and snap.ts.timestamp() < onset - SNAPSHOT_LEAD_IN_S):
+            # A waveform from before the anomaly shows the healthy machine: ask for a new one.
+            a.needs_snapshot = True
             return None
         cache_key = (a.asset_id, point, snap.ts.timestamp())
         if cache_key in self._diagnosis_cache:

@@ -43,6 +43,10 @@ HEALTH_INDICATOR = "velocity_rms_mms"
 # Bounded history for the RUL trend: enough windows for a fit, little memory per asset.
 HI_HISTORY = 2000
 ANOMALY_MODE = "unknown_anomaly"
+# A gateway that did not answer a snapshot request is asked again after this long.
+SNAPSHOT_RETRY = timedelta(minutes=2)
+# How long a new alert waits for the waveform it asked for before opening undiagnosed.
+SNAPSHOT_WAIT = timedelta(seconds=15)
 # Rows around an alert handed to the detector with an engineer's verdict.
 VERDICT_ROWS = 500
 
@@ -73,8 +77,9 @@ class RoundReport:
     commissioned: list[str] = field(default_factory=list)
     over_threshold: int = 0
     alerts_upserted: list[int] = field(default_factory=list)
-    work_orders_opened: list[int] = field(default_factory=list)
+    work_orders: list[int] = field(default_factory=list)
     cleared: list[tuple[str, str]] = field(default_factory=list)
+    snapshots_requested: list[str] = field(default_factory=list)
     verdicts_seen: int = 0
     verdicts_applied: int = 0
 
@@ -94,6 +99,7 @@ class ScoringPipeline:
         state_dir: Path | None = None,
         policy: ServiceLevelPolicy | None = None,
         catalogue: FailureModeCatalogue | None = None,
+        request_snapshot: Callable[[str, str | None, str], str] | None = None,
     ) -> None:
         self.store = store
         self.session_factory = session_factory
@@ -104,6 +110,10 @@ class ScoringPipeline:
         self.state_dir = state_dir or Path(settings.data_dir) / "pipeline"
         self.policy = policy
         self.catalogue = catalogue
+        self.request_snapshot = request_snapshot
+        self._snapshot_asked_at: dict[str, float] = {}
+        self._waiting_since: dict[str, float] = {}
+        self._last_views: dict[str, KeyView] = {}
         self.state = PipelineState.load(self.state_dir)
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -147,6 +157,11 @@ class ScoringPipeline:
             report.rows_read = len(batch)
             scored = self._commission(batch, now, report) if len(batch) else batch
             keys_scored = self._score(scored, report) if len(scored) else {}
+            self._last_views.update(keys_scored)
+            # An alert held for its snapshot is decided even if its asset sent nothing new.
+            for key, view in self._last_views.items():
+                if split_key(key)[0] in self._waiting_since:
+                    keys_scored.setdefault(key, view)
             with self.session_factory() as session:
                 report.verdicts_seen, report.verdicts_applied = self._apply_verdicts(session)
                 if keys_scored:
@@ -155,13 +170,13 @@ class ScoringPipeline:
             if report.rows_read or report.verdicts_seen:
                 self.state.save(self.state_dir)
             self.last_report = report
-            if report.rows_read:
+            if report.rows_read or report.alerts_upserted:
                 log.info(
                     "scoring round: %d rows, %d commissioning, %d scored, %d over threshold,"
                     " %d alerts, %d work orders",
                     report.rows_read, report.rows_commissioning, report.rows_scored,
                     report.over_threshold, len(report.alerts_upserted),
-                    len(report.work_orders_opened),
+                    len(report.work_orders),
                 )
             return report
 
@@ -317,8 +332,18 @@ class ScoringPipeline:
                             open_modes.remove(mode)
                             report.cleared.append((asset_id, mode))
                 continue
+            if not open_modes and assessment.needs_snapshot and self._hold_for_snapshot(
+                asset_id, assessment.lead.point, now, report
+            ):
+                continue
+            self._waiting_since.pop(asset_id, None)
+            diagnosed = assessment.failure_mode != ANOMALY_MODE
+            if open_modes:
+                # One alert per episode: its failure mode stays what it was opened as, and
+                # a later diagnosis shows in the evidence (and raises severity).
+                assessment.failure_mode = open_modes[0]
             severity = decide_severity(
-                diagnosed=assessment.failure_mode != ANOMALY_MODE,
+                diagnosed=diagnosed,
                 confidence=assessment.confidence,
                 iso_zone=assessment.iso_zone,
                 rul_low_h=None if assessment.rul_hours is None else assessment.rul_hours[0],
@@ -346,7 +371,31 @@ class ScoringPipeline:
                 session, alert, now=now, policy=self.policy, catalogue=self.catalogue
             )
             if work_order is not None:
-                report.work_orders_opened.append(work_order.id)
+                report.work_orders.append(work_order.id)
+
+    def _hold_for_snapshot(
+        self, asset_id: str, point: str, now: datetime, report: RoundReport
+    ) -> bool:
+        """Ask the gateway for a waveform; True while the new alert should wait for it.
+
+        A diagnosed alert ("outer race") is worth a few seconds' delay over an
+        unclassified one; without a command channel, or once SNAPSHOT_WAIT has passed,
+        the alert opens with what is known.
+        """
+        if self.request_snapshot is None:
+            return False
+        t = now.timestamp()
+        last = self._snapshot_asked_at.get(asset_id)
+        if last is None or t - last >= SNAPSHOT_RETRY.total_seconds():
+            self._snapshot_asked_at[asset_id] = t
+            try:
+                self.request_snapshot(asset_id, point, "scoring")
+                report.snapshots_requested.append(asset_id)
+            except Exception as err:
+                log.warning("snapshot request for %s failed: %s", asset_id, err)
+                return False
+        since = self._waiting_since.setdefault(asset_id, t)
+        return t - since < SNAPSHOT_WAIT.total_seconds()
 
     def _apply_verdicts(self, session: Session) -> tuple[int, int]:
         """Feed new verdicts back to the anomaly detector, once each, with the alarmed rows.

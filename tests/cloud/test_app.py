@@ -29,7 +29,18 @@ from paho.mqtt.enums import CallbackAPIVersion
 from cloud.app import create_app
 from cloud.settings import CloudSettings
 from ironwatch.services import Mosquitto, free_port, wait_for_port
-from ironwatch.wire import FeatureRecord, TelemetryMessage, encode, telemetry_topic
+from ironwatch.wire import (
+    Command,
+    FeatureRecord,
+    TelemetryMessage,
+    WaveformSnapshot,
+    command_topic,
+    decode,
+    encode,
+    snapshot_topic,
+    telemetry_topic,
+)
+from models.bearing import BearingGeometry
 
 with warnings.catch_warnings():
     # Starlette deprecates httpx for its test client in favour of httpx2, which the pinned
@@ -43,6 +54,8 @@ pytestmark = pytest.mark.integration
 IRONWATCH = str(Path(sys.executable).parent / "ironwatch")
 
 ASSETS = ("pump-01", "fan-02", "motor-03")
+SHAFT_RPM = 1480.0
+BEARING = BearingGeometry(n_balls=9, ball_diameter_mm=7.94, pitch_diameter_mm=39.04)
 DEGRADING = "pump-01"
 HEALTHY = {
     "accel_rms_ms2": 2.0, "accel_peak_ms2": 7.0, "crest_factor": 3.5, "kurtosis": 3.0,
@@ -97,16 +110,52 @@ def _messages(n_windows: int, commissioning: int) -> list[tuple[str, TelemetryMe
     return out
 
 
-def _publish(broker: Mosquitto, messages: list[tuple[str, TelemetryMessage]]) -> None:
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="test-publisher")
-    client.connect(broker.host, broker.port)
-    client.loop_start()
-    try:
+def outer_race_waveform(seconds: float = 2.0, fs: float = 20_000.0) -> np.ndarray:
+    """Acceleration of a bearing with an outer-race defect: impacts at BPFO ring a resonance."""
+    rng = np.random.default_rng(1)
+    shaft_hz = SHAFT_RPM / 60.0
+    bpfo_hz = BEARING.defect_frequencies(shaft_hz).bpfo
+    t = np.arange(int(fs * seconds)) / fs
+    x = 0.3 * rng.normal(size=t.size) + 0.5 * np.sin(2 * np.pi * shaft_hz * t)
+    ring = 3.0 * np.exp(-t[:400] * 800) * np.sin(2 * np.pi * 3000.0 * t[:400])
+    for start in (np.arange(0.0, seconds, 1.0 / bpfo_hz) * fs).astype(int):
+        seg = x[start:start + 400]
+        seg += ring[: seg.size]
+    return x
+
+
+class FakeGateway:
+    """Publishes telemetry for its gateways and answers snapshot commands like an edge agent."""
+
+    def __init__(self, broker: Mosquitto) -> None:
+        self.commands: list[Command] = []
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="test-gateways")
+        self.client.on_message = self._on_message
+        self.client.connect(broker.host, broker.port)
+        self.client.subscribe([(command_topic("gw-a"), 1), (command_topic("gw-b"), 1)])
+        self.client.loop_start()
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: Any) -> None:
+        command = decode(message.topic, message.payload)
+        assert isinstance(command, Command) and command.asset_id is not None
+        self.commands.append(command)
+        gateway = message.topic.split("/")[2]
+        snapshot = WaveformSnapshot(
+            gateway_id=gateway, seq=0, sent_at=datetime.now(UTC),
+            request_id=command.command_id, asset_id=command.asset_id,
+            point=command.point or "de_radial", ts=datetime.now(UTC),
+            sample_rate_hz=20_000.0, shaft_hz=SHAFT_RPM / 60.0,
+            samples_f32le_b64=WaveformSnapshot.pack(outer_race_waveform()),
+        )
+        client.publish(snapshot_topic(gateway), encode(snapshot), qos=1)
+
+    def publish(self, messages: list[tuple[str, TelemetryMessage]]) -> None:
         for gw, msg in messages:
-            client.publish(telemetry_topic(gw), encode(msg), qos=1).wait_for_publish(5)
-    finally:
-        client.disconnect()
-        client.loop_stop()
+            self.client.publish(telemetry_topic(gw), encode(msg), qos=1).wait_for_publish(5)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
 
 
 def _wait(predicate: Callable[[], Any], timeout_s: float) -> Any:
@@ -141,35 +190,42 @@ def test_degrading_asset_gets_an_alert_and_a_work_order(
     assert settings.admin_token is not None
     headers = {"Authorization": f"Bearer {settings.admin_token.get_secret_value()}"}
     app = create_app(settings)
-    with TestClient(app) as client:
-        assert client.get("/api/v1/health").json()["status"] == "ok"
-        services = app.state.ironwatch_services
-        _wait(lambda: services.ingest.connected, 10)
-        _publish(mosquitto, _messages(n_windows=80, commissioning=30))
+    gateways = FakeGateway(mosquitto)
+    try:
+        with TestClient(app) as client:
+            assert client.get("/api/v1/health").json()["status"] == "ok"
+            services = app.state.ironwatch_services
+            _wait(lambda: services.ingest.connected, 20)
+            gateways.publish(_messages(n_windows=80, commissioning=30))
 
-        def work_orders() -> list[dict[str, Any]]:
-            items: list[dict[str, Any]] = client.get(
-                "/api/v1/work-orders", headers=headers).json()["items"]
-            return items
+            def work_orders() -> list[dict[str, Any]]:
+                items: list[dict[str, Any]] = client.get(
+                    "/api/v1/work-orders", headers=headers).json()["items"]
+                return items
 
-        orders = _wait(work_orders, 30)
-        alerts = client.get("/api/v1/alerts", headers=headers).json()["items"]
-        assert {a["asset_id"] for a in alerts} == {DEGRADING}
-        assert len(alerts) == 1
-        alert = alerts[0]
-        assert alert["severity"] in ("warning", "alarm", "critical")
-        assert alert["evidence"]["persistence"]["over_threshold"] >= 3
-        moved = {m["feature"] for m in alert["evidence"]["moved_features"]}
-        assert {"env_bpfo_ms2", "velocity_rms_mms", "kurtosis"} <= moved
-        assert [o["asset_id"] for o in orders] == [DEGRADING]
-        order = orders[0]
-        assert order["priority"] in ("P0", "P1", "P2")
-        assert datetime.fromisoformat(order["respond_by"]) > datetime.fromisoformat(
-            order["created_at"])
-        # Commissioning happened once per asset, on its own first records.
-        state = services.pipeline.state
-        assert sorted(k for k, v in state.keys.items() if v.commissioned_at_s) == [
-            f"{a}/de_radial" for a in sorted(ASSETS)]
+            orders = _wait(work_orders, 60)
+            alerts = client.get("/api/v1/alerts", headers=headers).json()["items"]
+            state = services.pipeline.state
+    finally:
+        gateways.close()
+    assert len(alerts) == 1 and alerts[0]["asset_id"] == DEGRADING
+    alert = alerts[0]
+    # The pipeline asked the pump's gateway for a waveform and diagnosed it.
+    assert [c.asset_id for c in gateways.commands] == [DEGRADING]
+    assert alert["failure_mode"] == "bearing_outer_race"
+    assert alert["severity"] in ("warning", "alarm", "critical")
+    assert alert["evidence"]["persistence"]["over_threshold"] >= 3
+    moved = {m["feature"] for m in alert["evidence"]["moved_features"]}
+    assert {"env_bpfo_ms2", "velocity_rms_mms", "kurtosis"} <= moved
+    assert [o["asset_id"] for o in orders] == [DEGRADING]
+    order = orders[0]
+    assert order["priority"] in ("P0", "P1", "P2")
+    assert datetime.fromisoformat(order["respond_by"]) > datetime.fromisoformat(
+        order["created_at"])
+    # Commissioning happened once per asset, on its own first records.
+    assert sorted(k for k, v in state.keys.items() if v.commissioned_at_s) == [
+        f"{a}/de_radial" for a in sorted(ASSETS)]
+    assert state.baseline.version == 1
     # Lifespan over: ingestion, scoring and escalation threads are gone.
     names = {t.name for t in threading.enumerate()}
     assert not names & {"ironwatch-scoring", "ironwatch-escalations", "ingest-cloud-test"}
