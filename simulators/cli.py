@@ -12,7 +12,7 @@ import json
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -121,7 +121,19 @@ def _cmd_describe(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_serial(args: argparse.Namespace) -> int:
+def _signalled(
+    command: Callable[[argparse.Namespace, threading.Event], int],
+) -> Callable[[argparse.Namespace], int]:
+    """Install the stop handlers before any slow import or set-up, then run the command."""
+
+    def run(args: argparse.Namespace) -> int:
+        with _stop_on_signals() as stop:
+            return command(args, stop)
+
+    return run
+
+
+def _cmd_serial(args: argparse.Namespace, stop: threading.Event) -> int:
     from simulators.serial_device import SerialDevice
 
     machine = _machine(args, channels=args.channels)
@@ -131,13 +143,12 @@ def _cmd_serial(args: argparse.Namespace) -> int:
     )
     print(json.dumps({"event": "started", "port": args.port, **machine.describe()["ground_truth"]},
                      default=str), file=sys.stderr, flush=True)
-    with _stop_on_signals() as stop:
-        stats = device.run(stop, duration_s=args.duration)
+    stats = device.run(stop, duration_s=args.duration)
     _print_json({"event": "stopped", **stats.to_dict(), **machine.ground_truth().to_dict()})
     return 0
 
 
-def _cmd_modbus(args: argparse.Namespace) -> int:
+def _cmd_modbus(args: argparse.Namespace, stop: threading.Event) -> int:
     from firmware_bridge.modbus_profile import DeviceProfile, ProfileError
     from ironwatch.cli import CliError
     from simulators.modbus_device import ModbusDevice
@@ -153,29 +164,31 @@ def _cmd_modbus(args: argparse.Namespace) -> int:
         host=args.host, port=args.tcp_port or 502, serial_port=args.rtu,
         baudrate=args.baudrate, unit_id=args.unit_id,
     )
-    with _stop_on_signals() as stop:
-        try:
-            stats = device.run(stop)
-        except (OSError, RuntimeError, TimeoutError) as err:
-            raise CliError(f"modbus server: {err}") from err
+    try:
+        stats = device.run(stop)
+    except (OSError, RuntimeError, TimeoutError) as err:
+        raise CliError(f"modbus server: {err}") from err
     _print_json({"event": "stopped", "updates": stats.updates, **machine.ground_truth().to_dict()})
     return 0
 
 
-def _cmd_fleet(args: argparse.Namespace) -> int:
+def _cmd_fleet(args: argparse.Namespace, stop: threading.Event) -> int:
+    from ironwatch.cli import CliError
     from simulators.fleet import FleetPublisher, make_fleet
 
-    fleet = make_fleet(
-        args.gateways * args.machines_per_gateway, seed=args.seed or 0,
-        time_scale=args.time_scale or 3600.0, healthy_fraction=args.healthy_fraction,
-    )
-    publisher = FleetPublisher(
-        fleet, host=args.mqtt_host, port=args.mqtt_port, gateways=args.gateways,
-        rate_hz=args.rate, batch_records=args.batch, username=args.mqtt_username,
-        password=args.mqtt_password, gateway_prefix=args.gateway_prefix,
-    )
-    with _stop_on_signals() as stop:
+    try:
+        fleet = make_fleet(
+            args.gateways * args.machines_per_gateway, seed=args.seed,
+            time_scale=args.time_scale, healthy_fraction=args.healthy_fraction,
+        )
+        publisher = FleetPublisher(
+            fleet, host=args.mqtt_host, port=args.mqtt_port, gateways=args.gateways,
+            rate_hz=args.rate, batch_records=args.batch, username=args.mqtt_username,
+            password=args.mqtt_password, gateway_prefix=args.gateway_prefix,
+        )
         stats = publisher.run(stop, duration_s=args.duration)
+    except (ValueError, OSError) as err:
+        raise CliError(f"fleet: {err}") from err
     _print_json({"event": "stopped", **stats.to_dict()})
     return 0
 
@@ -206,7 +219,7 @@ def register(subparsers: Any) -> None:
     s.add_argument("--hello-every", type=float, default=30.0,
                    help="repeat Hello every S seconds (0: only at start)")
     s.add_argument("--duration", type=float, help="stop after S seconds (default: until signal)")
-    s.set_defaults(func=_cmd_serial)
+    s.set_defaults(func=_signalled(_cmd_serial))
 
     m = sub.add_parser("modbus", help="a Modbus TCP/RTU transmitter or drive")
     where = m.add_mutually_exclusive_group(required=True)
@@ -219,7 +232,7 @@ def register(subparsers: Any) -> None:
     m.add_argument("--unit-id", type=int, default=1, help="Modbus unit (slave) id")
     _add_machine_args(m)
     m.add_argument("--sample-rate", type=float, default=25_600.0, help="transmitter ADC rate, Hz")
-    m.set_defaults(func=_cmd_modbus)
+    m.set_defaults(func=_signalled(_cmd_modbus))
 
     f = sub.add_parser("fleet", help="publish feature records of many machines over MQTT")
     f.add_argument("--mqtt-host", default="127.0.0.1")
@@ -235,4 +248,4 @@ def register(subparsers: Any) -> None:
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--time-scale", type=float, default=3600.0)
     f.add_argument("--healthy-fraction", type=float, default=0.5)
-    f.set_defaults(func=_cmd_fleet)
+    f.set_defaults(func=_signalled(_cmd_fleet))

@@ -115,3 +115,31 @@ def test_rtu_device_on_a_pty(
     # At its failure time the machine is in zone D: both the warning and alarm bits are set.
     assert got["velocity_rms_mms"] > 4.5
     assert int(got["status_word"]) & 0b1100 == 0b1100
+
+
+def test_cli_modbus_serves_and_exits_zero_on_sigterm() -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from ironwatch.services import wait_for_port
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ironwatch.cli", "sim", "modbus", "--tcp-port", str(port),
+         "--profile", "generic_vibration_transmitter", "--fault", "none", "--seed", "4"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        wait_for_port(port, timeout_s=30)
+        client = ModbusTcpClient("127.0.0.1", port=port, timeout=3)
+        assert client.connect()
+        try:
+            got = read_profile(client, DeviceProfile.load("generic_vibration_transmitter"), 1)
+        finally:
+            client.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=15)
+    assert proc.returncode == 0, err.decode()
+    assert 1.4 * 0.5 < got["velocity_rms_mms"] < 2.8
