@@ -107,7 +107,7 @@ def _peaks(raw: Any) -> list[SpectralPeak]:
     elif isinstance(raw, list):
         items = [v for v in raw if isinstance(v, Mapping)]
     for d in items:
-        if "fault" in d and any(_HARMONIC_KEY.match(str(k)) for k in d):
+        if "fault" in d and "label" not in d:
             out.extend(_finding_peaks(d))
             continue
         spec = _first(d, "spectrum", "kind")
@@ -124,10 +124,22 @@ def _peaks(raw: Any) -> list[SpectralPeak]:
 
 
 def _finding_peaks(d: Mapping[str, Any]) -> list[SpectralPeak]:
-    """One row per harmonic of a diagnosis finding's fault frequency."""
+    """One row per harmonic of a diagnosis finding's fault frequency.
+
+    A finding without lines (imbalance judged on the 2×/1× ratio) still gets a row that
+    names the fault and its ratios, so the table shows every finding.
+    """
     fault = str(d["fault"])
     spectrum = "envelope" if fault in _ENVELOPE_FAULTS else "spectrum"
     out: list[SpectralPeak] = []
+    if not any(_HARMONIC_KEY.match(str(k)) for k in d):
+        ratios = [
+            f"{str(k).removeprefix('ratio_').replace('_to_', '/')} = {v:.3g}"
+            for k, v in d.items()
+            if str(k).startswith("ratio_") and _num(v) is not None
+        ]
+        label = fault.replace("_", " ") + (f" ({', '.join(ratios)})" if ratios else "")
+        return [SpectralPeak(label=label, freq_hz=None, spectrum=spectrum)]
     for key in sorted(k for k in d if _HARMONIC_KEY.match(str(k))):
         match = _HARMONIC_KEY.match(str(key))
         assert match is not None

@@ -27,6 +27,7 @@ def test_pipeline_shape() -> None:
                     "ratio_2x_to_1x": 0.1,
                 },
                 {"fault": "bearing_inner_race", "peak_1x_hz": 133.0, "peak_2x_hz": 266.0},
+                {"fault": "misalignment", "ratio_2x_to_1x": 0.2363},
             ],
             "diagnosis": {"fault": "imbalance", "confidence": 0.7},
             "models": {"anomaly": "FleetBaseline"},
@@ -39,6 +40,7 @@ def test_pipeline_shape() -> None:
         ("1× imbalance", "spectrum"),
         ("1× bearing inner race", "envelope"),
         ("2× bearing inner race", "envelope"),
+        ("misalignment (2x/1x = 0.236)", "spectrum"),
     ]
     assert ev.peaks[0].ratio == 9.0 and ev.peaks[0].amplitude == 1.2
     assert ev.persistence == "4 of the last 6 windows over threshold (4 needed)"
