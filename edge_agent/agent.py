@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from edge_agent._errors import OutboxError
 from edge_agent.acquisition import ModbusCoordinator, PointTable, SerialCoordinator
 from edge_agent.acquisition.modbus import ModbusReader
 from edge_agent.acquisition.serial import FrameSource
@@ -43,6 +44,7 @@ class EdgeAgent:
         self.reporting_interval_s = config.reporting_interval_s
         self.produced = 0
         self.snapshot_misses = 0
+        self.outbox_errors = 0
         self.outbox = OutboxQueue(config.outbox.path, max_records=config.outbox.max_records,
                                   synchronous=config.outbox.synchronous)
         assets = {a.asset_id: a for a in config.assets}
@@ -83,6 +85,8 @@ class EdgeAgent:
             "invalid_records": pub.invalid_records if pub else 0,
             "snapshots": pub.snapshots if pub else 0,
             "snapshot_misses": self.snapshot_misses,
+            "outbox_errors": self.outbox_errors,
+            "feature_errors": sum(s.counters.feature_errors for s in self.serial),
         }
 
     def status(self, state: str) -> GatewayStatus:
@@ -115,11 +119,21 @@ class EdgeAgent:
         next_log = now + PROGRESS_EVERY_S
         try:
             while not stop.is_set():
-                self.publisher.pump(0.1)
+                try:
+                    self.publisher.pump(0.1)
+                except OutboxError as err:
+                    # Disk trouble: the records stay where they are; try again shortly.
+                    self.outbox_errors += 1
+                    _log.error("%s", err)
+                    stop.wait(1.0)
                 self._commands()
                 now = time.monotonic()
                 if now >= next_report:
-                    self.report()
+                    try:
+                        self.report()
+                    except OutboxError as err:
+                        self.outbox_errors += 1
+                        _log.error("interval lost: %s", err)
                     next_report = max(next_report + self.reporting_interval_s, now)
                 if now >= next_status:
                     self.publisher.publish_status()

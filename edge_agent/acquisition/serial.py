@@ -102,7 +102,6 @@ class SerialCoordinator:
         for ch in source.channels:
             self._by_asset.setdefault(ch.asset_id, []).append((ch.channel, (ch.asset_id, ch.point)))
         self._keys = [(ch.asset_id, ch.point) for ch in source.channels]
-        self.decoder_errors = 0
 
     @property
     def name(self) -> str:
@@ -139,7 +138,12 @@ class SerialCoordinator:
                 self._stop.wait(1.0)
                 continue
             for frame in frames:
-                self.handle(frame)
+                try:
+                    self.handle(frame)
+                except Exception:
+                    # A frame the codec accepted but we cannot use must not stop acquisition.
+                    self.counters.feature_errors += 1
+                    _log.exception("%s: cannot process %s", self.name, type(frame).__name__)
 
     def handle(self, frame: Frame) -> None:
         """Process one frame (public so tests can drive the coordinator without a port)."""

@@ -213,3 +213,23 @@ def test_scalars_wait_for_the_window_then_go_stale() -> None:
     # The final flush sends no record without a window.
     table.add_temperature(KEY, 44.0)
     assert table.collect(1.0, repeat_stale=False) == []
+
+
+def test_serial_coordinator_survives_a_failing_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    import edge_agent.acquisition.serial as serial_mod
+
+    from .conftest import FakeSerial, wait_until
+
+    def broken(*_a: object, **_k: object) -> dict[str, np.ndarray]:
+        raise RuntimeError("simulated numerical failure")
+
+    monkeypatch.setattr(serial_mod, "extract_features", broken)
+    table = PointTable([KEY])
+    coord = SerialCoordinator(_serial_source(), {"pump-01": _ASSET}, table,
+                              transport_factory=lambda _s: FakeSerial())
+    coord.start()
+    try:
+        assert wait_until(lambda: coord.counters.feature_errors >= 2, timeout_s=5)
+        assert coord._thread is not None and coord._thread.is_alive()
+    finally:
+        coord.stop()
