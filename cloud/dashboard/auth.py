@@ -19,6 +19,7 @@ from cloud.settings import CloudSettings
 
 __all__ = [
     "COOKIE_NAME",
+    "LOCAL_VIEWER",
     "READ_ROLES",
     "WRITE_ROLES",
     "Viewer",
@@ -56,15 +57,16 @@ def local_read_only_enabled(settings: CloudSettings) -> bool:
 
 
 def is_loopback(host: str | None) -> bool:
-    """True for 127.0.0.0/8 and ::1; `testclient` counts, as in-process tests are local."""
+    """True for 127.0.0.0/8 and ::1 (also IPv4-mapped)."""
     if host is None:
         return False
-    if host == "testclient":
-        return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:
         return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
 
 
 def viewer_for_token(

@@ -37,8 +37,18 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
     from fastapi.testclient import TestClient
 
-__all__ = ["ADMIN_TOKEN", "Fleet", "TestClient", "make_app", "outer_race_waveform", "seed_fleet"]
+__all__ = [
+    "ADMIN_TOKEN",
+    "LOCAL",
+    "Fleet",
+    "TestClient",
+    "make_app",
+    "outer_race_waveform",
+    "seed_fleet",
+]
 
+# A browser on the same host as the service: read-only access without a token.
+LOCAL = ("127.0.0.1", 50000)
 ADMIN_TOKEN = "Adm1n-t0ken-for-dashboard-tests-9f3c"
 PUMP_RPM = 1480.0
 FS_HZ = 20480.0
@@ -363,5 +373,5 @@ def fleet(tmp_path: Path) -> Iterator[Fleet]:
 
 @pytest.fixture
 def client(fleet: Fleet) -> Iterator[TestClient]:
-    with TestClient(make_app(fleet)) as c:
+    with TestClient(make_app(fleet), client=LOCAL) as c:
         yield c

@@ -14,11 +14,11 @@ from cloud.dashboard.auth import COOKIE_NAME
 from cloud.telemetry import FeatureFrame, StoreUnavailableError
 from ironwatch.wire import WaveformSnapshot
 
-from .conftest import ADMIN_TOKEN, Fleet, TestClient, make_app
+from .conftest import ADMIN_TOKEN, LOCAL, Fleet, TestClient, make_app
 
 
-def signed_in(fleet: Fleet, token: str, *, host: str = "testclient", **kw: bool) -> TestClient:
-    c = TestClient(make_app(fleet, **kw), client=(host, 50000))
+def signed_in(fleet: Fleet, token: str, **kw: bool) -> TestClient:
+    c = TestClient(make_app(fleet, **kw), client=LOCAL)
     r = c.post("/login", data={"token": token, "next": "/"}, follow_redirects=False)
     assert r.status_code == 303
     return c
@@ -105,7 +105,7 @@ def test_failed_command_is_reported(fleet: Fleet) -> None:
     app.include_router(
         build_dashboard(fleet.session_factory, fleet.store, fleet.settings, request_snapshot=broken)
     )
-    c = TestClient(app)
+    c = TestClient(app, client=LOCAL)
     c.post("/login", data={"token": fleet.engineer_token}, follow_redirects=False)
     r = c.post("/assets/pump-01/snapshot", follow_redirects=False)
     assert r.status_code == 503 and "no broker connection" in r.text
@@ -192,14 +192,14 @@ def test_login_refuses_gateway_and_unknown_tokens(fleet: Fleet, which: str) -> N
 
 
 def test_login_never_redirects_off_site(fleet: Fleet) -> None:
-    c = TestClient(make_app(fleet))
+    c = TestClient(make_app(fleet), client=LOCAL)
     for target in ("//evil.example/", "https://evil.example/"):
         r = c.post("/login", data={"token": ADMIN_TOKEN, "next": target}, follow_redirects=False)
         assert r.headers["location"] == "/"
 
 
 def test_snapshot_request_needs_engineer(fleet: Fleet) -> None:
-    local = TestClient(make_app(fleet))
+    local = TestClient(make_app(fleet), client=LOCAL)
     assert local.post("/assets/pump-01/snapshot").status_code == 403
     desk = signed_in(fleet, fleet.desk_token)
     assert desk.post("/assets/pump-01/snapshot").status_code == 403
@@ -240,7 +240,7 @@ def test_pages_render_when_the_store_is_down(fleet: Fleet) -> None:
             fleet.settings,
         )
     )
-    c = TestClient(app)
+    c = TestClient(app, client=LOCAL)
     assert c.get("/").status_code == 200
     html = c.get("/assets/pump-01").text
     assert "telemetry store unavailable" in html
