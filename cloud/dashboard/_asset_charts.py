@@ -10,11 +10,13 @@ from datetime import datetime
 import numpy as np
 from markupsafe import Markup
 
+from cloud.dashboard._views import LATEST_WINDOW, AssetHealth
 from cloud.dashboard.charts import (
     FreqMarker,
     Series,
     TimeMarker,
     empty_chart,
+    sparkline,
     spectrum_chart,
     trend_chart,
 )
@@ -34,6 +36,7 @@ __all__ = [
     "order_markers",
     "spectrum_view",
     "trend_panels",
+    "velocity_sparkline",
 ]
 
 # (panel title, unit, from zero?, [(feature, series label)]); velocity carries the ISO zones.
@@ -190,3 +193,14 @@ def spectrum_view(snapshot: WaveformSnapshot, asset: Asset) -> SpectrumView:
             f_max_hz=env_max,
         ),
     )
+
+
+def velocity_sparkline(health: AssetHealth) -> Markup:
+    """The fleet card's picture: recent velocity over the asset's ISO zones."""
+    trace = health.velocity_trace
+    minutes = int(LATEST_WINDOW.total_seconds() // 60)
+    title = f"Velocity RMS, last {minutes} min"
+    bands = zone_bands(health.asset.iso_group, health.asset.foundation)
+    if trace is None:
+        return sparkline(np.zeros(0), np.zeros(0), title=title, unit="mm/s", bands=bands)
+    return sparkline(trace.ts_s, trace.values, title=title, unit="mm/s", bands=bands)

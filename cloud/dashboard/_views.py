@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
+import numpy.typing as npt
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
@@ -26,7 +27,7 @@ from cloud.db.models import (
     Gateway,
     WorkOrder,
 )
-from cloud.telemetry import FeatureFrame, TelemetryError, TelemetryStore
+from cloud.telemetry import TelemetryError, TelemetryStore
 
 __all__ = [
     "BOARD_COLUMNS",
@@ -38,10 +39,11 @@ __all__ = [
     "alert_row",
     "asset_health",
     "fleet_health",
-    "latest_values",
+    "recent_series",
     "work_order_board",
 ]
 
+FloatArray = npt.NDArray[np.float64]
 SEVERITY_ORDER = ("critical", "alarm", "warning", "advisory")
 BOARD_COLUMNS = (
     ("open", "Open"),
@@ -126,6 +128,18 @@ class WorkOrderCard:
         return self.respond_by.overdue or self.resolve_by.overdue
 
 
+@dataclass(frozen=True)
+class Trace:
+    """A short time series: UTC epoch seconds and values."""
+
+    ts_s: FloatArray
+    values: FloatArray
+
+    @property
+    def last(self) -> float:
+        return float(self.values[-1])
+
+
 @dataclass
 class AssetHealth:
     """An asset's current condition, everything the fleet card shows."""
@@ -136,6 +150,7 @@ class AssetHealth:
     gateway_last_seen: datetime | None
     velocity_mms: float | None
     zone: str | None
+    velocity_trace: Trace | None = None
     alerts: list[AlertRow] = field(default_factory=list)
     work_orders: list[WorkOrderCard] = field(default_factory=list)
 
@@ -222,14 +237,17 @@ def work_order_card(wo: WorkOrder, now: datetime) -> WorkOrderCard:
     )
 
 
-def latest_values(
+def recent_series(
     store: TelemetryStore,
     asset_ids: Sequence[str],
     feature: str,
     now: datetime,
     window: timedelta = LATEST_WINDOW,
-) -> dict[str, float]:
-    """The most recent finite value of one feature per asset (any point), within `window`."""
+) -> dict[str, Trace]:
+    """Per asset, the recent finite values of one feature at the point that reported last.
+
+    One point per asset: two sensors interleaved in one line would draw a saw-tooth.
+    """
     if not asset_ids:
         return {}
     try:
@@ -237,16 +255,15 @@ def latest_values(
     except TelemetryError:
         # The page must still render when the store is down; the card says "no data".
         return {}
-    return _last_per_asset(frame, feature)
-
-
-def _last_per_asset(frame: FeatureFrame, feature: str) -> dict[str, float]:
     values = frame.column(feature)
     ok = np.isfinite(values)
-    out: dict[str, float] = {}
-    # Rows are time-ordered, so the last write per asset wins.
-    for asset_id, value in zip(frame.asset_ids[ok].tolist(), values[ok].tolist(), strict=True):
-        out[str(asset_id)] = float(value)
+    out: dict[str, Trace] = {}
+    for asset_id in sorted(set(frame.asset_ids[ok].tolist())):
+        rows = ok & (frame.asset_ids == asset_id)
+        # Rows are time-ordered, so the last row is the point that reported last.
+        point = frame.points[rows][-1]
+        rows &= frame.points == point
+        out[str(asset_id)] = Trace(frame.ts_s[rows], values[rows])
     return out
 
 
@@ -259,12 +276,13 @@ def _gateway_status(gw: Gateway | None, now: datetime) -> tuple[bool, datetime |
 
 def _health(
     asset: Asset,
-    velocity: float | None,
+    trace: Trace | None,
     alerts: list[AlertRow],
     orders: list[WorkOrderCard],
     now: datetime,
 ) -> AssetHealth:
     online, last_seen = _gateway_status(asset.gateway, now)
+    velocity = trace.last if trace is not None else None
     return AssetHealth(
         asset=asset,
         gateway_id=asset.gateway_id,
@@ -272,6 +290,7 @@ def _health(
         gateway_last_seen=last_seen,
         velocity_mms=velocity,
         zone=iso_zone(velocity, asset.iso_group, asset.foundation),
+        velocity_trace=trace,
         alerts=sorted(alerts, key=lambda a: (_severity_index(a.severity), -a.score)),
         work_orders=orders,
     )
@@ -291,7 +310,7 @@ def fleet_health(session: Session, store: TelemetryStore, now: datetime) -> list
         .where(WorkOrder.state.in_(OPEN_WORK_ORDER_STATES))
         .order_by(WorkOrder.priority, WorkOrder.resolve_by)
     ).all()
-    velocity = latest_values(store, [a.id for a in assets], "velocity_rms_mms", now)
+    velocity = recent_series(store, [a.id for a in assets], "velocity_rms_mms", now)
     out = [
         _health(
             a,
@@ -326,7 +345,7 @@ def asset_health(
         .where(WorkOrder.asset_id == asset_id, WorkOrder.state.in_(OPEN_WORK_ORDER_STATES))
         .order_by(WorkOrder.priority, WorkOrder.resolve_by)
     ).all()
-    velocity = latest_values(store, [asset_id], "velocity_rms_mms", now).get(asset_id)
+    velocity = recent_series(store, [asset_id], "velocity_rms_mms", now).get(asset_id)
     return _health(
         asset,
         velocity,

@@ -35,6 +35,7 @@ __all__ = [
     "empty_chart",
     "rul_chart",
     "score_gauge",
+    "sparkline",
     "spectrum_chart",
     "trend_chart",
 ]
@@ -357,5 +358,51 @@ def score_gauge(score: float | None, threshold: float | None, *, width: int = 16
                 x=xs(limit), h=f.height
             )
         )
+    parts.append(Markup("</svg>"))
+    return Markup("").join(parts)
+
+
+def sparkline(
+    x: FloatArray,
+    y: FloatArray,
+    *,
+    title: str,
+    unit: str,
+    bands: Sequence[Band] = (),
+    width: int = 180,
+    height: int = 36,
+) -> Markup:
+    """A small line without axes over the zone bands: which way the value has been going."""
+    f = Frame(width=width, height=height, left=1, right=1, top=2, bottom=2)
+    finite = np.isfinite(y)
+    if finite.sum() < 2:
+        return Markup('<span class="muted spark-empty">no recent data</span>')
+    x, y = x[finite], y[finite]
+    y_hi = float(y.max())
+    above = [b.lo for b in bands if b.lo > y_hi]
+    y1 = max(y_hi * 1.1, min(above) * 1.05 if above else 0.0, 1e-9)
+    xs = LinearScale(float(x.min()), float(x.max()), f.left, f.left + f.plot_w)
+    ys = LinearScale(0.0, y1, f.top + f.plot_h, f.top)
+    desc = (
+        f"{title}: latest {fmt_num(float(y[-1]))} {unit}, "
+        f"range {fmt_num(float(y.min()))} to {fmt_num(y_hi)} {unit}"
+    )
+    parts: list[Markup] = [svg_open(f, title, desc, "spark")]
+    for band in bands:
+        lo, hi = max(band.lo, 0.0), min(band.hi, y1)
+        if hi <= lo:
+            continue
+        parts.append(
+            Markup(
+                '<rect class="band {c}" data-zone="{z}" x="{x}" y="{y:.1f}" width="{w}" '
+                'height="{h:.1f}"/>'
+            ).format(c=band.css, z=band.label, x=f.left, y=ys(hi), w=f.plot_w, h=ys(lo) - ys(hi))
+        )
+    dx, dy = decimate(x, y, int(f.plot_w))
+    parts.append(
+        Markup('<path class="line s0" data-points="{p}" d="{d}"/>').format(
+            p=dx.size, d=path_data(xs.many(dx), ys.many(dy))
+        )
+    )
     parts.append(Markup("</svg>"))
     return Markup("").join(parts)

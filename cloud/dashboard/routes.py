@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud.dashboard import _format
-from cloud.dashboard._asset_charts import spectrum_view, trend_panels
+from cloud.dashboard._asset_charts import spectrum_view, trend_panels, velocity_sparkline
 from cloud.dashboard._views import (
     BOARD_COLUMNS,
     alert_row,
@@ -66,6 +66,7 @@ def _templates() -> Jinja2Templates:
         fmt_duration=_format.fmt_duration,
         rul_chart=rul_chart,
         score_gauge=score_gauge,
+        velocity_sparkline=velocity_sparkline,
         static=STATIC_PREFIX,
     )
     return templates

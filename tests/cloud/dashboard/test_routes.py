@@ -38,6 +38,9 @@ def test_fleet_overview(client: TestClient) -> None:
     assert "5.0 d" in html and "1.7 – 12.5 d" in html
     assert 'class="zone zone-b"' in html and 'class="zone zone-a"' in html
     assert "no recent data" in html  # motor-03 has no telemetry
+    # A velocity sparkline over the zones on each card with data (the last 30 min).
+    assert html.count('class="chart spark"') == 2
+    assert 'class="muted spark-empty"' in html
     assert "gw-hall-b offline" in html and "gw-hall-a online" in html
     # Work orders due: the P1 is overdue on its response and sorted first.
     due = html[html.index("Work orders due") :]
