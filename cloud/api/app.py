@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 
 from cloud.api.context import ApiContext, Notifier, TelemetryReader
-from cloud.api.errors import install_error_handlers
+from cloud.api.errors import install_error_handlers, reject_unknown_query_params
 from cloud.api.routes import (
     alerts,
     assets,
@@ -36,7 +36,7 @@ Authenticate with `Authorization: Bearer <token>`. Roles: `gateway`, `engineer`,
 
 def api_router() -> APIRouter:
     """All resource routers under /api/v1."""
-    router = APIRouter(prefix=API_PREFIX)
+    router = APIRouter(prefix=API_PREFIX, dependencies=[Depends(reject_unknown_query_params)])
     for module in (
         health,
         assets,

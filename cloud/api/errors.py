@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import re
 from http import HTTPStatus
 from typing import Any
 
@@ -21,7 +23,14 @@ from cloud.domain.errors import (
     NotFoundError,
 )
 
-__all__ = ["ERROR_RESPONSES", "ErrorBody", "ErrorResponse", "api_error", "install_error_handlers"]
+__all__ = [
+    "ERROR_RESPONSES",
+    "ErrorBody",
+    "ErrorResponse",
+    "api_error",
+    "install_error_handlers",
+    "reject_unknown_query_params",
+]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +55,7 @@ def _doc(description: str) -> dict[str, Any]:
 
 # Documented on every route so clients (and schemathesis) know the error shapes.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _doc("The body could not be read (not UTF-8 / not JSON)"),
     401: _doc("Missing or invalid bearer token"),
     403: _doc("The token's role may not do this"),
     404: _doc("Not found"),
@@ -53,6 +63,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     422: _doc("Invalid input"),
 }
 
+_HTTP_METHODS = frozenset({"GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH", "TRACE"})
 _CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -108,8 +119,55 @@ async def _on_domain_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+@functools.lru_cache(maxsize=512)
+def _template_regex(template: str) -> re.Pattern[str]:
+    parts = re.split(r"(\{[^}]+\})", template)
+    return re.compile(
+        "^" + "".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts) + "$"
+    )
+
+
+def _operations(request: Request) -> dict[str, Any]:
+    """The OpenAPI operations (by lower-case method) whose path template matches the request."""
+    path = request.url.path
+    found: dict[str, Any] = {}
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        if _template_regex(template).match(path):
+            found.update(operations)
+    return found
+
+
+def reject_unknown_query_params(request: Request) -> None:
+    """422 for query parameters the operation does not declare: `?sate=open` is a typo,
+    and silently ignoring it would return everything."""
+    operation = _operations(request).get(request.method.lower())
+    if operation is None:
+        return
+    declared = {p["name"] for p in operation.get("parameters", []) if p.get("in") == "query"}
+    unknown = sorted(set(request.query_params) - declared)
+    if unknown:
+        raise api_error(
+            422,
+            f"unknown query parameter(s): {', '.join(unknown)}",
+            code="validation_error",
+            details={"unknown": unknown, "allowed": sorted(declared)},
+        )
+
+
+def _allowed_methods(request: Request) -> str | None:
+    # Starlette answers 405 with the methods of the first route matching the path only;
+    # FastAPI makes one route per method, so the OpenAPI paths give the truthful Allow.
+    methods = {m.upper() for m in _operations(request) if m.upper() in _HTTP_METHODS}
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods)) or None
+
+
 async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405 and (allow := _allowed_methods(request)) is not None:
+        headers["Allow"] = allow
     detail = exc.detail
     if isinstance(detail, dict) and "message" in detail:
         body = _body(
@@ -120,7 +178,7 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     else:
         phrase = HTTPStatus(exc.status_code).phrase
         body = _body(_CODES.get(exc.status_code, "error"), str(detail or phrase))
-    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+    return JSONResponse(body, status_code=exc.status_code, headers=headers or None)
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     DateTime,
     Dialect,
     Float,
@@ -108,7 +109,8 @@ class Gateway(Base):
     credentials_hash: Mapped[str | None] = mapped_column(String(128))
     state: Mapped[str] = mapped_column(String(16), default="unknown")
     last_seen: Mapped[datetime | None]
-    last_seq: Mapped[int | None] = mapped_column(Integer)
+    # Gateway sequence numbers outgrow 32 bits on a long-lived gateway.
+    last_seq: Mapped[int | None] = mapped_column(BigInteger)
     software_version: Mapped[str] = mapped_column(String(64), default="")
     status: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=_now)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
@@ -19,7 +18,7 @@ from cloud.api.schemas import (
     VerdictCreate,
     VerdictPublic,
 )
-from cloud.api.schemas.common import MAX_DB_INT
+from cloud.api.schemas.common import MAX_DB_INT, UtcInput
 from cloud.db.models import Alert, AlertEvent, Verdict
 from cloud.domain import alerts as alerts_domain
 from cloud.domain import verdicts as verdicts_domain
@@ -40,8 +39,8 @@ def list_alerts(
     state: AlertState | None = None,
     severity: Severity | None = None,
     failure_mode: Annotated[str | None, Query(max_length=64)] = None,
-    opened_after: datetime | None = None,
-    opened_before: datetime | None = None,
+    opened_after: UtcInput | None = None,
+    opened_before: UtcInput | None = None,
 ) -> Page[AlertPublic]:
     """Alerts, newest first, filtered by asset, state, severity, failure mode, time."""
     query = select(Alert).order_by(Alert.opened_at.desc(), Alert.id.desc())
@@ -117,7 +116,7 @@ def list_verdicts(
     limit: Limit = 50,
     offset: Offset = 0,
     model: Annotated[str | None, Query(max_length=100)] = None,
-    since: datetime | None = None,
+    since: UtcInput | None = None,
 ) -> Page[VerdictPublic]:
     """Verdicts, oldest first: what model retraining reads."""
     query = select(Verdict).order_by(Verdict.at, Verdict.id)

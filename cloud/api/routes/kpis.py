@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -11,6 +11,7 @@ from cloud.api.deps import NowDep, SessionDep
 from cloud.api.errors import ERROR_RESPONSES, api_error
 from cloud.api.routes._common import ReaderDep, utc_or_none
 from cloud.api.schemas import KpisPublic
+from cloud.api.schemas.common import UtcInput
 from cloud.domain.kpis import compute_kpis
 
 router = APIRouter(tags=["kpis"], responses=ERROR_RESPONSES)
@@ -22,8 +23,8 @@ def kpis(
     session: SessionDep,
     now: NowDep,
     _: ReaderDep,
-    start: datetime | None = None,
-    end: datetime | None = None,
+    start: UtcInput | None = None,
+    end: UtcInput | None = None,
     asset_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> KpisPublic:
     """KPIs of alerts and work orders created in [start, end); default: the last 30 days."""

@@ -13,6 +13,7 @@ from cloud.api.deps import ContextDep
 from cloud.api.errors import ERROR_RESPONSES, ErrorResponse, api_error
 from cloud.api.routes._common import EngineerDep, utc_or_none
 from cloud.api.schemas import TelemetryPage, TelemetryRow
+from cloud.api.schemas.common import UtcInput
 
 router = APIRouter(
     tags=["telemetry"],
@@ -54,8 +55,8 @@ def query_telemetry(
     _: EngineerDep,
     asset_id: Annotated[list[str], Query(min_length=1, max_length=50)],
     point: Annotated[str | None, Query(pattern=_ID)] = None,
-    start: datetime | None = None,
-    end: datetime | None = None,
+    start: UtcInput | None = None,
+    end: UtcInput | None = None,
     feature: Annotated[list[str] | None, Query(max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> TelemetryPage:

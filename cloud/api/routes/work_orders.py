@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
@@ -27,7 +26,7 @@ from cloud.api.schemas import (
     WorkOrderTransition,
     WorkOrderUpdate,
 )
-from cloud.api.schemas.common import MAX_DB_INT
+from cloud.api.schemas.common import MAX_DB_INT, UtcInput
 from cloud.db.models import OPEN_WORK_ORDER_STATES, Escalation, WorkOrder, WorkOrderEvent
 from cloud.domain import escalation as escalation_domain
 from cloud.domain import workorders
@@ -52,8 +51,8 @@ def list_work_orders(
     source: WorkOrderSource | None = None,
     failure_mode: Annotated[str | None, Query(max_length=64)] = None,
     overdue: Annotated[bool | None, Query(description="open and past resolve_by")] = None,
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
+    created_after: UtcInput | None = None,
+    created_before: UtcInput | None = None,
 ) -> Page[WorkOrderPublic]:
     """Work orders, most urgent first (priority, then resolution deadline)."""
     query = select(WorkOrder).order_by(WorkOrder.priority, WorkOrder.resolve_by, WorkOrder.id)

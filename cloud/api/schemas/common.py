@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema
 
 __all__ = ["MAX_DB_INT", "Id", "InputModel", "Page", "PublicModel", "Text", "UtcTime"]
 
@@ -23,10 +23,38 @@ def _iso_utc(value: datetime) -> str:
 UtcTime = Annotated[datetime, PlainSerializer(_iso_utc, return_type=str)]
 
 
+def _parse_utc(value: object) -> datetime:
+    # Only ISO 8601 text with an offset: pydantic's lax mode would also take numbers
+    # (epoch seconds) and naive times, which the schema does not promise.
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError as err:
+            raise ValueError("expected an ISO 8601 date-time, e.g. 2026-03-02T08:00:00Z") from err
+    else:
+        raise ValueError("expected an ISO 8601 date-time string")
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise ValueError("the date-time needs an offset (Z or +00:00)")
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError as err:
+        raise ValueError("the date-time is out of range") from err
+
+
+UtcInput = Annotated[
+    datetime,
+    PlainValidator(_parse_utc),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+
+
 class InputModel(BaseModel):
     """Request bodies: unknown fields and non-finite numbers are errors, not surprises."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, str_max_length=2000)
+    # strict: "5" is not an integer and "yes" is not a boolean; the schema says so.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, str_max_length=2000, strict=True)
 
 
 class PublicModel(BaseModel):

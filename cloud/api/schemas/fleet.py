@@ -57,7 +57,7 @@ class GatewayStatusUpdate(InputModel):
     """What a gateway reports about itself over REST (the same as its MQTT status)."""
 
     state: str = Field(pattern=r"^(online|offline)$")
-    seq: int | None = Field(default=None, ge=0, le=2**62)
+    seq: int | None = Field(default=None, ge=0, le=2**53)
     software_version: str | None = Field(default=None, max_length=64, pattern=r"^[^\x00]*$")
     counters: dict[str, int] | None = None
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
-from cloud.api.schemas.common import Id, InputModel, PublicModel, UtcTime
+from cloud.api.schemas.common import Id, InputModel, PublicModel, UtcInput, UtcTime
 from cloud.domain.vocabulary import Role
 
 __all__ = [
@@ -60,7 +60,7 @@ class TokenCreate(InputModel):
     name: str = Field(min_length=1, max_length=100, pattern=r"^[^\x00]*$")
     role: Role
     gateway_id: Id | None = None
-    expires_at: AwareDatetime | None = None
+    expires_at: UtcInput | None = None
 
 
 class TokenPublic(PublicModel):

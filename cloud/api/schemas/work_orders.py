@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
-from cloud.api.schemas.common import Id, InputModel, PublicModel, UtcTime
+from cloud.api.schemas.common import Id, InputModel, PublicModel, UtcInput, UtcTime
 from cloud.domain.vocabulary import Priority, WorkOrderState
 
 __all__ = [
@@ -38,7 +38,7 @@ class WorkOrderUpdate(InputModel):
     title: str | None = Field(default=None, min_length=1, max_length=300, pattern=r"^[^\x00]*$")
     description: str | None = Field(default=None, max_length=2000, pattern=r"^[^\x00]*$")
     assignee: str | None = Field(default=None, min_length=1, max_length=100, pattern=r"^[^\x00]*$")
-    planned_for: AwareDatetime | None = None
+    planned_for: UtcInput | None = None
     priority: Priority | None = None
 
 
@@ -49,7 +49,7 @@ class WorkOrderTransition(InputModel):
     assignee: str | None = Field(default=None, min_length=1, max_length=100, pattern=r"^[^\x00]*$")
     note: str = _Note
     false_alarm: bool = False
-    failure_confirmed_at: AwareDatetime | None = None
+    failure_confirmed_at: UtcInput | None = None
 
 
 class WorkOrderPublic(PublicModel):

@@ -9,13 +9,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from cloud.db import SessionFactory, WebhookDelivery
-from cloud.domain import open_manual, transition
+from cloud.db import Base, SessionFactory, WebhookDelivery, make_engine, make_session_factory
+from cloud.domain import open_manual, seed_fleet, transition
 from cloud.webhooks import (
     DELIVERY_HEADER,
     SIGNATURE_HEADER,
@@ -26,7 +27,7 @@ from cloud.webhooks import (
 )
 from ironwatch.services import free_port
 
-from .conftest import T0
+from .conftest import FLEET, T0
 
 SECRET = b"desk-shared-secret-0123456789"
 
@@ -88,6 +89,19 @@ def receiver() -> Iterator[Receiver]:
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+@pytest.fixture
+def session_factory(tmp_path: Path) -> Iterator[SessionFactory]:
+    """A file database: the worker thread and the test need connections of their own."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'ironwatch.db'}")
+    Base.metadata.create_all(engine)
+    factory = make_session_factory(engine)
+    with factory() as session:
+        seed_fleet(session, FLEET)
+        session.commit()
+    yield factory
+    engine.dispose()
 
 
 def make_dispatcher(factory: SessionFactory, url: str, **kwargs: Any) -> WebhookDispatcher:

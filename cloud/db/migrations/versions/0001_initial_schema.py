@@ -27,7 +27,7 @@ def upgrade() -> None:
         sa.Column("credentials_hash", sa.String(length=128), nullable=True),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("last_seen", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("last_seq", sa.Integer(), nullable=True),
+        sa.Column("last_seq", sa.BigInteger(), nullable=True),
         sa.Column("software_version", sa.String(length=64), nullable=False),
         sa.Column("status", sa.JSON(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
