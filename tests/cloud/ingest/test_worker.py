@@ -172,3 +172,46 @@ def test_worker_reconnects_after_a_broker_restart(
     with Publisher(mosquitto.host, mosquitto.port) as pub:
         pub.publish_telemetry(_batches("gw-1", 50, 5))
     until(lambda: store.count() == 100)
+
+
+def test_worker_started_before_the_broker_catches_up(
+    store: SqliteTelemetryStore, registry: Any, until: Until,
+) -> None:
+    from cloud.ingest import IngestConfig
+    from ironwatch.services import free_port
+
+    broker = Mosquitto(port=free_port())
+    worker = IngestionWorker(IngestConfig(port=broker.port, client_id="early"), store, registry)
+    worker.start(wait=False)  # the cloud may come up first; it keeps retrying
+    try:
+        broker.start()
+        until(lambda: worker.stats.connects >= 1, 20)
+        with Publisher(broker.host, broker.port) as pub:
+            pub.publish_telemetry(_batches("gw-1", 0, 3))
+        until(lambda: store.count() == 30)
+    finally:
+        worker.stop()
+        broker.close()
+
+
+def test_ingestion_into_influxdb(mosquitto: Mosquitto, registry: Any, until: Until,
+                                 tmp_path: Any) -> None:
+    from cloud.ingest import IngestConfig
+    from cloud.telemetry import InfluxStore
+    from cloud.telemetry.servers import InfluxD
+
+    with InfluxD() as influx, InfluxStore(influx.url, database=influx.database,
+                                          snapshot_dir=tmp_path) as store:
+        worker = IngestionWorker(IngestConfig(port=mosquitto.port, client_id="to-influx"),
+                                 store, registry)
+        worker.start()
+        try:
+            msgs = _batches("gw-1", 0, 10)
+            with Publisher(mosquitto.host, mosquitto.port) as pub:
+                pub.publish_telemetry(msgs)
+                pub.publish_telemetry(msgs[:3])
+            until(lambda: worker.stats.received == 13, 30)
+            assert store.count() == 100 and store.duplicate_count() == 0
+            assert worker.stats.stored == 100 and worker.stats.duplicates == 30
+        finally:
+            worker.stop()
