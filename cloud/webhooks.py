@@ -31,6 +31,7 @@ from tenacity import (
 from cloud.db.engine import SessionFactory
 from cloud.db.models import WebhookDelivery
 from cloud.domain.clock import utc_now
+from cloud.settings import CloudSettings
 
 __all__ = [
     "DELIVERY_HEADER",
@@ -39,6 +40,7 @@ __all__ = [
     "TIMESTAMP_HEADER",
     "WebhookDispatcher",
     "WebhookError",
+    "make_dispatcher",
     "sign",
     "verify",
 ]
@@ -296,3 +298,16 @@ class WebhookDispatcher:
             self._thread = None
         if self._own_client:
             self._client.close()
+
+
+def make_dispatcher(
+    settings: CloudSettings, session_factory: SessionFactory
+) -> WebhookDispatcher | None:
+    """The dispatcher for the configured webhook, or None when no webhook_url is set."""
+    if settings.webhook_url is None or settings.webhook_secret is None:
+        return None
+    return WebhookDispatcher(
+        session_factory,
+        url=settings.webhook_url,
+        secret=settings.webhook_secret.get_secret_value(),
+    )

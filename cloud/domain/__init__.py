@@ -13,8 +13,13 @@ from cloud.domain.errors import (
     InvalidTransitionError,
     NotFoundError,
 )
+from cloud.domain.escalation import check_escalations
+from cloud.domain.housekeeping import HousekeepingReport, run_housekeeping
+from cloud.domain.kpis import Kpis, compute_kpis
 from cloud.domain.policy import ServiceLevelPolicy, decide_priority, load_policy
 from cloud.domain.registry import DbAssetRegistry, seed_fleet
+from cloud.domain.reminders import add_running_hours, check_maintenance_plans, create_plan
+from cloud.domain.verdicts import record_verdict
 from cloud.domain.workorders import open_from_alert, open_manual, transition, update_work_order
 
 __all__ = [
@@ -23,18 +28,27 @@ __all__ = [
     "DomainError",
     "FailureMode",
     "FailureModeCatalogue",
+    "HousekeepingReport",
     "InvalidInputError",
     "InvalidTransitionError",
+    "Kpis",
     "NotFoundError",
     "ServiceLevelPolicy",
     "acknowledge",
+    "add_running_hours",
+    "check_escalations",
+    "check_maintenance_plans",
     "clear_condition",
+    "compute_kpis",
+    "create_plan",
     "decide_priority",
     "load_catalogue",
     "load_policy",
     "open_from_alert",
     "open_manual",
+    "record_verdict",
     "resolve",
+    "run_housekeeping",
     "seed_fleet",
     "transition",
     "update_work_order",

@@ -141,3 +141,30 @@ def test_kpis(session: Session) -> None:
     empty = compute_kpis(session, start=T0 - timedelta(days=9), end=T0 - timedelta(days=8))
     assert empty.alerts_opened == 0 and empty.false_alarm_rate is None
     assert session.scalars(select(WorkOrder)).all()
+
+
+def test_housekeeping_runs_both_checks_idempotently(session: Session) -> None:
+    from cloud.domain import run_housekeeping
+
+    open_manual(
+        session, asset_id="fan-1", failure_mode="imbalance", priority="P0", actor="d", now=T0
+    )
+    create_plan(session, asset_id="fan-1", interval_hours=100, now=T0)
+    add_running_hours(session, "fan-1", 150)
+    first = run_housekeeping(session, T0 + timedelta(hours=3))
+    assert [e.kind for e in first.escalations] == ["response"]
+    assert [w.source for w in first.reminders] == ["reminder"]
+    second = run_housekeeping(session, T0 + timedelta(hours=3, minutes=1))
+    assert (second.escalations, second.reminders) == ([], [])
+
+
+def test_dispatcher_is_made_only_when_a_webhook_is_configured(session: Session) -> None:
+    from cloud.settings import load_settings
+    from cloud.webhooks import make_dispatcher
+
+    factory = session.get_bind()  # any object: the dispatcher only stores it
+    assert make_dispatcher(load_settings(), factory) is None  # type: ignore[arg-type]
+    configured = load_settings(webhook_url="http://desk/hooks", webhook_secret="Wh-" + "s3cr" * 5)
+    dispatcher = make_dispatcher(configured, factory)  # type: ignore[arg-type]
+    assert dispatcher is not None and dispatcher.url == "http://desk/hooks"
+    dispatcher.stop()
