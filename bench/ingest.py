@@ -57,7 +57,7 @@ def role_bare(port: int, expected: int) -> None:
                     protocol=MQTTProtocolVersion.MQTTv5)
     c.on_message = on_message
     c.on_subscribe = lambda *_a: ready.set()
-    props = Properties(PacketTypes.CONNECT)
+    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
     props.SessionExpiryInterval = 3600
     c.on_connect = lambda cl, *_a: cl.subscribe(TELEMETRY_FILTER, qos=1)
     c.connect("127.0.0.1", port, clean_start=False, properties=props)
@@ -81,7 +81,7 @@ def role_ingest(port: int, expected: int, db: str, cache_names: bool) -> None:
 
         import ironwatch.wire
 
-        ironwatch.wire.check_feature_name = functools.lru_cache(maxsize=4096)(  # type: ignore[assignment]
+        ironwatch.wire.check_feature_name = functools.lru_cache(maxsize=4096)(
             ironwatch.wire.check_feature_name
         )
 
@@ -147,7 +147,7 @@ def _read(proc: subprocess.Popen[str]) -> dict[str, Any]:
     assert proc.stdout is not None
     line = proc.stdout.readline()
     if not line:
-        raise RuntimeError(f"{proc.args} ended without output")
+        raise RuntimeError(f"{proc.args!r} ended without output")
     result: dict[str, Any] = json.loads(line)
     return result
 
