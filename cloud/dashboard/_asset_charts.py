@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 from markupsafe import Markup
@@ -53,6 +54,10 @@ TREND_PANELS: tuple[tuple[str, str, bool, tuple[tuple[str, str], ...]], ...] = (
     ("Temperature", "°C", False, (("temperature_c", "temperature"),)),
 )
 _HARMONICS = (1, 2, 3)
+# Up to this span trends load every record; beyond it, a bounded sample (see _sampled_query).
+FULL_RESOLUTION_SPAN = timedelta(hours=25)
+SAMPLE_SLICES = 240
+SAMPLE_ROWS = 24_000
 
 
 @dataclass(frozen=True)
@@ -125,6 +130,59 @@ def _series_for(frame: FeatureFrame, feature: str, label: str, css_start: int) -
     return out
 
 
+def _concat(parts: Sequence[FeatureFrame], features: Sequence[str]) -> FeatureFrame:
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return FeatureFrame.empty(features)
+    return FeatureFrame(
+        gateway_ids=np.concatenate([p.gateway_ids for p in parts]),
+        seqs=np.concatenate([p.seqs for p in parts]),
+        asset_ids=np.concatenate([p.asset_ids for p in parts]),
+        points=np.concatenate([p.points for p in parts]),
+        ts_ns=np.concatenate([p.ts_ns for p in parts]),
+        window_s=np.concatenate([p.window_s for p in parts]),
+        stale=np.concatenate([p.stale for p in parts]),
+        values=np.concatenate([p.values for p in parts]),
+        feature_names=tuple(features),
+    )
+
+
+def _sampled_query(
+    store: TelemetryStore, asset_id: str, start: datetime, end: datetime, features: list[str]
+) -> FeatureFrame:
+    """A bounded sample of a long period: the first rows of equal slices, per point.
+
+    A week at one record a second is 600 k rows, seconds to load for a chart a few hundred
+    pixels wide, and the store has no downsampling query. Slices are read per point: the
+    store's index is (asset, point, time), so a slice with a point is a short range scan.
+    """
+    edges = [start + (end - start) * i / SAMPLE_SLICES for i in range(SAMPLE_SLICES + 1)]
+    per_slice = max(SAMPLE_ROWS // SAMPLE_SLICES, 1)
+    probe_start = max(start, end - timedelta(hours=6))
+    probes = [
+        store.query(
+            asset_ids=[asset_id],
+            start=edges[0],
+            end=edges[1],
+            features=features[:1],
+            limit=per_slice,
+        ),
+        store.query(asset_ids=[asset_id], start=probe_start, end=end, features=features[:1]),
+    ]
+    points = sorted({str(p) for frame in probes for p in frame.points.tolist()})
+    if not points:
+        # Nothing at either end of the period: read it whole rather than miss what is between.
+        return store.query(asset_ids=[asset_id], start=start, end=end, features=features)
+    parts = [
+        store.query(
+            asset_ids=[asset_id], point=point, start=a, end=b, features=features, limit=per_slice
+        )
+        for point in points
+        for a, b in itertools.pairwise(edges)
+    ]
+    return _concat(parts, features)
+
+
 def trend_panels(
     store: TelemetryStore,
     asset: Asset,
@@ -135,7 +193,10 @@ def trend_panels(
     """One chart per trend panel; velocity gets the asset's ISO zone bands."""
     features = [f for *_, pairs in TREND_PANELS for f, _ in pairs]
     try:
-        frame = store.query(asset_ids=[asset.id], start=start, end=end, features=features)
+        if end - start > FULL_RESOLUTION_SPAN:
+            frame = _sampled_query(store, asset.id, start, end, features)
+        else:
+            frame = store.query(asset_ids=[asset.id], start=start, end=end, features=features)
     except TelemetryError as err:
         return [Panel("Trends", empty_chart("Trends", f"telemetry store unavailable: {err}"))]
     panels: list[Panel] = []

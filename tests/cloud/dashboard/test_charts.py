@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import re
 import xml.etree.ElementTree as ET
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,6 +24,8 @@ from cloud.dashboard.charts import (
     trend_chart,
 )
 from cloud.dashboard.iso import iso_zone, zone_bands
+from cloud.telemetry import SqliteTelemetryStore
+from ironwatch.wire import FeatureRecord
 from models.bearing import SKF_6205
 from models.features import envelope_spectrum
 
@@ -211,3 +215,34 @@ def test_temperature_axis_fits_its_data() -> None:
         if x.get("class") == "tick" and x.get("text-anchor") == "end"
     ]
     assert min(ticks) >= 40 and max(ticks) <= 45
+
+
+def test_long_periods_are_sampled_per_point(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cloud.dashboard import _asset_charts
+
+    monkeypatch.setattr(_asset_charts, "SAMPLE_SLICES", 10)
+    monkeypatch.setattr(_asset_charts, "SAMPLE_ROWS", 50)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    records = [
+        FeatureRecord(
+            seq=i,
+            asset_id="a",
+            point=("de", "nde")[i % 2],
+            ts=start + timedelta(seconds=60 * i),
+            window_s=1.0,
+            features={"velocity_rms_mms": float(i)},
+        )
+        for i in range(3000)
+    ]
+    with SqliteTelemetryStore(tmp_path / "t.db") as store:
+        store.write("gw", records)
+        frame = _asset_charts._sampled_query(
+            store, "a", start, start + timedelta(seconds=60 * 3000), ["velocity_rms_mms"]
+        )
+    assert sorted(set(frame.points.tolist())) == ["de", "nde"]
+    assert len(frame) == 2 * 10 * 5  # 5 rows per slice, 10 slices, 2 points
+    ts = frame.ts_s
+    # Spread over the whole period, not bunched at its start.
+    assert ts.min() - start.timestamp() < 600 and ts.max() > start.timestamp() + 0.9 * 180_000

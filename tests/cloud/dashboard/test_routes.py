@@ -88,6 +88,9 @@ def test_trend_window_is_clamped(client: TestClient) -> None:
     assert client.get("/assets/pump-01?hours=0").status_code == 200
     html = client.get("/assets/pump-01?hours=1").text
     assert 'href="?hours=1" aria-current="true"' in html
+    week = client.get("/assets/pump-01?hours=168").text
+    assert "show a sample of the readings" in week
+    assert week.count('class="chart trend"') == 5 and "no data in this period" not in week
 
 
 def test_unknown_pages_are_html_404(client: TestClient) -> None:
