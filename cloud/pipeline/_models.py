@@ -37,6 +37,10 @@ CONDITION_FEATURES = ("speed_rpm", "load_pct")
 # at one window per minute; the k-of-n persistence rule lowers alert false alarms further.
 FALSE_ALARMS_PER_YEAR = 1.0
 WINDOW_SPACING_S = 60.0
+# Transmitters report quantised values (0.1 °C, 0.01 mm/s): a steady machine can show a
+# commissioning spread of zero, and one quantum would then count as dozens of sigmas.
+# A per-point scale of at least 5 % of the fleet's spread keeps that from alarming.
+MIN_SCALE_FRACTION = 0.05
 # RUL needs a trend: at least this many readings, starting a little before onset.
 RUL_MIN_POINTS = 5
 RUL_LEAD_IN_S = 300.0
@@ -144,7 +148,9 @@ class ModelSuite:
             return self._detector_factory()
         assert self._anomaly_mod is not None
         return self._anomaly_mod.FleetBaseline(
-            false_alarms_per_year=FALSE_ALARMS_PER_YEAR, scoring_interval_s=WINDOW_SPACING_S
+            false_alarms_per_year=FALSE_ALARMS_PER_YEAR,
+            scoring_interval_s=WINDOW_SPACING_S,
+            min_scale_fraction=MIN_SCALE_FRACTION,
         )
 
     def fit(self, x: FloatArray, keys: StrArray, feature_names: Sequence[str]) -> None:
