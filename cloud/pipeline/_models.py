@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import logging
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -166,7 +167,12 @@ class ModelSuite:
         self._feature_names = [n for n in names if n not in self._conditions]
         xf, cond = self._split(x, names, keys)
         detector = self._new_detector()
-        detector.fit(xf, asset_ids=keys, conditions=cond)
+        with warnings.catch_warnings():
+            # A point that never reports a feature (a Modbus transmitter has no envelope
+            # values) gives an all-NaN column; the detector then ignores that feature for
+            # the point, which is what is wanted, but numpy warns on the way.
+            warnings.filterwarnings("ignore", "All-NaN slice encountered", RuntimeWarning)
+            detector.fit(xf, asset_ids=keys, conditions=cond)
         self._detector = detector
 
     def _split(
