@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
@@ -261,3 +262,19 @@ def test_seeded_store_is_real(fleet: Fleet) -> None:
     frame = fleet.store.query(features=["velocity_rms_mms"])
     assert _ids(frame) == ["fan-02", "pump-01"]
     assert fleet.store.latest_snapshot("pump-01") is not None
+
+
+def test_mounted_by_the_cloud_app(tmp_path: Path) -> None:
+    from cloud.app import create_app
+    from cloud.settings import CloudSettings
+
+    app = create_app(CloudSettings(data_dir=tmp_path), ingest=False, scoring=False)
+    with TestClient(app, client=LOCAL) as c:
+        page = c.get("/")
+        assert page.status_code == 200 and "Fleet overview" in page.text
+        assert c.get("/_dashboard/dashboard.css").status_code == 200
+        assert c.get("/work-orders").status_code == 200
+        assert c.get("/api/v1/health").status_code == 200
+    assert not any(
+        p.startswith(("/assets", "/work-orders", "/login")) for p in app.openapi()["paths"]
+    )
