@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, FastAPI
 
-from cloud.api.context import ApiContext, Notifier, TelemetryReader
+from cloud.api.context import ApiContext, FleetCache, Notifier, TelemetryReader
 from cloud.api.errors import install_error_handlers, reject_unknown_query_params
 from cloud.api.routes import (
     alerts,
@@ -60,7 +60,7 @@ def make_context(
     policy: ServiceLevelPolicy | None = None,
     catalogue: FailureModeCatalogue | None = None,
     notifier: Notifier | None = None,
-    registry: object | None = None,
+    registry: FleetCache | None = None,
 ) -> ApiContext:
     """The ApiContext; policy and catalogue default to the files named in the settings."""
     if catalogue is None:
@@ -76,7 +76,7 @@ def make_context(
         policy=policy or load_policy(settings.sla_policy_file),
         catalogue=catalogue,
         notifier=notifier,
-        registry=registry,  # type: ignore[arg-type]
+        registry=registry,
     )
 
 
@@ -95,7 +95,7 @@ def build_api(
     policy: ServiceLevelPolicy | None = None,
     catalogue: FailureModeCatalogue | None = None,
     notifier: Notifier | None = None,
-    registry: object | None = None,
+    registry: FleetCache | None = None,
 ) -> FastAPI:
     """A FastAPI app serving the API; the database must already be migrated (cloud.db.upgrade)."""
     app = FastAPI(

@@ -13,7 +13,7 @@ from cloud.domain.clock import utc_now
 from cloud.domain.policy import DEFAULT_POLICY, ServiceLevelPolicy
 from cloud.settings import CloudSettings
 
-__all__ = ["ApiContext", "Notifier", "TelemetryReader"]
+__all__ = ["ApiContext", "FleetCache", "Notifier", "TelemetryReader"]
 
 
 class TelemetryReader(Protocol):
@@ -41,8 +41,12 @@ class Notifier(Protocol):
         ...
 
 
-class _Invalidating(Protocol):
-    def invalidate(self) -> None: ...
+class FleetCache(Protocol):
+    """A cache of the fleet to drop when gateways or assets change (the ingestion registry)."""
+
+    def invalidate(self) -> None:
+        """Forget cached gateways and assets."""
+        ...
 
 
 @dataclass
@@ -55,7 +59,7 @@ class ApiContext:
     policy: ServiceLevelPolicy = DEFAULT_POLICY
     catalogue: FailureModeCatalogue = field(default_factory=default_catalogue)
     notifier: Notifier | None = None
-    registry: _Invalidating | None = None
+    registry: FleetCache | None = None
     clock: Callable[[], datetime] = utc_now
 
     def fleet_changed(self) -> None:
