@@ -6,7 +6,6 @@ and severities ordered here, once, where they can be tested without HTML.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -372,8 +371,3 @@ def work_order_board(
             continue
         board[wo.state].append(work_order_card(wo, now))
     return board
-
-
-def finite(value: float | None) -> bool:
-    """True for a real number (templates use it to choose between a value and a dash)."""
-    return value is not None and math.isfinite(value)

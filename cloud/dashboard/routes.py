@@ -38,7 +38,7 @@ from cloud.dashboard.auth import (
 )
 from cloud.dashboard.charts import TimeMarker, rul_chart, score_gauge
 from cloud.db.engine import SessionFactory
-from cloud.db.models import Alert, Asset, WorkOrder
+from cloud.db.models import OPEN_ALERT_STATES, Alert, Asset, WorkOrder
 from cloud.settings import CloudSettings
 from cloud.telemetry import TelemetryError, TelemetryStore
 
@@ -193,6 +193,9 @@ def build_router(
             hours=hours,
             windows=TREND_WINDOWS_H,
             can_request=request_snapshot is not None,
+            past_alerts=[
+                alert_row(a) for a in reversed(recent) if a.state not in OPEN_ALERT_STATES
+            ],
             snapshot_status=snapshot,
         )
 

@@ -249,6 +249,23 @@ def seed_fleet(tmp: Path, now: datetime) -> Fleet:
             )
         )
         s.add(alert)
+        s.add(
+            Alert(
+                asset_id="pump-01",
+                failure_mode="imbalance",
+                severity="warning",
+                state="resolved",
+                score=1.4,
+                evidence={},
+                model="FleetBaseline",
+                model_version="0.1.0",
+                opened_at=now - timedelta(hours=5),
+                last_seen_at=now - timedelta(hours=4),
+                resolved_at=now - timedelta(hours=3),
+                resolved_by="token:eng-1",
+                resolution_note="balanced the impeller",
+            )
+        )
         s.flush()
 
         def wo(

@@ -62,6 +62,7 @@ def test_asset_page(client: TestClient) -> None:
         assert f'data-zone="{zone}"' in html
     assert 'data-zone="D"' not in html
     assert html.count('class="marker onset alarm"') == 5  # alert onset on every trend
+    assert html.count('class="marker onset warning"') == 5  # and the earlier one
     points = [int(p) for p in re.findall(r'data-points="(\d+)"', html)]
     assert max(points) >= 150
     # Spectra from the snapshot with shaft and defect markers.
@@ -74,6 +75,8 @@ def test_asset_page(client: TestClient) -> None:
     assert "5 of the last 6 windows over threshold" in html
     assert "bearing outer race, confidence 86 %" in html and "ISO 14224 VIB 2.6" in html
     assert 'data-median-h="120.0"' in html
+    # The resolved imbalance alert of this period is listed with a link.
+    assert "Earlier alerts in this period" in html and "#2 imbalance" in html
     # Local viewers read only: no request button, a sign-in hint instead.
     assert "Request a new snapshot" not in html and "sign in" in html
 
