@@ -74,6 +74,7 @@ class Assessment:
     diagnosis: dict[str, Any] = field(default_factory=dict)
     peaks: list[dict[str, Any]] = field(default_factory=list)
     needs_snapshot: bool = False
+    wants_newer_snapshot: bool = False
 
 
 def _finite(x: float) -> float | None:

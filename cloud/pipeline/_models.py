@@ -47,6 +47,9 @@ RUL_MIN_POINTS = 5
 RUL_LEAD_IN_S = 300.0
 # A snapshot taken this long before onset still shows the fault developing.
 SNAPSHOT_LEAD_IN_S = 60.0
+# An unsure diagnosis (below this confidence) asks for a new waveform this often.
+SURE_DIAGNOSIS = 0.5
+SNAPSHOT_REFRESH_S = 60.0
 _VERDICTS = {"false_alarm": "false_alarm", "confirmed": "confirmed_fault"}
 _MAD_TO_SIGMA = 1.4826
 
@@ -115,6 +118,7 @@ class ModelSuite:
         self._feature_names: list[str] = []
         self._conditions: list[str] = []
         self._diagnosis_cache: dict[tuple[str, str, float], Any] = {}
+        self._last_snapshot_ts: dict[tuple[str, str], float] = {}
         if self._anomaly_mod is None and detector_factory is None:
             log.warning("models.anomaly is not available: commissioning only, no anomaly scoring")
 
@@ -275,6 +279,7 @@ class ModelSuite:
         fault = str(diagnosis.fault.value)
         a.diagnosis = {
             "source": "waveform_snapshot",
+            "snapshot_ts_s": self._last_snapshot_ts.get((a.asset_id, a.lead.point)),
             "fault": fault,
             "confidence": round(float(diagnosis.confidence), 3),
             "failure_mode_code": diagnosis.failure_mode_code,
@@ -292,6 +297,11 @@ class ModelSuite:
         if fault != "none":
             a.failure_mode = fault
             a.confidence = float(diagnosis.confidence)
+        if fault == "none" or diagnosis.confidence < SURE_DIAGNOSIS:
+            # A fault is clearer in a later waveform: ask again once this one is old enough.
+            snap_ts = float(a.diagnosis.get("snapshot_ts_s", math.nan))
+            latest = float(a.lead.hi_t_s[-1]) if len(a.lead.hi_t_s) else math.nan
+            a.wants_newer_snapshot = not latest - snap_ts < SNAPSHOT_REFRESH_S
 
     def _snapshot_diagnosis(self, a: Assessment, phys: AssetPhysics) -> Any | None:
         """Diagnose the latest raw snapshot of the lead point; cached per snapshot."""
@@ -307,6 +317,7 @@ class ModelSuite:
             # A waveform from before the anomaly shows the healthy machine: ask for a new one.
             a.needs_snapshot = True
             return None
+        self._last_snapshot_ts[(a.asset_id, point)] = snap.ts.timestamp()
         cache_key = (a.asset_id, point, snap.ts.timestamp())
         if cache_key in self._diagnosis_cache:
             return self._diagnosis_cache[cache_key]

@@ -44,7 +44,7 @@ HEALTH_INDICATOR = "velocity_rms_mms"
 HI_HISTORY = 2000
 ANOMALY_MODE = "unknown_anomaly"
 # A gateway that did not answer a snapshot request is asked again after this long.
-SNAPSHOT_RETRY = timedelta(minutes=2)
+SNAPSHOT_RETRY = timedelta(minutes=1)
 # How long a new alert waits for the waveform it asked for before opening undiagnosed.
 SNAPSHOT_WAIT = timedelta(seconds=15)
 # Rows around an alert handed to the detector with an engineer's verdict.
@@ -337,6 +337,8 @@ class ScoringPipeline:
             ):
                 continue
             self._waiting_since.pop(asset_id, None)
+            if assessment.needs_snapshot or assessment.wants_newer_snapshot:
+                self._ask_for_snapshot(asset_id, assessment.lead.point, now, report)
             diagnosed = assessment.failure_mode != ANOMALY_MODE
             if open_modes:
                 # One alert per episode: its failure mode stays what it was opened as, and
@@ -382,20 +384,31 @@ class ScoringPipeline:
         unclassified one; without a command channel, or once SNAPSHOT_WAIT has passed,
         the alert opens with what is known.
         """
+        if not self._ask_for_snapshot(asset_id, point, now, report):
+            return False
+        t = now.timestamp()
+        since = self._waiting_since.setdefault(asset_id, t)
+        return t - since < SNAPSHOT_WAIT.total_seconds()
+
+    def _ask_for_snapshot(
+        self, asset_id: str, point: str, now: datetime, report: RoundReport
+    ) -> bool:
+        """Send a snapshot command, at most once per SNAPSHOT_RETRY; False if none can be."""
         if self.request_snapshot is None:
             return False
         t = now.timestamp()
         last = self._snapshot_asked_at.get(asset_id)
-        if last is None or t - last >= SNAPSHOT_RETRY.total_seconds():
-            self._snapshot_asked_at[asset_id] = t
-            try:
-                self.request_snapshot(asset_id, point, "scoring")
-                report.snapshots_requested.append(asset_id)
-            except Exception as err:
-                log.warning("snapshot request for %s failed: %s", asset_id, err)
-                return False
-        since = self._waiting_since.setdefault(asset_id, t)
-        return t - since < SNAPSHOT_WAIT.total_seconds()
+        if last is not None and t - last < SNAPSHOT_RETRY.total_seconds():
+            return True
+        self._snapshot_asked_at[asset_id] = t
+        try:
+            self.request_snapshot(asset_id, point, "scoring")
+        except Exception as err:
+            # Diagnosis is better with a waveform, but alerts must not wait on a broken channel.
+            log.warning("snapshot request for %s failed: %s", asset_id, err)
+            return False
+        report.snapshots_requested.append(asset_id)
+        return True
 
     def _apply_verdicts(self, session: Session) -> tuple[int, int]:
         """Feed new verdicts back to the anomaly detector, once each, with the alarmed rows.
