@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -10,6 +12,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, inspect, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from cloud.db import (
     Alert,
@@ -152,3 +155,68 @@ def test_full_flow_round_trips_utc_times(engine: Engine) -> None:
         assert session.scalar(select(Verdict.verdict)) == "confirmed"
         assert session.scalars(select(WebhookDelivery)).all()
         assert session.get(Asset, "pump-1") is not None
+
+
+def _upsert(session: Session) -> None:
+    upsert_alert(
+        session,
+        asset_id="fan-1",
+        failure_mode="imbalance",
+        severity="warning",
+        score=2.0,
+        evidence={},
+        model="m",
+        model_version="1",
+        rul_hours=None,
+        now=T0,
+    )
+
+
+def test_two_scorers_racing_cannot_open_twin_alerts(engine: Engine) -> None:
+    upgrade(engine)
+    factory = make_session_factory(engine)
+    with factory() as session:
+        seed_fleet(session, FLEET)
+        session.commit()
+    outcome: list[BaseException | None] = []
+
+    def second_scorer() -> None:
+        with factory() as other:
+            try:
+                _upsert(other)  # blocks on the first scorer's uncommitted row, then fails
+                other.commit()
+                outcome.append(None)
+            except IntegrityError as err:
+                outcome.append(err)
+
+    with factory() as first:
+        _upsert(first)
+        thread = threading.Thread(target=second_scorer)
+        thread.start()
+        time.sleep(0.5)
+        first.commit()
+    thread.join(30)
+    assert len(outcome) == 1 and isinstance(outcome[0], IntegrityError)
+    with factory() as session:
+        assert len(session.scalars(select(Alert)).all()) == 1
+
+
+def test_concurrent_start_ups_migrate_once(postgres_url: str) -> None:
+    # Several workers start together at scale; the advisory lock serialises them.
+    errors: list[BaseException] = []
+
+    def start_up() -> None:
+        try:
+            upgrade(postgres_url)
+        except BaseException as err:
+            errors.append(err)
+
+    threads = [threading.Thread(target=start_up) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    eng = make_engine(postgres_url)
+    assert "work_orders" in inspect(eng).get_table_names()
+    eng.dispose()
