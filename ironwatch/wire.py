@@ -12,6 +12,7 @@ Payloads are UTF-8 JSON. See docs/wire-contract.md for an example of each messag
 from __future__ import annotations
 
 import base64
+import functools
 import itertools
 import math
 import re
@@ -123,8 +124,12 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+@functools.lru_cache(maxsize=4096)
 def check_feature_name(name: str) -> str:
-    """Return name if it follows the unit-naming rule, else raise ValueError saying why."""
+    """Return name if it follows the unit-naming rule, else raise ValueError saying why.
+
+    Cached: every record repeats the same few dozen names, and ingestion checks each one.
+    """
     if not _FEATURE_RE.match(name):
         raise ValueError(f"feature name {name!r} must be lower_snake_case")
     if name in DIMENSIONLESS_FEATURES:
