@@ -98,6 +98,11 @@ class CloudSettings(BaseSettings):
 
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)
+    dashboard_local_read_only: bool = Field(
+        default=True,
+        description="browsers on 127.0.0.1/::1 may read the dashboard without signing in; "
+        "turn off behind a reverse proxy on the same host",
+    )
     admin_token: SecretStr | None = Field(
         default=None, description="bootstrap admin API token; at least 16 random characters"
     )

@@ -460,7 +460,7 @@ class DemoRun:
             return json.loads(resp.read())
 
     def _records(self, asset_id: str) -> int:
-        return int(self.api(f"/api/v1/telemetry?asset_id={asset_id}&limit=10000")["count"])
+        return int(self.api(f"/api/v1/telemetry/count?asset_id={asset_id}")["count"])
 
     def state(self) -> dict[str, Any]:
         alerts = self.api("/api/v1/alerts?limit=500")["items"]

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query
 from cloud.api.deps import ContextDep
 from cloud.api.errors import ERROR_RESPONSES, ErrorResponse, api_error
 from cloud.api.routes._common import EngineerDep, utc_or_none
-from cloud.api.schemas import TelemetryPage, TelemetryRow
+from cloud.api.schemas import TelemetryCount, TelemetryPage, TelemetryRow
 from cloud.api.schemas.common import UtcInput
 
 router = APIRouter(
@@ -46,6 +46,24 @@ def _rows(frame: Any) -> list[TelemetryRow]:
             )
         )
     return rows
+
+
+@router.get("/telemetry/count", response_model=TelemetryCount)
+def count_telemetry(
+    *,
+    context: ContextDep,
+    _: EngineerDep,
+    asset_id: Annotated[str | None, Query(pattern=_ID)] = None,
+) -> TelemetryCount:
+    """How many records are stored for one asset, or for the whole fleet without asset_id."""
+    store = context.telemetry
+    if store is None:
+        raise api_error(503, "no telemetry store is attached", code="telemetry_unavailable")
+    try:
+        count = store.count(asset_id=asset_id)
+    except Exception as err:
+        raise api_error(503, f"telemetry store unavailable: {type(err).__name__}") from err
+    return TelemetryCount(asset_id=asset_id, count=count)
 
 
 @router.get("/telemetry", response_model=TelemetryPage)

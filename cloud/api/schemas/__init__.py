@@ -22,6 +22,7 @@ from cloud.api.schemas.fleet import (
 )
 from cloud.api.schemas.service import (
     KpisPublic,
+    TelemetryCount,
     TelemetryPage,
     TelemetryRow,
     TokenCreate,
@@ -55,6 +56,7 @@ __all__ = [
     "MaintenancePlanPublic",
     "Page",
     "RunningHoursUpdate",
+    "TelemetryCount",
     "TelemetryPage",
     "TelemetryRow",
     "TokenCreate",

@@ -97,6 +97,13 @@ class TelemetryRow(PublicModel):
     features: dict[str, float | None]
 
 
+class TelemetryCount(PublicModel):
+    """How many feature records the store holds for an asset (or the whole fleet)."""
+
+    asset_id: str | None
+    count: int
+
+
 class TelemetryPage(PublicModel):
     """Feature records in time order, at most `limit`."""
 

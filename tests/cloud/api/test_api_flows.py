@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -283,3 +284,33 @@ def test_openapi_documents_every_route_and_the_error_model(api: Api) -> None:
     ):
         assert path in paths
     assert "409" in paths["/api/v1/work-orders/{work_order_id}/transitions"]["post"]["responses"]
+
+
+def test_telemetry_count_per_asset_and_fleet(tmp_path: Path) -> None:
+    from cloud.telemetry import SqliteTelemetryStore
+
+    t = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+    store = SqliteTelemetryStore(tmp_path / "telemetry.db")
+    records = [
+        FeatureRecord(
+            seq=i,
+            asset_id="pump-1" if i < 3 else "fan-2",
+            point="de",
+            ts=t,
+            window_s=1.0,
+            features={"velocity_rms_mms": 1.0},
+        )
+        for i in range(5)
+    ]
+    assert store.write("gw-1", records) == 5
+    assert store.write("gw-1", records[:2]) == 0  # a redelivery is not counted twice
+    api = build(telemetry_store=store)
+    one = api.request("engineer", "GET", f"{V1}/telemetry/count?asset_id=pump-1")
+    assert one.status_code == 200, one.text
+    assert one.json() == {"asset_id": "pump-1", "count": 3}
+    assert api.request("engineer", "GET", f"{V1}/telemetry/count").json()["count"] == 5
+    assert (
+        api.request("engineer", "GET", f"{V1}/telemetry/count?asset_id=bad/id").status_code == 422
+    )
+    store.close()
+    api.session_factory.kw["bind"].dispose()

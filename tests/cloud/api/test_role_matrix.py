@@ -48,6 +48,7 @@ ENDPOINTS: list[tuple[str, str, Any, set[str]]] = [
     ("GET", "/api/v1/webhooks/deliveries", None, DESK),
     ("GET", "/api/v1/webhooks/deliveries/1", None, DESK),
     ("GET", "/api/v1/telemetry?asset_id=pump-1", None, ENGINEERS),
+    ("GET", "/api/v1/telemetry/count?asset_id=pump-1", None, ENGINEERS),
     ("GET", "/api/v1/tokens", None, ADMIN),
     ("POST", "/api/v1/tokens", {"name": "x", "role": "engineer"}, ADMIN),
     ("DELETE", "/api/v1/tokens/1", None, ADMIN),
