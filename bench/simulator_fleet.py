@@ -37,8 +37,15 @@ from numpy.typing import NDArray
 
 from cloud.pipeline import PersistenceRule
 
-# The cloud's RUL glue: a trend needs RUL_MIN_POINTS readings from a little before onset.
-from cloud.pipeline._models import RUL_LEAD_IN_S, RUL_MIN_POINTS, WINDOW_SPACING_S
+# The cloud's model glue: the detector's settings, and a RUL trend needs RUL_MIN_POINTS
+# readings from a little before onset.
+from cloud.pipeline._models import (
+    FALSE_ALARMS_PER_YEAR,
+    MIN_SCALE_FRACTION,
+    RUL_LEAD_IN_S,
+    RUL_MIN_POINTS,
+    WINDOW_SPACING_S,
+)
 from models.anomaly import FleetBaseline
 from models.diagnosis import ISO_10816_3_BOUNDARIES_MMS
 from models.features import FEATURE_NAMES, extract_features
@@ -223,8 +230,11 @@ def detect(runs: list[Run], config: FleetConfig, rule: PersistenceRule) -> Fleet
     """Commission on each run's first windows, score the rest at once, apply persistence."""
     c = config.commissioning_records
     ids = np.concatenate([np.full(c, i) for i in range(len(runs))])
+    # As the cloud builds it, but calibrated to this benchmark's window spacing.
     detector = FleetBaseline(
-        false_alarms_per_year=AIM_FALSE_ALARMS_PER_YEAR, scoring_interval_s=config.spacing_h * 3600
+        false_alarms_per_year=FALSE_ALARMS_PER_YEAR,
+        scoring_interval_s=config.spacing_h * 3600.0,
+        min_scale_fraction=MIN_SCALE_FRACTION,
     )
     detector.fit(np.vstack([r.features[:c] for r in runs]), asset_ids=ids)
     lengths = [r.features.shape[0] - c for r in runs]
