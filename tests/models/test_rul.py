@@ -1,0 +1,101 @@
+"""RUL estimators: Bayesian exponential degradation and the fleet regressor."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from models.rul import ExponentialDegradation, FleetRulRegressor, phm08_score, window_features
+
+
+def degradation(t: np.ndarray, seed: int = 0) -> np.ndarray:
+    """HI = 1 + exp(-3 + 0.05 t) with 5 % log-normal noise: reaches 7.1 at t ≈ 96.2."""
+    rng = np.random.default_rng(seed)
+    return 1.0 + np.exp(-3.0 + 0.05 * t + rng.normal(0.0, 0.05, t.size))
+
+
+TRUE_FAILURE = (np.log(7.1 - 1.0) + 3.0) / 0.05
+
+
+def test_exponential_model_brackets_the_true_rul() -> None:
+    t = np.arange(0.0, 70.0)
+    model = ExponentialDegradation(threshold=7.1, phi=1.0).fit(t, degradation(t))
+    est = model.predict_rul()
+    true_rul = TRUE_FAILURE - 69.0
+    assert est.lower < true_rul < est.upper
+    assert est.median == pytest.approx(true_rul, rel=0.15)
+    assert est.lower <= est.median <= est.upper
+    assert est.probability_failed < 0.05
+
+
+def test_more_data_narrows_the_interval_and_updates_agree_with_batch() -> None:
+    t = np.arange(0.0, 80.0)
+    hi = degradation(t, seed=1)
+    short = ExponentialDegradation(threshold=7.1, phi=1.0, noise_sd=0.05).fit(t[:40], hi[:40])
+    width_short = short.predict_rul(79.0).upper - short.predict_rul(79.0).lower
+    short.update(t[40:], hi[40:])
+    batch = ExponentialDegradation(threshold=7.1, phi=1.0, noise_sd=0.05).fit(t, hi)
+    # Equal up to the data-derived prior level (first readings differ): same posterior.
+    np.testing.assert_allclose(short.mean_, batch.mean_, rtol=1e-4)
+    est = short.predict_rul()
+    assert est.upper - est.lower < width_short
+
+
+def test_flat_health_indicator_gives_long_or_infinite_rul() -> None:
+    t = np.arange(0.0, 50.0)
+    hi = 2.0 + np.random.default_rng(2).normal(0.0, 0.02, t.size)
+    est = ExponentialDegradation(threshold=7.1).fit(t, hi).predict_rul()
+    assert est.median > 200.0
+
+
+def test_exponential_model_rejects_bad_input() -> None:
+    with pytest.raises(ValueError):
+        ExponentialDegradation().fit([1.0], [1.0])
+    with pytest.raises(ValueError):
+        ExponentialDegradation(threshold=1.0, phi=2.0).fit([0.0, 1.0], [3.0, 3.0])
+
+
+def test_window_features_are_causal_and_exact() -> None:
+    x = np.column_stack([np.arange(10.0) * 2.0 + 1.0, np.r_[np.zeros(5), np.ones(5)]])
+    units = np.r_[np.zeros(5), np.ones(5)]
+    f = window_features(x, units, windows=(3,))
+    # Columns: x (2), age, mean (2), slope (2).
+    np.testing.assert_allclose(f[:, 2], [1, 2, 3, 4, 5, 1, 2, 3, 4, 5])
+    np.testing.assert_allclose(f[4, 3], np.mean([5.0, 7.0, 9.0]))
+    np.testing.assert_allclose(f[1:5, 5], 2.0)  # slope of 2 per row within unit 0
+    np.testing.assert_allclose(f[5, 3], 11.0)  # unit 1 starts afresh
+    np.testing.assert_allclose(f[5, 5], 0.0)
+    # Changing a later row must not change earlier features.
+    x2 = x.copy()
+    x2[7:] += 100.0
+    np.testing.assert_allclose(window_features(x2, units, (3,))[:7], f[:7])
+
+
+def test_fleet_regressor_learns_a_degradation_trend() -> None:
+    rng = np.random.default_rng(3)
+    rows, ys, ids = [], [], []
+    for unit in range(30):
+        life = int(rng.integers(120, 250))
+        age = np.arange(life)
+        wear = np.exp((age - life) / 40.0)
+        rows.append(np.column_stack([wear + rng.normal(0, 0.05, life), rng.normal(0, 1, life)]))
+        ys.append(life - 1 - age)
+        ids.append(np.full(life, unit))
+    X, y, u = np.vstack(rows), np.concatenate(ys), np.concatenate(ids)
+    train = u < 24
+    model = FleetRulRegressor(max_iter=100).fit(X[train], y[train], unit_ids=u[train])
+    pred = model.predict(X[~train], unit_ids=u[~train])
+    truth = np.minimum(y[~train], 125.0)
+    assert np.sqrt(np.mean((pred - truth) ** 2)) < 20.0
+    assert np.all(pred >= 0)
+
+
+@parametrize_with_checks([FleetRulRegressor(max_iter=20)])
+def test_sklearn_contract(estimator: FleetRulRegressor, check: object) -> None:
+    check(estimator)  # type: ignore[operator]
+
+
+def test_phm08_penalises_late_predictions_more() -> None:
+    assert phm08_score([50.0], [60.0]) > phm08_score([50.0], [40.0]) > 0.0
+    assert phm08_score([50.0], [50.0]) == 0.0
