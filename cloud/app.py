@@ -67,6 +67,25 @@ class PeriodicTask:
             self._thread = None
 
 
+def _seed(factory: SessionFactory, fleet_file: Any, attempts: int = 3) -> None:
+    """Upsert the fleet file; several processes starting together may race on new rows."""
+    from sqlalchemy.exc import IntegrityError
+
+    from cloud.domain.registry import seed_fleet
+
+    for attempt in range(attempts):
+        with factory() as session:
+            try:
+                seed_fleet(session, fleet_file)
+                session.commit()
+                return
+            except IntegrityError:
+                # Another process inserted the same gateway or asset first: read it back.
+                session.rollback()
+                if attempt == attempts - 1:
+                    raise
+
+
 def open_store(settings: CloudSettings) -> TelemetryStore:
     """The telemetry store the settings ask for: embedded SQLite under data_dir, or InfluxDB."""
     if settings.telemetry_backend == "influxdb":
@@ -131,16 +150,14 @@ class CloudServices:
         cls, settings: CloudSettings, *, clock: Callable[[], datetime] = utc_now
     ) -> CloudServices:
         """Migrate the database, seed the fleet file and open the telemetry store."""
-        from cloud.domain.registry import DbAssetRegistry, seed_fleet
+        from cloud.domain.registry import DbAssetRegistry
 
         engine = make_engine(settings.sqlalchemy_url)
         try:
             upgrade(engine)
             factory = make_session_factory(engine)
             if settings.fleet_file is not None:
-                with factory() as session:
-                    seed_fleet(session, settings.fleet_file)
-                    session.commit()
+                _seed(factory, settings.fleet_file)
             store = open_store(settings)
         except BaseException:
             engine.dispose()

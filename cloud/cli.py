@@ -125,14 +125,20 @@ def _serve(args: argparse.Namespace) -> int:
 
 # -- ingest --------------------------------------------------------------------------------
 def _ingest(args: argparse.Namespace) -> int:
+    # Signals first: a stop during start-up must still end in a clean exit.
+    stop = threading.Event()
+    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
     _quiet_libraries()
     from cloud.app import CloudServices, ingest_config
     from cloud.ingest import IngestConfigError, IngestConnectError, IngestionWorker
 
-    settings = load_cli_settings(args)
-    services = CloudServices.open(settings)
-    stop = threading.Event()
-    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        settings = load_cli_settings(args)
+        services = CloudServices.open(settings)
+    except BaseException:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        raise
     try:
         client_id = args.client_id or f"{settings.mqtt_client_id}-ingest-{os.getpid()}"
         try:

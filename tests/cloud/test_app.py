@@ -286,3 +286,48 @@ def test_serve_rejects_bad_config_in_one_line(tmp_path: Path) -> None:
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("ironwatch: error: invalid cloud setting")
+
+
+def test_ingest_workers_share_one_stream(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """Two `ironwatch cloud ingest` workers in one shared-subscription group store it all once."""
+    from cloud.telemetry import SqliteTelemetryStore
+
+    fleet = tmp_path / "fleet.toml"
+    fleet.write_text(FLEET_TOML)
+    data = tmp_path / "data"
+    subprocess.run([IRONWATCH, "cloud", "migrate", "--data-dir", str(data)], check=True,
+                   capture_output=True, timeout=60)
+    env = {**os.environ, "IRONWATCH_CLOUD_FLEET_FILE": str(fleet)}
+    logs = [tmp_path / f"ingest-{i}.log" for i in range(2)]
+    workers = []
+    for i, log in enumerate(logs):
+        with log.open("wb") as err:
+            workers.append(subprocess.Popen(
+                [IRONWATCH, "cloud", "ingest", "--data-dir", str(data), "--mqtt-port",
+                 str(mosquitto.port), "--shared-group", "ironwatch", "--client-id",
+                 f"ingest-{i}"],
+                stdout=subprocess.DEVNULL, stderr=err, env=env,
+            ))
+    gateways = FakeGateway(mosquitto)
+    try:
+        # Both workers subscribed (and handling signals) before anything is published.
+        _wait(lambda: all(b"connected" in log.read_bytes() for log in logs), 60)
+        messages = _messages(n_windows=20, commissioning=30)
+        store = SqliteTelemetryStore(data / "telemetry.db")
+        try:
+            def stored() -> bool:
+                gateways.publish(messages)  # repeats are deduplicated by (gateway, seq)
+                return store.count() == 60
+            _wait(stored, 45)
+            assert store.duplicate_count() >= 0
+        finally:
+            store.close()
+        for w in workers:
+            w.send_signal(signal.SIGTERM)
+        assert [w.wait(20) for w in workers] == [0, 0]
+    finally:
+        gateways.close()
+        for w in workers:
+            if w.poll() is None:
+                w.kill()
+                w.wait(10)
