@@ -153,6 +153,9 @@ class ScoringPipeline:
         now = now.astimezone(UTC)
         with self._lock:
             report = RoundReport(at=now)
+            # Verdicts first, so this round's windows are judged by the corrected threshold.
+            with self.session_factory() as session:
+                report.verdicts_seen, report.verdicts_applied = self._apply_verdicts(session)
             batch = self._read_new(now)
             report.rows_read = len(batch)
             scored = self._commission(batch, now, report) if len(batch) else batch
@@ -163,7 +166,6 @@ class ScoringPipeline:
                 if split_key(key)[0] in self._waiting_since:
                     keys_scored.setdefault(key, view)
             with self.session_factory() as session:
-                report.verdicts_seen, report.verdicts_applied = self._apply_verdicts(session)
                 if keys_scored:
                     self._act(session, keys_scored, now, report)
                 session.commit()
@@ -439,6 +441,14 @@ class ScoringPipeline:
             names = list(frame.feature_names)
             if self.models.apply_verdict(key, verdict.verdict, frame.values, names):
                 applied += 1
+                if verdict.verdict == "false_alarm":
+                    # Judged normal: start the persistence count afresh under the new threshold,
+                    # or the windows already counted would reopen the alert at once.
+                    ks = self.state.key(key)
+                    ks.flags_tail, ks.raised, ks.onset_s = [], False, None
+                    modes = self.state.open_modes.get(alert.asset_id, [])
+                    if alert.failure_mode in modes:
+                        modes.remove(alert.failure_mode)
                 self.state.verdict_rows.append(
                     {"key": key, "verdict": verdict.verdict, "names": names,
                      "rows": frame.values.tolist()}

@@ -77,7 +77,7 @@ class Fleet:
         self.progress = dict.fromkeys(ASSETS, 0)
 
     def emit(self, windows: int, *, degrade: dict[str, float] | None = None,
-             spike_at: dict[str, int] | None = None) -> datetime:
+             spike_at: dict[str, int] | None = None, hold: bool = False) -> datetime:
         """Append `windows` windows for every asset; degrade[asset] = growth per window."""
         degrade = degrade or {}
         spike_at = spike_at or {}
@@ -88,7 +88,7 @@ class Fleet:
                 feats = {k: v * float(np.exp(self.rng.normal(0, 0.05))) for k, v in HEALTHY.items()}
                 feats["skewness"] = float(self.rng.normal(0, 0.05))
                 if asset in degrade:
-                    self.progress[asset] += 1
+                    self.progress[asset] += 0 if hold else 1
                     g = float(np.exp(degrade[asset] * self.progress[asset]))
                     for name in ("env_bpfo_ms2", "velocity_rms_mms", "kurtosis"):
                         feats[name] *= g

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.db import Alert, WorkOrder
+from cloud.domain.verdicts import record_verdict
 from cloud.pipeline import ScoringPipeline
 from cloud.settings import CloudSettings
 from ironwatch.wire import FeatureRecord
@@ -179,3 +180,25 @@ def test_new_alert_waits_briefly_for_the_requested_waveform(
     later = pipeline.run_once(now + timedelta(seconds=20))
     assert len(later.alerts_upserted) == 1 and len(asked) == 1
     assert [a.failure_mode for a in _alerts(session_factory)] == ["unknown_anomaly"]
+
+
+def test_false_alarm_verdict_raises_the_threshold_and_keeps_quiet(
+    store: MemoryStore, fleet: Fleet, session_factory: sessionmaker[Session],
+    settings: CloudSettings,
+) -> None:
+    """A machine that settled at a new, harmless level: judged a false alarm once, then quiet."""
+    pipeline = ScoringPipeline(store, session_factory, settings)
+    pipeline.run_once(fleet.emit(40))
+    pipeline.run_once(fleet.emit(10, degrade={"pump-01": 0.05}))
+    now = fleet.emit(10, degrade={"pump-01": 0.05}, hold=True)
+    pipeline.run_once(now)
+    alerts = _alerts(session_factory)
+    assert len(alerts) == 1
+    with session_factory() as session:
+        record_verdict(session, alerts[0].id, verdict="false_alarm", actor="engineer", now=now)
+        session.commit()
+    report = pipeline.run_once(fleet.emit(10, degrade={"pump-01": 0.05}, hold=True))
+    assert report.verdicts_applied == 1
+    for _ in range(3):
+        pipeline.run_once(fleet.emit(10, degrade={"pump-01": 0.05}, hold=True))
+    assert [a.state for a in _alerts(session_factory)] == ["resolved"]
