@@ -10,6 +10,7 @@ import argparse
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 from pathlib import Path
@@ -59,7 +60,7 @@ def load_cli_settings(args: argparse.Namespace) -> CloudSettings:
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ())) or "settings"
-        message = str(first['msg']).removeprefix("Value error, ")
+        message = str(first["msg"]).removeprefix("Value error, ")
         raise _cli_error(f"invalid cloud setting {where}: {message}") from err
 
 
@@ -69,10 +70,18 @@ def _quiet_libraries() -> None:
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", metavar="FILE", default=None,
-                        help="TOML settings file (default: $IRONWATCH_CLOUD_CONFIG)")
-    parser.add_argument("--data-dir", type=Path, default=None,
-                        help="where the SQLite database, telemetry and baselines live")
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        default=None,
+        help="TOML settings file (default: $IRONWATCH_CLOUD_CONFIG)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="where the SQLite database, telemetry and baselines live",
+    )
 
 
 def _add_broker(parser: argparse.ArgumentParser) -> None:
@@ -140,7 +149,10 @@ def _ingest(args: argparse.Namespace) -> int:
             signal.signal(s, handler)
         raise
     try:
-        client_id = args.client_id or f"{settings.mqtt_client_id}-ingest-{os.getpid()}"
+        # A stable id: the broker keeps this worker's persistent session (and what it
+        # queued while the worker was down) under it. Several workers on one host need
+        # --client-id each.
+        client_id = args.client_id or f"{settings.mqtt_client_id}-ingest-{socket.gethostname()}"
         try:
             worker = IngestionWorker(
                 ingest_config(settings, client_id=client_id),
@@ -151,10 +163,13 @@ def _ingest(args: argparse.Namespace) -> int:
             worker.start(wait=False)
         except (IngestConfigError, IngestConnectError) as err:
             raise _cli_error(str(err)) from err
-        log.info("ingestion worker %s on %s:%d%s", client_id, settings.mqtt_host,
-                 settings.mqtt_port,
-                 f" (shared group {settings.mqtt_shared_group})"
-                 if settings.mqtt_shared_group else "")
+        log.info(
+            "ingestion worker %s on %s:%d%s",
+            client_id,
+            settings.mqtt_host,
+            settings.mqtt_port,
+            f" (shared group {settings.mqtt_shared_group})" if settings.mqtt_shared_group else "",
+        )
         try:
             while not stop.wait(30.0):
                 log.info("ingest stats: %s", worker.stats.as_dict())
@@ -252,8 +267,12 @@ def _token_create(args: argparse.Namespace) -> int:
         with make_session_factory(engine)() as session:
             try:
                 row, text = create_token(
-                    session, name=args.name or f"{args.role} token", role=args.role,
-                    actor="cli", now=utc_now(), gateway_id=args.gateway,
+                    session,
+                    name=args.name or f"{args.role} token",
+                    role=args.role,
+                    actor="cli",
+                    now=utc_now(),
+                    gateway_id=args.gateway,
                 )
             except DomainError as err:
                 raise _cli_error(str(err)) from err
@@ -269,7 +288,8 @@ def _token_create(args: argparse.Namespace) -> int:
 def register(subparsers: Any) -> None:
     """Add `cloud` and its subcommands to the top-level `ironwatch` parser."""
     cloud = subparsers.add_parser(
-        "cloud", help="the cloud service: API, ingestion, scoring, work orders",
+        "cloud",
+        help="the cloud service: API, ingestion, scoring, work orders",
         description="Run and administer the Ironwatch cloud service. Settings come from "
         "IRONWATCH_CLOUD_* environment variables, an optional TOML file (--config) and flags.",
     )
@@ -281,17 +301,27 @@ def register(subparsers: Any) -> None:
     serve.add_argument("--host", default=None, help="HTTP bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="HTTP port (default 8080)")
     _add_broker(serve)
-    serve.add_argument("--fleet", type=Path, default=None, metavar="FILE",
-                       help="fleet TOML ([[gateways]], [[assets]]) seeded at start-up")
+    serve.add_argument(
+        "--fleet",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="fleet TOML ([[gateways]], [[assets]]) seeded at start-up",
+    )
     serve.set_defaults(func=_serve)
 
     ingest = sub.add_parser("ingest", help="a standalone ingestion worker (scale-out)")
     _add_common(ingest)
     _add_broker(ingest)
-    ingest.add_argument("--client-id", default=None,
-                        help="MQTT client id, unique per worker (default: <client_id>-ingest-PID)")
-    ingest.add_argument("--shared-group", default=None,
-                        help="MQTT 5 shared-subscription group, e.g. 'ironwatch'")
+    ingest.add_argument(
+        "--client-id",
+        default=None,
+        help="MQTT client id, unique and stable per worker: the broker keeps "
+        "its session under it (default: <client_id>-ingest-<hostname>)",
+    )
+    ingest.add_argument(
+        "--shared-group", default=None, help="MQTT 5 shared-subscription group, e.g. 'ironwatch'"
+    )
     ingest.set_defaults(func=_ingest)
 
     migrate = sub.add_parser("migrate", help="upgrade the database schema to the latest version")
@@ -301,8 +331,9 @@ def register(subparsers: Any) -> None:
     acl = sub.add_parser("acl", help="generate Mosquitto password and ACL files for the fleet")
     _add_common(acl)
     acl.add_argument("--out", required=True, metavar="DIR", help="directory for passwd and acl")
-    acl.add_argument("--fleet", type=Path, default=None, metavar="FILE",
-                     help="fleet TOML to register first")
+    acl.add_argument(
+        "--fleet", type=Path, default=None, metavar="FILE", help="fleet TOML to register first"
+    )
     acl.set_defaults(func=_acl)
 
     token = sub.add_parser("token", help="API tokens")
@@ -310,8 +341,9 @@ def register(subparsers: Any) -> None:
     token.set_defaults(func=lambda _a: (token.print_help(), 2)[1])
     create = token_sub.add_parser("create", help="create an API token and print it once")
     _add_common(create)
-    create.add_argument("--role", required=True,
-                        choices=["admin", "engineer", "service_desk", "gateway"])
+    create.add_argument(
+        "--role", required=True, choices=["admin", "engineer", "service_desk", "gateway"]
+    )
     create.add_argument("--name", default=None, help="what the token is for")
     create.add_argument("--gateway", default=None, help="gateway id (role gateway only)")
     create.set_defaults(func=_token_create)

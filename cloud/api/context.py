@@ -32,6 +32,10 @@ class TelemetryReader(Protocol):
         """A FeatureFrame: columns gateway_ids, seqs, asset_ids, points, ts_ns, values, ..."""
         ...
 
+    def count(self, *, gateway_id: str | None = None, asset_id: str | None = None) -> int:
+        """How many records are stored, for one gateway or asset or in all."""
+        ...
+
 
 class Notifier(Protocol):
     """Something to poke after a commit that queued webhooks (the webhook dispatcher)."""
