@@ -16,8 +16,9 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.ndimage import median_filter
 
+from models._envelope_tools import line_ratios, squared_envelope_spectrum, whitened_spectrum
 from models.bearing import BearingGeometry
-from models.features import _envelope, _power_spectrum, extract_features
+from models.features import _power_spectrum, extract_features
 
 __all__ = [
     "ISO_10816_3_BOUNDARIES_MMS",
@@ -88,8 +89,12 @@ _BEARING_FAULTS = {
 
 #: Relative speed tolerance for line search: slip makes real defect lines 1–2 % off kinematics.
 SPEED_TOLERANCE = 0.015
-#: Line-to-floor ratio giving confidence 0 and 1 (≈10 dB and ≈30 dB, log-linear in between).
-_RATIO_NONE, _RATIO_SURE = 3.0, 30.0
+#: Harmonic-mean line-to-floor ratio (squared envelope of the pre-whitened signal) giving
+#: confidence 0 and 1, log-linear in between. Whitening flattens the envelope floor, so pure
+#: noise stays near 1.3 and a clear defect is 5–12.
+_RATIO_NONE, _RATIO_SURE = 2.5, 10.0
+#: Plain-spectrum line-to-floor ratio that counts a shaft harmonic or half order as present.
+_SHAFT_LINE_RATIO = 6.0
 #: Minimum confidence for a finding to be reported.
 ALARM_CONFIDENCE = 0.2
 
@@ -189,41 +194,80 @@ def candidate_bands(fs: float) -> list[tuple[float, float]]:
     return bands
 
 
+def _harmonic_targets(orders: dict[str, float]) -> dict[str, list[float]]:
+    """Shaft orders scored per defect: 1×–3× of each, minus those another defect explains.
+
+    3×BPFO lies within 0.7 % of 2×BPFI on most bearings (and 3×BSF near 2×BPFO); a line there
+    says nothing about which defect it is, so it is left out of both harmonic sums.
+    """
+    races = {k: orders[k] for k in ("bpfo", "bpfi")}
+    out: dict[str, list[float]] = {}
+    for name, order in orders.items():
+        # A ball defect strikes both races once per spin: even multiples of BSF carry it.
+        ks = (2.0, 4.0) if name == "bsf" else (1.0, 2.0, 3.0)
+        kept = []
+        for k in ks:
+            clash = any(
+                abs(k * order - j * other) <= 2 * SPEED_TOLERANCE * k * order
+                for other_name, other in races.items()
+                if other_name != name
+                for j in (1.0, 2.0, 3.0)
+            )
+            if not clash or k == ks[0]:
+                kept.append(k * order)
+        out[name] = kept
+    return out
+
+
 def _bearing_findings(
     windows: FloatArray, fs: float, shaft_hz: float, bearing: BearingGeometry
 ) -> list[Finding]:
     orders = bearing.defect_orders()._asdict()
+    targets = _harmonic_targets(orders)
+    n = windows.shape[-1]
+    spec = whitened_spectrum(windows)
     best: dict[str, Finding] = {}
+    # Cage modulation of a ball's load shows as FTF sidebands around 2×BSF.
+    bsf_sidebands = (2.0 * orders["bsf"] + np.array([-1.0, 1.0]) * orders["ftf"]) * shaft_hz
     for band in candidate_bands(fs):
-        env = _envelope(windows, fs, band)
-        freqs, amp, floor = _averaged_amplitude(env, fs)
+        freqs, amp, floor = squared_envelope_spectrum(spec, n, fs, band)
+        found = {
+            name: line_ratios(
+                freqs, amp, floor, np.asarray(targets[name]) * shaft_hz, SPEED_TOLERANCE
+            )
+            for name in orders
+        }
+        # Geometric mean over harmonics: one stray line cannot carry a diagnosis alone.
+        scores = {
+            name: float(np.exp(np.mean(np.log(np.maximum(np.nan_to_num(r, nan=1.0), 1e-3)))))
+            for name, (_, r) in found.items()
+        }
+        _, sb = line_ratios(freqs, amp, floor, bsf_sidebands, SPEED_TOLERANCE)
+        # A spalled ball enters the load zone once per cage turn: its 2×BSF line counts
+        # together with the cage modulation (sidebands or FTF lines), never on its own.
+        cage = max(float(np.nanmax(sb, initial=0.0)), scores["ftf"])
+        r_2bsf = float(np.nan_to_num(found["bsf"][1][0], nan=1.0))
+        scores["bsf"] = max(scores["bsf"], math.sqrt(max(r_2bsf, 1e-3) * cage))
         for name, order in orders.items():
-            f1 = _line_ratio(freqs, amp, floor, order * shaft_hz)
-            f2 = _line_ratio(freqs, amp, floor, 2.0 * order * shaft_hz)
-            r1, r2 = max(f1[2], 0.0), max(f2[2], 0.0)
-            # A ball defect hits both races, so its 2×BSF line is often the stronger one.
-            primary = max(r1, r2) if name == "bsf" else r1
-            # Fundamental and 2nd harmonic must both stand out: a lone line (a harmonic of
-            # something else) is not enough, and neither is a harmonic without its fundamental.
-            score = math.sqrt(r1 * r2) if primary >= _RATIO_NONE else min(primary, r1 * r2)
+            peak_hz, ratio = found[name]
+            score = scores[name]
             if name in best and score <= best[name].evidence["score"]:
                 continue
-            evidence = {
-                "score": score,
-                "band_lo_hz": band[0],
-                "band_hi_hz": band[1],
-                "peak_1x_hz": f1[0],
-                "peak_1x_ms2": f1[1],
-                "ratio_1x": f1[2],
-                "peak_2x_hz": f2[0],
-                "peak_2x_ms2": f2[1],
-                "ratio_2x": f2[2],
-            }
+            evidence = {"score": score, "band_lo_hz": band[0], "band_hi_hz": band[1]}
+            for k, f_k, r_k in zip(targets[name], peak_hz, ratio, strict=True):
+                evidence[f"peak_{round(k / order)}x_hz"] = float(f_k)
+                evidence[f"ratio_{round(k / order)}x"] = float(r_k)
             if name == "bpfi":
                 # Inner-race load modulation: sidebands at ±1× shaft around BPFI.
-                for sign, tag in ((-1.0, "lower"), (1.0, "upper")):
-                    sb = _line_ratio(freqs, amp, floor, order * shaft_hz + sign * shaft_hz)
-                    evidence[f"sideband_{tag}_ratio"] = sb[2]
+                _, sb = line_ratios(
+                    freqs,
+                    amp,
+                    floor,
+                    (order + np.array([-1.0, 1.0])) * shaft_hz,
+                    SPEED_TOLERANCE,
+                )
+                evidence["sideband_lower_ratio"] = float(sb[0])
+                evidence["sideband_upper_ratio"] = float(sb[1])
             best[name] = Finding(_BEARING_FAULTS[name], _confidence(score), evidence)
     return list(best.values())
 
@@ -238,8 +282,8 @@ def _shaft_findings(
     # Velocity (mm/s RMS) of the 1× line: its share of the overall ISO velocity.
     v1 = a1 / (2 * math.pi * shaft_hz) * 1000.0 / math.sqrt(2) if math.isfinite(a1) else 0.0
     share_1x = v1 / velocity_mms if velocity_mms > 0 else 0.0
-    n_harmonics = sum(1 for k in range(3, 11) if lines[k][2] > _RATIO_NONE * 2)
-    n_half = sum(1 for r in halves if r > _RATIO_NONE * 2)
+    n_harmonics = sum(1 for k in range(3, 11) if lines[k][2] > _SHAFT_LINE_RATIO)
+    n_half = sum(1 for r in halves if r > _SHAFT_LINE_RATIO)
     evidence = {
         **{f"order_{k}x_ms2": lines[k][1] for k in range(1, 4)},
         **{f"order_{k}x_ratio": lines[k][2] for k in range(1, 4)},
