@@ -214,12 +214,29 @@ def open_from_alert(
                 existing.resolve_by, now + policy.resolve_within(decision.priority)
             )
             existing.updated_at = now
-            change = {"priority": [old, decision.priority], "reason": reason}
+            change: dict[str, Any] = {"priority": [old, decision.priority], "reason": reason}
+            # One update for the service desk: the new priority and, if the forecast moved
+            # the failure closer, the earlier planned date with it.
+            plan = _earlier_plan(
+                existing, rul_low_h=alert.rul_low_h, now=now, policy=policy, catalogue=catalogue
+            )
+            if plan is not None:
+                change["planned_for"] = [_iso(existing.planned_for), plan.isoformat()]
+                existing.planned_for = plan
             _event(existing, "reprioritised", now, "system", details=change)
             enqueue_work_order_event(
                 session, existing, "work_order.updated", now=now, change=change
             )
             session.flush()
+        else:
+            _replan(
+                session,
+                existing,
+                rul_low_h=alert.rul_low_h,
+                now=now,
+                policy=policy,
+                catalogue=catalogue,
+            )
         return existing
     if not decision.warrants_work_order:
         return None
@@ -241,6 +258,57 @@ def open_from_alert(
     )
     session.flush()
     return wo
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _earlier_plan(
+    wo: WorkOrder,
+    *,
+    rul_low_h: float | None,
+    now: datetime,
+    policy: ServiceLevelPolicy,
+    catalogue: FailureModeCatalogue | None,
+) -> datetime | None:
+    """The planned date the latest forecast asks for, if earlier than the current one."""
+    if wo.state not in ("open", "assigned"):
+        return None
+    catalogue = catalogue or default_catalogue()
+    entry = catalogue.lookup(wo.failure_mode)
+    lead_h = entry.lead_time_h if wo.failure_mode in catalogue else policy.default_lead_time_h
+    plan = planned_date(now=now, resolve_by=wo.resolve_by, rul_low_h=rul_low_h, lead_time_h=lead_h)
+    if wo.planned_for is not None and plan >= wo.planned_for:
+        return None
+    return plan
+
+
+def _replan(
+    session: Session,
+    wo: WorkOrder,
+    *,
+    rul_low_h: float | None,
+    now: datetime,
+    policy: ServiceLevelPolicy,
+    catalogue: FailureModeCatalogue | None,
+) -> None:
+    """Move the planned date earlier when a newer forecast brings the failure closer.
+
+    Never later: a date the planner already agreed to is not pushed out by a noisier
+    forecast. A work order that is already done keeps its dates.
+    """
+    if rul_low_h is None:
+        return
+    plan = _earlier_plan(wo, rul_low_h=rul_low_h, now=now, policy=policy, catalogue=catalogue)
+    if plan is None:
+        return
+    change = {"planned_for": [_iso(wo.planned_for), plan.isoformat()], "rul_low_h": rul_low_h}
+    wo.planned_for = plan
+    wo.updated_at = now
+    _event(wo, "replanned", now, "system", details=change)
+    enqueue_work_order_event(session, wo, "work_order.updated", now=now, change=change)
+    session.flush()
 
 
 def open_manual(

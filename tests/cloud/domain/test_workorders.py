@@ -232,3 +232,73 @@ def test_webhook_body_describes_the_change(session: Session) -> None:
     assert updated["change"]["state"] == ["open", "assigned"]
     assert updated["work_order"]["assignee"] == "ana"
     assert updated["occurred_at"].endswith("Z")
+
+
+def test_a_closer_failure_forecast_moves_the_planned_date_earlier_never_later(
+    session: Session,
+) -> None:
+    # Opened at P1 with a distant forecast: planned lead time before the 48 h deadline.
+    first = open_from_alert(session, alert(session, rul_hours=(400.0, 600.0, 900.0)), now=T0)
+    assert first is not None and first.priority == "P1"
+    assert first.planned_for == T0  # 48 h lead time before the 48 h deadline: now
+    later = T0 + timedelta(hours=1)
+    # Same priority, forecast unchanged in effect: nothing to re-plan.
+    open_from_alert(session, alert(session, rul_hours=(300.0, 500.0, 800.0), now=later), now=later)
+    assert [e.kind for e in first.events] == ["created"]
+
+
+def test_escalation_to_p0_replans_before_the_predicted_failure(session: Session) -> None:
+    a = alert(session, severity="warning", rul_hours=None, confidence=0.9)
+    wo = open_from_alert(session, a, now=T0)
+    assert wo is not None and wo.priority == "P2"
+    planned_before = wo.planned_for
+    assert planned_before is not None and planned_before > T0 + timedelta(hours=1)
+    # The forecast now says failure within 30 min (lower bound): plan right away.
+    soon = T0 + timedelta(minutes=5)
+    worse = alert(session, severity="critical", rul_hours=(0.5, 0.7, 1.0), now=soon)
+    bumped = open_from_alert(session, worse, now=soon)
+    assert bumped is wo and wo.priority == "P0"
+    assert wo.planned_for == soon  # not after the predicted failure
+    assert wo.planned_for <= soon + timedelta(hours=0.5)
+    assert [e.kind for e in wo.events] == ["created", "reprioritised"]
+    assert "planned_for" in wo.events[-1].details
+
+
+def test_same_priority_closer_forecast_replans(session: Session) -> None:
+    # Looseness: 12 h lead time. P0 in zone D: resolve within 24 h, so planned at +12 h.
+    a = alert(
+        session,
+        failure_mode="looseness",
+        severity="critical",
+        rul_hours=None,
+        confidence=0.9,
+        iso_zone="D",
+    )
+    wo = open_from_alert(session, a, now=T0)
+    assert wo is not None and wo.priority == "P0"
+    assert wo.planned_for == T0 + timedelta(hours=12)
+    later = T0 + timedelta(minutes=10)
+    # Failure now expected within 14 h at the earliest: start 12 h before, i.e. at +2 h 10 min.
+    again = alert(
+        session,
+        failure_mode="looseness",
+        severity="critical",
+        rul_hours=(14.0, 20.0, 30.0),
+        now=later,
+        iso_zone="D",
+    )
+    open_from_alert(session, again, now=later)
+    assert wo.planned_for == later + timedelta(hours=2)
+    assert [e.kind for e in wo.events] == ["created", "replanned"]
+    # A more relaxed forecast afterwards does not push the agreed date out again.
+    relaxed = alert(
+        session,
+        failure_mode="looseness",
+        severity="critical",
+        rul_hours=(40.0, 60.0, 90.0),
+        now=later + timedelta(minutes=5),
+        iso_zone="D",
+    )
+    open_from_alert(session, relaxed, now=later + timedelta(minutes=5))
+    assert wo.planned_for == later + timedelta(hours=2)
+    assert [e.kind for e in wo.events] == ["created", "replanned"]
