@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,7 +16,6 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from firmware_bridge import SampleBlock, encode
-from ironwatch.services import PtyPair, ServiceError
 
 SAMPLE_RATE_HZ = 12_800.0
 SCALE = 0.001  # m/s² per count
@@ -135,39 +131,6 @@ def listener_factory() -> Iterator[Callable[..., Listener]]:
     yield make
     for listener in made:
         listener.close()
-
-
-class _PtyPair(PtyPair):
-    """A PtyPair whose start waits for both socat links (the shared one checks only once)."""
-
-    def start(self, timeout_s: float = 5.0) -> PtyPair:
-        socat = shutil.which("socat")
-        if socat is None:
-            raise ServiceError("socat not found: install Debian's socat package")
-        if self.workdir is None:
-            self.workdir = Path(tempfile.mkdtemp(prefix="ironwatch-pty-"))
-        self.proc = subprocess.Popen(
-            [socat, f"pty,raw,echo=0,link={self.a}", f"pty,raw,echo=0,link={self.b}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + timeout_s
-        while not (os.path.exists(self.a) and os.path.exists(self.b)):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise ServiceError("socat did not create a pty pair")
-            time.sleep(0.01)
-        return self
-
-
-@pytest.fixture
-def pty_pair() -> Iterator[PtyPair]:
-    """The shared `pty_pair`, started robustly: write on `.a`, the agent reads `.b`."""
-    pair = _PtyPair()
-    pair.start()
-    try:
-        yield pair
-    finally:
-        pair.stop()
 
 
 def write_frames(path: str, frames: list[SampleBlock]) -> None:
