@@ -5,6 +5,8 @@ Pure numpy/scipy, vectorised over windows; private to ``models.diagnosis``.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import scipy.fft as sfft
 from numpy.typing import NDArray
@@ -32,29 +34,40 @@ def whitened_spectrum(windows: FloatArray) -> ComplexArray:
     return np.asarray(spec / np.maximum(mag, eps), dtype=np.complex128)
 
 
-def squared_envelope_spectrum(
-    spec: ComplexArray, n: int, fs: float, band: tuple[float, float]
-) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Averaged squared-envelope amplitude spectrum of ``band`` and its running-median floor.
+@lru_cache(maxsize=32)
+def _hann(n: int) -> FloatArray:
+    return np.hanning(n)
 
-    ``spec`` is the rFFT of windows of length ``n``. The squared envelope is used (not the
-    envelope) because its spectrum keeps the cyclostationary lines without the modulus'
-    harmonic distortion.
+
+def squared_envelope_spectrum(
+    spec: ComplexArray, n: int, fs: float, band: tuple[float, float], max_hz: float
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Averaged squared-envelope amplitude spectrum of ``band`` up to ``max_hz``, and its floor.
+
+    ``spec`` is the rFFT of windows of length ``n``. The squared envelope keeps the
+    cyclostationary lines without the modulus' distortion. The band is demodulated to
+    baseband and only as many samples are synthesised as the band plus ``max_hz`` need
+    (no aliasing below ``max_hz``), which makes narrow bands cheap.
     """
-    freqs = sfft.rfftfreq(n, 1.0 / fs)
+    resolution = fs / n
+    lo_bin = max(int(band[0] / resolution), 1)
+    hi_bin = min(int(np.ceil(band[1] / resolution)) + 1, spec.shape[-1])
+    freqs = np.arange(lo_bin, hi_bin) * resolution
     lo, hi = band
-    taper = max(0.05 * (hi - lo), fs / n)
+    taper = max(0.05 * (hi - lo), resolution)
     gain = np.clip(np.minimum(freqs - lo, hi - freqs) / taper + 0.5, 0.0, 1.0)
-    gain = 2.0 * (0.5 - 0.5 * np.cos(np.pi * gain))
-    analytic = np.zeros((*spec.shape[:-1], n), dtype=np.complex128)
-    analytic[..., : freqs.size] = spec * gain
+    gain = 0.5 - 0.5 * np.cos(np.pi * gain)
+    keep = int(np.ceil(max_hz / resolution)) + FLOOR_BINS
+    m = sfft.next_fast_len(hi_bin - lo_bin + keep + 1)
+    analytic = np.zeros((*spec.shape[:-1], m), dtype=np.complex128)
+    analytic[..., : hi_bin - lo_bin] = spec[..., lo_bin:hi_bin] * gain
     env2 = np.abs(sfft.ifft(analytic, axis=-1)) ** 2
     env2 -= env2.mean(axis=-1, keepdims=True)
-    hann = np.hanning(n)
-    power = np.abs(sfft.rfft(env2 * hann, axis=-1)) ** 2
+    power = np.abs(sfft.rfft(env2 * _hann(m), axis=-1)[..., :keep]) ** 2
     amp = np.sqrt(power.mean(axis=0) if power.ndim > 1 else power)
     floor = median_filter(amp, size=FLOOR_BINS, mode="nearest")
-    return freqs, amp, np.maximum(floor, 1e-300)
+    freqs_out = np.arange(keep, dtype=np.float64) * resolution
+    return freqs_out, amp, np.maximum(floor, 1e-300)
 
 
 def line_ratios(
@@ -79,3 +92,28 @@ def line_ratios(
     out = np.take_along_axis(ratio, best[..., np.newaxis], axis=-1)[..., 0]
     bad = (t <= 0) | (t - half > freqs[-1])
     return np.where(bad, np.nan, freqs[pick]), np.where(bad, np.nan, out)
+
+
+def coherent_line_ratios(
+    freqs: FloatArray, ratio: FloatArray, targets_hz: FloatArray, tol: float
+) -> tuple[float, FloatArray, FloatArray]:
+    """Best common speed factor within ±tol for a harmonic family, and its lines there.
+
+    All harmonics of one defect move together with the true speed, so one factor is searched
+    for the whole family (maximising the geometric mean of line-to-floor ``ratio``), instead of
+    letting each harmonic pick the largest noise peak in its own window. Returns (factor,
+    frequencies, ratios); NaN ratios for targets beyond the spectrum.
+    """
+    resolution = float(freqs[1] - freqs[0])
+    t = np.asarray(targets_hz, dtype=np.float64)
+    # Grid fine enough that the highest harmonic moves at most half a bin per step.
+    steps = int(np.ceil(4.0 * tol * float(t.max()) / resolution)) + 1
+    factors = np.linspace(1.0 - tol, 1.0 + tol, max(steps, 3))
+    idx = np.rint(np.outer(factors, t) / resolution).astype(np.int64)
+    inside = idx < freqs.size
+    r = np.where(inside, ratio[np.minimum(idx, freqs.size - 1)], 1.0)
+    score = np.exp(np.mean(np.log(np.maximum(r, 1e-3)), axis=-1))
+    # Ties (flat noise) resolve towards the nominal speed.
+    best = int(np.argmax(score - 1e-9 * np.abs(factors - 1.0)))
+    out = np.where(inside[best], r[best], np.nan)
+    return float(factors[best]), freqs[np.minimum(idx[best], freqs.size - 1)], out

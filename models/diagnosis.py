@@ -16,7 +16,12 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.ndimage import median_filter
 
-from models._envelope_tools import line_ratios, squared_envelope_spectrum, whitened_spectrum
+from models._envelope_tools import (
+    coherent_line_ratios,
+    line_ratios,
+    squared_envelope_spectrum,
+    whitened_spectrum,
+)
 from models.bearing import BearingGeometry
 from models.features import _power_spectrum, extract_features
 
@@ -93,6 +98,8 @@ SPEED_TOLERANCE = 0.015
 #: confidence 0 and 1, log-linear in between. Whitening flattens the envelope floor, so pure
 #: noise stays near 1.3 and a clear defect is 5–12.
 _RATIO_NONE, _RATIO_SURE = 2.5, 10.0
+#: Sidebands are looked for at the speed the carrier's harmonics chose, so only ±0.5 % slack.
+_SIDEBAND_TOLERANCE = 0.005
 #: Plain-spectrum line-to-floor ratio that counts a shaft harmonic or half order as present.
 _SHAFT_LINE_RATIO = 6.0
 #: Minimum confidence for a finding to be reported.
@@ -226,34 +233,44 @@ def _bearing_findings(
     targets = _harmonic_targets(orders)
     n = windows.shape[-1]
     spec = whitened_spectrum(windows)
+    # Highest line looked at (4×BSF or BPFI + 1× sideband at the top of the speed tolerance).
+    max_hz = max(max(t) for t in targets.values()) * shaft_hz * (1 + 2 * SPEED_TOLERANCE)
+    max_hz = max(max_hz, (orders["bpfi"] + 1.0) * shaft_hz * (1 + 2 * SPEED_TOLERANCE))
     best: dict[str, Finding] = {}
-    # Cage modulation of a ball's load shows as FTF sidebands around 2×BSF.
-    bsf_sidebands = (2.0 * orders["bsf"] + np.array([-1.0, 1.0]) * orders["ftf"]) * shaft_hz
     for band in candidate_bands(fs):
-        freqs, amp, floor = squared_envelope_spectrum(spec, n, fs, band)
+        freqs, amp, floor = squared_envelope_spectrum(spec, n, fs, band, max_hz)
+        ratio_spectrum = amp / floor
         found = {
-            name: line_ratios(
-                freqs, amp, floor, np.asarray(targets[name]) * shaft_hz, SPEED_TOLERANCE
+            name: coherent_line_ratios(
+                freqs, ratio_spectrum, np.asarray(targets[name]) * shaft_hz, SPEED_TOLERANCE
             )
             for name in orders
         }
         # Geometric mean over harmonics: one stray line cannot carry a diagnosis alone.
         scores = {
             name: float(np.exp(np.mean(np.log(np.maximum(np.nan_to_num(r, nan=1.0), 1e-3)))))
-            for name, (_, r) in found.items()
+            for name, (_, _, r) in found.items()
         }
-        _, sb = line_ratios(freqs, amp, floor, bsf_sidebands, SPEED_TOLERANCE)
+        # Sidebands sit at the speed the ball's own harmonics chose.
+        speed = found["bsf"][0] * shaft_hz
+        bsf_sidebands = (2.0 * orders["bsf"] + np.array([-1.0, 1.0]) * orders["ftf"]) * speed
+        _, sb = line_ratios(freqs, amp, floor, bsf_sidebands, _SIDEBAND_TOLERANCE)
         # A spalled ball enters the load zone once per cage turn: its 2×BSF line counts
         # together with the cage modulation (sidebands or FTF lines), never on its own.
         cage = max(float(np.nanmax(sb, initial=0.0)), scores["ftf"])
-        r_2bsf = float(np.nan_to_num(found["bsf"][1][0], nan=1.0))
+        r_2bsf = float(np.nan_to_num(found["bsf"][2][0], nan=1.0))
         scores["bsf"] = max(scores["bsf"], math.sqrt(max(r_2bsf, 1e-3) * cage))
         for name, order in orders.items():
-            peak_hz, ratio = found[name]
+            factor, peak_hz, ratio = found[name]
             score = scores[name]
             if name in best and score <= best[name].evidence["score"]:
                 continue
-            evidence = {"score": score, "band_lo_hz": band[0], "band_hi_hz": band[1]}
+            evidence = {
+                "score": score,
+                "band_lo_hz": band[0],
+                "band_hi_hz": band[1],
+                "speed_factor": factor,
+            }
             for k, f_k, r_k in zip(targets[name], peak_hz, ratio, strict=True):
                 evidence[f"peak_{round(k / order)}x_hz"] = float(f_k)
                 evidence[f"ratio_{round(k / order)}x"] = float(r_k)
@@ -263,8 +280,8 @@ def _bearing_findings(
                     freqs,
                     amp,
                     floor,
-                    (order + np.array([-1.0, 1.0])) * shaft_hz,
-                    SPEED_TOLERANCE,
+                    (order + np.array([-1.0, 1.0])) * shaft_hz * factor,
+                    _SIDEBAND_TOLERANCE,
                 )
                 evidence["sideband_lower_ratio"] = float(sb[0])
                 evidence["sideband_upper_ratio"] = float(sb[1])

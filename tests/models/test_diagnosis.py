@@ -7,7 +7,12 @@ import math
 import numpy as np
 import pytest
 
-from models._envelope_tools import line_ratios, squared_envelope_spectrum, whitened_spectrum
+from models._envelope_tools import (
+    coherent_line_ratios,
+    line_ratios,
+    squared_envelope_spectrum,
+    whitened_spectrum,
+)
 from models.bearing import SKF_6205
 from models.diagnosis import Fault, _bearing_findings, diagnose, iso_zone
 
@@ -122,7 +127,7 @@ def test_prewhitening_removes_a_strong_shaft_line_but_keeps_bpfo() -> None:
     freqs = np.fft.rfftfreq(12_000, 1.0 / FS)
     line = np.argmin(np.abs(freqs - SHAFT))
     assert np.abs(spec[:, line]).max() == pytest.approx(1.0)
-    freqs, amp, floor = squared_envelope_spectrum(spec, 12_000, FS, (500.0, 5_500.0))
+    freqs, amp, floor = squared_envelope_spectrum(spec, 12_000, FS, (500.0, 5_500.0), 400.0)
     _, ratio = line_ratios(freqs, amp, floor, np.array([bpfo, 2 * bpfo]), 0.015)
     assert np.all(ratio > 3)
     d = diagnose(x, FS, shaft_hz=SHAFT, bearing=SKF_6205)
@@ -151,3 +156,20 @@ def test_line_ratios_are_nan_beyond_the_spectrum() -> None:
     hz, ratio = line_ratios(freqs, amp, np.ones(100), np.array([50.4, 500.0]), 0.015)
     assert hz[0] == 50.0 and ratio[0] == 10.0
     assert math.isnan(ratio[1])
+
+
+def test_one_speed_factor_is_searched_for_the_whole_harmonic_family() -> None:
+    freqs = np.arange(0.0, 1000.0)
+    ratio = np.ones(1000)
+    ratio[[101, 202, 303]] = 8.0  # the defect at 1 % above the nominal 100 Hz
+    ratio[[99, 198]] = 20.0  # stronger but unrelated lines, not a coherent family
+    factor, hz, r = coherent_line_ratios(freqs, ratio, np.array([100.0, 200.0, 300.0]), 0.015)
+    assert factor == pytest.approx(1.01, abs=0.002)
+    assert hz.tolist() == [101.0, 202.0, 303.0]
+    assert np.all(r == 8.0)
+
+
+def test_slipping_outer_race_fault_reports_its_speed_factor() -> None:
+    bpfo = SKF_6205.defect_orders().bpfo * SHAFT * 0.99
+    d = diagnose(impacts(bpfo), FS, shaft_hz=SHAFT, bearing=SKF_6205)
+    assert d.findings[0].evidence["speed_factor"] == pytest.approx(0.99, abs=0.003)
