@@ -134,7 +134,7 @@ def test_prewhitening_removes_a_strong_shaft_line_but_keeps_bpfo() -> None:
     assert Fault.BEARING_OUTER_RACE in {f.fault for f in d.findings}
 
 
-def test_ball_fault_with_cage_modulation_is_recognised() -> None:
+def test_ball_fault_with_cage_modulation_ranks_ball_first() -> None:
     orders = SKF_6205.defect_orders()
     # A spalled ball strikes both races once per spin (2×BSF) and is carried round by the
     # cage, so its load, hence the impact strength, is modulated at FTF.
