@@ -12,22 +12,13 @@ import argparse
 import json
 import os
 import resource
-import time
 
 import numpy as np
 import scipy.fft as sfft
+from _common import best_of
 
 from models.bearing import SKF_6205
 from models.features import extract_features
-
-
-def best_of(fn: object, repeats: int) -> float:
-    best = np.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()  # type: ignore[operator]
-        best = min(best, time.perf_counter() - t0)
-    return float(best)
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ import json
 import time
 
 import numpy as np
+from _common import best_of
 from sklearn.ensemble import IsolationForest
 from sklearn.metrics import roc_auc_score
 
@@ -35,15 +36,6 @@ def make_rows(
     noise = rng.standard_t(5, (n_rows, offsets.shape[1]))
     X = offsets[k] + np.outer(speed - 25.0, gain) + scales[k] * noise
     return X, k, speed
-
-
-def throughput(fn: object, repeats: int = 3) -> float:
-    best = np.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()  # type: ignore[operator]
-        best = min(best, time.perf_counter() - t0)
-    return float(best)
 
 
 def main() -> None:
@@ -76,8 +68,8 @@ def main() -> None:
     forest_fit_s = time.perf_counter() - t0
 
     X, k, speed = make_rows(rng, offsets, scales, gain, args.rows)
-    ours_s = throughput(lambda: model.score_samples(X, asset_ids=k, conditions=speed))
-    forest_s = throughput(lambda: forest.score_samples(X), repeats=2)
+    ours_s = best_of(lambda: model.score_samples(X, asset_ids=k, conditions=speed))
+    forest_s = best_of(lambda: forest.score_samples(X), repeats=2)
 
     # Detection quality: half healthy, half with an early fault on 3 random features.
     n_eval = min(args.rows, 40_000)
