@@ -25,6 +25,11 @@ Verdict = Literal["false_alarm", "confirmed_fault"]
 
 _MAD_TO_SIGMA = 1.4826
 _SECONDS_PER_YEAR = 365.25 * 86400.0
+#: Folds of the out-of-sample calibration (leave-one-out up to this many rows per asset).
+_CV_FOLDS = 30
+#: Pooled out-of-sample scores needed before the fleet's empirical tail is trusted.
+_MIN_POOLED = 300
+_Model = tuple[FloatArray, FloatArray, FloatArray, NDArray[np.bool_], FloatArray]
 
 
 @dataclass(frozen=True)
@@ -82,27 +87,40 @@ class FleetBaseline(OutlierMixin, BaseEstimator):  # type: ignore[misc]
         self.used_ = np.stack([m[3] for m in models])  # (A+1, F) feature observed at all
         self.corr_ = np.stack([m[4] for m in models])
 
-        # Calibrate on each asset's own commissioning scores (index 0 pools the fleet).
-        d2, _ = self._distance(Xv, ids, cond)
+        # Calibrate on out-of-sample scores: a model scores its own commissioning rows lower
+        # than fresh windows (with ~30 rows and ~18 features, markedly so).
         p_alarm = self.false_alarms_per_year * self.scoring_interval_s / _SECONDS_PER_YEAR
         self.p_alarm_ = min(p_alarm, 0.5)
-        idx = self._index(ids)
         n_features = Xv.shape[1]
         nominal = stats.chi2.isf(self.p_alarm_, n_features)
+        ref_ratio = nominal / stats.chi2.median(n_features)
+        d2_in, _ = self._distance(Xv, ids, cond)
+        d2_out = self._out_of_sample(Xv, ids, cond, models)
+        idx = self._index(ids)
         factor = np.ones(len(models))
         threshold = np.full(len(models), nominal)
-        own_scores = [d2] + [d2[idx == k] for k in range(1, len(models))]
-        own_scores = [o[np.isfinite(o)] for o in own_scores]
-        # Tail shape is poorly identified from one asset's few hundred windows: pool it over
-        # the fleet (excesses normalised per asset), keep location and scale per asset.
-        self.tail_shape_ = _pooled_tail_shape(own_scores[1:] or own_scores)
-        for k, own in enumerate(own_scores):
-            if own.size < 5:
+        own = [d2_in[np.isfinite(d2_in)]]
+        own += [d2_out[(idx == k) & np.isfinite(d2_out)] for k in range(1, len(models))]
+        medians = np.array([float(np.median(o)) if o.size >= 5 else np.nan for o in own])
+        medians = np.where(medians > 0, medians, np.nan)
+        # One asset's ~30 scores cannot show a 1e-4 tail: pool the shape over the fleet
+        # (scores over their asset's median), keep the level (median) per asset.
+        pooled = [o / m for o, m in zip(own[1:], medians[1:], strict=True) if np.isfinite(m)]
+        ratio = ref_ratio
+        self.tail_shape_ = 0.0
+        if pooled and sum(o.size for o in pooled) >= _MIN_POOLED:
+            allp = np.concatenate(pooled)
+            self.tail_shape_ = _tail_shape(allp)
+            ratio = max(ratio, _tail_quantile(allp, self.p_alarm_, self.tail_shape_))
+        for k in range(len(models)):
+            if not np.isfinite(medians[k]):
                 continue
-            # MCD-style consistency: real residuals are rarely exactly Gaussian.
-            factor[k] = max(1.0, float(np.median(own)) / stats.chi2.median(n_features))
-            tail = _tail_quantile(own, self.p_alarm_, self.tail_shape_)
-            threshold[k] = max(factor[k] * nominal, tail)
+            factor[k] = medians[k] / stats.chi2.median(n_features)
+            if k == 0:  # the fleet pool has thousands of rows: its own tail is identified
+                tail = _tail_quantile(own[0], self.p_alarm_, _tail_shape(own[0] / medians[0]))
+                threshold[k] = max(factor[k] * nominal, tail)
+            else:
+                threshold[k] = medians[k] * ratio
         self.consistency_ = factor
         self.threshold_ = threshold
         # Scores are distances over the asset's own threshold, so one offset serves the fleet.
@@ -110,9 +128,35 @@ class FleetBaseline(OutlierMixin, BaseEstimator):  # type: ignore[misc]
         self.labelled_history_: list[_LabelledWindow] = []
         return self
 
-    def _fit_one(
-        self, X: FloatArray, cond: FloatArray, fleet_scale: FloatArray | None
-    ) -> tuple[FloatArray, FloatArray, FloatArray, NDArray[np.bool_], FloatArray]:
+    def _out_of_sample(
+        self, X: FloatArray, ids: NDArray[Any], cond: FloatArray, models: list[_Model]
+    ) -> FloatArray:
+        """Each commissioning row's distance under its asset's model fitted without it."""
+        idx = self._index(ids)
+        row_model = idx.copy()  # assets too small to split keep their in-sample model
+        folds: list[_Model] = []
+        for k in range(1, len(models)):
+            rows = np.flatnonzero(idx == k)
+            if rows.size < 5:
+                continue
+            n_folds = min(rows.size, _CV_FOLDS)
+            fold = np.arange(rows.size) % n_folds  # interleaved: neighbours are correlated
+            for j in range(n_folds):
+                train = rows[fold != j]
+                folds.append(self._fit_one(X[train], cond[train], models[0][1]))
+                row_model[rows[fold == j]] = len(models) + len(folds) - 1
+        every = models + folds
+        stacked = (
+            np.stack([m[0] for m in every]),
+            np.stack([m[1] for m in every]),
+            np.stack([m[2] for m in every]),
+            np.stack([m[3] for m in every]),
+            np.stack([m[4] for m in every]),
+        )
+        d2, _ = _distance(X, row_model, cond, stacked)
+        return d2
+
+    def _fit_one(self, X: FloatArray, cond: FloatArray, fleet_scale: FloatArray | None) -> _Model:
         n, n_features = X.shape
         p = cond.shape[1]
         obs = np.isfinite(X)
@@ -184,48 +228,8 @@ class FleetBaseline(OutlierMixin, BaseEstimator):  # type: ignore[misc]
         self, X: FloatArray, ids: NDArray[Any], cond: FloatArray
     ) -> tuple[FloatArray, NDArray[np.intp]]:
         """Squared robust Mahalanobis distance per row, rescaled to the full-dimension chi²."""
-        idx = self._index(ids)
-        n, n_features = X.shape
-        # Rows grouped by asset (already the case for assets × windows batches): one BLAS
-        # call per asset, instead of gathering an F×F matrix per row.
-        order = None if np.all(idx[:-1] <= idx[1:]) else np.argsort(idx, kind="stable")
-        sidx = idx if order is None else idx[order]
-        Xs = X if order is None else X[order]
-        Cs = cond if order is None else cond[order]
-        starts = np.flatnonzero(np.r_[True, sidx[1:] != sidx[:-1]]) if n else np.arange(0)
-        ends = np.r_[starts[1:], n]
-        z = np.empty_like(Xs)
-        d2 = np.empty(n)
-        for start, end, a in zip(starts, ends, sidx[starts], strict=True):
-            seg = slice(start, end)
-            z[seg] = (Xs[seg] - Cs[seg] @ self.coef_[a]) / self.scale_[a]
-            d2[seg] = np.einsum("nf,nf->n", z[seg] @ self.precision_[a], z[seg])
-        dof = np.full(n, n_features, dtype=np.intp)
-        # Rows with missing features: marginal distance on the observed block, grouped by
-        # missingness pattern so each pattern costs one batched solve.
-        if not (np.isfinite(Xs).all() and self.used_[sidx[starts]].all()):
-            obs = np.isfinite(Xs) & self.used_[sidx]
-            dof = obs.sum(axis=1)
-            full = dof == n_features
-            z = np.where(obs, z, 0.0)
-            rest = np.flatnonzero(~full)
-            patterns, inverse = np.unique(obs[rest], axis=0, return_inverse=True)
-            for k, pattern in enumerate(patterns):
-                rows = rest[inverse.ravel() == k]
-                if not pattern.any():
-                    d2[rows] = 0.0
-                    continue
-                sub = self.corr_[sidx[rows]][:, pattern][:, :, pattern]
-                zo = z[rows][:, pattern]
-                d2[rows] = np.einsum("nf,nf->n", zo, np.linalg.solve(sub, zo[..., None])[..., 0])
-            # Map the observed-dimension chi² onto the full dimension so thresholds compare.
-            part = ~full & (dof > 0)
-            sf = stats.chi2.sf(d2[part], dof[part])
-            d2[part] = stats.chi2.isf(np.maximum(sf, 1e-300), n_features)
-        if order is not None:
-            d2[order] = d2.copy()
-            dof[order] = dof.copy()
-        return d2, dof
+        stacked = (self.coef_, self.scale_, self.precision_, self.used_, self.corr_)
+        return _distance(X, self._index(ids), cond, stacked)
 
     def anomaly_ratio(
         self,
@@ -310,6 +314,57 @@ class FleetBaseline(OutlierMixin, BaseEstimator):  # type: ignore[misc]
         return tags
 
 
+def _distance(
+    X: FloatArray,
+    idx: NDArray[np.intp],
+    cond: FloatArray,
+    stacked: _Model,
+) -> tuple[FloatArray, NDArray[np.intp]]:
+    """Distance of each row under model ``idx`` of the stacked parameters (chi² scale, F dof)."""
+    coef, scale, precision, used, corr = stacked
+    n, n_features = X.shape
+    # Rows grouped by asset (already the case for assets × windows batches): one BLAS
+    # call per asset, instead of gathering an F×F matrix per row.
+    order = None if np.all(idx[:-1] <= idx[1:]) else np.argsort(idx, kind="stable")
+    sidx = idx if order is None else idx[order]
+    Xs = X if order is None else X[order]
+    Cs = cond if order is None else cond[order]
+    starts = np.flatnonzero(np.r_[True, sidx[1:] != sidx[:-1]]) if n else np.arange(0)
+    ends = np.r_[starts[1:], n]
+    z = np.empty_like(Xs)
+    d2 = np.empty(n)
+    for start, end, a in zip(starts, ends, sidx[starts], strict=True):
+        seg = slice(start, end)
+        z[seg] = (Xs[seg] - Cs[seg] @ coef[a]) / scale[a]
+        d2[seg] = np.einsum("nf,nf->n", z[seg] @ precision[a], z[seg])
+    dof = np.full(n, n_features, dtype=np.intp)
+    # Rows with missing features: marginal distance on the observed block, grouped by
+    # missingness pattern so each pattern costs one batched solve.
+    if not (np.isfinite(Xs).all() and used[sidx[starts]].all()):
+        obs = np.isfinite(Xs) & used[sidx]
+        dof = obs.sum(axis=1)
+        full = dof == n_features
+        z = np.where(obs, z, 0.0)
+        rest = np.flatnonzero(~full)
+        patterns, inverse = np.unique(obs[rest], axis=0, return_inverse=True)
+        for k, pattern in enumerate(patterns):
+            rows = rest[inverse.ravel() == k]
+            if not pattern.any():
+                d2[rows] = 0.0
+                continue
+            sub = corr[sidx[rows]][:, pattern][:, :, pattern]
+            zo = z[rows][:, pattern]
+            d2[rows] = np.einsum("nf,nf->n", zo, np.linalg.solve(sub, zo[..., None])[..., 0])
+        # Map the observed-dimension chi² onto the full dimension so thresholds compare.
+        part = ~full & (dof > 0)
+        sf = stats.chi2.sf(d2[part], dof[part])
+        d2[part] = stats.chi2.isf(np.maximum(sf, 1e-300), n_features)
+    if order is not None:
+        d2[order] = d2.copy()
+        dof[order] = dof.copy()
+    return d2, dof
+
+
 _TAIL_FRACTION = 0.1
 
 
@@ -318,17 +373,12 @@ def _excesses(scores: FloatArray) -> tuple[float, FloatArray]:
     return u, scores[scores > u] - u
 
 
-def _pooled_tail_shape(score_sets: list[FloatArray]) -> float:
-    """Generalised-Pareto shape of the pooled, per-asset normalised exceedances."""
-    pooled = []
-    for scores in score_sets:
-        if scores.size >= 20:
-            _, excess = _excesses(scores)
-            if excess.size and excess.mean() > 0:
-                pooled.append(excess / excess.mean())
-    if not pooled or sum(p.size for p in pooled) < 30:
+def _tail_shape(scores: FloatArray) -> float:
+    """Generalised-Pareto shape of the excesses above the 90th percentile, kept in [0, 0.5]."""
+    _, excess = _excesses(scores[np.isfinite(scores)])
+    if excess.size < 30 or not excess.mean() > 0:
         return 0.0
-    shape, _, _ = stats.genpareto.fit(np.concatenate(pooled), floc=0.0)
+    shape, _, _ = stats.genpareto.fit(excess / excess.mean(), floc=0.0)
     # No lighter-than-exponential tails; cap heavy tails to avoid wild extrapolation.
     return float(np.clip(shape, 0.0, 0.5))
 

@@ -48,20 +48,23 @@ class ExponentialDegradation(BaseEstimator):  # type: ignore[misc]
     """Bayesian exponential degradation model for one asset's health indicator.
 
     ``threshold`` is the HI value that counts as failure (e.g. the ISO zone C/D boundary);
-    ``phi`` the HI floor (healthy level the exponential grows from). The prior on the growth
-    rate ``b`` is N(``prior_rate``, ``prior_rate_sd``²) per time unit; without it a weak prior
-    scaled to the observed time span is used. ``noise_sd`` is the sd of log-HI residuals (None:
-    estimated from the data, bounded below to avoid over-confidence on short histories).
+    ``phi`` the healthy HI level the exponential grows from: pass the commissioning median
+    (None: the median of the earliest readings). Readings within the healthy noise of ``phi``
+    carry no trend and are left out. ``forgetting`` (per reading, 1 = none) weights recent
+    readings, so a long flat start does not dilute the trend. The prior on the growth rate
+    ``b`` is N(``prior_rate``, ``prior_rate_sd``²) per time unit (None: weak, scaled to the
+    span). ``noise_sd`` is the sd of log-HI residuals (None: estimated, bounded below).
     """
 
     def __init__(
         self,
         threshold: float = 7.1,
         *,
-        phi: float = 0.0,
+        phi: float | None = None,
         prior_rate: float = 0.0,
         prior_rate_sd: float | None = None,
         noise_sd: float | None = None,
+        forgetting: float = 0.92,
         n_draws: int = 4000,
         random_state: int = 0,
     ) -> None:
@@ -70,12 +73,9 @@ class ExponentialDegradation(BaseEstimator):  # type: ignore[misc]
         self.prior_rate = prior_rate
         self.prior_rate_sd = prior_rate_sd
         self.noise_sd = noise_sd
+        self.forgetting = forgetting
         self.n_draws = n_draws
         self.random_state = random_state
-
-    def _log_hi(self, hi: FloatArray) -> FloatArray:
-        # HI at or below the floor carries no degradation information: clamp just above.
-        return np.log(np.maximum(hi - self.phi, 1e-9 * max(abs(self.threshold), 1.0)))
 
     def fit(self, t: ArrayLike, hi: ArrayLike) -> Self:
         """Posterior of (a, b) given the HI history ``hi`` observed at times ``t``."""
@@ -87,46 +87,74 @@ class ExponentialDegradation(BaseEstimator):  # type: ignore[misc]
         tt, yy = tt[keep], yy[keep]
         if tt.size < 2 or np.ptp(tt) <= 0:
             raise ValueError("need at least two finite readings at distinct times")
-        if self.threshold <= self.phi:
+        if not 0.0 < self.forgetting <= 1.0:
+            raise ValueError("forgetting must be in (0, 1]")
+        order = np.argsort(tt, kind="stable")
+        tt, yy = tt[order], yy[order]
+        early = yy[: max(3, yy.size // 5)]
+        phi = float(np.median(early)) if self.phi is None else float(self.phi)
+        if self.threshold <= phi:
             raise ValueError("threshold must exceed phi")
-        log_y = self._log_hi(yy)
-        span = float(np.ptp(tt))
-        # Weak prior: level anywhere within ±3 (factor e³) of the first readings; growth able to
-        # reach the threshold within a fraction of the span or never.
-        rate_sd = self.prior_rate_sd if self.prior_rate_sd is not None else 10.0 / span
+        self.phi_ = phi
+        # Healthy noise of the HI: an excess below it is noise, not degradation.
+        spread = _MAD_TO_SIGMA * float(np.median(np.abs(early - np.median(early))))
+        self.hi_noise_sd_ = max(spread, 0.01 * (self.threshold - phi))
         self.t0_ = float(tt[0])
-        m0 = np.array([float(np.median(log_y[: max(3, log_y.size // 5)])), self.prior_rate])
-        s0 = np.diag([3.0**2, rate_sd**2])
+        self.t_hist_, self.hi_hist_ = tt, yy
+        self._posterior()
+        return self
+
+    def _posterior(self) -> None:
+        tt, yy = self.t_hist_, self.hi_hist_
+        span = float(np.ptp(tt))
+        rate_sd = self.prior_rate_sd if self.prior_rate_sd is not None else 10.0 / span
+        excess = yy - self.phi_
+        use = excess > 2.0 * self.hi_noise_sd_
+        # Exponential forgetting by reading rank: the newest reading has weight 1.
+        w = self.forgetting ** np.arange(tt.size - 1, -1, -1, dtype=np.float64)
+        t_u, w_u = tt[use] - self.t0_, w[use]
+        log_y = np.log(excess[use]) if use.any() else np.zeros(0)
+        # Additive HI noise is large in log space near the floor (delta method).
+        base_var = (self.hi_noise_sd_ / excess[use]) ** 2 if use.any() else np.zeros(0)
+        design = np.column_stack([np.ones_like(t_u), t_u])
+        level0 = float(log_y[0]) if log_y.size else math.log(2.0 * self.hi_noise_sd_)
+        m0 = np.array([level0, self.prior_rate])
+        prec0 = np.diag([1.0 / 3.0**2, 1.0 / rate_sd**2])
         if self.noise_sd is not None:
             noise_var = self.noise_sd**2
         else:
-            design = np.column_stack([np.ones_like(tt), tt - self.t0_])
-            resid = log_y - design @ np.linalg.lstsq(design, log_y, rcond=None)[0]
-            dof = max(tt.size - 2, 1)
-            noise_var = max(float(resid @ resid) / dof, 0.05**2)
+            noise_var = _MIN_LOG_NOISE_SD**2
+            for _ in range(2):  # noise and fit depend on each other: two passes settle
+                mean, _cov = _weighted_posterior(
+                    m0, prec0, design, log_y, w_u / (noise_var + base_var)
+                )
+                r2 = (log_y - design @ mean) ** 2 - base_var
+                n_eff = _effective_n(w_u)
+                if n_eff > 2:
+                    noise_var = max(
+                        float(np.sum(w_u * r2) / np.sum(w_u)) * n_eff / (n_eff - 2),
+                        _MIN_LOG_NOISE_SD**2,
+                    )
         self.noise_var_ = noise_var
-        self.mean_, self.cov_ = m0, s0
-        self._update(tt, log_y)
+        self.mean_, self.cov_ = _weighted_posterior(
+            m0, prec0, design, log_y, w_u / (noise_var + base_var)
+        )
+        # Few effective readings: a Student-t posterior, not an over-confident Gaussian.
+        self.dof_ = max(_effective_n(w_u) - 2.0, 1.0)
         self.t_last_ = float(tt.max())
-        return self
-
-    def _update(self, tt: FloatArray, log_y: FloatArray) -> None:
-        design = np.column_stack([np.ones_like(tt), tt - self.t0_])
-        prec0 = np.linalg.inv(self.cov_)
-        prec = prec0 + design.T @ design / self.noise_var_
-        cov = np.linalg.inv(prec)
-        self.mean_ = cov @ (prec0 @ self.mean_ + design.T @ log_y / self.noise_var_)
-        self.cov_ = 0.5 * (cov + cov.T)
 
     def update(self, t: ArrayLike, hi: ArrayLike) -> Self:
-        """Sequential Bayesian update with new readings (the posterior becomes the prior)."""
+        """Add new readings; the posterior equals a fit on the whole history."""
         check_is_fitted(self)
         tt = np.asarray(t, dtype=np.float64).ravel()
         yy = np.asarray(hi, dtype=np.float64).ravel()
         keep = np.isfinite(tt) & np.isfinite(yy)
         if keep.any():
-            self._update(tt[keep], self._log_hi(yy[keep]))
-            self.t_last_ = max(self.t_last_, float(tt[keep].max()))
+            t_all = np.r_[self.t_hist_, tt[keep]]
+            order = np.argsort(t_all, kind="stable")
+            self.t_hist_ = t_all[order]
+            self.hi_hist_ = np.r_[self.hi_hist_, yy[keep]][order]
+            self._posterior()
         return self
 
     def predict_rul(
@@ -136,8 +164,10 @@ class ExponentialDegradation(BaseEstimator):  # type: ignore[misc]
         check_is_fitted(self)
         now = self.t_last_ if t_now is None else float(t_now)
         rng = np.random.default_rng(self.random_state)
-        draws = rng.multivariate_normal(self.mean_, self.cov_, size=self.n_draws)
-        level = math.log(self.threshold - self.phi)
+        normal = rng.multivariate_normal(np.zeros(2), self.cov_, size=self.n_draws)
+        scale = np.sqrt(self.dof_ / rng.chisquare(self.dof_, size=self.n_draws))
+        draws = self.mean_ + normal * scale[:, None]
+        level = math.log(self.threshold - self.phi_)
         a, b = draws[:, 0], draws[:, 1]
         with np.errstate(divide="ignore", invalid="ignore"):
             crossing = np.where(b > 0, (level - a) / b, np.inf) + self.t0_
@@ -146,6 +176,26 @@ class ExponentialDegradation(BaseEstimator):  # type: ignore[misc]
         rul = np.maximum(rul, 0.0)
         lo, med, hi = np.quantile(rul, [interval[0], 0.5, interval[1]], method="inverted_cdf")
         return RulEstimate(float(med), float(lo), float(hi), interval, failed)
+
+
+_MAD_TO_SIGMA = 1.4826
+#: Floor of the log-HI residual sd: avoids over-confidence on short, smooth histories.
+_MIN_LOG_NOISE_SD = 0.05
+
+
+def _effective_n(w: FloatArray) -> float:
+    """Kish effective sample size of weights ``w``."""
+    return float(w.sum() ** 2 / (w**2).sum()) if w.size and w.sum() > 0 else 0.0
+
+
+def _weighted_posterior(
+    m0: FloatArray, prec0: FloatArray, design: FloatArray, y: FloatArray, w: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """Conjugate Gaussian posterior of linear-regression weights with per-row precisions."""
+    prec = prec0 + design.T @ (design * w[:, None])
+    cov = np.linalg.inv(prec)
+    mean = cov @ (prec0 @ m0 + design.T @ (w * y))
+    return np.asarray(mean, dtype=np.float64), np.asarray(0.5 * (cov + cov.T), dtype=np.float64)
 
 
 def _group_starts(unit_ids: NDArray[Any]) -> NDArray[np.intp]:

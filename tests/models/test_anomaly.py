@@ -124,3 +124,34 @@ def test_bad_parameters_and_shapes() -> None:
         FleetBaseline(false_alarms_per_year=0.0).fit(X)
     with pytest.raises(ValueError):
         FleetBaseline().fit(X, asset_ids=ids[:-1])
+
+
+def commissioned_fleet(
+    noise: str, n_features: int, n_assets: int = 60, n_rows: int = 30, seed: int = 0
+) -> tuple[FleetBaseline, np.ndarray, np.ndarray]:
+    """A fleet commissioned on ``n_rows`` windows per asset, plus fresh healthy windows."""
+    rng = np.random.default_rng(seed)
+    offsets = rng.normal(0.0, 5.0, (n_assets, n_features))
+    scales = rng.uniform(0.5, 2.0, (n_assets, n_features))
+    mixing = np.linalg.cholesky(0.7 * np.eye(n_features) + 0.3)  # correlated features
+
+    def windows(k: np.ndarray) -> np.ndarray:
+        size = (k.size, n_features)
+        e = rng.normal(size=size) if noise == "gauss" else rng.standard_t(5, size=size)
+        return np.asarray(offsets[k] + scales[k] * (e @ mixing.T))
+
+    # Budget 1e-3 per window: measurable on ~100k fresh windows.
+    model = FleetBaseline(false_alarms_per_year=1.0, scoring_interval_s=1e-3 * 365.25 * 86400)
+    k_fit = np.repeat(np.arange(n_assets), n_rows)
+    model.fit(windows(k_fit), asset_ids=k_fit)
+    k_new = np.repeat(np.arange(n_assets), 2000)
+    return model, windows(k_new), k_new
+
+
+@pytest.mark.parametrize(("noise", "n_features"), [("gauss", 12), ("t5", 12), ("gauss", 4)])
+def test_fresh_healthy_windows_alarm_at_the_budget_after_30_row_commissioning(
+    noise: str, n_features: int
+) -> None:
+    model, X_new, ids_new = commissioned_fleet(noise, n_features)
+    rate = float(np.mean(model.predict(X_new, asset_ids=ids_new) == -1))
+    assert model.p_alarm_ / 2 <= rate <= 2 * model.p_alarm_

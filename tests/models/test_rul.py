@@ -49,11 +49,46 @@ def test_flat_health_indicator_gives_long_or_infinite_rul() -> None:
     assert est.median > 200.0
 
 
+def flat_then_exponential(t: np.ndarray, seed: int) -> np.ndarray:
+    """HI = 2 + exp(-6 + 0.06 t): flat at 2 mm/s (noise 0.05) for ~60 % of life; 7.1 at t ≈ 127."""
+    rng = np.random.default_rng(seed)
+    wear = np.exp(-6.0 + 0.06 * t + rng.normal(0.0, 0.05, t.size))
+    return 2.0 + wear + rng.normal(0.0, 0.05, t.size)
+
+
+FLAT_FAILURE = (np.log(7.1 - 2.0) + 6.0) / 0.06
+
+
+def test_flat_healthy_start_gives_accurate_late_rul_with_honest_intervals() -> None:
+    t = np.arange(0.0, 127.0)
+    within, covered = [], []
+    for seed in range(20):
+        hi = flat_then_exponential(t, seed)
+        for now in (100, 110, 118):
+            model = ExponentialDegradation(threshold=7.1, phi=2.0)
+            est = model.fit(t[: now + 1], hi[: now + 1]).predict_rul()
+            true_rul = FLAT_FAILURE - now
+            within.append(abs(est.median - true_rul) <= 0.2 * true_rul)
+            covered.append(est.lower <= true_rul <= est.upper)
+    assert np.mean(within) > 0.8
+    assert 0.65 <= np.mean(covered) <= 0.97  # nominal 80 %
+
+
+def test_healthy_level_defaults_to_the_earliest_readings() -> None:
+    t = np.arange(0.0, 119.0)
+    hi = flat_then_exponential(t, seed=7)
+    given = ExponentialDegradation(threshold=7.1, phi=2.0).fit(t, hi).predict_rul()
+    estimated = ExponentialDegradation(threshold=7.1).fit(t, hi).predict_rul()
+    assert estimated.median == pytest.approx(given.median, rel=0.1)
+
+
 def test_exponential_model_rejects_bad_input() -> None:
     with pytest.raises(ValueError):
         ExponentialDegradation().fit([1.0], [1.0])
     with pytest.raises(ValueError):
         ExponentialDegradation(threshold=1.0, phi=2.0).fit([0.0, 1.0], [3.0, 3.0])
+    with pytest.raises(ValueError):
+        ExponentialDegradation(forgetting=0.0).fit([0.0, 1.0], [3.0, 3.0])
 
 
 def test_window_features_are_causal_and_exact() -> None:
