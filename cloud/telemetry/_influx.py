@@ -26,6 +26,7 @@ from cloud.telemetry._lineproto import (
     WriteApi,
     to_lines,
 )
+from cloud.telemetry._query_args import check_asset_ids, check_limit
 from cloud.telemetry._snapshots import SnapshotDirectory
 from ironwatch.wire import FeatureRecord, WaveformSnapshot
 
@@ -120,8 +121,7 @@ class InfluxStore:
         clauses = []
         asset_ids = filters.get("asset_ids")
         if asset_ids is not None:
-            if isinstance(asset_ids, str):
-                raise TelemetryQueryError("asset_ids is a sequence of ids, not one string")
+            check_asset_ids(asset_ids)
             if not asset_ids:
                 return " WHERE false"
             clauses.append(
@@ -177,8 +177,7 @@ class InfluxStore:
         q = (f"SELECT {select} FROM {_ident(MEASUREMENT)}"
              f"{self._where(asset_ids=asset_ids, point=point, start=start, end=end)}")
         if limit is not None:
-            if limit < 0:
-                raise TelemetryQueryError("limit must be >= 0")
+            check_limit(limit)
             if limit == 0:
                 return FeatureFrame.empty(features or ())
             q += f" LIMIT {int(limit)}"

@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from cloud.telemetry._errors import StoreUnavailableError, TelemetryError, TelemetryQueryError
+from cloud.telemetry._errors import StoreUnavailableError, TelemetryError
 from cloud.telemetry._frame import FeatureFrame, TimeLike, datetime_to_ns, to_ns
+from cloud.telemetry._query_args import check_asset_ids, check_limit
 from ironwatch.wire import FeatureRecord, WaveformSnapshot
 
 __all__ = ["SqliteTelemetryStore"]
@@ -177,8 +178,7 @@ class SqliteTelemetryStore:
             f"FROM records{where} ORDER BY ts_ns, gateway_id, seq"
         )
         if limit is not None:
-            if limit < 0:
-                raise TelemetryQueryError("limit must be >= 0")
+            check_limit(limit)
             sql += " LIMIT ?"
             params.append(limit)
         conn = self._conn()
@@ -307,8 +307,7 @@ def _where(
     clauses: list[str] = []
     params: list[Any] = []
     if asset_ids is not None:
-        if isinstance(asset_ids, str):
-            raise TelemetryQueryError("asset_ids is a sequence of ids, not one string")
+        check_asset_ids(asset_ids)
         if not asset_ids:
             clauses.append("0")
         else:

@@ -20,6 +20,7 @@ import numpy as np
 from cloud.telemetry._errors import StoreUnavailableError, TelemetryQueryError
 from cloud.telemetry._frame import FeatureFrame, TimeLike, datetime_to_ns, to_ns
 from cloud.telemetry._lineproto import MEASUREMENT, META_FIELDS, V2LineWriter, to_lines
+from cloud.telemetry._query_args import check_asset_ids, check_limit
 from cloud.telemetry._snapshots import SnapshotDirectory
 from ironwatch.wire import FeatureRecord, WaveformSnapshot
 
@@ -118,12 +119,10 @@ class VictoriaMetricsStore:
         features: Sequence[str] | None = None,
         limit: int | None = None,
     ) -> FeatureFrame:
-        if isinstance(asset_ids, str):
-            raise TelemetryQueryError("asset_ids is a sequence of ids, not one string")
+        check_asset_ids(asset_ids)
         if (asset_ids is not None and not asset_ids) or limit == 0:
             return FeatureFrame.empty(features or ())
-        if limit is not None and limit < 0:
-            raise TelemetryQueryError("limit must be >= 0")
+        check_limit(limit)
         start_ns = None if start is None else to_ns(start)
         end_ns = None if end is None else to_ns(end)
         names = None if features is None else [*META_FIELDS, *features]
