@@ -17,6 +17,7 @@ import numpy as np
 
 from cloud.telemetry._errors import StoreUnavailableError, TelemetryQueryError
 from cloud.telemetry._frame import FeatureFrame, TimeLike, datetime_to_ns, to_ns
+from cloud.telemetry._http_store import HttpLineStoreBase
 from cloud.telemetry._lineproto import (
     MEASUREMENT,
     META_FIELDS,
@@ -28,7 +29,7 @@ from cloud.telemetry._lineproto import (
 )
 from cloud.telemetry._query_args import check_asset_ids, check_limit
 from cloud.telemetry._snapshots import SnapshotDirectory
-from ironwatch.wire import FeatureRecord, WaveformSnapshot
+from ironwatch.wire import FeatureRecord
 
 __all__ = ["InfluxStore", "influxql_string"]
 
@@ -44,7 +45,7 @@ def _ident(name: str) -> str:
     return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-class InfluxStore:
+class InfluxStore(HttpLineStoreBase):
     """TelemetryStore on InfluxDB 1.x / 2.x / 3.x.
 
     write_api "v1" posts to /write?db= (every 1.x incl. 1.6, and 3.x); "v2" uses
@@ -227,19 +228,3 @@ class InfluxStore:
              'GROUP BY "gateway"')
         return sum(int(row[1]) - int(row[2]) for s in self._results(q)
                    for row in s.get("values", []))
-
-    def save_snapshot(self, snapshot: WaveformSnapshot) -> bool:
-        return self._snapshots.save(snapshot)
-
-    def latest_snapshot(self, asset_id: str, point: str | None = None) -> WaveformSnapshot | None:
-        return self._snapshots.latest(asset_id, point)
-
-    def close(self) -> None:
-        self._writer.close()
-        self._http.close()
-
-    def __enter__(self) -> InfluxStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

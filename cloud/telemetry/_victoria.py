@@ -19,10 +19,11 @@ import numpy as np
 
 from cloud.telemetry._errors import StoreUnavailableError, TelemetryQueryError
 from cloud.telemetry._frame import FeatureFrame, TimeLike, datetime_to_ns, to_ns
+from cloud.telemetry._http_store import HttpLineStoreBase
 from cloud.telemetry._lineproto import MEASUREMENT, META_FIELDS, V2LineWriter, to_lines
 from cloud.telemetry._query_args import check_asset_ids, check_limit
 from cloud.telemetry._snapshots import SnapshotDirectory
-from ironwatch.wire import FeatureRecord, WaveformSnapshot
+from ironwatch.wire import FeatureRecord
 
 __all__ = ["VictoriaMetricsStore"]
 
@@ -34,7 +35,7 @@ def _label(value: str) -> str:
     return json.dumps(value)  # a PromQL string literal is a JSON-compatible double-quoted string
 
 
-class VictoriaMetricsStore:
+class VictoriaMetricsStore(HttpLineStoreBase):
     """TelemetryStore on VictoriaMetrics single-node (writes: line protocol; reads: export API).
 
     flush_after_write makes a write visible to the next read at once (VictoriaMetrics
@@ -171,19 +172,3 @@ class VictoriaMetricsStore:
         for s in self._export(["seq"]):
             per_gateway.setdefault(s["metric"].get("gateway", ""), []).extend(s["values"])
         return sum(len(v) - len(set(v)) for v in per_gateway.values())
-
-    def save_snapshot(self, snapshot: WaveformSnapshot) -> bool:
-        return self._snapshots.save(snapshot)
-
-    def latest_snapshot(self, asset_id: str, point: str | None = None) -> WaveformSnapshot | None:
-        return self._snapshots.latest(asset_id, point)
-
-    def close(self) -> None:
-        self._writer.close()
-        self._http.close()
-
-    def __enter__(self) -> VictoriaMetricsStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
