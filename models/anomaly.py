@@ -9,6 +9,7 @@ ratio of observed to nominal commissioning medians (the usual MCD consistency co
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any, Literal, Self
 
@@ -163,19 +164,18 @@ class FleetBaseline(OutlierMixin, BaseEstimator):  # type: ignore[misc]
         Xz = np.where(obs, X, 0.0)
         w = obs.astype(np.float64)
         if p == 1:
-            coef = np.nanmedian(np.where(obs, X, np.nan), axis=0, keepdims=True)
+            coef = _nanmedian(np.where(obs, X, np.nan))[None, :]
         else:
             coef = _weighted_lstsq(cond, Xz, w)
             # One robust re-weighting pass: commissioning data have their own outliers.
             resid = np.where(obs, X - cond @ coef, np.nan)
-            mad = _MAD_TO_SIGMA * np.nanmedian(np.abs(resid), axis=0)
+            mad = _MAD_TO_SIGMA * _nanmedian(np.abs(resid))
             keep = obs & (np.abs(resid) <= 3.5 * np.where(mad > 0, mad, np.inf))
             coef = _weighted_lstsq(cond, Xz, keep.astype(np.float64))
         coef = np.where(np.isfinite(coef), coef, 0.0)
         resid = np.where(obs, X - cond @ coef, np.nan)
         used = obs.any(axis=0)
-        with np.errstate(all="ignore"):
-            mad = _MAD_TO_SIGMA * np.nanmedian(np.abs(resid), axis=0)
+        mad = _MAD_TO_SIGMA * _nanmedian(np.abs(resid))
         mad = np.where(np.isfinite(mad), mad, 0.0)
         floor_ref = mad if fleet_scale is None else fleet_scale
         floor = np.maximum(self.min_scale_fraction * floor_ref, 1e-12)
@@ -399,6 +399,14 @@ def _tail_quantile(scores: FloatArray, p: float, shape: float) -> float:
     if shape < 1e-6:
         return u + beta * float(np.log(ratio))
     return u + beta / shape * float(ratio**shape - 1.0)
+
+
+def _nanmedian(a: FloatArray) -> FloatArray:
+    """Column medians of the observed values; NaN, silently, for a never-reported feature."""
+    # A transmitter point has no envelope features: an all-NaN column is expected, not news.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.asarray(np.nanmedian(a, axis=0), dtype=np.float64)
 
 
 def _weighted_lstsq(A: FloatArray, Y: FloatArray, W: FloatArray) -> FloatArray:

@@ -127,9 +127,18 @@ def test_bad_parameters_and_shapes() -> None:
 
 
 def commissioned_fleet(
-    noise: str, n_features: int, n_assets: int = 60, n_rows: int = 30, seed: int = 0
+    noise: str,
+    n_features: int,
+    n_assets: int = 60,
+    n_rows: int = 30,
+    seed: int = 0,
+    few_features: int = 0,
 ) -> tuple[FleetBaseline, np.ndarray, np.ndarray]:
-    """A fleet commissioned on ``n_rows`` windows per asset, plus fresh healthy windows."""
+    """A fleet commissioned on ``n_rows`` windows per asset, plus fresh healthy windows.
+
+    With ``few_features``, the last third of the assets report only that many features
+    (a transmitter among full vibration points); the other columns are NaN.
+    """
     rng = np.random.default_rng(seed)
     offsets = rng.normal(0.0, 5.0, (n_assets, n_features))
     scales = rng.uniform(0.5, 2.0, (n_assets, n_features))
@@ -138,7 +147,10 @@ def commissioned_fleet(
     def windows(k: np.ndarray) -> np.ndarray:
         size = (k.size, n_features)
         e = rng.normal(size=size) if noise == "gauss" else rng.standard_t(5, size=size)
-        return np.asarray(offsets[k] + scales[k] * (e @ mixing.T))
+        X = np.asarray(offsets[k] + scales[k] * (e @ mixing.T))
+        if few_features:
+            X[k >= 2 * n_assets // 3, few_features:] = np.nan
+        return X
 
     # Budget 1e-3 per window: measurable on ~100k fresh windows.
     model = FleetBaseline(false_alarms_per_year=1.0, scoring_interval_s=1e-3 * 365.25 * 86400)
@@ -155,3 +167,11 @@ def test_fresh_healthy_windows_alarm_at_the_budget_after_30_row_commissioning(
     model, X_new, ids_new = commissioned_fleet(noise, n_features)
     rate = float(np.mean(model.predict(X_new, asset_ids=ids_new) == -1))
     assert model.p_alarm_ / 2 <= rate <= 2 * model.p_alarm_
+
+
+def test_few_feature_points_in_a_full_fleet_alarm_at_the_budget() -> None:
+    model, X_new, ids_new = commissioned_fleet("t5", 12, few_features=4)
+    alarm = model.predict(X_new, asset_ids=ids_new) == -1
+    few = ids_new >= 40
+    for part in (few, ~few):
+        assert model.p_alarm_ / 2 <= float(np.mean(alarm[part])) <= 2 * model.p_alarm_
