@@ -49,11 +49,12 @@ class ExponentialDegradation(BaseEstimator):  # type: ignore[misc]
 
     ``threshold`` is the HI value that counts as failure (e.g. the ISO zone C/D boundary);
     ``phi`` the healthy HI level the exponential grows from: pass the commissioning median
-    (None: the median of the earliest readings). Readings within the healthy noise of ``phi``
-    carry no trend and are left out. ``forgetting`` (per reading, 1 = none) weights recent
-    readings, so a long flat start does not dilute the trend. The prior on the growth rate
-    ``b`` is N(``prior_rate``, ``prior_rate_sd``²) per time unit (None: weak, scaled to the
-    span). ``noise_sd`` is the sd of log-HI residuals (None: estimated, bounded below).
+    (None: the median of the earliest readings). Readings less than half the healthy noise
+    above ``phi`` carry no trend and are left out. ``forgetting`` (per reading, 1 = none)
+    weights recent readings, so a long flat start does not dilute the trend. The prior on
+    the growth rate ``b`` is N(``prior_rate``, ``prior_rate_sd``²) per time unit (None: weak,
+    scaled to the span). ``noise_sd`` is the sd of log-HI residuals (None: estimated,
+    bounded below).
     """
 
     def __init__(
@@ -64,7 +65,7 @@ class ExponentialDegradation(BaseEstimator):  # type: ignore[misc]
         prior_rate: float = 0.0,
         prior_rate_sd: float | None = None,
         noise_sd: float | None = None,
-        forgetting: float = 0.92,
+        forgetting: float = 0.9,
         n_draws: int = 4000,
         random_state: int = 0,
     ) -> None:
@@ -109,7 +110,7 @@ class ExponentialDegradation(BaseEstimator):  # type: ignore[misc]
         span = float(np.ptp(tt))
         rate_sd = self.prior_rate_sd if self.prior_rate_sd is not None else 10.0 / span
         excess = yy - self.phi_
-        use = excess > 2.0 * self.hi_noise_sd_
+        use = excess > _EXCESS_SD * self.hi_noise_sd_
         # Exponential forgetting by reading rank: the newest reading has weight 1.
         w = self.forgetting ** np.arange(tt.size - 1, -1, -1, dtype=np.float64)
         t_u, w_u = tt[use] - self.t0_, w[use]
@@ -179,6 +180,8 @@ class ExponentialDegradation(BaseEstimator):  # type: ignore[misc]
 
 
 _MAD_TO_SIGMA = 1.4826
+#: Readings less than this many healthy-noise sd above phi are taken as not yet degrading.
+_EXCESS_SD = 0.5
 #: Floor of the log-HI residual sd: avoids over-confidence on short, smooth histories.
 _MIN_LOG_NOISE_SD = 0.05
 
