@@ -42,11 +42,13 @@ def test_more_data_narrows_the_interval_and_updates_agree_with_batch() -> None:
     assert est.upper - est.lower < width_short
 
 
-def test_flat_health_indicator_gives_long_or_infinite_rul() -> None:
+@pytest.mark.parametrize("phi", [None, 2.0, 0.0])
+def test_flat_health_indicator_gives_long_or_infinite_rul(phi: float | None) -> None:
     t = np.arange(0.0, 50.0)
-    hi = 2.0 + np.random.default_rng(2).normal(0.0, 0.02, t.size)
-    est = ExponentialDegradation(threshold=7.1).fit(t, hi).predict_rul()
-    assert est.median > 200.0
+    for seed in range(6):
+        hi = 2.0 + np.random.default_rng(seed).normal(0.0, 0.02, t.size)
+        est = ExponentialDegradation(threshold=7.1, phi=phi).fit(t, hi).predict_rul()
+        assert est.median > 200.0  # noise at the healthy level is not a trend
 
 
 def flat_then_exponential(t: np.ndarray, seed: int) -> np.ndarray:
