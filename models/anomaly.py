@@ -26,6 +26,8 @@ Verdict = Literal["false_alarm", "confirmed_fault"]
 
 _MAD_TO_SIGMA = 1.4826
 _SECONDS_PER_YEAR = 365.25 * 86400.0
+# Scale floor for a feature that never moved during commissioning: 0.5 % of its level.
+_CONSTANT_LEVEL_SHARE = 0.005
 #: Folds of the out-of-sample calibration (leave-one-out up to this many rows per asset).
 _CV_FOLDS = 30
 #: Pooled out-of-sample scores needed before the fleet's empirical tail is trusted.
@@ -179,7 +181,16 @@ class FleetBaseline(OutlierMixin, BaseEstimator):  # type: ignore[misc]
         mad = np.where(np.isfinite(mad), mad, 0.0)
         floor_ref = mad if fleet_scale is None else fleet_scale
         floor = np.maximum(self.min_scale_fraction * floor_ref, 1e-12)
-        scale = np.maximum(mad, floor)
+        # A sensor's resolution bounds how small a spread can be real: a transmitter that
+        # reports 0.1 degC steps and sat on one value during commissioning must not alarm
+        # on its next quantum. Unknown resolution (one constant value) falls back to a
+        # small share of the level.
+        quantum = _resolution(X)
+        constant = (quantum == 0.0) & (mad == 0.0)
+        level = np.abs(coef[0]) if coef.shape[0] else np.zeros(n_features)
+        scale = np.maximum.reduce(
+            [mad, floor, quantum, np.where(constant, _CONSTANT_LEVEL_SHARE * level, 0.0)]
+        )
         z = np.clip(np.where(obs, resid / scale, 0.0), -4.0, 4.0)
         corr = (z.T @ z) / max(n, 1)
         sd = np.sqrt(np.diag(corr))
@@ -371,6 +382,16 @@ _TAIL_FRACTION = 0.1
 def _excesses(scores: FloatArray) -> tuple[float, FloatArray]:
     u = float(np.quantile(scores, 1.0 - _TAIL_FRACTION))
     return u, scores[scores > u] - u
+
+
+def _resolution(X: FloatArray) -> FloatArray:
+    """Per column, the smallest step between distinct observed values (0 if fewer than two)."""
+    if X.shape[0] < 2:
+        return np.zeros(X.shape[1])
+    steps = np.diff(np.sort(X, axis=0), axis=0)  # NaN sort last and give NaN steps
+    steps = np.where(np.isfinite(steps) & (steps > 0), steps, np.inf)
+    smallest = steps.min(axis=0)
+    return np.where(np.isfinite(smallest), smallest, 0.0)
 
 
 def _tail_shape(scores: FloatArray) -> float:

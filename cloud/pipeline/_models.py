@@ -358,8 +358,13 @@ class ModelSuite:
         if keep.sum() < RUL_MIN_POINTS:
             return None
         t_h = lead.hi_t_s[keep] / 3600.0
+        # The healthy level from commissioning: degradation is growth above it, not the
+        # level itself (a flat healthy history otherwise reads as slow growth).
+        phi = lead.baseline_median.get("velocity_rms_mms", math.nan)
         try:
-            model = mod.ExponentialDegradation(threshold=float(boundaries[2]))
+            model = mod.ExponentialDegradation(
+                threshold=float(boundaries[2]), phi=float(phi) if math.isfinite(phi) else None
+            )
             estimate = model.fit(t_h, lead.hi[keep]).predict_rul()
         except (ValueError, np.linalg.LinAlgError) as err:
             log.debug("no RUL for %s: %s", lead.key, err)

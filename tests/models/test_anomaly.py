@@ -175,3 +175,26 @@ def test_few_feature_points_in_a_full_fleet_alarm_at_the_budget() -> None:
     few = ids_new >= 40
     for part in (few, ~few):
         assert model.p_alarm_ / 2 <= float(np.mean(alarm[part])) <= 2 * model.p_alarm_
+
+
+def test_a_quantised_feature_that_sat_still_does_not_alarm_on_its_next_quantum() -> None:
+    """A transmitter reporting 0.1 degC steps, constant through commissioning but for a few
+    readings, must not alarm when it reads one or two quanta away; a real shift still does."""
+    rng = np.random.default_rng(3)
+    n = 30
+    temperature = 47.5 + 0.1 * (rng.random(n) < 0.1)
+    velocity = 1.54 + rng.normal(0, 0.002, n)
+    X = np.column_stack([temperature, velocity])
+    model = FleetBaseline(false_alarms_per_year=1.0, scoring_interval_s=1.0).fit(X)
+    fresh = np.column_stack([np.array([47.4, 47.6, 47.7, 47.5]), 1.54 + rng.normal(0, 0.002, 4)])
+    assert (model.predict(fresh) == 1).all()
+    hot = np.array([[52.0, 1.54]])
+    assert (model.predict(hot) == -1).all()
+
+
+def test_a_feature_constant_through_commissioning_tolerates_tiny_changes() -> None:
+    rng = np.random.default_rng(4)
+    X = np.column_stack([np.full(30, 1480.0), rng.normal(1.0, 0.05, 30)])
+    model = FleetBaseline(false_alarms_per_year=1.0, scoring_interval_s=1.0).fit(X)
+    assert (model.predict(np.array([[1481.0, 1.0]])) == 1).all()
+    assert (model.predict(np.array([[1600.0, 1.0]])) == -1).all()

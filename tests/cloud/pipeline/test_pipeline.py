@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import numpy as np
-import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -127,12 +126,6 @@ def test_alert_clears_after_the_fault_goes_away(
         assert session.scalar(select(func.count()).select_from(WorkOrder)) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="models.anomaly floors a point's scale relative to the fleet's spread only: a "
-    "feature no other point reports, quantised to one constant value during commissioning, "
-    "alarms on a single quantum (needs an absolute resolution floor in the detector)",
-)
 def test_quantised_transmitter_values_do_not_alarm(
     store: MemoryStore, fleet: Fleet, session_factory: sessionmaker[Session],
     settings: CloudSettings,
