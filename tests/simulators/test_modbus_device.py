@@ -12,7 +12,7 @@ from pymodbus.client import ModbusSerialClient, ModbusTcpClient
 from pymodbus.framer import FramerType
 
 from firmware_bridge.modbus_profile import DeviceProfile, Table
-from ironwatch.services import PtyPair, free_port
+from ironwatch.services import PtyPair, free_port, wait_for_port
 from simulators import Machine, MachineSpec
 from simulators.modbus_device import ModbusDevice
 
@@ -52,7 +52,11 @@ def running() -> Iterator[list[tuple[ModbusDevice, threading.Thread]]]:
         thread.join(10.0)
 
 
-def start(device: ModbusDevice, running: list[tuple[ModbusDevice, threading.Thread]]) -> None:
+def start(
+    device: ModbusDevice,
+    running: list[tuple[ModbusDevice, threading.Thread]],
+    tcp_port: int | None = None,
+) -> None:
     thread = threading.Thread(target=device.run, daemon=True)
     thread.start()
     running.append((device, thread))
@@ -60,6 +64,9 @@ def start(device: ModbusDevice, running: list[tuple[ModbusDevice, threading.Thre
     while device.stats.updates == 0 or device.server._server is None:
         assert time.monotonic() < deadline, "device did not start"
         time.sleep(0.02)
+    if tcp_port is not None:
+        # The server object exists before its socket listens.
+        wait_for_port(tcp_port, timeout_s=10.0)
 
 
 @pytest.mark.parametrize("profile_name", ["generic_vibration_transmitter", "motor_drive"])
@@ -71,7 +78,7 @@ def test_tcp_device_serves_the_profile_values(
     # A long period keeps the registers still while the test reads them.
     device = ModbusDevice(Machine(SPEC, channels=1), profile, transport="tcp", port=port,
                           unit_id=5, update_period_s=60.0)
-    start(device, running)
+    start(device, running, tcp_port=port)
     client = ModbusTcpClient("127.0.0.1", port=port, timeout=3)
     assert client.connect()
     try:
