@@ -109,8 +109,8 @@ def role_publish(port: int, messages: int, per_msg: int, n_features: int) -> Non
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-    from cloud.ingest.testing import make_records, make_telemetry
     from ironwatch.wire import encode, telemetry_topic
+    from ironwatch_testing.ingest import make_records, make_telemetry
 
     payloads = []
     seqs = dict.fromkeys(range(GATEWAYS), 0)
@@ -171,7 +171,7 @@ def main() -> None:
     if args.role == "publish":
         return role_publish(args.port, args.messages, args.records_per_message, args.features)
 
-    from ironwatch.services import Mosquitto, stop_process
+    from ironwatch_app.local_servers import Mosquitto, stop_process
 
     with Mosquitto() as broker, tempfile.TemporaryDirectory() as tmp:
         port = str(broker.port)

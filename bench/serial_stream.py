@@ -21,7 +21,7 @@ import time
 from multiprocessing.synchronize import Event as MpEvent
 from typing import Any
 
-from ironwatch.services import PtyPair, ServiceError
+from ironwatch_app.local_servers import PtyPair, ServiceError
 
 
 def _start_pty() -> PtyPair:

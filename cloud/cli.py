@@ -37,7 +37,7 @@ _OVERRIDES = {
 
 
 def _cli_error(message: str) -> Exception:
-    from ironwatch.cli import CliError
+    from ironwatch.errors import CliError
 
     return CliError(message)
 

@@ -31,7 +31,7 @@ def register(subparsers: Any) -> None:
 def _load(path: str) -> Any:
     from edge_agent._errors import ConfigError
     from edge_agent.config import load_config
-    from ironwatch.cli import CliError
+    from ironwatch.errors import CliError
 
     try:
         return load_config(path)
@@ -41,7 +41,7 @@ def _load(path: str) -> Any:
 
 def _check(args: argparse.Namespace) -> int:
     from edge_agent._errors import ConfigError
-    from ironwatch.cli import CliError
+    from ironwatch.errors import CliError
 
     config = _load(args.file)
     try:
@@ -82,7 +82,7 @@ def _run(args: argparse.Namespace) -> int:
     import threading
 
     from edge_agent._errors import EdgeError
-    from ironwatch.cli import CliError
+    from ironwatch.errors import CliError
 
     config = _load(args.config)
     try:

@@ -5,6 +5,10 @@ in the file or not. `synchronous=FULL` (the default) fsyncs the WAL at every com
 record `append` returned is on disk even after a power cut; `normal` is allowed for slow SD
 cards and only risks the last commits before a power cut (never corruption, never a kill -9).
 
+The outbox has an epoch, made with the file: a new outbox (reinstall, SD-card swap) starts
+its sequence numbers again under a new epoch, and the cloud deduplicates on (gateway,
+epoch, seq).
+
 Sequence numbers come from an AUTOINCREMENT key: SQLite never hands out a number again,
 even after the rows were deleted, and the counter commits with the row, so a number that
 reached the broker is never reused after a crash or restart.
@@ -23,6 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from edge_agent._errors import OutboxError
+from ironwatch.wire import new_epoch
 
 __all__ = ["OutboxQueue", "OutboxStats", "PendingRecord", "StoredRecord"]
 
@@ -36,6 +41,10 @@ CREATE TABLE IF NOT EXISTS records (
 CREATE TABLE IF NOT EXISTS counters (
     name TEXT PRIMARY KEY,
     value INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
 );
 """
 
@@ -126,8 +135,16 @@ class OutboxQueue:
             self._db.executescript(_SCHEMA)
             self._queued = int(self._db.execute("SELECT count(*) FROM records").fetchone()[0])
             self._check()
+            self.epoch = self._epoch()
         except (sqlite3.Error, OSError) as err:
             raise OutboxError(f"cannot open outbox {self.path}: {err}") from err
+
+    def _epoch(self) -> str:
+        """This outbox's epoch, made once when the file is created and kept with it."""
+        self._db.execute(
+            "INSERT OR IGNORE INTO meta (name, value) VALUES ('epoch', ?)", (new_epoch(),)
+        )
+        return str(self._db.execute("SELECT value FROM meta WHERE name = 'epoch'").fetchone()[0])
 
     def _check(self) -> None:
         result = self._db.execute("PRAGMA quick_check").fetchone()[0]

@@ -244,7 +244,8 @@ class MqttPublisher:
         """The largest prefix of records that fits max_message_bytes (at least one record)."""
         n = len(records)
         while True:
-            msg = TelemetryMessage(gateway_id=self._gw, seq=records[0].seq, sent_at=utc_now(),
+            msg = TelemetryMessage(gateway_id=self._gw, epoch=self.outbox.epoch,
+                                   seq=records[0].seq, sent_at=utc_now(),
                                    records=records[:n])
             payload = encode(msg)
             if len(payload) <= self.config.mqtt.max_message_bytes or n == 1:

@@ -41,13 +41,16 @@ __all__ = [
     "FeatureRecord",
     "GatewayStatus",
     "Message",
+    "StoredAck",
     "TelemetryMessage",
     "WaveformSnapshot",
     "WireError",
+    "ack_topic",
     "check_feature_name",
     "command_topic",
     "decode",
     "encode",
+    "new_epoch",
     "parse_topic",
     "shared_subscription",
     "snapshot_topic",
@@ -89,6 +92,8 @@ _NON_SI_SUFFIXES = {
 }
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+_EPOCH_RE = re.compile(r"^[0-9a-f]{8,32}$")
+MAX_SEQ = 2**63 - 1
 _FEATURE_RE = re.compile(r"^[a-z][a-z0-9_]{0,79}$")
 
 
@@ -118,6 +123,28 @@ def _check_utc(value: datetime) -> datetime:
 
 
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_check_utc)]
+
+
+def _check_epoch(value: str) -> str:
+    if not _EPOCH_RE.match(value):
+        raise ValueError("an outbox epoch is 8-32 lowercase hex digits")
+    return value
+
+
+Epoch = Annotated[str, AfterValidator(_check_epoch)]
+"""The identity of one gateway outbox, made when the outbox is created (see `new_epoch`).
+
+A reinstalled gateway (new SD card, deleted outbox) restarts its sequence numbers at 0
+under a new epoch; the cloud deduplicates on (gateway, epoch, seq), so the new records are
+stored, not mistaken for replays of the old ones.
+"""
+
+
+def new_epoch() -> str:
+    """A fresh outbox epoch: 16 random hex digits."""
+    import secrets
+
+    return secrets.token_hex(8)
 
 
 def utc_now() -> datetime:
@@ -176,6 +203,7 @@ class TelemetryMessage(_Strict):
     v: Literal[1] = 1
     type: Literal["telemetry"] = "telemetry"
     gateway_id: Id
+    epoch: Epoch = Field(description="the outbox epoch the record seqs belong to")
     seq: int = Field(ge=0)
     sent_at: UtcDatetime
     records: list[FeatureRecord] = Field(min_length=1, max_length=MAX_RECORDS_PER_MESSAGE)
@@ -241,6 +269,34 @@ class WaveformSnapshot(_Strict):
         return base64.b64encode(np.asarray(samples, dtype="<f4").tobytes()).decode("ascii")
 
 
+class StoredAck(_Strict):
+    """Cloud to gateway: these records of this outbox epoch are stored (or dead-lettered).
+
+    The end-to-end acknowledgement: a gateway deletes a record from its outbox only once
+    the cloud has put it somewhere durable, so no broker failure can lose it. `ranges` are
+    inclusive (first, last) seq ranges; a seq in a range that the gateway never sent (a gap)
+    is harmless.
+    """
+
+    v: Literal[1] = 1
+    type: Literal["ack"] = "ack"
+    gateway_id: Id
+    epoch: Epoch
+    sent_at: UtcDatetime
+    ranges: list[tuple[int, int]] = Field(min_length=1, max_length=MAX_RECORDS_PER_MESSAGE)
+
+    @model_validator(mode="after")
+    def _ranges_ordered(self) -> StoredAck:
+        for first, last in self.ranges:
+            if not 0 <= first <= last <= MAX_SEQ:
+                raise ValueError(f"ack range ({first}, {last}) is not 0 <= first <= last < 2^63")
+        return self
+
+    def seqs(self) -> list[int]:
+        """Every acknowledged seq, in order."""
+        return [s for first, last in self.ranges for s in range(first, last + 1)]
+
+
 class Command(_Strict):
     """Cloud to gateway: ask for a raw snapshot, or change the reporting interval."""
 
@@ -262,13 +318,13 @@ class Command(_Strict):
         return self
 
 
-Message = TelemetryMessage | GatewayStatus | WaveformSnapshot | Command
+Message = TelemetryMessage | GatewayStatus | WaveformSnapshot | Command | StoredAck
 _MESSAGE: TypeAdapter[Message] = TypeAdapter(
     Annotated[Message, Field(discriminator="type")]
 )
 
 _KINDS = {"telemetry": TelemetryMessage, "status": GatewayStatus, "snapshot": WaveformSnapshot,
-          "command": Command}
+          "command": Command, "ack": StoredAck}
 
 
 def telemetry_topic(gateway_id: str) -> str:
@@ -285,6 +341,11 @@ def snapshot_topic(gateway_id: str) -> str:
 
 def command_topic(gateway_id: str) -> str:
     return f"{TOPIC_ROOT}/{gateway_id}/command"
+
+
+def ack_topic(gateway_id: str) -> str:
+    """Where the cloud tells a gateway which of its records are stored (QoS 1)."""
+    return f"{TOPIC_ROOT}/{gateway_id}/ack"
 
 
 def shared_subscription(topic_filter: str, group: str = SHARED_GROUP) -> str:

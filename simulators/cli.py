@@ -62,7 +62,7 @@ _OVERRIDES = {
 
 def spec_from_args(args: argparse.Namespace) -> MachineSpec:
     """The machine spec: the --spec file (or defaults) with any flags given applied on top."""
-    from ironwatch.cli import CliError
+    from ironwatch.errors import CliError
     from simulators.spec import BEARINGS, MachineSpec, SpecError, load_spec
 
     try:
@@ -85,7 +85,7 @@ def spec_from_args(args: argparse.Namespace) -> MachineSpec:
 
 
 def _machine(args: argparse.Namespace, *, channels: int) -> Machine:
-    from ironwatch.cli import CliError
+    from ironwatch.errors import CliError
     from simulators.machine import Machine
 
     try:
@@ -150,7 +150,7 @@ def _cmd_serial(args: argparse.Namespace, stop: threading.Event) -> int:
 
 def _cmd_modbus(args: argparse.Namespace, stop: threading.Event) -> int:
     from firmware_bridge.modbus_profile import DeviceProfile, ProfileError
-    from ironwatch.cli import CliError
+    from ironwatch.errors import CliError
     from simulators.modbus_device import ModbusDevice
 
     try:
@@ -173,7 +173,7 @@ def _cmd_modbus(args: argparse.Namespace, stop: threading.Event) -> int:
 
 
 def _cmd_fleet(args: argparse.Namespace, stop: threading.Event) -> int:
-    from ironwatch.cli import CliError
+    from ironwatch.errors import CliError
     from simulators.fleet import FleetPublisher, make_fleet
 
     try:

@@ -142,6 +142,7 @@ class FleetPublisher:
         self.batch_records = batch_records
         self.stats = FleetStats(per_gateway_records={gw: 0 for gw in self.gateway_ids})
         self._seq = dict.fromkeys(self.gateway_ids, first_seq)
+        self._epoch = {gw: wire.new_epoch() for gw in self.gateway_ids}
         self._clients: dict[str, mqtt.Client] = {}
         self._lock = threading.Lock()
         # (client, mid) of telemetry messages awaiting their ack, and acks that came first.
@@ -210,7 +211,8 @@ class FleetPublisher:
             for i in range(0, len(records), self.batch_records):
                 batch = records[i : i + self.batch_records]
                 msg = wire.TelemetryMessage(
-                    gateway_id=gw, seq=batch[0].seq, sent_at=now, records=batch
+                    gateway_id=gw, epoch=self._epoch[gw], seq=batch[0].seq, sent_at=now,
+                    records=batch,
                 )
                 client = self._clients[gw]
                 info = client.publish(wire.telemetry_topic(gw), wire.encode(msg), qos=1)

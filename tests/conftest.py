@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import HealthCheck, settings
 
-from ironwatch.services import Mosquitto, PtyPair
+from ironwatch_app.local_servers import Mosquitto, PtyPair
 
 # These machines are shared and noisy: a slow example is not a failure. Property tests
 # check behaviour, benchmarks under bench/ measure speed.

@@ -13,6 +13,7 @@ from ironwatch.wire import (
     Command,
     FeatureRecord,
     GatewayStatus,
+    StoredAck,
     TelemetryMessage,
     WaveformSnapshot,
     WireError,
@@ -71,8 +72,10 @@ def validate(topic: str, payload: bytes, registry: AssetRegistry) -> Accepted | 
         message = decode(topic, payload)
     except WireError as err:
         return Rejected(_code_of(err), err.reason)
-    if isinstance(message, Command):
-        return Rejected("unexpected_command", f"a command arrived on {topic!r}")
+    if isinstance(message, Command | StoredAck):
+        return Rejected(
+            "unexpected_command", f"a cloud-to-gateway {message.type} arrived on {topic!r}"
+        )
     gateway_id = message.gateway_id
     if not registry.gateway_known(gateway_id):
         return Rejected("unknown_gateway", f"gateway {gateway_id!r} is not registered")

@@ -24,8 +24,8 @@ import pytest
 from cloud.acl import BrokerAccount, generate_password, write_broker_auth
 from cloud.ingest import IngestConfig, IngestionWorker, MemoryAssetRegistry
 from cloud.telemetry import SqliteTelemetryStore
-from ironwatch.demo import DemoMachine, toml_dumps
-from ironwatch.services import Mosquitto, free_port, stop_process, wait_for_port
+from ironwatch_app.demo import DemoMachine, toml_dumps
+from ironwatch_app.local_servers import Mosquitto, free_port, stop_process, wait_for_port
 
 pytestmark = [pytest.mark.chaos, pytest.mark.integration, pytest.mark.slow]
 
@@ -49,7 +49,7 @@ class _NullStore:
 
 
 def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "ironwatch.cli", "--log-level", "INFO", *args]
+    return [sys.executable, "-m", "ironwatch_app.cli", "--log-level", "INFO", *args]
 
 
 class Fleet:

@@ -28,7 +28,6 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from cloud.app import create_app
 from cloud.settings import CloudSettings
-from ironwatch.services import Mosquitto, free_port, wait_for_port
 from ironwatch.wire import (
     Command,
     FeatureRecord,
@@ -40,6 +39,7 @@ from ironwatch.wire import (
     snapshot_topic,
     telemetry_topic,
 )
+from ironwatch_app.local_servers import Mosquitto, free_port, wait_for_port
 from models.bearing import BearingGeometry
 
 with warnings.catch_warnings():
@@ -105,7 +105,8 @@ def _messages(n_windows: int, commissioning: int) -> list[tuple[str, TelemetryMe
                         ts=start + timedelta(seconds=k), window_s=1.0, features=feats,
                     ))
                     seqs[gw] += 1
-            out.append((gw, TelemetryMessage(gateway_id=gw, seq=records[0].seq,
+            out.append((gw, TelemetryMessage(gateway_id=gw, epoch="00000000000e0c01",
+                                             seq=records[0].seq,
                                              sent_at=datetime.now(UTC), records=records)))
     return out
 

@@ -16,7 +16,7 @@ import pytest
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-DEMO = [sys.executable, "-m", "ironwatch.cli", "demo"]
+DEMO = [sys.executable, "-m", "ironwatch_app.cli", "demo"]
 
 
 def leftovers(workdir: Path) -> list[str]:

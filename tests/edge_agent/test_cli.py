@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ironwatch.cli import main
+from ironwatch_app.cli import main
 
 from .test_config import BASE, EXAMPLE
 

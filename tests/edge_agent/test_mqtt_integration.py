@@ -16,8 +16,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from edge_agent.agent import EdgeAgent
 from edge_agent.config import EdgeConfig, load_config
-from ironwatch.services import Mosquitto, MosquittoUser
 from ironwatch.wire import Command, WaveformSnapshot, command_topic, encode
+from ironwatch_app.local_servers import Mosquitto, MosquittoUser
 
 from .conftest import FakeSerial, Listener, gateway_toml, wait_until
 

@@ -16,7 +16,7 @@ import pytest
 from firmware_bridge import Quantity, ScalarReading, encode
 from firmware_bridge.modbus_profile import DeviceProfile
 from firmware_bridge.modbus_sim import ProfileServer
-from ironwatch.services import Mosquitto, PtyPair, free_port, stop_process
+from ironwatch_app.local_servers import Mosquitto, PtyPair, free_port, stop_process
 
 from .conftest import Listener, gateway_toml, sine_block, wait_until
 
@@ -69,7 +69,7 @@ def modbus_server() -> Iterator[ProfileServer]:
 def _start_agent(config: Path, log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "ironwatch.cli", "edge", "run", "--config", str(config)],
+            [sys.executable, "-m", "ironwatch_app.cli", "edge", "run", "--config", str(config)],
             stdout=out, stderr=out, start_new_session=True,
         )
 
@@ -98,7 +98,7 @@ poll_interval_s = 0.2
     config.write_text(gateway_toml(gateway_id=GW, broker_port=mosquitto.port,
                                    outbox=tmp_path / "ob.db", serial_port=pty_pair.b,
                                    interval_s=0.5) + extra_asset)
-    check = subprocess.run([sys.executable, "-m", "ironwatch.cli", "edge", "check-config",
+    check = subprocess.run([sys.executable, "-m", "ironwatch_app.cli", "edge", "check-config",
                             str(config)], capture_output=True, text=True, check=False)
     assert check.returncode == 0, check.stderr
     assert "modbus tcp" in check.stdout

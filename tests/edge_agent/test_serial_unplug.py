@@ -9,7 +9,7 @@ import pytest
 
 from edge_agent.agent import EdgeAgent
 from edge_agent.config import load_config
-from ironwatch.services import Mosquitto, PtyPair
+from ironwatch_app.local_servers import Mosquitto, PtyPair
 
 from .conftest import gateway_toml, wait_until
 from .test_process import SensorWriter

@@ -10,7 +10,7 @@ import pytest
 from firmware_bridge.modbus_poller import ModbusPoller
 from firmware_bridge.modbus_profile import DeviceProfile
 from firmware_bridge.modbus_sim import ProfileServer
-from ironwatch.services import PtyPair, free_port
+from ironwatch_app.local_servers import PtyPair, free_port
 
 DRIVE_VALUES = {
     "speed_rpm": 1480.0,

@@ -21,7 +21,7 @@ from firmware_bridge.protocol import (
     encode,
 )
 from firmware_bridge.serial_transport import SerialPort, SerialTransport, SerialTransportError
-from ironwatch.services import PtyPair
+from ironwatch_app.local_servers import PtyPair
 
 
 class FakePort:

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from ironwatch import wire
 
 TS = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
+EPOCH = "00000000000e0c01"
 
 
 def record(seq: int, **features: float | None) -> wire.FeatureRecord:
@@ -29,7 +30,7 @@ def record(seq: int, **features: float | None) -> wire.FeatureRecord:
 
 def telemetry(gateway: str = "gw-1", seqs: tuple[int, ...] = (5, 6)) -> wire.TelemetryMessage:
     return wire.TelemetryMessage(
-        gateway_id=gateway, seq=seqs[0], sent_at=TS, records=[record(s) for s in seqs]
+        gateway_id=gateway, epoch=EPOCH, seq=seqs[0], sent_at=TS, records=[record(s) for s in seqs]
     )
 
 
@@ -194,7 +195,8 @@ def test_round_trip_property(
         )
         for i, v in enumerate(values)
     ]
-    msg = wire.TelemetryMessage(gateway_id=gateway, seq=start, sent_at=TS, records=recs)
+    msg = wire.TelemetryMessage(
+        gateway_id=gateway, epoch=EPOCH, seq=start, sent_at=TS, records=recs)
     assert wire.decode(wire.telemetry_topic(gateway), wire.encode(msg)) == msg
 
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from ironwatch.cli import main
+from ironwatch_app.cli import main
 
 
 def test_describe_prints_physics_and_timeline(capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,7 +10,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ironwatch import wire
-from ironwatch.services import Mosquitto
+from ironwatch_app.local_servers import Mosquitto
 from simulators.fleet import FleetPublisher, expected_records, make_fleet
 from simulators.spec import FaultMode
 

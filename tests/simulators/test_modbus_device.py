@@ -12,7 +12,7 @@ from pymodbus.client import ModbusSerialClient, ModbusTcpClient
 from pymodbus.framer import FramerType
 
 from firmware_bridge.modbus_profile import DeviceProfile, Table
-from ironwatch.services import PtyPair, free_port, wait_for_port
+from ironwatch_app.local_servers import PtyPair, free_port, wait_for_port
 from simulators import Machine, MachineSpec
 from simulators.modbus_device import ModbusDevice
 
@@ -129,11 +129,11 @@ def test_cli_modbus_serves_and_exits_zero_on_sigterm() -> None:
     import subprocess
     import sys
 
-    from ironwatch.services import wait_for_port
+    from ironwatch_app.local_servers import wait_for_port
 
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ironwatch.cli", "sim", "modbus", "--tcp-port", str(port),
+        [sys.executable, "-m", "ironwatch_app.cli", "sim", "modbus", "--tcp-port", str(port),
          "--profile", "generic_vibration_transmitter", "--fault", "none", "--seed", "4"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )

@@ -15,7 +15,7 @@ import pytest
 import serial
 
 from firmware_bridge import FrameDecoder, Heartbeat, Hello, Quantity, SampleBlock, ScalarReading
-from ironwatch.services import PtyPair
+from ironwatch_app.local_servers import PtyPair
 from simulators import Machine, MachineSpec
 from simulators.serial_device import SerialDevice
 
@@ -110,7 +110,7 @@ def test_device_without_reader_drops_whole_frames_and_never_blocks(pty_pair: Pty
 def test_cli_serial_streams_and_exits_zero_on_sigterm(pty_pair: PtyPair) -> None:
     reader = serial.Serial(pty_pair.b, timeout=0.05)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ironwatch.cli", "sim", "serial", "--port", pty_pair.a,
+        [sys.executable, "-m", "ironwatch_app.cli", "sim", "serial", "--port", pty_pair.a,
          "--fault", "outer_race", "--onset-h", "0", "--failure-h", "10", "--time-scale", "60",
          "--sample-rate", "12800", "--channels", "2", "--device-id", "3"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ},

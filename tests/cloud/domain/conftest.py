@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from cloud.db import Base, SessionFactory, make_engine, make_session_factory
 from cloud.domain import seed_fleet
-from ironwatch.services import free_port, stop_process, wait_for_port
+from ironwatch_app.local_servers import free_port, stop_process, wait_for_port
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 PG_BIN = Path("/usr/lib/postgresql/15/bin")

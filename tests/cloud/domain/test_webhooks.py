@@ -25,7 +25,7 @@ from cloud.webhooks import (
     sign,
     verify,
 )
-from ironwatch.services import free_port
+from ironwatch_app.local_servers import free_port
 
 from .conftest import FLEET, T0
 

@@ -11,7 +11,7 @@ import pytest
 
 from cloud.ingest import IngestConfig, IngestionWorker, MemoryAssetRegistry
 from cloud.telemetry import SqliteTelemetryStore
-from ironwatch.services import Mosquitto
+from ironwatch_app.local_servers import Mosquitto
 
 
 @pytest.fixture

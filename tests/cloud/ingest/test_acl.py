@@ -14,10 +14,10 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from cloud.acl import BrokerAccount, BrokerAuthError, acl_text, write_broker_auth
 from cloud.ingest import IngestConfig, IngestConnectError, IngestionWorker, MemoryAssetRegistry
-from cloud.ingest.testing import make_records, make_telemetry
 from cloud.telemetry import SqliteTelemetryStore
-from ironwatch.services import Mosquitto
 from ironwatch.wire import encode, telemetry_topic
+from ironwatch_app.local_servers import Mosquitto
+from ironwatch_testing.ingest import make_records, make_telemetry
 
 PASSWORDS = {"gw-a": "pw-a-0123456789abcdef", "gw-b": "pw-b-0123456789abcdef"}
 CLOUD = BrokerAccount("cloud", "cloud-0123456789abcdef")

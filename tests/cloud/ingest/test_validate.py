@@ -17,8 +17,8 @@ from cloud.ingest import (
     validate,
 )
 from cloud.ingest._deadletter import DeadLetter
-from cloud.ingest.testing import make_records, make_telemetry
 from ironwatch.wire import encode, telemetry_topic
+from ironwatch_testing.ingest import make_records, make_telemetry
 
 REG = MemoryAssetRegistry({"gw-1": {"asset-1", "asset-2"}})
 

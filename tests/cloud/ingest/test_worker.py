@@ -9,9 +9,7 @@ from typing import Any
 import pytest
 
 from cloud.ingest import IngestionWorker, SqliteDeadLetterStore
-from cloud.ingest.testing import Publisher, make_records, make_telemetry
 from cloud.telemetry import SqliteTelemetryStore, StoreUnavailableError
-from ironwatch.services import Mosquitto
 from ironwatch.wire import (
     FeatureRecord,
     GatewayStatus,
@@ -22,6 +20,8 @@ from ironwatch.wire import (
     telemetry_topic,
     utc_now,
 )
+from ironwatch_app.local_servers import Mosquitto
+from ironwatch_testing.ingest import Publisher, make_records, make_telemetry
 
 pytestmark = pytest.mark.integration
 
@@ -178,7 +178,7 @@ def test_worker_started_before_the_broker_catches_up(
     store: SqliteTelemetryStore, registry: Any, until: Until,
 ) -> None:
     from cloud.ingest import IngestConfig
-    from ironwatch.services import free_port
+    from ironwatch_app.local_servers import free_port
 
     broker = Mosquitto(port=free_port())
     worker = IngestionWorker(IngestConfig(port=broker.port, client_id="early"), store, registry)
@@ -198,7 +198,7 @@ def test_ingestion_into_influxdb(mosquitto: Mosquitto, registry: Any, until: Unt
                                  tmp_path: Any) -> None:
     from cloud.ingest import IngestConfig
     from cloud.telemetry import InfluxStore
-    from cloud.telemetry.servers import InfluxD
+    from ironwatch_app.local_servers import InfluxD
 
     with InfluxD() as influx, InfluxStore(influx.url, database=influx.database,
                                           snapshot_dir=tmp_path) as store:

@@ -9,8 +9,8 @@ import pytest
 
 from cloud.telemetry import InfluxStore, StoreUnavailableError
 from cloud.telemetry._lineproto import to_lines
-from cloud.telemetry.servers import InfluxD
 from ironwatch.wire import FeatureRecord
+from ironwatch_app.local_servers import InfluxD
 
 REC = FeatureRecord(
     seq=42, asset_id="pump-01", point="de_radial", ts=datetime(2026, 1, 1, 0, 0, 1, 5, tzinfo=UTC),

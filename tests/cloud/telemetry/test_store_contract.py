@@ -19,8 +19,8 @@ from cloud.telemetry import (
     TelemetryStore,
     VictoriaMetricsStore,
 )
-from cloud.telemetry.servers import InfluxD, VictoriaMetrics
 from ironwatch.wire import FeatureRecord, WaveformSnapshot
+from ironwatch_app.local_servers import InfluxD, VictoriaMetrics
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 

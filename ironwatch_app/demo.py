@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ironwatch.services import (
+from ironwatch_app.local_servers import (
     Mosquitto,
     PtyPair,
     ServiceError,
@@ -227,7 +227,7 @@ class DemoRun:
         print(f"[{elapsed:6.1f}s] {text}", file=self.out, flush=True)
 
     def _ironwatch(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "ironwatch.cli", "--log-level", "INFO", *args]
+        return [sys.executable, "-m", "ironwatch_app.cli", "--log-level", "INFO", *args]
 
     def fleet_document(self) -> dict[str, Any]:
         gateways = sorted({m.gateway_id for m in self.machines})
@@ -337,7 +337,7 @@ class DemoRun:
 
     def start(self) -> None:
         from cloud.acl import cloud_acl_lines, gateway_acl_lines, generate_password
-        from ironwatch.services import MosquittoUser
+        from ironwatch_app.local_servers import MosquittoUser
 
         gateways = sorted({m.gateway_id for m in self.machines})
         passwords = {g: generate_password() for g in gateways}
@@ -539,7 +539,7 @@ class DemoRun:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ironwatch.cli import CliError
+    from ironwatch.errors import CliError
 
     machines = default_machines()
     own_workdir = args.workdir is None

@@ -47,9 +47,16 @@ def make_records(
     ]
 
 
-def make_telemetry(gateway_id: str, records: Sequence[FeatureRecord]) -> TelemetryMessage:
+#: The outbox epoch synthetic telemetry uses unless a test asks for another.
+EPOCH = "00000000000e0c01"
+
+
+def make_telemetry(
+    gateway_id: str, records: Sequence[FeatureRecord], *, epoch: str = EPOCH
+) -> TelemetryMessage:
     return TelemetryMessage(
-        gateway_id=gateway_id, seq=records[0].seq, sent_at=datetime.now(UTC), records=list(records)
+        gateway_id=gateway_id, epoch=epoch, seq=records[0].seq, sent_at=datetime.now(UTC),
+        records=list(records),
     )
 
 

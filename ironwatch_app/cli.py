@@ -1,9 +1,9 @@
 """The `ironwatch` command: one entry point, one subcommand per role.
 
-Each role's package owns its subcommand in `<package>/cli.py`, exposing
-`register(subparsers)`. Those modules import their heavy dependencies inside the
-command handlers, so `ironwatch edge ...` runs on a gateway that installed only
-`ironwatch[edge]`.
+The app shell (nothing imports it). Each role's package owns its subcommand in
+`<package>/cli.py`, exposing `register(subparsers)`. Those modules import their heavy
+dependencies inside the command handlers, so `ironwatch edge ...` runs on a gateway that
+installed only `ironwatch[edge]`.
 """
 
 from __future__ import annotations
@@ -15,13 +15,14 @@ import sys
 from collections.abc import Callable, Sequence
 
 from ironwatch import __version__
+from ironwatch.errors import CliError
 
 # (subcommand, module that registers it, what to install if it is missing)
 _ROLES: tuple[tuple[str, str, str], ...] = (
     ("edge", "edge_agent.cli", "ironwatch[edge]"),
     ("cloud", "cloud.cli", "ironwatch[cloud]"),
     ("sim", "simulators.cli", "ironwatch[sim]"),
-    ("demo", "ironwatch.demo", "ironwatch[edge,sim,cloud]"),
+    ("demo", "ironwatch_app.demo", "ironwatch[edge,sim,cloud]"),
 )
 
 EXAMPLES = """\
@@ -33,10 +34,6 @@ examples:
   ironwatch cloud serve                   run the cloud service (API, ingestion, scoring)
   ironwatch sim --help                    simulated machines over serial, Modbus or MQTT
 """
-
-
-class CliError(Exception):
-    """A user-facing error: printed as one line, exit code 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:
