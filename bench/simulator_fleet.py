@@ -39,7 +39,7 @@ from cloud.pipeline import PersistenceRule
 
 # The cloud's model glue: the detector's settings, and a RUL trend needs RUL_MIN_POINTS
 # readings from a little before onset.
-from cloud.pipeline._models import (
+from cloud.pipeline._model_suite import (
     FALSE_ALARMS_PER_YEAR,
     MIN_SCALE_FRACTION,
     RUL_LEAD_IN_S,

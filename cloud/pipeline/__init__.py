@@ -1,9 +1,9 @@
 """The scoring pipeline: commissioning, fleet-wide anomaly scoring, diagnosis, RUL, alerts."""
 
-from cloud.pipeline._models import AssetPhysics, ModelSuite
-from cloud.pipeline._persistence import PersistenceRule
+from cloud.pipeline._alert_rule import PersistenceRule
+from cloud.pipeline._commands import GatewayCommands, SnapshotRequestError
+from cloud.pipeline._model_suite import AssetPhysics, ModelSuite
 from cloud.pipeline._pipeline import FeatureSource, RoundReport, ScoringPipeline
-from cloud.pipeline._snapshots import GatewayCommands, SnapshotRequestError
 from cloud.pipeline._state import PipelineState
 
 __all__ = [

@@ -17,8 +17,8 @@ import numpy.typing as npt
 from cloud.domain.vocabulary import IsoZone, Severity
 
 if TYPE_CHECKING:
-    from cloud.pipeline._models import ModelSuite
-    from cloud.pipeline._persistence import PersistenceRule
+    from cloud.pipeline._alert_rule import PersistenceRule
+    from cloud.pipeline._model_suite import ModelSuite
 
 __all__ = ["MOVED_Z", "Assessment", "AssetView", "KeyView", "build_evidence", "moved_features"]
 

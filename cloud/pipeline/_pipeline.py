@@ -24,10 +24,10 @@ from cloud.domain.alerts import clear_condition, upsert_alert
 from cloud.domain.catalogue import FailureModeCatalogue
 from cloud.domain.policy import ServiceLevelPolicy
 from cloud.domain.workorders import open_from_alert
+from cloud.pipeline._alert_rule import PersistenceRule, rolling_counts
 from cloud.pipeline._batch import Batch
 from cloud.pipeline._evidence import AssetView, KeyView, build_evidence
-from cloud.pipeline._models import AssetPhysics, ModelSuite
-from cloud.pipeline._persistence import PersistenceRule, rolling_counts
+from cloud.pipeline._model_suite import AssetPhysics, ModelSuite
 from cloud.pipeline._severity import decide_severity
 from cloud.pipeline._state import PipelineState, align_columns, point_key, split_key
 from cloud.settings import CloudSettings
