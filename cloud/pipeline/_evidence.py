@@ -8,73 +8,19 @@ value, baseline median and robust z-score.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import numpy.typing as npt
-
-from cloud.domain.vocabulary import IsoZone, Severity
+from cloud.pipeline._assessment import Assessment, KeyView
 
 if TYPE_CHECKING:
     from cloud.pipeline._alert_rule import PersistenceRule
     from cloud.pipeline._model_suite import ModelSuite
 
-__all__ = ["MOVED_Z", "Assessment", "AssetView", "KeyView", "build_evidence", "moved_features"]
+__all__ = ["MOVED_Z", "build_evidence", "moved_features"]
 
 # |z| above which a feature is reported as having moved; 3 robust sigmas is the usual line.
 MOVED_Z = 3.0
 TOP_FEATURES = 8
-
-
-@dataclass(frozen=True)
-class KeyView:
-    """The state of one (asset, point) after a round: persistence, latest values, trend."""
-
-    key: str
-    count: int
-    raised: bool
-    score: float
-    latest: dict[str, float]
-    z: dict[str, float]
-    baseline_median: dict[str, float]
-    hi_t_s: npt.NDArray[np.float64]
-    hi: npt.NDArray[np.float64]
-    onset_s: float | None = None
-
-    @property
-    def point(self) -> str:
-        return self.key.partition("/")[2]
-
-
-@dataclass(frozen=True)
-class AssetView:
-    """All points of one asset seen in a round."""
-
-    asset_id: str
-    keys: list[KeyView]
-
-    def lead(self) -> KeyView:
-        """The point that drives the asset's condition: raised first, then highest score."""
-        return max(self.keys, key=lambda v: (v.raised, v.count, v.score))
-
-
-@dataclass
-class Assessment:
-    """Health assessment and prognosis of one asset with a persistent anomaly."""
-
-    asset_id: str
-    lead: KeyView
-    failure_mode: str
-    score: float
-    confidence: float | None = None
-    iso_zone: IsoZone | None = None
-    severity: Severity | None = None
-    rul_hours: tuple[float, float, float] | None = None
-    diagnosis: dict[str, Any] = field(default_factory=dict)
-    peaks: list[dict[str, Any]] = field(default_factory=list)
-    needs_snapshot: bool = False
-    wants_newer_snapshot: bool = False
 
 
 def _finite(x: float) -> float | None:

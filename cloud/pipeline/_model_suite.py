@@ -6,25 +6,30 @@ what is anomalous, which fault it is and how long is left is made in `models/`.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
 import numpy as np
 import numpy.typing as npt
+from numpy.typing import ArrayLike
 
-from cloud.pipeline._evidence import Assessment, AssetView, KeyView
+from cloud.domain.vocabulary import IsoZone
+from cloud.pipeline._assessment import Assessment, AssetView, KeyView
+from cloud.pipeline._state import align_columns
+from models.bearing import BearingGeometry
+from models.diagnosis import ISO_10816_3_BOUNDARIES_MMS, Diagnosis, Foundation, diagnose, iso_zone
 
 if TYPE_CHECKING:
     from cloud.db.models import Asset
     from cloud.pipeline._state import Baseline
     from ironwatch.wire import WaveformSnapshot
+    from models.anomaly import Verdict
 
-__all__ = ["AssetPhysics", "ModelSuite", "SnapshotLookup"]
+__all__ = ["AnomalyDetector", "AssetPhysics", "ModelSuite", "SnapshotLookup"]
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +55,35 @@ SNAPSHOT_LEAD_IN_S = 60.0
 # An unsure diagnosis (below this confidence) asks for a new waveform this often.
 SURE_DIAGNOSIS = 0.5
 SNAPSHOT_REFRESH_S = 60.0
-_VERDICTS = {"false_alarm": "false_alarm", "confirmed": "confirmed_fault"}
+# Version of the anomaly model code, stored on alerts with the baseline version.
+ANOMALY_CODE_VERSION = "1"
+_VERDICTS: dict[str, Verdict] = {"false_alarm": "false_alarm", "confirmed": "confirmed_fault"}
+_ISO_ZONES: dict[str, IsoZone] = {"A": "A", "B": "B", "C": "C", "D": "D"}
 _MAD_TO_SIGMA = 1.4826
+
+
+class AnomalyDetector(Protocol):
+    """What the suite asks of a fleet anomaly detector (`models.anomaly.FleetBaseline`)."""
+
+    def fit(
+        self, X: ArrayLike, y: None = None, *, asset_ids: ArrayLike | None = None,
+        conditions: ArrayLike | None = None,
+    ) -> Self: ...
+
+    def score_samples(
+        self, X: ArrayLike, *, asset_ids: ArrayLike | None = None,
+        conditions: ArrayLike | None = None,
+    ) -> FloatArray: ...
+
+    def decision_function(
+        self, X: ArrayLike, *, asset_ids: ArrayLike | None = None,
+        conditions: ArrayLike | None = None,
+    ) -> FloatArray: ...
+
+    def apply_verdict(
+        self, asset_id: Any, verdict: Verdict, X_window: ArrayLike, *,
+        conditions: ArrayLike | None = None, margin: float = 1.1,
+    ) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -83,11 +115,26 @@ class AssetPhysics:
         )
 
 
-def _optional(module: str) -> Any | None:
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        return None
+def _foundation(value: str) -> Foundation:
+    """The asset's foundation as the models name it; an unknown one is a ValueError."""
+    if value == "rigid":
+        return "rigid"
+    if value == "flexible":
+        return "flexible"
+    raise ValueError(f"unknown foundation {value!r}")
+
+
+def fleet_baseline() -> AnomalyDetector:
+    """The fleet detector of `models.anomaly`, calibrated for the pipeline's window spacing."""
+    # Imported here: scikit-learn takes a while to load and only scoring needs it.
+    from models.anomaly import FleetBaseline
+
+    detector: AnomalyDetector = FleetBaseline(
+        false_alarms_per_year=FALSE_ALARMS_PER_YEAR,
+        scoring_interval_s=WINDOW_SPACING_S,
+        min_scale_fraction=MIN_SCALE_FRACTION,
+    )
+    return detector
 
 
 def robust_z(x: FloatArray, keys: StrArray, baseline: Baseline) -> FloatArray:
@@ -101,26 +148,21 @@ def robust_z(x: FloatArray, keys: StrArray, baseline: Baseline) -> FloatArray:
 
 
 class ModelSuite:
-    """Anomaly detector per (asset, point), diagnosis and RUL from `models/`, as available."""
+    """Anomaly detector per (asset, point), diagnosis and RUL from `models/`."""
 
     def __init__(
         self,
         snapshots: SnapshotLookup | None = None,
         *,
-        detector_factory: Callable[[], Any] | None = None,
+        detector_factory: Callable[[], AnomalyDetector] = fleet_baseline,
     ) -> None:
         self.snapshots = snapshots
-        self._anomaly_mod = _optional("models.anomaly")
         self._detector_factory = detector_factory
-        self._diagnosis_mod = _optional("models.diagnosis")
-        self._rul_mod = _optional("models.rul")
-        self._detector: Any | None = None
+        self._detector: AnomalyDetector | None = None
         self._feature_names: list[str] = []
         self._conditions: list[str] = []
-        self._diagnosis_cache: dict[tuple[str, str, float], Any] = {}
+        self._diagnosis_cache: dict[tuple[str, str, float], Diagnosis | None] = {}
         self._last_snapshot_ts: dict[tuple[str, str], float] = {}
-        if self._anomaly_mod is None and detector_factory is None:
-            log.warning("models.anomaly is not available: commissioning only, no anomaly scoring")
 
     # -- anomaly -----------------------------------------------------------------------------
     @property
@@ -133,14 +175,13 @@ class ModelSuite:
 
     def version_for(self, baseline_version: int) -> str:
         """Model version as stored on alerts: code version plus baseline version."""
-        code = getattr(self._anomaly_mod, "__version__", None) or "1"
-        return f"{code}+baseline.{baseline_version}"
+        return f"{ANOMALY_CODE_VERSION}+baseline.{baseline_version}"
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> dict[str, str | None]:
         return {
             "anomaly": type(self._detector).__name__ if self._detector is not None else None,
-            "diagnosis": "models.diagnosis" if self._diagnosis_mod is not None else None,
-            "rul": "models.rul" if self._rul_mod is not None else None,
+            "diagnosis": "models.diagnosis",
+            "rul": "models.rul",
         }
 
     @property
@@ -148,29 +189,17 @@ class ModelSuite:
         """The columns the fitted detector expects, in order."""
         return list(self._feature_names)
 
-    def _new_detector(self) -> Any:
-        if self._detector_factory is not None:
-            return self._detector_factory()
-        assert self._anomaly_mod is not None
-        return self._anomaly_mod.FleetBaseline(
-            false_alarms_per_year=FALSE_ALARMS_PER_YEAR,
-            scoring_interval_s=WINDOW_SPACING_S,
-            min_scale_fraction=MIN_SCALE_FRACTION,
-        )
-
     def fit(self, x: FloatArray, keys: StrArray, feature_names: Sequence[str]) -> None:
         """Fit the detector on every key's commissioning rows (each key its own baseline).
 
         Operating-condition columns (speed, load) become the detector's `conditions`, so a
         machine running faster is not mistaken for a machine vibrating more.
         """
-        if self._anomaly_mod is None and self._detector_factory is None:
-            return
         names = list(feature_names)
         self._conditions = [c for c in CONDITION_FEATURES if c in names]
         self._feature_names = [n for n in names if n not in self._conditions]
         xf, cond = self._split(x, names, keys)
-        detector = self._new_detector()
+        detector = self._detector_factory()
         with warnings.catch_warnings():
             # A point that never reports a feature (a Modbus transmitter has no envelope
             # values) gives an all-NaN column; the detector then ignores that feature for
@@ -182,8 +211,6 @@ class ModelSuite:
     def _split(
         self, x: FloatArray, names: Sequence[str], keys: StrArray
     ) -> tuple[FloatArray, FloatArray | None]:
-        from cloud.pipeline._state import align_columns
-
         xf = align_columns(x, list(names), self._feature_names)
         if not self._conditions:
             return xf, None
@@ -232,14 +259,13 @@ class ModelSuite:
 
     def apply_verdict(self, key: str, verdict: str, x: FloatArray, names: Sequence[str]) -> bool:
         """Tell the detector an engineer judged these rows of `key` (false alarm / confirmed)."""
-        apply = getattr(self._detector, "apply_verdict", None)
         model_verdict = _VERDICTS.get(verdict)
-        if apply is None or model_verdict is None or not len(x):
+        if self._detector is None or model_verdict is None or not len(x):
             return False
         keys = np.full(len(x), key)
         xf, cond = self._split(x, names, keys)
         try:
-            apply(key, model_verdict, xf, conditions=cond)
+            self._detector.apply_verdict(key, model_verdict, xf, conditions=cond)
         except ValueError as err:
             log.warning("verdict on %s not applied: %s", key, err)
             return False
@@ -264,15 +290,12 @@ class ModelSuite:
         return out
 
     def _diagnose(self, a: Assessment, phys: AssetPhysics) -> None:
-        mod = self._diagnosis_mod
-        if mod is None:
-            return
         velocity = a.lead.latest.get("velocity_rms_mms", math.nan)
         try:
-            zone = str(mod.iso_zone(velocity, phys.iso_group, phys.foundation))
+            zone = str(iso_zone(velocity, phys.iso_group, _foundation(phys.foundation)))
         except ValueError:
             zone = ""
-        a.iso_zone = zone if zone in ("A", "B", "C", "D") else None  # type: ignore[assignment]
+        a.iso_zone = _ISO_ZONES.get(zone)
         diagnosis = self._snapshot_diagnosis(a, phys)
         if diagnosis is None:
             return
@@ -303,10 +326,8 @@ class ModelSuite:
             latest = float(a.lead.hi_t_s[-1]) if len(a.lead.hi_t_s) else math.nan
             a.wants_newer_snapshot = not latest - snap_ts < SNAPSHOT_REFRESH_S
 
-    def _snapshot_diagnosis(self, a: Assessment, phys: AssetPhysics) -> Any | None:
+    def _snapshot_diagnosis(self, a: Assessment, phys: AssetPhysics) -> Diagnosis | None:
         """Diagnose the latest raw snapshot of the lead point; cached per snapshot."""
-        if self._diagnosis_mod is None:
-            return None
         if self.snapshots is None:
             a.needs_snapshot = True
             return None
@@ -326,15 +347,14 @@ class ModelSuite:
             return None
         bearing = None
         if phys.bearing is not None:
-            from models.bearing import BearingGeometry
-
             n, bd, pd, angle = phys.bearing
             bearing = BearingGeometry(n, bd, pd, angle)
+        result: Diagnosis | None
         try:
-            result = self._diagnosis_mod.diagnose(
+            result = diagnose(
                 np.asarray(snap.samples(), dtype=np.float64), snap.sample_rate_hz,
                 shaft_hz=shaft_hz, bearing=bearing, machine_group=phys.iso_group,
-                foundation=phys.foundation,
+                foundation=_foundation(phys.foundation),
             )
         except ValueError as err:
             log.warning("diagnosis of %s/%s snapshot failed: %s", a.asset_id, point, err)
@@ -344,10 +364,7 @@ class ModelSuite:
 
     def _rul(self, lead: KeyView, phys: AssetPhysics) -> tuple[float, float, float] | None:
         """RUL in hours: velocity trend since onset, extrapolated to the ISO zone C/D limit."""
-        mod = self._rul_mod
-        if mod is None or self._diagnosis_mod is None:
-            return None
-        boundaries = self._diagnosis_mod.ISO_10816_3_BOUNDARIES_MMS.get(
+        boundaries = ISO_10816_3_BOUNDARIES_MMS.get(
             (phys.iso_group, phys.foundation)
         )
         if boundaries is None:
@@ -361,8 +378,11 @@ class ModelSuite:
         # The healthy level from commissioning: degradation is growth above it, not the
         # level itself (a flat healthy history otherwise reads as slow growth).
         phi = lead.baseline_median.get("velocity_rms_mms", math.nan)
+        # Imported here: scikit-learn takes a while to load and only scoring needs it.
+        from models.rul import ExponentialDegradation
+
         try:
-            model = mod.ExponentialDegradation(
+            model = ExponentialDegradation(
                 threshold=float(boundaries[2]), phi=float(phi) if math.isfinite(phi) else None
             )
             estimate = model.fit(t_h, lead.hi[keep]).predict_rul()

@@ -25,8 +25,9 @@ from cloud.domain.catalogue import FailureModeCatalogue
 from cloud.domain.policy import ServiceLevelPolicy
 from cloud.domain.workorders import open_from_alert
 from cloud.pipeline._alert_rule import PersistenceRule, rolling_counts
+from cloud.pipeline._assessment import AssetView, KeyView
 from cloud.pipeline._batch import Batch
-from cloud.pipeline._evidence import AssetView, KeyView, build_evidence
+from cloud.pipeline._evidence import build_evidence
 from cloud.pipeline._model_suite import AssetPhysics, ModelSuite
 from cloud.pipeline._severity import decide_severity
 from cloud.pipeline._state import PipelineState, align_columns, point_key, split_key
