@@ -13,18 +13,27 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, cast
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from fastapi import FastAPI
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session
 
 from cloud.db import SessionFactory, make_engine, make_session_factory, upgrade
 from cloud.domain.catalogue import FailureModeCatalogue, load_catalogue
 from cloud.domain.clock import utc_now
 from cloud.domain.policy import ServiceLevelPolicy, load_policy
+from cloud.domain.registry import DbAssetRegistry
 from cloud.settings import CloudSettings
 from cloud.telemetry import TelemetryStore
+
+if TYPE_CHECKING:
+    # Imported where they are started: each pulls its own libraries (paho, scikit-learn).
+    from cloud.api import ApiContext
+    from cloud.ingest import IngestConfig, IngestionWorker
+    from cloud.pipeline import GatewayCommands, ScoringPipeline
+    from cloud.webhooks import WebhookDispatcher
+    from ironwatch.wire import GatewayStatus, WaveformSnapshot
 
 __all__ = ["CloudServices", "PeriodicTask", "create_app", "ingest_config", "open_store"]
 
@@ -67,7 +76,7 @@ class PeriodicTask:
             self._thread = None
 
 
-def _seed(factory: SessionFactory, fleet_file: Any, attempts: int = 3) -> None:
+def _seed(factory: SessionFactory, fleet_file: Path, attempts: int = 3) -> None:
     """Upsert the fleet file; several processes starting together may race on new rows."""
     from sqlalchemy.exc import IntegrityError
 
@@ -110,7 +119,7 @@ def open_store(settings: CloudSettings) -> TelemetryStore:
     return SqliteTelemetryStore(settings.data_dir / "telemetry.db")
 
 
-def ingest_config(settings: CloudSettings, *, client_id: str | None = None) -> Any:
+def ingest_config(settings: CloudSettings, *, client_id: str | None = None) -> IngestConfig:
     """Map cloud settings to the ingestion worker's broker config."""
     from cloud.ingest import IngestConfig
 
@@ -136,13 +145,13 @@ class CloudServices:
     store: TelemetryStore
     policy: ServiceLevelPolicy
     catalogue: FailureModeCatalogue
+    registry: DbAssetRegistry
     clock: Callable[[], datetime] = utc_now
-    registry: Any = None
-    ingest: Any = None
-    pipeline: Any = None
-    webhooks: Any = None
+    ingest: IngestionWorker | None = None
+    pipeline: ScoringPipeline | None = None
+    webhooks: WebhookDispatcher | None = None
     escalations: PeriodicTask | None = None
-    commands: Any = None
+    commands: GatewayCommands | None = None
     _started: list[_Stoppable] = field(default_factory=list)
 
     @classmethod
@@ -150,8 +159,6 @@ class CloudServices:
         cls, settings: CloudSettings, *, clock: Callable[[], datetime] = utc_now
     ) -> CloudServices:
         """Migrate the database, seed the fleet file and open the telemetry store."""
-        from cloud.domain.registry import DbAssetRegistry
-
         engine = make_engine(settings.sqlalchemy_url)
         try:
             upgrade(engine)
@@ -162,20 +169,19 @@ class CloudServices:
         except BaseException:
             engine.dispose()
             raise
-        services = cls(
+        return cls(
             settings=settings,
             engine=engine,
             session_factory=factory,
             store=store,
             policy=load_policy(settings.sla_policy_file),
             catalogue=load_catalogue(settings.failure_mode_catalogue_file),
+            registry=DbAssetRegistry(factory),
             clock=clock,
         )
-        services.registry = DbAssetRegistry(factory)
-        return services
 
     # -- callbacks from ingestion ----------------------------------------------------------
-    def on_status(self, status: Any) -> None:
+    def on_status(self, status: GatewayStatus) -> None:
         """A gateway's status message: state, last sequence, counters, last seen."""
         from cloud.domain.errors import NotFoundError
         from cloud.domain.gateways import record_status
@@ -202,7 +208,7 @@ class CloudServices:
                 return
             session.commit()
 
-    def on_snapshot(self, snapshot: Any) -> None:
+    def on_snapshot(self, snapshot: WaveformSnapshot) -> None:
         # The worker already stored it; diagnosis picks it up in the next scoring round.
         log.info("waveform snapshot from %s/%s (%s)", snapshot.asset_id, snapshot.point,
                  snapshot.ts.isoformat())
@@ -211,7 +217,7 @@ class CloudServices:
         """Ask an asset's gateway for a raw waveform; returns the command id."""
         if self.commands is None:
             raise RuntimeError("no broker connection for commands")
-        return str(self.commands.request_snapshot(asset_id, point, actor))
+        return self.commands.request_snapshot(asset_id, point, actor)
 
     def check_deadlines(self) -> None:
         """Escalate missed deadlines and open running-hours reminders; wake the webhook worker."""
@@ -238,24 +244,26 @@ class CloudServices:
             if self.settings.webhook_url and self.settings.webhook_secret:
                 from cloud.webhooks import WebhookDispatcher
 
-                self.webhooks = WebhookDispatcher(
+                webhooks = WebhookDispatcher(
                     self.session_factory,
                     url=self.settings.webhook_url,
                     secret=self.settings.webhook_secret.get_secret_value(),
                     clock=self.clock,
                 )
-                self.webhooks.start()
-                self._started.append(self.webhooks)
+                self.webhooks = webhooks
+                webhooks.start()
+                self._started.append(webhooks)
             self.escalations = PeriodicTask(
                 "ironwatch-escalations", ESCALATION_INTERVAL_S, self.check_deadlines
             )
             self.escalations.start()
             self._started.append(self.escalations)
-            self.commands = GatewayCommands(self.settings, self.session_factory, clock=self.clock)
-            self.commands.start()
-            self._started.append(self.commands)
+            commands = GatewayCommands(self.settings, self.session_factory, clock=self.clock)
+            self.commands = commands
+            commands.start()
+            self._started.append(commands)
             if scoring:
-                self.pipeline = ScoringPipeline(
+                pipeline = ScoringPipeline(
                     self.store,
                     self.session_factory,
                     self.settings,
@@ -263,20 +271,22 @@ class CloudServices:
                     models=ModelSuite(snapshots=self.store.latest_snapshot),
                     policy=self.policy,
                     catalogue=self.catalogue,
-                    request_snapshot=self.commands.request_snapshot,
+                    request_snapshot=commands.request_snapshot,
                 )
-                self.pipeline.start()
-                self._started.append(self.pipeline)
+                self.pipeline = pipeline
+                pipeline.start()
+                self._started.append(pipeline)
             if ingest:
-                self.ingest = IngestionWorker(
+                worker = IngestionWorker(
                     ingest_config(self.settings),
                     self.store,
                     self.registry,
                     on_status=self.on_status,
                     on_snapshot=self.on_snapshot,
                 )
-                self.ingest.start(wait=False)
-                self._started.append(self.ingest)
+                self.ingest = worker
+                worker.start(wait=False)
+                self._started.append(worker)
         except BaseException:
             self.close()
             raise
@@ -293,59 +303,17 @@ class CloudServices:
         self.engine.dispose()
 
 
-class _Running:
-    """Late-bound handles to the services of the current lifespan.
-
-    Routers are built with the app, the database and store are opened by its lifespan;
-    these forward to whatever the lifespan opened, and fail loudly outside of it.
-    """
-
-    def __init__(self) -> None:
-        self.services: CloudServices | None = None
-
-    def _get(self) -> CloudServices:
-        if self.services is None:
-            raise RuntimeError("the cloud services are not running (outside the app lifespan)")
-        return self.services
-
-    def session(self) -> Session:
-        return self._get().session_factory()
-
-    @property
-    def store(self) -> Any:
-        return _StoreProxy(self)
-
-
-class _StoreProxy:
-    """The running telemetry store, looked up per call."""
-
-    def __init__(self, running: _Running) -> None:
-        self._running = running
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._running._get().store, name)
-
-
-def _mount(app: FastAPI, settings: CloudSettings, running: _Running) -> None:
-    """Mount the REST API at /api/v1 and the dashboard at /."""
+def _mount(app: FastAPI) -> None:
+    """Mount the REST API at /api/v1 and the dashboard at /; both read the published context."""
     from cloud.api import api_router, install_error_handlers
 
     install_error_handlers(app)
     app.include_router(api_router())
     try:
-        from cloud.dashboard import build_dashboard
+        from cloud.dashboard import dashboard_router
     except ImportError:  # a build without the dashboard still serves the API
         return
-    app.include_router(
-        build_dashboard(
-            cast("SessionFactory", running.session),
-            cast("TelemetryStore", running.store),
-            settings,
-            request_snapshot=lambda asset_id, point, actor: running._get().request_snapshot(
-                asset_id, point, actor
-            ),
-        )
-    )
+    app.include_router(dashboard_router())
 
 
 def create_app(
@@ -356,21 +324,20 @@ def create_app(
     scoring: bool = True,
 ) -> FastAPI:
     """The cloud service as an ASGI app; background work runs for the app's lifespan."""
-    running = _Running()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from cloud.api.deps import publish_context
+
         services = CloudServices.open(settings, clock=clock)
         try:
-            app.state.ironwatch_api = _api_context(services)
+            publish_context(app, _api_context(services))
             services.start(ingest=ingest, scoring=scoring)
-            running.services = services
             app.state.ironwatch_services = services
             log.info("ironwatch cloud up: data in %s, broker %s:%d", settings.data_dir,
                      settings.mqtt_host, settings.mqtt_port)
             yield
         finally:
-            running.services = None
             services.close()
             log.info("ironwatch cloud stopped")
 
@@ -382,15 +349,15 @@ def create_app(
         docs_url="/api/v1/docs",
         redoc_url=None,
     )
-    _mount(app, settings, running)
+    _mount(app)
     return app
 
 
-def _api_context(services: CloudServices) -> Any:
-    """The API's context (sessions, telemetry, policy) for this run of the app."""
+def _api_context(services: CloudServices) -> ApiContext:
+    """What the API and the dashboard serve from (sessions, telemetry, policy, commands)."""
     from cloud.api import make_context
 
-    context = make_context(
+    return make_context(
         services.settings,
         services.session_factory,
         telemetry_store=services.store,
@@ -398,9 +365,9 @@ def _api_context(services: CloudServices) -> Any:
         catalogue=services.catalogue,
         notifier=_LazyNotifier(services),
         registry=services.registry,
+        clock=services.clock,
+        request_snapshot=services.request_snapshot,
     )
-    context.clock = services.clock
-    return context
 
 
 @dataclass

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+
 from fastapi import APIRouter, Depends, FastAPI
 
-from cloud.api.context import ApiContext, FleetCache, Notifier, TelemetryReader
+from cloud.api.context import ApiContext, FleetCache, Notifier, SnapshotRequester
+from cloud.api.deps import publish_context
 from cloud.api.errors import install_error_handlers, reject_unknown_query_params
 from cloud.api.routes import (
     alerts,
@@ -19,8 +23,10 @@ from cloud.api.routes import (
 )
 from cloud.db.engine import SessionFactory
 from cloud.domain.catalogue import FailureModeCatalogue, default_catalogue, load_catalogue
+from cloud.domain.clock import utc_now
 from cloud.domain.policy import ServiceLevelPolicy, load_policy
 from cloud.settings import CloudSettings
+from cloud.telemetry import TelemetryReader
 
 __all__ = ["API_PREFIX", "api_router", "build_api", "make_context", "mount_api"]
 
@@ -61,6 +67,8 @@ def make_context(
     catalogue: FailureModeCatalogue | None = None,
     notifier: Notifier | None = None,
     registry: FleetCache | None = None,
+    clock: Callable[[], datetime] = utc_now,
+    request_snapshot: SnapshotRequester | None = None,
 ) -> ApiContext:
     """The ApiContext; policy and catalogue default to the files named in the settings."""
     if catalogue is None:
@@ -77,12 +85,14 @@ def make_context(
         catalogue=catalogue,
         notifier=notifier,
         registry=registry,
+        clock=clock,
+        request_snapshot=request_snapshot,
     )
 
 
 def mount_api(app: FastAPI, context: ApiContext) -> None:
     """Add the API routes and the error model to an existing app (the service composer's)."""
-    app.state.ironwatch_api = context
+    publish_context(app, context)
     install_error_handlers(app)
     app.include_router(api_router())
 

@@ -1,40 +1,28 @@
-"""What the API needs from the running service, gathered in one object on `app.state`."""
+"""What the web front ends need from the running service, gathered in one object.
+
+The REST API and the dashboard read the same `ApiContext` from `app.state` through one
+dependency (`cloud.api.deps.ContextDep`), whether the app is the whole cloud service or
+an API or dashboard built alone for a test.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from cloud.db.engine import SessionFactory
 from cloud.domain.catalogue import FailureModeCatalogue, default_catalogue
 from cloud.domain.clock import utc_now
 from cloud.domain.policy import DEFAULT_POLICY, ServiceLevelPolicy
 from cloud.settings import CloudSettings
+from cloud.telemetry import TelemetryReader
 
-__all__ = ["ApiContext", "FleetCache", "Notifier", "TelemetryReader"]
+__all__ = ["ApiContext", "FleetCache", "Notifier", "SnapshotRequester", "TelemetryReader"]
 
-
-class TelemetryReader(Protocol):
-    """The part of cloud.telemetry.TelemetryStore the API uses: reading features back."""
-
-    def query(
-        self,
-        *,
-        asset_ids: Sequence[str] | None = None,
-        point: str | None = None,
-        start: datetime | float | int | None = None,
-        end: datetime | float | int | None = None,
-        features: Sequence[str] | None = None,
-        limit: int | None = None,
-    ) -> Any:
-        """A FeatureFrame: columns gateway_ids, seqs, asset_ids, points, ts_ns, values, ..."""
-        ...
-
-    def count(self, *, gateway_id: str | None = None, asset_id: str | None = None) -> int:
-        """How many records are stored, for one gateway or asset or in all."""
-        ...
+# (asset_id, point or None, actor) -> command id; sends a snapshot command to the gateway.
+SnapshotRequester = Callable[[str, str | None, str], str]
 
 
 class Notifier(Protocol):
@@ -55,7 +43,7 @@ class FleetCache(Protocol):
 
 @dataclass
 class ApiContext:
-    """Settings, storage and policies shared by every request."""
+    """Settings, storage, policies and the command channel shared by every request."""
 
     settings: CloudSettings
     session_factory: SessionFactory
@@ -65,6 +53,7 @@ class ApiContext:
     notifier: Notifier | None = None
     registry: FleetCache | None = None
     clock: Callable[[], datetime] = utc_now
+    request_snapshot: SnapshotRequester | None = None
 
     def fleet_changed(self) -> None:
         """Tell the ingestion registry cache that gateways or assets changed."""

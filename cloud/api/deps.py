@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
@@ -16,6 +16,7 @@ from cloud.api.errors import api_error
 from cloud.domain.vocabulary import Role
 
 __all__ = [
+    "CONTEXT_STATE_KEY",
     "ContextDep",
     "NowDep",
     "PrincipalDep",
@@ -23,15 +24,27 @@ __all__ = [
     "get_context",
     "get_principal",
     "get_session",
+    "publish_context",
     "require",
 ]
 
 _bearer = HTTPBearer(auto_error=False, description="API token: `Authorization: Bearer iw_...`")
 
 
+# The one place the context lives: `app.state.<CONTEXT_STATE_KEY>`.
+CONTEXT_STATE_KEY = "ironwatch_api"
+
+
+def publish_context(app: FastAPI, context: ApiContext) -> None:
+    """Serve `context` to every request of `app` (API and dashboard alike)."""
+    setattr(app.state, CONTEXT_STATE_KEY, context)
+
+
 def get_context(request: Request) -> ApiContext:
-    """The ApiContext the app was built with."""
-    context: ApiContext = request.app.state.ironwatch_api
+    """The ApiContext published on the app; an error outside the service's lifespan."""
+    context = getattr(request.app.state, CONTEXT_STATE_KEY, None)
+    if not isinstance(context, ApiContext):
+        raise RuntimeError("the cloud services are not running (outside the app lifespan)")
     return context
 
 

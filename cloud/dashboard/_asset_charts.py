@@ -23,7 +23,7 @@ from cloud.dashboard.charts import (
 )
 from cloud.dashboard.iso import zone_bands
 from cloud.db.models import Asset
-from cloud.telemetry import FeatureFrame, TelemetryError, TelemetryStore
+from cloud.telemetry import FeatureFrame, TelemetryError, TelemetryReader
 from ironwatch.wire import WaveformSnapshot
 from models.bearing import BearingGeometry
 from models.features import envelope_band_hz, envelope_spectrum, spectrum
@@ -148,7 +148,7 @@ def _concat(parts: Sequence[FeatureFrame], features: Sequence[str]) -> FeatureFr
 
 
 def _sampled_query(
-    store: TelemetryStore, asset_id: str, start: datetime, end: datetime, features: list[str]
+    store: TelemetryReader, asset_id: str, start: datetime, end: datetime, features: list[str]
 ) -> FeatureFrame:
     """A bounded sample of a long period: the first rows of equal slices, per point.
 
@@ -184,7 +184,7 @@ def _sampled_query(
 
 
 def trend_panels(
-    store: TelemetryStore,
+    store: TelemetryReader,
     asset: Asset,
     start: datetime,
     end: datetime,

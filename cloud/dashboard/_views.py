@@ -26,7 +26,7 @@ from cloud.db.models import (
     Gateway,
     WorkOrder,
 )
-from cloud.telemetry import TelemetryError, TelemetryStore
+from cloud.telemetry import TelemetryError, TelemetryReader
 
 __all__ = [
     "BOARD_COLUMNS",
@@ -237,7 +237,7 @@ def work_order_card(wo: WorkOrder, now: datetime) -> WorkOrderCard:
 
 
 def recent_series(
-    store: TelemetryStore,
+    store: TelemetryReader,
     asset_ids: Sequence[str],
     feature: str,
     now: datetime,
@@ -295,7 +295,7 @@ def _health(
     )
 
 
-def fleet_health(session: Session, store: TelemetryStore, now: datetime) -> list[AssetHealth]:
+def fleet_health(session: Session, store: TelemetryReader, now: datetime) -> list[AssetHealth]:
     """Every asset with its zone, open alerts and open work orders; worst first."""
     assets = session.scalars(
         select(Asset).options(selectinload(Asset.gateway)).order_by(Asset.id)
@@ -330,7 +330,7 @@ def fleet_health(session: Session, store: TelemetryStore, now: datetime) -> list
 
 
 def asset_health(
-    session: Session, store: TelemetryStore, asset_id: str, now: datetime
+    session: Session, store: TelemetryReader, asset_id: str, now: datetime
 ) -> AssetHealth | None:
     """One asset's health, or None if there is no such asset."""
     asset = session.get(Asset, asset_id)

@@ -1,13 +1,14 @@
 """The dashboard's HTTP routes: thin handlers that load a view, render a template.
 
 All routes are left out of the OpenAPI schema: they are pages for people, not API.
+Services come from the same `ApiContext` the REST API reads (`cloud.api.deps`).
 No `from __future__ import annotations` here: FastAPI must resolve the `Annotated`
 dependencies, which are local to `build_router`, when the handlers are defined.
 """
 
 import logging
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import parse_qs, quote
@@ -18,6 +19,8 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cloud.api.context import SnapshotRequester
+from cloud.api.deps import ContextDep, NowDep, get_context
 from cloud.dashboard import _format
 from cloud.dashboard._asset_charts import spectrum_view, trend_panels, velocity_sparkline
 from cloud.dashboard._views import (
@@ -37,19 +40,15 @@ from cloud.dashboard.auth import (
     viewer_for_token,
 )
 from cloud.dashboard.charts import TimeMarker, rul_chart, score_gauge
-from cloud.db.engine import SessionFactory
 from cloud.db.models import OPEN_ALERT_STATES, Alert, Asset, WorkOrder
-from cloud.settings import CloudSettings
-from cloud.telemetry import TelemetryError, TelemetryStore
+from cloud.telemetry import TelemetryError, TelemetryReader
 
-__all__ = ["SnapshotRequester", "build_router"]
+__all__ = ["build_router"]
 
 log = logging.getLogger(__name__)
 
 _HERE = Path(__file__).parent
 STATIC_PREFIX = "/_dashboard"
-# (asset_id, point or None, actor) -> command id; sends a snapshot command to the gateway.
-SnapshotRequester = Callable[[str, str | None, str], str]
 TREND_WINDOWS_H = (1, 6, 24, 168, 720)
 REFRESH_S = 5
 
@@ -79,36 +78,42 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
-def build_router(
-    session_factory: SessionFactory,
-    store: TelemetryStore,
-    settings: CloudSettings,
-    *,
-    request_snapshot: SnapshotRequester | None = None,
-    clock: Callable[[], datetime] | None = None,
-) -> APIRouter:
+def build_router() -> APIRouter:
     """All dashboard pages and the stylesheet on one router, to be mounted at `/`."""
     templates = _templates()
     router = APIRouter(include_in_schema=False)
-    now_fn = clock or (lambda: datetime.now(UTC))
-    local_ok = local_read_only_enabled(settings)
 
-    def session_dep() -> Any:
-        with session_factory() as session:
+    def session_dep(context: ContextDep) -> Iterator[Session]:
+        # Pages only read: the session is closed (rolled back), never committed.
+        with context.session_factory() as session:
             yield session
 
     SessionDep = Annotated[Session, Depends(session_dep)]
 
-    def viewer(request: Request) -> Viewer:
+    def store_dep(context: ContextDep) -> TelemetryReader:
+        if context.telemetry is None:
+            raise HTTPException(503, "no telemetry store is attached")
+        return context.telemetry
+
+    StoreDep = Annotated[TelemetryReader, Depends(store_dep)]
+
+    def snapshot_dep(context: ContextDep) -> SnapshotRequester | None:
+        return context.request_snapshot
+
+    RequesterDep = Annotated[SnapshotRequester | None, Depends(snapshot_dep)]
+
+    def viewer(request: Request, context: ContextDep, now: NowDep) -> Viewer:
+        settings = context.settings
         token = request.cookies.get(COOKIE_NAME)
         if token:
             # Own short session, rolled back: a page view must not hold SQLite's write lock
             # (the last-used stamp) while it renders; the stamp is written at login.
-            with session_factory() as auth_session:
-                principal = viewer_for_token(auth_session, settings, token, now_fn())
+            with context.session_factory() as auth_session:
+                principal = viewer_for_token(auth_session, settings, token, now)
                 auth_session.rollback()
             if principal is not None:
                 return principal
+        local_ok = local_read_only_enabled(settings)
         if local_ok and is_loopback(request.client.host if request.client else None):
             return LOCAL_VIEWER
         target = quote(request.url.path)
@@ -117,7 +122,8 @@ def build_router(
     ViewerDep = Annotated[Viewer, Depends(viewer)]
 
     def render(request: Request, name: str, who: Viewer, **context: Any) -> HTMLResponse:
-        context.update(viewer=who, now=now_fn(), nav=name.removesuffix(".html"))
+        now = get_context(request).clock()
+        context.update(viewer=who, now=now, nav=name.removesuffix(".html"))
         return templates.TemplateResponse(request, name, context)
 
     def error_page(
@@ -127,7 +133,13 @@ def build_router(
         return templates.TemplateResponse(
             request,
             "error.html",
-            {"viewer": who, "now": now_fn(), "nav": "error", "title": title, "message": message},
+            {
+                "viewer": who,
+                "now": get_context(request).clock(),
+                "nav": "error",
+                "title": title,
+                "message": message,
+            },
             status_code=status,
         )
 
@@ -140,8 +152,9 @@ def build_router(
         )
 
     @router.get("/", response_class=HTMLResponse)
-    def fleet(request: Request, session: SessionDep, who: ViewerDep) -> HTMLResponse:
-        now = now_fn()
+    def fleet(
+        request: Request, session: SessionDep, store: StoreDep, now: NowDep, who: ViewerDep
+    ) -> HTMLResponse:
         health = fleet_health(session, store, now)
         orders = sorted(
             (wo for h in health for wo in h.work_orders),
@@ -153,13 +166,15 @@ def build_router(
     def asset_page(
         request: Request,
         asset_id: str,
-        session: SessionDep,
-        who: ViewerDep,
         *,
+        session: SessionDep,
+        store: StoreDep,
+        now: NowDep,
+        request_snapshot: RequesterDep,
+        who: ViewerDep,
         hours: int = 24,
         snapshot: str | None = None,
     ) -> HTMLResponse:
-        now = now_fn()
         health = asset_health(session, store, asset_id, now)
         if health is None:
             return error_page(
@@ -201,7 +216,11 @@ def build_router(
 
     @router.post("/assets/{asset_id}/snapshot")
     def snapshot_request(
-        request: Request, asset_id: str, session: SessionDep, who: ViewerDep
+        request: Request,
+        asset_id: str,
+        session: SessionDep,
+        request_snapshot: RequesterDep,
+        who: ViewerDep,
     ) -> Response:
         if not who.can_write:
             return error_page(
@@ -236,8 +255,8 @@ def build_router(
         )
 
     @router.get("/work-orders", response_class=HTMLResponse)
-    def board(request: Request, session: SessionDep, who: ViewerDep) -> HTMLResponse:
-        columns = work_order_board(session, now_fn())
+    def board(request: Request, session: SessionDep, now: NowDep, who: ViewerDep) -> HTMLResponse:
+        columns = work_order_board(session, now)
         return render(
             request,
             "work_orders.html",
@@ -249,7 +268,7 @@ def build_router(
 
     @router.get("/alerts/{alert_id}", response_class=HTMLResponse)
     def alert_page(
-        request: Request, alert_id: int, session: SessionDep, who: ViewerDep
+        request: Request, alert_id: int, session: SessionDep, now: NowDep, who: ViewerDep
     ) -> HTMLResponse:
         alert = session.get(Alert, alert_id)
         if alert is None:
@@ -259,7 +278,6 @@ def build_router(
         orders = session.scalars(
             select(WorkOrder).where(WorkOrder.alert_id == alert_id).order_by(WorkOrder.id)
         ).all()
-        now = now_fn()
         return render(
             request,
             "alert.html",
@@ -272,24 +290,24 @@ def build_router(
         )
 
     @router.get("/login", response_class=HTMLResponse)
-    def login_form(request: Request, next: str = "/") -> HTMLResponse:
+    def login_form(request: Request, now: NowDep, next: str = "/") -> HTMLResponse:
         context = {
             "next": _safe_next(next),
             "error": None,
             "viewer": None,
             "nav": "login",
-            "now": now_fn(),
+            "now": now,
         }
         return templates.TemplateResponse(request, "login.html", context)
 
     @router.post("/login", response_model=None)
-    async def login(request: Request) -> Response:
+    async def login(request: Request, context: ContextDep, now: NowDep) -> Response:
         # A two-field form does not justify a multipart dependency: parse it here.
         form = parse_qs((await request.body()).decode("utf-8", "replace"))
         token = (form.get("token") or [""])[0]
         target = _safe_next((form.get("next") or ["/"])[0])
-        with session_factory() as session:
-            principal = viewer_for_token(session, settings, token, now_fn())
+        with context.session_factory() as session:
+            principal = viewer_for_token(session, context.settings, token, now)
             session.commit()
         if principal is None:
             return templates.TemplateResponse(
@@ -300,7 +318,7 @@ def build_router(
                     "error": "Unknown, expired or revoked token, or a gateway token.",
                     "viewer": None,
                     "nav": "login",
-                    "now": now_fn(),
+                    "now": now,
                 },
                 status_code=401,
             )

@@ -11,7 +11,7 @@ import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, Self
+from typing import TYPE_CHECKING, Protocol, Self
 
 import numpy as np
 import numpy.typing as npt
@@ -81,7 +81,7 @@ class AnomalyDetector(Protocol):
     ) -> FloatArray: ...
 
     def apply_verdict(
-        self, asset_id: Any, verdict: Verdict, X_window: ArrayLike, *,
+        self, asset_id: str, verdict: Verdict, X_window: ArrayLike, *,
         conditions: ArrayLike | None = None, margin: float = 1.1,
     ) -> float: ...
 

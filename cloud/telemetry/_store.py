@@ -12,16 +12,12 @@ from typing import Protocol, runtime_checkable
 from cloud.telemetry._frame import FeatureFrame, TimeLike
 from ironwatch.wire import FeatureRecord, WaveformSnapshot
 
-__all__ = ["TelemetryStore"]
+__all__ = ["TelemetryReader", "TelemetryStore"]
 
 
 @runtime_checkable
-class TelemetryStore(Protocol):
-    """Where feature records and waveform snapshots live; safe to call from several threads."""
-
-    def write(self, gateway_id: str, records: Sequence[FeatureRecord]) -> int:
-        """Store records of one gateway; return how many were new (the rest were duplicates)."""
-        ...
+class TelemetryReader(Protocol):
+    """The read side of a TelemetryStore: what the API and the dashboard use."""
 
     def query(
         self,
@@ -44,16 +40,25 @@ class TelemetryStore(Protocol):
         """How many records are stored (optionally of one gateway and/or one asset)."""
         ...
 
+    def latest_snapshot(self, asset_id: str, point: str | None = None) -> WaveformSnapshot | None:
+        """The most recent waveform of an asset (optionally of one point), or None."""
+        ...
+
+
+@runtime_checkable
+class TelemetryStore(TelemetryReader, Protocol):
+    """Where feature records and waveform snapshots live; safe to call from several threads."""
+
+    def write(self, gateway_id: str, records: Sequence[FeatureRecord]) -> int:
+        """Store records of one gateway; return how many were new (the rest were duplicates)."""
+        ...
+
     def duplicate_count(self) -> int:
         """Stored rows beyond one per (gateway_id, seq): 0 unless idempotency is broken."""
         ...
 
     def save_snapshot(self, snapshot: WaveformSnapshot) -> bool:
         """Keep a raw waveform; return False if this (gateway, seq) was already stored."""
-        ...
-
-    def latest_snapshot(self, asset_id: str, point: str | None = None) -> WaveformSnapshot | None:
-        """The most recent waveform of an asset (optionally of one point), or None."""
         ...
 
     def close(self) -> None:

@@ -15,7 +15,8 @@ import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
 
-from cloud.dashboard import build_dashboard
+from cloud.api import make_context
+from cloud.dashboard import mount_dashboard
 from cloud.db.engine import SessionFactory, make_engine, make_session_factory
 from cloud.db.models import (
     Alert,
@@ -366,13 +367,14 @@ def make_app(fleet: Fleet, *, with_snapshot: bool = True) -> FastAPI:
         return f"cmd-{len(fleet.requested)}"
 
     app = FastAPI()
-    app.include_router(
-        build_dashboard(
-            fleet.session_factory,
-            fleet.store,
+    mount_dashboard(
+        app,
+        make_context(
             fleet.settings,
+            fleet.session_factory,
+            telemetry_store=fleet.store,
             request_snapshot=request_snapshot if with_snapshot else None,
-        )
+        ),
     )
     return app
 

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 
-from cloud.dashboard import build_dashboard
+from cloud.api import make_context
+from cloud.dashboard import mount_dashboard
 from cloud.dashboard.auth import COOKIE_NAME
-from cloud.telemetry import FeatureFrame, StoreUnavailableError
+from cloud.telemetry import FeatureFrame, StoreUnavailableError, TelemetryReader
 from ironwatch.wire import WaveformSnapshot
 
 from .conftest import ADMIN_TOKEN, LOCAL, Fleet, TestClient, make_app
@@ -112,8 +113,14 @@ def test_failed_command_is_reported(fleet: Fleet) -> None:
         raise RuntimeError("no broker connection for commands")
 
     app = FastAPI()
-    app.include_router(
-        build_dashboard(fleet.session_factory, fleet.store, fleet.settings, request_snapshot=broken)
+    mount_dashboard(
+        app,
+        make_context(
+            fleet.settings,
+            fleet.session_factory,
+            telemetry_store=fleet.store,
+            request_snapshot=broken,
+        ),
     )
     c = TestClient(app, client=LOCAL)
     c.post("/login", data={"token": fleet.engineer_token}, follow_redirects=False)
@@ -237,19 +244,17 @@ class BrokenStore:
     def query(self, **_: object) -> FeatureFrame:
         raise StoreUnavailableError("influx is down")
 
+    def count(self, *, gateway_id: str | None = None, asset_id: str | None = None) -> int:
+        raise StoreUnavailableError("influx is down")
+
     def latest_snapshot(self, asset_id: str, point: str | None = None) -> WaveformSnapshot | None:
         raise StoreUnavailableError("influx is down")
 
 
 def test_pages_render_when_the_store_is_down(fleet: Fleet) -> None:
     app = FastAPI()
-    app.include_router(
-        build_dashboard(
-            fleet.session_factory,
-            BrokenStore(),  # type: ignore[arg-type]
-            fleet.settings,
-        )
-    )
+    store: TelemetryReader = BrokenStore()
+    mount_dashboard(app, make_context(fleet.settings, fleet.session_factory, telemetry_store=store))
     c = TestClient(app, client=LOCAL)
     assert c.get("/").status_code == 200
     html = c.get("/assets/pump-01").text
