@@ -25,6 +25,7 @@ import numpy as np
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from pydantic import SecretStr
 
 from cloud.app import create_app
 from cloud.settings import CloudSettings
@@ -102,7 +103,7 @@ def _messages(n_windows: int, commissioning: int) -> list[tuple[str, TelemetryMe
                             feats[name] *= growth
                     records.append(FeatureRecord(
                         seq=seqs[gw], asset_id=asset, point="de_radial",
-                        ts=start + timedelta(seconds=k), window_s=1.0, features=feats,
+                        ts=start + timedelta(seconds=k), window_s=1.0, features={**feats},
                     ))
                     seqs[gw] += 1
             out.append((gw, TelemetryMessage(gateway_id=gw, epoch="00000000000e0c01",
@@ -178,7 +179,7 @@ def settings(tmp_path: Path, mosquitto: Mosquitto) -> CloudSettings:
         mqtt_host=mosquitto.host,
         mqtt_port=mosquitto.port,
         mqtt_client_id="cloud-test",
-        admin_token=secrets.token_urlsafe(24),
+        admin_token=SecretStr(secrets.token_urlsafe(24)),
         scoring_interval_s=0.5,
         commissioning_records=30,
         fleet_file=fleet,

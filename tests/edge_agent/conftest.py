@@ -15,7 +15,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from firmware_bridge import SampleBlock, encode
+from firmware_bridge import Frame, SampleBlock, encode
 
 SAMPLE_RATE_HZ = 12_800.0
 SCALE = 0.001  # m/s² per count
@@ -89,7 +89,8 @@ class Listener:
         # A named client keeps its session (and queued QoS 1 messages) across broker restarts.
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
                                   clean_session=not client_id)
-        self.client.reconnect_delay_set(0.1, 0.5)
+        # paho takes float delays; its hints say int.
+        self.client.reconnect_delay_set(0.1, 0.5)  # type: ignore[arg-type]
         self.client.on_message = self._on_message
         self.client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
         self.client.connect("127.0.0.1", port)
@@ -150,7 +151,7 @@ class FakeSerial:
         self.seq = 0
         self.closed = threading.Event()
 
-    def read_frames(self, timeout_s: float) -> list[SampleBlock]:
+    def read_frames(self, timeout_s: float) -> list[Frame]:
         if self.closed.wait(min(timeout_s, self.block / SAMPLE_RATE_HZ)):
             return []
         frame = sine_block(self.device_id, self.seq, self.seq * self.block, n=self.block)

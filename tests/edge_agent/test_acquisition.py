@@ -82,14 +82,17 @@ def test_point_table_averages_windows_and_marks_stale() -> None:
     assert old.stale and set(old.features.values()) == {None}
 
 
-def _serial_source(**kw: Any) -> SerialSourceConfig:
-    return SerialSourceConfig(port="/dev/null", device_id=7, window_samples=2048,
-                              channels=[{"channel": 0, "asset_id": "pump-01", "point": "de"}],
-                              **kw)
+def _serial_source() -> SerialSourceConfig:
+    return SerialSourceConfig.model_validate(
+        {"port": "/dev/null", "device_id": 7, "window_samples": 2048,
+         "channels": [{"channel": 0, "asset_id": "pump-01", "point": "de"}]}
+    )
 
 
-_ASSET = AssetConfig(asset_id="pump-01", shaft_speed_rpm=1480, points=["de"],
-                     bearing={"n_balls": 9, "ball_diameter_mm": 7.94, "pitch_diameter_mm": 39.04})
+_ASSET = AssetConfig.model_validate(
+    {"asset_id": "pump-01", "shaft_speed_rpm": 1480, "points": ["de"],
+     "bearing": {"n_balls": 9, "ball_diameter_mm": 7.94, "pitch_diameter_mm": 39.04}}
+)
 
 
 def test_serial_coordinator_computes_features_with_measured_speed() -> None:

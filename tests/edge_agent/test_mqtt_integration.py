@@ -153,7 +153,7 @@ def test_mqtt5_with_password_from_env_and_acl(
         got: list[bytes] = []
         sub = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
         sub.username_pw_set("cloud", "cloud-secret-1")
-        sub.on_message = lambda _c, _u, m: got.append(m.payload)
+        sub.on_message = lambda _c, _u, m: got.append(bytes(m.payload))
         sub.on_connect = lambda c, *_: c.subscribe(f"ironwatch/v1/{GW}/telemetry", qos=1)
         sub.connect("127.0.0.1", broker.port)
         sub.loop_start()

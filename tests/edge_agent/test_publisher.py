@@ -30,7 +30,7 @@ def publisher(tmp_path: Path) -> MqttPublisher:
                              "max_inflight_batches = 3"))
     config = load_config(path)
     outbox = OutboxQueue(config.outbox.path)
-    features = {f"band_{i}_rms_ms2": float(i) for i in range(20)}
+    features: dict[str, float | None] = {f"band_{i}_rms_ms2": float(i) for i in range(20)}
     outbox.append([PendingRecord("pump-01", "de", datetime.now(UTC), 1.0, features)
                    for _ in range(400)])
     return MqttPublisher(config, outbox, status=_status)
@@ -45,7 +45,7 @@ def test_batches_respect_bytes_records_and_inflight(publisher: MqttPublisher) ->
     seqs: list[int] = []
     for payload in payloads:
         assert len(payload) <= 8192
-        message = decode(telemetry_topic("gw-unit"), payload)
+        message = decode(telemetry_topic("gw-unit"), bytes(payload))
         assert isinstance(message, TelemetryMessage)
         sizes.append(len(message.records))
         seqs += [r.seq for r in message.records]

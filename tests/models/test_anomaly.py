@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
@@ -36,9 +38,16 @@ def fleet(
 
 # A loose false-alarm budget so that sklearn's small training sets contain some alarms, which
 # check_outliers_train requires; fit/score signatures take asset_ids as a keyword.
-@parametrize_with_checks([FleetBaseline(false_alarms_per_year=5000.0)])
-def test_sklearn_contract(estimator: FleetBaseline, check: object) -> None:
-    check(estimator)  # type: ignore[operator]
+Check = Callable[[FleetBaseline], object]
+SklearnCase = Callable[[FleetBaseline, Check], None]
+sklearn_checks: Callable[[SklearnCase], SklearnCase] = parametrize_with_checks(
+    [FleetBaseline(false_alarms_per_year=5000.0)]
+)
+
+
+@sklearn_checks
+def test_sklearn_contract(estimator: FleetBaseline, check: Check) -> None:
+    check(estimator)
 
 
 def test_false_alarm_rate_is_near_the_budget_and_shifts_are_caught() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
@@ -128,9 +130,16 @@ def test_fleet_regressor_learns_a_degradation_trend() -> None:
     assert np.all(pred >= 0)
 
 
-@parametrize_with_checks([FleetRulRegressor(max_iter=20)])
-def test_sklearn_contract(estimator: FleetRulRegressor, check: object) -> None:
-    check(estimator)  # type: ignore[operator]
+Check = Callable[[FleetRulRegressor], object]
+SklearnCase = Callable[[FleetRulRegressor, Check], None]
+sklearn_checks: Callable[[SklearnCase], SklearnCase] = parametrize_with_checks(
+    [FleetRulRegressor(max_iter=20)]
+)
+
+
+@sklearn_checks
+def test_sklearn_contract(estimator: FleetRulRegressor, check: Check) -> None:
+    check(estimator)
 
 
 def test_phm08_penalises_late_predictions_more() -> None:

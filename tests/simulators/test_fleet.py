@@ -33,7 +33,7 @@ def test_fleet_delivers_exactly_the_counted_records(mosquitto: Mosquitto) -> Non
     lock = threading.Lock()
 
     def on_message(client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
-        decoded = wire.decode(msg.topic, msg.payload)
+        decoded = wire.decode(msg.topic, bytes(msg.payload))
         assert isinstance(decoded, wire.TelemetryMessage)
         with lock:
             received.append(decoded)

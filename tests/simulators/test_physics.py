@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from models.diagnosis import iso_zone
@@ -13,10 +14,12 @@ from simulators import BEARINGS, Machine, MachineSpec
 from simulators.cli import spec_from_args
 from simulators.degradation import Degradation
 from simulators.fleet import make_fleet
-from simulators.spec import FaultMode, SpecError, load_spec
+from simulators.spec import FaultMode, Foundation, SpecError, load_spec
 
 FS = 25_600.0
-CLASSES = [(1, "rigid"), (1, "flexible"), (2, "rigid"), (2, "flexible")]
+CLASSES: list[tuple[int, Foundation]] = [
+    (1, "rigid"), (1, "flexible"), (2, "rigid"), (2, "flexible")
+]
 
 
 def worst_velocity(spec: MachineSpec, age_h: float, seconds: float = 1.0) -> float:
@@ -34,7 +37,8 @@ def test_envelope_spectrum_peaks_at_the_defect_frequency(
     fault: str, defect: str, rate_factor: float, seed: int
 ) -> None:
     bearing = BEARINGS[("6205", "6309", "22220")[seed]]
-    spec = MachineSpec(fault=fault, bearing=bearing, speed_rpm=(1480.0, 2970.0, 990.0)[seed],
+    spec = MachineSpec(fault=FaultMode(fault), bearing=bearing,
+                       speed_rpm=(1480.0, 2970.0, 990.0)[seed],
                        onset_h=100, failure_h=400, seed=seed, start_age_h=250)
     machine = Machine(spec)
     x = machine.render(int(4 * FS))[0]
@@ -47,13 +51,14 @@ def test_envelope_spectrum_peaks_at_the_defect_frequency(
 
 @pytest.mark.parametrize(("group", "foundation"), CLASSES)
 @pytest.mark.parametrize("seed", [3, 4])
-def test_healthy_machine_is_in_zone_a_or_b(group: int, foundation: str, seed: int) -> None:
-    spec = MachineSpec(iso_group=group, foundation=foundation, seed=seed, fault="outer_race",
+def test_healthy_machine_is_in_zone_a_or_b(group: int, foundation: Foundation, seed: int) -> None:
+    spec = MachineSpec(iso_group=group, foundation=foundation, seed=seed,
+                       fault=FaultMode.OUTER_RACE,
                        onset_h=500, failure_h=900)
     x = Machine(spec).render(int(FS))
     feats = extract_features(x, FS)
     v = float(np.max(feats["velocity_rms_mms"]))
-    assert str(iso_zone(v, group, foundation)) in ("A", "B")  # type: ignore[arg-type]
+    assert str(iso_zone(v, group, foundation)) in ("A", "B")
     # A realistic accelerometer baseline, not a silent signal.
     assert 0.5 <= float(feats["accel_rms_ms2"][0]) <= 3.0
 
@@ -61,13 +66,13 @@ def test_healthy_machine_is_in_zone_a_or_b(group: int, foundation: str, seed: in
 def test_fleet_healthy_machines_sit_in_zone_a_or_b() -> None:
     for spec in make_fleet(12, seed=5, healthy_fraction=1.0):
         v = worst_velocity(spec, spec.start_age_h, seconds=0.5)
-        assert str(iso_zone(v, spec.iso_group, spec.foundation)) in ("A", "B"), spec  # type: ignore[arg-type]
+        assert str(iso_zone(v, spec.iso_group, spec.foundation)) in ("A", "B"), spec
 
 
 @pytest.mark.parametrize("fault", [f.value for f in FaultMode if f is not FaultMode.NONE])
 def test_degrading_machine_crosses_into_c_and_d_near_failure(fault: str) -> None:
     onset, failure = 100.0, 400.0
-    spec = MachineSpec(fault=fault, onset_h=onset, failure_h=failure, seed=11,
+    spec = MachineSpec(fault=FaultMode(fault), onset_h=onset, failure_h=failure, seed=11,
                        iso_group=1, foundation="rigid")
     ages = np.linspace(onset, failure, 16)
     zones = [str(iso_zone(worst_velocity(spec, a, 0.5), 1, "rigid")) for a in ages]
@@ -79,7 +84,7 @@ def test_degrading_machine_crosses_into_c_and_d_near_failure(fault: str) -> None
 
 
 def test_velocity_measured_matches_the_calibration() -> None:
-    spec = MachineSpec(fault="inner_race", onset_h=0, failure_h=100, seed=8)
+    spec = MachineSpec(fault=FaultMode.INNER_RACE, onset_h=0, failure_h=100, seed=8)
     for age in (0.0, 60.0, 90.0, 100.0):
         m = Machine(spec.with_(start_age_h=age))
         measured = extract_features(m.render(int(2 * FS)), FS)["velocity_rms_mms"]
@@ -87,7 +92,7 @@ def test_velocity_measured_matches_the_calibration() -> None:
 
 
 def test_same_seed_same_waveform_other_seed_differs() -> None:
-    spec = MachineSpec(fault="ball", onset_h=0, failure_h=10, seed=42, start_age_h=5)
+    spec = MachineSpec(fault=FaultMode.BALL, onset_h=0, failure_h=10, seed=42, start_age_h=5)
     a = Machine(spec).render(8192)
     b = Machine(spec).render(8192)
     c = Machine(spec.with_(seed=43)).render(8192)
@@ -99,14 +104,15 @@ def test_same_seed_same_waveform_other_seed_differs() -> None:
 @pytest.mark.parametrize("fault", ["inner_race", "looseness", "none"])
 def test_blocks_back_to_back_equal_one_long_block(fault: str) -> None:
     # Damage grows during the render (time_scale), so the envelope must be continuous too.
-    spec = MachineSpec(fault=fault, onset_h=0.0, failure_h=0.02, time_scale=3.0, seed=5)
+    spec = MachineSpec(fault=FaultMode(fault), onset_h=0.0, failure_h=0.02, time_scale=3.0, seed=5)
     one = Machine(spec).render(1024 * 40)
     blocks = Machine(spec)
     chunks = [blocks.render(1024) for _ in range(40)]
     np.testing.assert_array_equal(one, np.concatenate(chunks, axis=1))
     odd = Machine(spec)
     sizes = [1, 7, 1000, 333, 4096, 1 << 12]
-    parts, done = [], 0
+    parts: list[npt.NDArray[np.float64]] = []
+    done = 0
     while done < one.shape[1]:
         n = min(sizes[len(parts) % len(sizes)], one.shape[1] - done)
         parts.append(odd.render(n))
@@ -129,7 +135,7 @@ def test_degradation_ground_truth() -> None:
 
 
 def test_time_scale_ages_the_machine_with_waveform_time() -> None:
-    m = Machine(MachineSpec(fault="outer_race", onset_h=1, failure_h=2, time_scale=3600.0))
+    m = Machine(MachineSpec(fault=FaultMode.OUTER_RACE, onset_h=1, failure_h=2, time_scale=3600.0))
     m.render(int(FS * 1.5))
     assert m.age_h == pytest.approx(1.5)
     gt = m.ground_truth()
@@ -138,7 +144,8 @@ def test_time_scale_ages_the_machine_with_waveform_time() -> None:
 
 
 def test_temperature_lags_load_and_rises_with_damage() -> None:
-    spec = MachineSpec(fault="inner_race", onset_h=1, failure_h=10, ambient_c=20, load_pct=50)
+    spec = MachineSpec(fault=FaultMode.INNER_RACE, onset_h=1, failure_h=10, ambient_c=20,
+                       load_pct=50)
     m = Machine(spec)
     cold = m.scalars(0.0)["temperature_c"]
     assert cold == pytest.approx(20 + 15, abs=0.3)
@@ -151,7 +158,7 @@ def test_spec_round_trips_through_toml_and_json(tmp_path: object) -> None:
     from pathlib import Path
 
     folder = Path(str(tmp_path))
-    spec = MachineSpec(machine_id="pump-7", fault="misalignment", bearing=BEARINGS["6309"],
+    spec = MachineSpec(machine_id="pump-7", fault=FaultMode.MISALIGNMENT, bearing=BEARINGS["6309"],
                        iso_group=1, foundation="flexible", seed=3, time_scale=60.0)
     data = spec.to_dict()
     (folder / "m.json").write_text(json.dumps(data))

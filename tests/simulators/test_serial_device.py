@@ -18,10 +18,13 @@ from firmware_bridge import FrameDecoder, Heartbeat, Hello, Quantity, SampleBloc
 from ironwatch_app.local_servers import PtyPair
 from simulators import Machine, MachineSpec
 from simulators.serial_device import SerialDevice
+from simulators.spec import FaultMode
 
 pytestmark = pytest.mark.integration
 
-SPEC = MachineSpec(fault="inner_race", onset_h=0.5, failure_h=2.0, time_scale=3600.0, seed=21)
+SPEC = MachineSpec(
+    fault=FaultMode.INNER_RACE, onset_h=0.5, failure_h=2.0, time_scale=3600.0, seed=21
+)
 
 
 def read_for(port: serial.Serial, decoder: FrameDecoder, seconds: float) -> list[object]:

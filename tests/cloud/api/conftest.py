@@ -96,7 +96,7 @@ def _template() -> tuple[Engine, dict[str, dict[str, str]]]:
             _, text = create_token(
                 session,
                 name=role,
-                role=role,  # type: ignore[arg-type]
+                role=role,
                 actor="test",
                 now=NOW,
                 gateway_id="gw-1" if role == "gateway" else None,

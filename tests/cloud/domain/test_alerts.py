@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 import pytest
 from sqlalchemy import select
@@ -22,6 +22,11 @@ from cloud.domain import (
 from cloud.domain.alerts import EVIDENCE_EVENT_INTERVAL
 
 from .conftest import T0
+
+
+class _Condition(TypedDict):
+    asset_id: str
+    failure_mode: str
 
 
 def raise_alert(session: Session, **overrides: Any) -> Alert:
@@ -80,7 +85,7 @@ def test_severity_escalates_but_never_drops_while_open(session: Session) -> None
 
 def test_clearing_needs_several_rounds_and_some_time(session: Session) -> None:
     alert = raise_alert(session)
-    kwargs = {"asset_id": "pump-1", "failure_mode": "imbalance"}
+    kwargs: _Condition = {"asset_id": "pump-1", "failure_mode": "imbalance"}
     # The first good value does not clear it...
     assert clear_condition(session, now=T0 + timedelta(seconds=2), **kwargs) is alert
     assert alert.state == "open"
@@ -97,7 +102,7 @@ def test_clearing_needs_several_rounds_and_some_time(session: Session) -> None:
 
 def test_returning_condition_resets_the_hysteresis(session: Session) -> None:
     alert = raise_alert(session)
-    kwargs = {"asset_id": "pump-1", "failure_mode": "imbalance"}
+    kwargs: _Condition = {"asset_id": "pump-1", "failure_mode": "imbalance"}
     for s in (2, 4):
         clear_condition(session, now=T0 + timedelta(seconds=s), **kwargs)
     raise_alert(session, now=T0 + timedelta(seconds=6))

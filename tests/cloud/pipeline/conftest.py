@@ -95,9 +95,9 @@ class Fleet:
                 if spike_at.get(asset) == w:
                     feats["env_bpfo_ms2"] *= 40
                     feats["kurtosis"] *= 4
-                feats = {k: feats[k] for k in FEATURE_NAMES if k in feats}
+                values: dict[str, float | None] = {k: feats[k] for k in FEATURE_NAMES if k in feats}
                 records.append(FeatureRecord(seq=self.seq, asset_id=asset, point="de_radial",
-                                             ts=self.t, window_s=1.0, features=feats))
+                                             ts=self.t, window_s=1.0, features=values))
                 self.seq += 1
             self.store.write("gw-1", records)
         return self.t + timedelta(seconds=1)
