@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 from sqlalchemy import select
@@ -32,7 +32,7 @@ from cloud.pipeline._model_suite import AssetPhysics, ModelSuite
 from cloud.pipeline._severity import decide_severity
 from cloud.pipeline._state import PipelineState, align_columns, point_key, split_key
 from cloud.settings import CloudSettings
-from cloud.telemetry import FeatureFrame
+from cloud.telemetry import FeatureFrame, TimeLike
 
 __all__ = ["FeatureSource", "RoundReport", "ScoringPipeline"]
 
@@ -58,11 +58,11 @@ class FeatureSource(Protocol):
     def query(
         self,
         *,
-        asset_ids: Any = None,
+        asset_ids: Sequence[str] | None = None,
         point: str | None = None,
-        start: Any = None,
-        end: Any = None,
-        features: Any = None,
+        start: TimeLike | None = None,
+        end: TimeLike | None = None,
+        features: Sequence[str] | None = None,
         limit: int | None = None,
     ) -> FeatureFrame: ...
 
