@@ -142,7 +142,8 @@ class Rule:
 
     project: frozenset[str]
     libraries: frozenset[str]
-    # (module, library) pairs allowed only inside a function: a lazy import for one feature.
+    # (module, library) pairs allowed only when not imported with the module: inside a
+    # function (a lazy import for one feature) or under TYPE_CHECKING (for its types).
     lazy: frozenset[tuple[str, str]] = frozenset()
     forbidden: frozenset[str] = frozenset()
     anything: bool = False
@@ -159,7 +160,7 @@ class Rule:
             return any(imp.target == p or imp.target.startswith(p + ".") for p in self.project)
         if top in self.libraries:
             return True
-        return imp.scope == "function" and (imp.importer, top) in self.lazy
+        return imp.scope != "module" and (imp.importer, top) in self.lazy
 
 
 CONTRACT = "ironwatch"
@@ -169,6 +170,7 @@ FEATURES = "models.features"
 RULES: Mapping[str, Rule] = {
     # The leaf: imports nothing of the project. The waveform snapshot converts to numpy
     # arrays and the shared MQTT client builder uses paho, both only when called.
+    # pydantic and numpy are in every install (pyproject's base dependencies).
     "ironwatch": Rule(
         project=frozenset({"ironwatch"}),
         libraries=frozenset({"pydantic"}),
@@ -192,9 +194,10 @@ RULES: Mapping[str, Rule] = {
             {"paho", "serial", "pymodbus", "numpy", "scipy", "pydantic", "pydantic_settings"}
         ),
     ),
+    # pydantic: the contract's types (secrets, settings) are pydantic's.
     "simulators": Rule(
         project=frozenset({"simulators", "firmware_bridge", CONTRACT, FEATURES}),
-        libraries=frozenset({"paho", "serial", "pymodbus", "numpy", "scipy"}),
+        libraries=frozenset({"paho", "serial", "pymodbus", "numpy", "scipy", "pydantic"}),
     ),
     "cloud": Rule(
         project=frozenset({"cloud", CONTRACT, "models"}),
@@ -455,7 +458,11 @@ def test_rules_catch_a_lower_package_importing_a_higher_one() -> None:
         "models.features": [imp("models.features", "cloud.db")],
         "edge_agent.x": [imp("edge_agent.x", "models.anomaly"), imp("edge_agent.x", "fastapi")],
         "ironwatch.wire": [imp("ironwatch.wire", "numpy")],
-        "ironwatch.mqtt": [imp("ironwatch.mqtt", "paho.mqtt.client", "function")],
+        "ironwatch.mqtt": [
+            imp("ironwatch.mqtt", "paho.mqtt.client", "function"),
+            imp("ironwatch.mqtt", "paho.mqtt.client", "type_checking"),
+            imp("ironwatch.mqtt", "paho.mqtt.enums"),
+        ],
         "cloud.x": [imp("cloud.x", "ironwatch_app.cli", "function")],
     }
     rules = {name: expand_features(rule, frozenset({FEATURES})) for name, rule in RULES.items()}
@@ -463,7 +470,8 @@ def test_rules_catch_a_lower_package_importing_a_higher_one() -> None:
         "models.features:1 imports cloud.db (module)",
         "edge_agent.x:1 imports models.anomaly (module)",
         "edge_agent.x:1 imports fastapi (module)",
-        # numpy in the contract package only inside a function:
+        # numpy and paho in the contract package only when not imported with the module:
         "ironwatch.wire:1 imports numpy (module)",
+        "ironwatch.mqtt:1 imports paho.mqtt.enums (module)",
         "cloud.x:1 imports ironwatch_app.cli (function)",
     ]
