@@ -327,7 +327,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from cloud.api.deps import publish_context
+        from cloud.api.deps import publish_context, withdraw_context
 
         services = CloudServices.open(settings, clock=clock)
         try:
@@ -338,6 +338,7 @@ def create_app(
                      settings.mqtt_host, settings.mqtt_port)
             yield
         finally:
+            withdraw_context(app)
             services.close()
             log.info("ironwatch cloud stopped")
 

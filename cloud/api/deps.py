@@ -26,6 +26,7 @@ __all__ = [
     "get_session",
     "publish_context",
     "require",
+    "withdraw_context",
 ]
 
 _bearer = HTTPBearer(auto_error=False, description="API token: `Authorization: Bearer iw_...`")
@@ -38,6 +39,11 @@ CONTEXT_STATE_KEY = "ironwatch_api"
 def publish_context(app: FastAPI, context: ApiContext) -> None:
     """Serve `context` to every request of `app` (API and dashboard alike)."""
     setattr(app.state, CONTEXT_STATE_KEY, context)
+
+
+def withdraw_context(app: FastAPI) -> None:
+    """Stop serving: later requests fail as outside the service's lifespan."""
+    setattr(app.state, CONTEXT_STATE_KEY, None)
 
 
 def get_context(request: Request) -> ApiContext:

@@ -69,3 +69,6 @@ def test_requests_outside_the_service_lifespan_fail_loudly(tmp_path: Path) -> No
     with TestClient(app, client=LOCAL) as running:
         assert running.get("/").status_code == 200
         assert running.get("/api/v1/health").json()["telemetry"] == "attached"
+    # Stopped: the database and the store are closed, and requests say so.
+    with pytest.raises(RuntimeError, match="not running"):
+        client.get("/api/v1/health")
