@@ -25,11 +25,11 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from edge_agent._errors import ConfigError
+from ironwatch.physics import AssetPhysics
 from ironwatch.wire import check_feature_name
 
 __all__ = [
     "AssetConfig",
-    "BearingConfig",
     "ChannelMap",
     "EdgeConfig",
     "ModbusSourceConfig",
@@ -118,37 +118,25 @@ class OutboxConfig(_Section):
     synchronous: Literal["full", "normal"] = "full"
 
 
-class BearingConfig(_Section):
-    """Rolling-element bearing geometry (see models.bearing.BearingGeometry)."""
+class AssetConfig(AssetPhysics):
+    """A machine: its id and its physics (`ironwatch.physics.AssetPhysics`), written flat.
 
-    n_balls: int = Field(ge=3)
-    ball_diameter_mm: float = Field(gt=0)
-    pitch_diameter_mm: float = Field(gt=0)
-    contact_angle_deg: float = Field(default=0.0, ge=0, lt=90)
-
-    @model_validator(mode="after")
-    def _geometry(self) -> BearingConfig:
-        if self.pitch_diameter_mm <= self.ball_diameter_mm:
-            raise ValueError("pitch_diameter_mm must exceed ball_diameter_mm")
-        return self
-
-
-class AssetConfig(_Section):
-    """A machine and its physics; `points` are its measurement points (e.g. 'de_radial')."""
+    `points` are its measurement points (e.g. 'de_radial'), each with the bearing under it.
+    The gateway reports the physics in its birth message, so the cloud learns it from here.
+    """
 
     asset_id: Id
-    shaft_speed_rpm: float = Field(gt=0, le=200_000, description="nominal speed")
-    bearing: BearingConfig | None = None
-    iso_group: Literal[1, 2, 3, 4] | None = None
-    foundation: Literal["rigid", "flexible"] | None = None
-    points: list[Id] = Field(min_length=1)
 
-    @field_validator("points")
-    @classmethod
-    def _unique(cls, value: list[str]) -> list[str]:
-        if len(set(value)) != len(value):
-            raise ValueError("point names must be unique within an asset")
-        return value
+    @model_validator(mode="after")
+    def _has_points(self) -> AssetConfig:
+        if not self.points:
+            raise ValueError("an asset needs at least one measurement point")
+        return self
+
+    @property
+    def physics(self) -> AssetPhysics:
+        """The physics alone, as the birth message carries it."""
+        return AssetPhysics.model_validate(self.model_dump(exclude={"asset_id"}))
 
 
 class ChannelMap(_Section):
@@ -247,7 +235,7 @@ class EdgeConfig(BaseSettings):
         for asset in self.assets:
             if asset.asset_id in points:
                 raise ValueError(f"asset {asset.asset_id!r} is defined twice")
-            points[asset.asset_id] = set(asset.points)
+            points[asset.asset_id] = set(asset.point_ids)
 
         def check(where: str, asset_id: str, point: str) -> None:
             if asset_id not in points:

@@ -24,6 +24,7 @@ from cloud.dashboard.charts import (
 from cloud.dashboard.iso import zone_bands
 from cloud.db.models import Asset
 from cloud.telemetry import FeatureFrame, TelemetryError, TelemetryStore
+from ironwatch.physics import rpm_to_hz
 from ironwatch.wire import WaveformSnapshot
 from models.bearing import BearingGeometry
 from models.features import envelope_band_hz, envelope_spectrum, spectrum
@@ -217,9 +218,8 @@ def spectrum_view(snapshot: WaveformSnapshot, asset: Asset) -> SpectrumView:
     """Spectrum (shaft orders marked) and envelope spectrum (defect tones marked)."""
     samples = np.asarray(snapshot.samples(), dtype=np.float64)
     fs = float(snapshot.sample_rate_hz)
-    shaft_hz = snapshot.shaft_hz
-    if shaft_hz is None and asset.shaft_speed_rpm:
-        shaft_hz = asset.shaft_speed_rpm / 60.0
+    speed_rpm = snapshot.speed_rpm or asset.shaft_speed_rpm
+    shaft_hz = rpm_to_hz(speed_rpm) if speed_rpm else None
     nyquist = fs / 2.0
     band = envelope_band_hz(fs)
     freqs, amps = spectrum(samples, fs)

@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from cloud.pipeline._evidence import Assessment, AssetView, KeyView
+from ironwatch.physics import rpm_to_hz
 
 if TYPE_CHECKING:
     from cloud.db.models import Asset
@@ -321,9 +322,10 @@ class ModelSuite:
         cache_key = (a.asset_id, point, snap.ts.timestamp())
         if cache_key in self._diagnosis_cache:
             return self._diagnosis_cache[cache_key]
-        shaft_hz = snap.shaft_hz or (phys.shaft_speed_rpm or 0.0) / 60.0
-        if shaft_hz <= 0:
+        speed_rpm = snap.speed_rpm or phys.shaft_speed_rpm
+        if not speed_rpm:
             return None
+        shaft_hz = rpm_to_hz(speed_rpm)
         bearing = None
         if phys.bearing is not None:
             from models.bearing import BearingGeometry

@@ -145,7 +145,7 @@ class FakeGateway:
             gateway_id=gateway, seq=0, sent_at=datetime.now(UTC),
             request_id=command.command_id, asset_id=command.asset_id,
             point=command.point or "de_radial", ts=datetime.now(UTC),
-            sample_rate_hz=20_000.0, shaft_hz=SHAFT_RPM / 60.0,
+            sample_rate_hz=20_000.0, speed_rpm=SHAFT_RPM,
             samples_f32le_b64=WaveformSnapshot.pack(outer_race_waveform()),
         )
         client.publish(snapshot_topic(gateway), encode(snapshot), qos=1)

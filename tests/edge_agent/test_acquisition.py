@@ -88,8 +88,8 @@ def _serial_source(**kw: Any) -> SerialSourceConfig:
                               **kw)
 
 
-_ASSET = AssetConfig(asset_id="pump-01", shaft_speed_rpm=1480, points=["de"],
-                     bearing={"n_balls": 9, "ball_diameter_mm": 7.94, "pitch_diameter_mm": 39.04})
+_ASSET = AssetConfig(asset_id="pump-01", speed_rpm=1480, points=[
+    {"id": "de", "bearing": {"n_balls": 9, "ball_diameter_mm": 7.94, "pitch_diameter_mm": 39.04}}])
 
 
 def test_serial_coordinator_computes_features_with_measured_speed() -> None:
@@ -114,7 +114,7 @@ def test_serial_coordinator_computes_features_with_measured_speed() -> None:
     assert f["velocity_rms_mms"] == pytest.approx(2.0 / (2 * math.pi * 20) / math.sqrt(2) * 1000,
                                                   rel=0.1)
     raw = table.raw_window(KEY)
-    assert raw is not None and raw.samples_ms2.shape == (2048,) and raw.shaft_hz == 20.0
+    assert raw is not None and raw.samples_ms2.shape == (2048,) and raw.speed_rpm == 1200.0
 
 
 def test_serial_coordinator_counts_gaps() -> None:

@@ -15,7 +15,7 @@ BASE = """
 gateway_id = "gw-1"
 [[assets]]
 asset_id = "pump-01"
-shaft_speed_rpm = 1480
+speed_rpm = 1480
 points = ["de"]
 [[serial]]
 port = "/dev/ttyUSB0"
@@ -52,7 +52,7 @@ def test_defaults_and_relative_outbox_path(tmp_path: Path) -> None:
     [
         (lambda t: t.replace('gateway_id = "gw-1"', ""), "gateway_id"),
         (lambda t: t.replace('"gw-1"', '"gw 1!"'), "gateway_id"),
-        (lambda t: t.replace("1480", "-5"), "assets.0.shaft_speed_rpm"),
+        (lambda t: t.replace("1480", "-5"), "assets.0.speed_rpm"),
         (lambda t: t.replace('point = "de" }', 'point = "nde" }'), "no point 'nde'"),
         (lambda t: t.replace('channel = 0, asset_id = "pump-01"', 'channel = 0, asset_id = "x"'),
          "unknown asset_id 'x'"),

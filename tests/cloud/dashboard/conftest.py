@@ -351,7 +351,7 @@ def seed_fleet(tmp: Path, now: datetime) -> Fleet:
             point="de_radial",
             ts=now - timedelta(minutes=5),
             sample_rate_hz=FS_HZ,
-            shaft_hz=shaft_hz,
+            speed_rpm=PUMP_RPM,
             samples_f32le_b64=WaveformSnapshot.pack(outer_race_waveform(shaft_hz)),
         )
     )
