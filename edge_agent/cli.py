@@ -66,7 +66,7 @@ def _check(args: argparse.Namespace) -> int:
             if p.bearing else p.id
             for p in a.points
         )
-        lines.append(f"asset {a.asset_id}: {a.speed_rpm:g} rpm, points {points}")
+        lines.append(f"asset {a.asset_id}: {a.nominal_speed_rpm:g} rpm, points {points}")
     for s in config.serial:
         chans = ", ".join(f"ch{c.channel}->{c.asset_id}/{c.point}" for c in s.channels)
         device = "any" if s.device_id is None else s.device_id

@@ -128,10 +128,19 @@ class AssetConfig(AssetPhysics):
     asset_id: Id
 
     @model_validator(mode="after")
-    def _has_points(self) -> AssetConfig:
+    def _complete(self) -> AssetConfig:
+        # The gateway computes shaft-order features, so it must know the nominal speed.
+        if self.speed_rpm is None:
+            raise ValueError("speed_rpm: a gateway asset needs its nominal shaft speed")
         if not self.points:
             raise ValueError("an asset needs at least one measurement point")
         return self
+
+    @property
+    def nominal_speed_rpm(self) -> float:
+        """The nominal shaft speed (always set on a gateway)."""
+        assert self.speed_rpm is not None
+        return self.speed_rpm
 
     @property
     def physics(self) -> AssetPhysics:

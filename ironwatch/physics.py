@@ -109,9 +109,14 @@ class PhysicsDifference(NamedTuple):
 
 
 class AssetPhysics(_Physics):
-    """What the models need to know about a machine; points may be given by id alone."""
+    """What the models need to know about a machine; any part may still be unknown (None).
 
-    speed_rpm: float = Field(strict=True, gt=0, le=MAX_SPEED_RPM, description="nominal speed")
+    Points may be given by id alone (`points = ["de_radial"]`).
+    """
+
+    speed_rpm: float | None = Field(
+        default=None, strict=True, gt=0, le=MAX_SPEED_RPM, description="nominal shaft speed"
+    )
     iso_group: IsoGroup | None = None
     foundation: Foundation | None = None
     points: tuple[MeasurementPoint, ...] = ()
@@ -119,7 +124,6 @@ class AssetPhysics(_Physics):
     @field_validator("points", mode="before")
     @classmethod
     def _ids_stand_for_points(cls, value: Any) -> Any:
-        # `points = ["de_radial"]` is short for points that have only an id.
         if isinstance(value, list | tuple):
             return [{"id": p} if isinstance(p, str) else p for p in value]
         return value
@@ -137,9 +141,9 @@ class AssetPhysics(_Physics):
         return tuple(p.id for p in self.points)
 
     @property
-    def shaft_hz(self) -> float:
-        """The nominal shaft frequency in Hz."""
-        return rpm_to_hz(self.speed_rpm)
+    def shaft_hz(self) -> float | None:
+        """The nominal shaft frequency in Hz, or None when the speed is unknown."""
+        return None if self.speed_rpm is None else rpm_to_hz(self.speed_rpm)
 
     def point(self, point_id: str) -> MeasurementPoint | None:
         """The measurement point with this id, or None."""
@@ -151,12 +155,18 @@ class AssetPhysics(_Physics):
         return None if point is None else point.bearing
 
     def differences(self, other: AssetPhysics) -> list[PhysicsDifference]:
-        """Every field on which `other` differs from this one, in a stable order."""
+        """Where `other` contradicts this description, in a stable order.
+
+        Something one side does not state (None, no points, no bearing) is unknown, not a
+        contradiction; a point that only one side lists is one.
+        """
         out: list[PhysicsDifference] = []
         for name in ("speed_rpm", "iso_group", "foundation"):
             ours, theirs = getattr(self, name), getattr(other, name)
-            if not _same(ours, theirs):
+            if ours is not None and theirs is not None and not _same(ours, theirs):
                 out.append(PhysicsDifference(name, ours, theirs))
+        if not self.points or not other.points:
+            return out
         theirs_by_id = {p.id: p for p in other.points}
         ours_by_id = {p.id: p for p in self.points}
         for point_id in [*ours_by_id, *(i for i in theirs_by_id if i not in ours_by_id)]:
@@ -167,23 +177,28 @@ class AssetPhysics(_Physics):
                     None if mine is None else mine.model_dump(),
                     None if yours is None else yours.model_dump(),
                 ))
-                continue
-            for name in ("bearing", "description"):
-                a, b = getattr(mine, name), getattr(yours, name)
-                if isinstance(a, BearingSpec) and isinstance(b, BearingSpec):
-                    for field in BearingSpec.model_fields:
-                        if not _same(getattr(a, field), getattr(b, field)):
-                            out.append(PhysicsDifference(
-                                f"points.{point_id}.bearing.{field}",
-                                getattr(a, field), getattr(b, field),
-                            ))
-                elif not _same(a, b):
-                    out.append(PhysicsDifference(
-                        f"points.{point_id}.{name}",
-                        a.model_dump() if isinstance(a, BaseModel) else a,
-                        b.model_dump() if isinstance(b, BaseModel) else b,
-                    ))
+            elif mine.bearing is not None and yours.bearing is not None:
+                for field in BearingSpec.model_fields:
+                    a, b = getattr(mine.bearing, field), getattr(yours.bearing, field)
+                    if a is not None and b is not None and not _same(a, b):
+                        out.append(PhysicsDifference(f"points.{point_id}.bearing.{field}", a, b))
         return out
+
+    def completed_by(self, other: AssetPhysics) -> AssetPhysics:
+        """This description with what it leaves unknown taken from `other`."""
+        points = self.points or other.points
+        if self.points and other.points:
+            points = tuple(
+                p if p.bearing is not None or (o := other.point(p.id)) is None
+                else p.model_copy(update={"bearing": o.bearing})
+                for p in self.points
+            )
+        return AssetPhysics(
+            speed_rpm=self.speed_rpm if self.speed_rpm is not None else other.speed_rpm,
+            iso_group=self.iso_group if self.iso_group is not None else other.iso_group,
+            foundation=self.foundation if self.foundation is not None else other.foundation,
+            points=points,
+        )
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -182,7 +182,7 @@ class SerialCoordinator:
             at, rpm = self._speed_rpm
             if time.monotonic() - at < _SPEED_MAX_AGE_S and rpm > 0:
                 return rpm
-        return asset.speed_rpm
+        return asset.nominal_speed_rpm
 
     def _window(self, window: Window) -> None:
         self.counters.windows += 1

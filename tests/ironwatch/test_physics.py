@@ -98,6 +98,7 @@ def test_json_numbers_are_not_coerced_from_strings_or_fractions() -> None:
 def test_speed_is_rpm_and_converted_to_hz_once() -> None:
     physics = AssetPhysics(speed_rpm=1500.0, points=("de",))
     assert physics.shaft_hz == rpm_to_hz(1500.0) == 25.0
+    assert AssetPhysics().shaft_hz is None  # not known yet: nothing is made up
     for bad in (0.0, -1.0, math.nan, math.inf, 1e9):
         with pytest.raises(ValidationError, match="speed_rpm"):
             AssetPhysics(speed_rpm=bad)
@@ -140,8 +141,9 @@ def test_differences_name_each_field_that_disagrees() -> None:
                                          "pitch_diameter_mm": 39.04}}, "fan_end"],
     )
     diffs = {d.field: (d.ours, d.theirs) for d in ours.differences(theirs)}
+    # foundation is unknown on our side: not a contradiction.
     assert diffs.keys() == {
-        "iso_group", "foundation", "points.de.bearing.n_balls", "points.nde", "points.fan_end"
+        "iso_group", "points.de.bearing.n_balls", "points.nde", "points.fan_end"
     }
     assert diffs["iso_group"] == (2, 1) and diffs["points.de.bearing.n_balls"] == (9, 8)
     assert diffs["points.nde"][1] is None and diffs["points.fan_end"][0] is None
@@ -152,3 +154,18 @@ def test_unstated_iso_class_is_judged_by_the_strictest_row() -> None:
     assert iso_class(None) == (2, "rigid")
     assert iso_class(AssetPhysics(speed_rpm=990, foundation="flexible")) == (2, "flexible")
     assert iso_class(AssetPhysics(speed_rpm=990, iso_group=1)) == (1, "rigid")
+
+
+def test_unknowns_are_completed_from_the_other_description() -> None:
+    ours = AssetPhysics(iso_group=1, points=["de", "nde"])
+    theirs = AssetPhysics(
+        speed_rpm=2975, iso_group=2, foundation="flexible",
+        points=[{"id": "de", "bearing": {"n_balls": 8, "ball_diameter_mm": 17.46,
+                                         "pitch_diameter_mm": 72.5}}],
+    )
+    done = ours.completed_by(theirs)
+    assert (done.speed_rpm, done.iso_group, done.foundation) == (2975, 1, "flexible")
+    assert done.point_ids == ("de", "nde")
+    assert done.bearing_at("de") == theirs.bearing_at("de") and done.bearing_at("nde") is None
+    assert AssetPhysics().completed_by(theirs) == theirs
+    assert theirs.completed_by(AssetPhysics()) == theirs
