@@ -25,6 +25,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from edge_agent._errors import ConfigError
+from ironwatch.errors import describe_validation_error
 from ironwatch.physics import AssetPhysics
 from ironwatch.wire import check_feature_name
 
@@ -269,22 +270,12 @@ class EdgeConfig(BaseSettings):
         return next(a for a in self.assets if a.asset_id == asset_id)
 
 
-def _describe(err: ValidationError) -> str:
-    parts = []
-    for e in err.errors()[:5]:
-        loc = ".".join(str(p) for p in e.get("loc", ())) or "<root>"
-        msg = str(e["msg"]).removeprefix("Value error, ")
-        parts.append(f"{loc}: {msg}")
-    more = len(err.errors()) - 5
-    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
-
-
 def parse_config(data: dict[str, Any], source: str = "<config>") -> EdgeConfig:
     """Validate an already-parsed config mapping; ConfigError names the source and field."""
     try:
         return EdgeConfig(**data)
     except ValidationError as err:
-        raise ConfigError(f"{source}: {_describe(err)}") from err
+        raise ConfigError(f"{source}: {describe_validation_error(err)}") from err
 
 
 def load_config(path: str | Path) -> EdgeConfig:

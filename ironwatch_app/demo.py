@@ -90,10 +90,17 @@ class DemoMachine:
         """The machine as an `[[assets]]` table of its gateway's config."""
         return {"asset_id": self.machine_id, **self.physics().model_dump(exclude_none=True)}
 
-    def bearing_geometry(self) -> dict[str, float]:
-        bearing = self.physics().bearing_at(POINT)
-        assert bearing is not None
-        return bearing.model_dump(exclude={"designation"})
+    def fleet_asset(self) -> dict[str, Any]:
+        """The machine as an `[[assets]]` table of the fleet file: no physics, the cloud
+        learns it from the gateway's birth message."""
+        return {
+            "id": self.machine_id,
+            "gateway_id": self.gateway_id,
+            "name": self.machine_id,
+            "kind": self.kind,
+            "location": self.location,
+            "customer_tier": self.customer_tier,
+        }
 
 
 def default_machines() -> list[DemoMachine]:
@@ -252,21 +259,7 @@ class DemoRun:
         gateways = sorted({m.gateway_id for m in self.machines})
         return {
             "gateways": [{"id": g, "name": g} for g in gateways],
-            "assets": [
-                {
-                    "id": m.machine_id,
-                    "gateway_id": m.gateway_id,
-                    "name": m.machine_id,
-                    "kind": m.kind,
-                    "location": m.location,
-                    "shaft_speed_rpm": m.speed_rpm,
-                    "bearing": m.bearing_geometry(),
-                    "iso_group": m.iso_group,
-                    "foundation": m.foundation,
-                    "customer_tier": m.customer_tier,
-                }
-                for m in self.machines
-            ],
+            "assets": [m.fleet_asset() for m in self.machines],
         }
 
     def gateway_document(

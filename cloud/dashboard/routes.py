@@ -41,6 +41,7 @@ from cloud.db.engine import SessionFactory
 from cloud.db.models import OPEN_ALERT_STATES, Alert, Asset, WorkOrder
 from cloud.settings import CloudSettings
 from cloud.telemetry import TelemetryError, TelemetryStore
+from ironwatch.physics import iso_class
 
 __all__ = ["SnapshotRequester", "build_router"]
 
@@ -67,6 +68,7 @@ def _templates() -> Jinja2Templates:
         rul_chart=rul_chart,
         score_gauge=score_gauge,
         velocity_sparkline=velocity_sparkline,
+        iso_class=iso_class,
         static=STATIC_PREFIX,
     )
     return templates

@@ -1,13 +1,12 @@
 """The scoring pipeline: commissioning, fleet-wide anomaly scoring, diagnosis, RUL, alerts."""
 
-from cloud.pipeline._models import AssetPhysics, ModelSuite
+from cloud.pipeline._models import ModelSuite
 from cloud.pipeline._persistence import PersistenceRule
 from cloud.pipeline._pipeline import FeatureSource, RoundReport, ScoringPipeline
 from cloud.pipeline._snapshots import GatewayCommands, SnapshotRequestError
 from cloud.pipeline._state import PipelineState
 
 __all__ = [
-    "AssetPhysics",
     "FeatureSource",
     "GatewayCommands",
     "ModelSuite",

@@ -11,21 +11,19 @@ import logging
 import math
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from cloud.pipeline._evidence import Assessment, AssetView, KeyView
-from ironwatch.physics import rpm_to_hz
+from ironwatch.physics import AssetPhysics, iso_class, rpm_to_hz
 
 if TYPE_CHECKING:
-    from cloud.db.models import Asset
     from cloud.pipeline._state import Baseline
     from ironwatch.wire import WaveformSnapshot
 
-__all__ = ["AssetPhysics", "ModelSuite", "SnapshotLookup"]
+__all__ = ["ModelSuite", "SnapshotLookup"]
 
 log = logging.getLogger(__name__)
 
@@ -53,35 +51,6 @@ SURE_DIAGNOSIS = 0.5
 SNAPSHOT_REFRESH_S = 60.0
 _VERDICTS = {"false_alarm": "false_alarm", "confirmed": "confirmed_fault"}
 _MAD_TO_SIGMA = 1.4826
-
-
-@dataclass(frozen=True)
-class AssetPhysics:
-    """What diagnosis needs to know about a machine."""
-
-    asset_id: str
-    shaft_speed_rpm: float | None
-    iso_group: int
-    foundation: str
-    bearing: tuple[int, float, float, float] | None
-
-    @classmethod
-    def from_asset(cls, asset: Asset) -> AssetPhysics:
-        bearing = None
-        if asset.n_balls and asset.ball_diameter_mm and asset.pitch_diameter_mm:
-            bearing = (
-                int(asset.n_balls),
-                float(asset.ball_diameter_mm),
-                float(asset.pitch_diameter_mm),
-                float(asset.contact_angle_deg or 0.0),
-            )
-        return cls(
-            asset_id=asset.id,
-            shaft_speed_rpm=asset.shaft_speed_rpm,
-            iso_group=int(asset.iso_group or 2),
-            foundation=asset.foundation or "rigid",
-            bearing=bearing,
-        )
 
 
 def _optional(module: str) -> Any | None:
@@ -248,7 +217,7 @@ class ModelSuite:
 
     # -- diagnosis and prognosis ---------------------------------------------------------------
     def assess(
-        self, views: Sequence[AssetView], physics: dict[str, AssetPhysics]
+        self, views: Sequence[AssetView], physics: dict[str, AssetPhysics | None]
     ) -> dict[str, Assessment]:
         """Health assessment and RUL for each asset with a raised (persistent) anomaly."""
         out: dict[str, Assessment] = {}
@@ -256,7 +225,7 @@ class ModelSuite:
             lead = view.lead()
             if not lead.raised:
                 continue
-            phys = physics[view.asset_id]
+            phys = physics.get(view.asset_id)
             a = Assessment(asset_id=view.asset_id, lead=lead, failure_mode=UNKNOWN_MODE,
                            score=lead.score)
             self._diagnose(a, phys)
@@ -264,13 +233,13 @@ class ModelSuite:
             out[view.asset_id] = a
         return out
 
-    def _diagnose(self, a: Assessment, phys: AssetPhysics) -> None:
+    def _diagnose(self, a: Assessment, phys: AssetPhysics | None) -> None:
         mod = self._diagnosis_mod
         if mod is None:
             return
         velocity = a.lead.latest.get("velocity_rms_mms", math.nan)
         try:
-            zone = str(mod.iso_zone(velocity, phys.iso_group, phys.foundation))
+            zone = str(mod.iso_zone(velocity, *iso_class(phys)))
         except ValueError:
             zone = ""
         a.iso_zone = zone if zone in ("A", "B", "C", "D") else None  # type: ignore[assignment]
@@ -304,7 +273,7 @@ class ModelSuite:
             latest = float(a.lead.hi_t_s[-1]) if len(a.lead.hi_t_s) else math.nan
             a.wants_newer_snapshot = not latest - snap_ts < SNAPSHOT_REFRESH_S
 
-    def _snapshot_diagnosis(self, a: Assessment, phys: AssetPhysics) -> Any | None:
+    def _snapshot_diagnosis(self, a: Assessment, phys: AssetPhysics | None) -> Any | None:
         """Diagnose the latest raw snapshot of the lead point; cached per snapshot."""
         if self._diagnosis_mod is None:
             return None
@@ -322,21 +291,17 @@ class ModelSuite:
         cache_key = (a.asset_id, point, snap.ts.timestamp())
         if cache_key in self._diagnosis_cache:
             return self._diagnosis_cache[cache_key]
-        speed_rpm = snap.speed_rpm or phys.shaft_speed_rpm
+        speed_rpm = snap.speed_rpm or (phys.speed_rpm if phys is not None else None)
         if not speed_rpm:
             return None
-        shaft_hz = rpm_to_hz(speed_rpm)
-        bearing = None
-        if phys.bearing is not None:
-            from models.bearing import BearingGeometry
-
-            n, bd, pd, angle = phys.bearing
-            bearing = BearingGeometry(n, bd, pd, angle)
+        bearing = phys.bearing_at(point) if phys is not None else None
+        group, foundation = iso_class(phys)
         try:
             result = self._diagnosis_mod.diagnose(
                 np.asarray(snap.samples(), dtype=np.float64), snap.sample_rate_hz,
-                shaft_hz=shaft_hz, bearing=bearing, machine_group=phys.iso_group,
-                foundation=phys.foundation,
+                shaft_hz=rpm_to_hz(speed_rpm),
+                bearing=bearing.geometry() if bearing is not None else None,
+                machine_group=group, foundation=foundation,
             )
         except ValueError as err:
             log.warning("diagnosis of %s/%s snapshot failed: %s", a.asset_id, point, err)
@@ -344,14 +309,12 @@ class ModelSuite:
         self._diagnosis_cache[cache_key] = result
         return result
 
-    def _rul(self, lead: KeyView, phys: AssetPhysics) -> tuple[float, float, float] | None:
+    def _rul(self, lead: KeyView, phys: AssetPhysics | None) -> tuple[float, float, float] | None:
         """RUL in hours: velocity trend since onset, extrapolated to the ISO zone C/D limit."""
         mod = self._rul_mod
         if mod is None or self._diagnosis_mod is None:
             return None
-        boundaries = self._diagnosis_mod.ISO_10816_3_BOUNDARIES_MMS.get(
-            (phys.iso_group, phys.foundation)
-        )
+        boundaries = self._diagnosis_mod.ISO_10816_3_BOUNDARIES_MMS.get(iso_class(phys))
         if boundaries is None:
             return None
         # Include a few windows before onset: they anchor the healthy level of the fit.

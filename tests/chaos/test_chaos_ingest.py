@@ -144,11 +144,7 @@ class Fleet:
         fleet.write_text(toml_dumps({
             "gateways": [{"id": g, "name": g} for g in GATEWAYS],
             "assets": [
-                {"id": m.machine_id, "gateway_id": m.gateway_id, "name": m.machine_id,
-                 "kind": m.kind, "location": m.location, "shaft_speed_rpm": m.speed_rpm,
-                 "bearing": m.bearing_geometry(), "iso_group": m.iso_group,
-                 "foundation": m.foundation, "customer_tier": m.customer_tier}
-                for m in MACHINES
+                m.fleet_asset() for m in MACHINES
             ],
         }))
         # A fixed client id: the restarted worker resumes the broker session of the old one.

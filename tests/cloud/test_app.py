@@ -74,10 +74,13 @@ id = "gw-b"
 id = "{a}"
 gateway_id = "{'gw-a' if i < 2 else 'gw-b'}"
 kind = "pump"
-shaft_speed_rpm = 1480.0
+customer_tier = "key"
+[assets.physics]
+speed_rpm = 1480.0
 iso_group = 2
 foundation = "rigid"
-customer_tier = "key"
+[[assets.physics.points]]
+id = "de_radial"
 bearing = {{ n_balls = 9, ball_diameter_mm = 7.94, pitch_diameter_mm = 39.04 }}
 """
     for i, a in enumerate(ASSETS)

@@ -169,3 +169,30 @@ def test_unknowns_are_completed_from_the_other_description() -> None:
     assert done.bearing_at("de") == theirs.bearing_at("de") and done.bearing_at("nde") is None
     assert AssetPhysics().completed_by(theirs) == theirs
     assert theirs.completed_by(AssetPhysics()) == theirs
+
+
+def test_gateway_config_and_fleet_file_refuse_the_same_bearing_the_same_way() -> None:
+    from cloud.db import Base, make_engine, make_session_factory
+    from cloud.domain.errors import InvalidInputError
+    from cloud.domain.registry import seed_fleet
+    from edge_agent import ConfigError
+    from edge_agent.config import parse_config
+
+    bad = {"n_balls": 9, "ball_diameter_mm": 40.0, "pitch_diameter_mm": 39.04}
+    physics = {"speed_rpm": 1480, "points": [{"id": "de", "bearing": bad}]}
+    why = "pitch_diameter_mm (39.04) must exceed ball_diameter_mm (40)"
+    with pytest.raises(ConfigError) as gateway:
+        parse_config({
+            "gateway_id": "gw-1",
+            "assets": [{"asset_id": "pump-1", **physics}],
+            "serial": [{"port": "/dev/null",
+                        "channels": [{"channel": 0, "asset_id": "pump-1", "point": "de"}]}],
+        }, "gw.toml")
+    engine = make_engine("sqlite://")
+    Base.metadata.create_all(engine)
+    with make_session_factory(engine)() as session, pytest.raises(InvalidInputError) as fleet:
+        seed_fleet(session, {"gateways": [{"id": "gw-1"}], "assets": [
+            {"id": "pump-1", "gateway_id": "gw-1", "physics": physics}]})
+    engine.dispose()
+    assert str(gateway.value) == f"gw.toml: assets.0.points.0.bearing: {why}"
+    assert str(fleet.value) == f"invalid fleet file fleet: assets.0.physics.points.0.bearing: {why}"

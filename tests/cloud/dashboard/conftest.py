@@ -125,6 +125,7 @@ def seed_fleet(tmp: Path, now: datetime) -> Fleet:
         "pitch_diameter_mm": 39.04,
         "contact_angle_deg": 0.0,
     }
+    points = [{"id": "de_radial", "bearing": bearing}]
     with factory() as s:
         s.add_all(
             [
@@ -141,12 +142,10 @@ def seed_fleet(tmp: Path, now: datetime) -> Fleet:
                     name="Cooling pump 1",
                     kind="pump",
                     location="Hall A",
-                    shaft_speed_rpm=PUMP_RPM,
-                    iso_group=2,
-                    foundation="rigid",
+                    physics={"speed_rpm": PUMP_RPM, "iso_group": 2, "foundation": "rigid",
+                             "points": points},
                     customer_tier="key",
                     running_hours=1234.0,
-                    **bearing,
                 ),
                 Asset(
                     id="fan-02",
@@ -154,11 +153,9 @@ def seed_fleet(tmp: Path, now: datetime) -> Fleet:
                     name="Exhaust fan 2",
                     kind="fan",
                     location="Hall A",
-                    shaft_speed_rpm=990.0,
-                    iso_group=2,
-                    foundation="flexible",
+                    physics={"speed_rpm": 990.0, "iso_group": 2, "foundation": "flexible",
+                             "points": points},
                     customer_tier="standard",
-                    **bearing,
                 ),
                 Asset(
                     id="motor-03",
@@ -166,9 +163,7 @@ def seed_fleet(tmp: Path, now: datetime) -> Fleet:
                     name="Line motor 3",
                     kind="motor",
                     location="Hall B",
-                    shaft_speed_rpm=2975.0,
-                    iso_group=1,
-                    foundation="rigid",
+                    physics={"speed_rpm": 2975.0, "iso_group": 1, "foundation": "rigid"},
                     customer_tier="strategic",
                 ),
             ]
