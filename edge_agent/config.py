@@ -6,13 +6,11 @@ joined by `__` (e.g. `IRONWATCH_EDGE_MQTT__PASSWORD`), so a password need not si
 
 from __future__ import annotations
 
-import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -26,6 +24,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from edge_agent._errors import ConfigError
 from ironwatch.errors import describe_validation_error
+from ironwatch.ids import Id
 from ironwatch.physics import AssetPhysics
 from ironwatch.wire import check_feature_name
 
@@ -44,19 +43,6 @@ __all__ = [
 ENV_PREFIX = "IRONWATCH_EDGE_"
 # Passwords that ship in examples and tutorials; a gateway must not run with them.
 _DEFAULT_SECRETS = frozenset({"changeme", "change-me", "password", "secret", "admin", "public"})
-
-
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
-
-
-def _check_id(value: str) -> str:
-    # The same rule as the wire contract, checked here so the error names the config field.
-    if not _ID_RE.match(value):
-        raise ValueError("ids are 1-64 letters, digits, '_', '.', '-', starting with letter/digit")
-    return value
-
-
-Id = Annotated[str, AfterValidator(_check_id)]
 
 
 class _Section(BaseModel):

@@ -22,6 +22,7 @@ from cloud.db.models import Asset, Gateway
 from cloud.domain.errors import InvalidInputError
 from cloud.domain.vocabulary import AssetKind, CustomerTier
 from ironwatch.errors import describe_validation_error
+from ironwatch.ids import Id
 from ironwatch.physics import AssetPhysics
 
 __all__ = [
@@ -32,7 +33,6 @@ __all__ = [
     "seed_fleet",
 ]
 
-_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
 
 
 class FleetGateway(BaseModel):
@@ -40,7 +40,7 @@ class FleetGateway(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(pattern=_ID_PATTERN)
+    id: Id
     name: str = ""
 
 
@@ -49,8 +49,8 @@ class FleetAsset(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(pattern=_ID_PATTERN)
-    gateway_id: str = Field(pattern=_ID_PATTERN)
+    id: Id
+    gateway_id: Id
     name: str = ""
     kind: AssetKind = "motor"
     location: str = ""
