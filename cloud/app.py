@@ -185,6 +185,7 @@ class CloudServices:
         """A gateway's status message: state, last sequence, counters, last seen."""
         from cloud.domain.errors import NotFoundError
         from cloud.domain.gateways import record_status
+        from cloud.domain.physics import record_reported_physics
 
         with self.session_factory() as session:
             try:
@@ -206,6 +207,9 @@ class CloudServices:
             except NotFoundError:
                 log.warning("status from unregistered gateway %s ignored", status.gateway_id)
                 return
+            if status.state == "online" and status.physics:
+                record_reported_physics(session, gateway_id=status.gateway_id,
+                                        physics=status.physics, now=self.clock())
             session.commit()
 
     def on_snapshot(self, snapshot: WaveformSnapshot) -> None:

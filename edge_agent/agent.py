@@ -49,7 +49,7 @@ class EdgeAgent:
                                   synchronous=config.outbox.synchronous)
         assets = {a.asset_id: a for a in config.assets}
         self.table = PointTable(
-            [(a.asset_id, p) for a in config.assets for p in a.points],
+            [(a.asset_id, p) for a in config.assets for p in a.point_ids],
             max_stale_s=config.max_stale_s,
         )
         serial_kw: dict[str, Any] = {} if serial_factory is None else {
@@ -98,6 +98,11 @@ class EdgeAgent:
             software_version=__version__,
             reporting_interval_s=self.reporting_interval_s,
             assets=[a.asset_id for a in self.config.assets],
+            # Online statuses (the birth and the periodic ones) carry the physics, so the
+            # retained message always tells the cloud what this gateway computes with.
+            physics=(
+                {a.asset_id: a.physics for a in self.config.assets} if state == "online" else {}
+            ),
             counters=self.counters(),
             # No time reference (NTP state, GPS) is read yet, so the offset is unknown.
             clock_offset_s=None,
@@ -225,7 +230,7 @@ class EdgeAgent:
                 point=key[1],
                 ts=raw.ts,
                 sample_rate_hz=raw.sample_rate_hz,
-                shaft_hz=raw.shaft_hz,
+                speed_rpm=raw.speed_rpm,
                 samples_f32le_b64=WaveformSnapshot.pack(raw.samples_ms2),
             )
         return None

@@ -61,9 +61,12 @@ def _check(args: argparse.Namespace) -> int:
         f"{config.outbox.policy}, synchronous={config.outbox.synchronous})",
     ]
     for a in config.assets:
-        bearing = f"{a.bearing.n_balls} balls" if a.bearing else "no bearing geometry"
-        lines.append(f"asset {a.asset_id}: {a.shaft_speed_rpm:g} rpm, {bearing}, "
-                     f"points {', '.join(a.points)}")
+        points = ", ".join(
+            f"{p.id} ({p.bearing.designation or f'{p.bearing.n_balls} balls'})"
+            if p.bearing else p.id
+            for p in a.points
+        )
+        lines.append(f"asset {a.asset_id}: {a.nominal_speed_rpm:g} rpm, points {points}")
     for s in config.serial:
         chans = ", ".join(f"ch{c.channel}->{c.asset_id}/{c.point}" for c in s.channels)
         device = "any" if s.device_id is None else s.device_id

@@ -6,13 +6,11 @@ joined by `__` (e.g. `IRONWATCH_EDGE_MQTT__PASSWORD`), so a password need not si
 
 from __future__ import annotations
 
-import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -25,11 +23,13 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from edge_agent._errors import ConfigError
+from ironwatch.errors import describe_validation_error
+from ironwatch.ids import Id
+from ironwatch.physics import AssetPhysics
 from ironwatch.wire import check_feature_name
 
 __all__ = [
     "AssetConfig",
-    "BearingConfig",
     "ChannelMap",
     "EdgeConfig",
     "ModbusSourceConfig",
@@ -43,19 +43,6 @@ __all__ = [
 ENV_PREFIX = "IRONWATCH_EDGE_"
 # Passwords that ship in examples and tutorials; a gateway must not run with them.
 _DEFAULT_SECRETS = frozenset({"changeme", "change-me", "password", "secret", "admin", "public"})
-
-
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
-
-
-def _check_id(value: str) -> str:
-    # The same rule as the wire contract, checked here so the error names the config field.
-    if not _ID_RE.match(value):
-        raise ValueError("ids are 1-64 letters, digits, '_', '.', '-', starting with letter/digit")
-    return value
-
-
-Id = Annotated[str, AfterValidator(_check_id)]
 
 
 class _Section(BaseModel):
@@ -118,37 +105,34 @@ class OutboxConfig(_Section):
     synchronous: Literal["full", "normal"] = "full"
 
 
-class BearingConfig(_Section):
-    """Rolling-element bearing geometry (see models.bearing.BearingGeometry)."""
+class AssetConfig(AssetPhysics):
+    """A machine: its id and its physics (`ironwatch.physics.AssetPhysics`), written flat.
 
-    n_balls: int = Field(ge=3)
-    ball_diameter_mm: float = Field(gt=0)
-    pitch_diameter_mm: float = Field(gt=0)
-    contact_angle_deg: float = Field(default=0.0, ge=0, lt=90)
-
-    @model_validator(mode="after")
-    def _geometry(self) -> BearingConfig:
-        if self.pitch_diameter_mm <= self.ball_diameter_mm:
-            raise ValueError("pitch_diameter_mm must exceed ball_diameter_mm")
-        return self
-
-
-class AssetConfig(_Section):
-    """A machine and its physics; `points` are its measurement points (e.g. 'de_radial')."""
+    `points` are its measurement points (e.g. 'de_radial'), each with the bearing under it.
+    The gateway reports the physics in its birth message, so the cloud learns it from here.
+    """
 
     asset_id: Id
-    shaft_speed_rpm: float = Field(gt=0, le=200_000, description="nominal speed")
-    bearing: BearingConfig | None = None
-    iso_group: Literal[1, 2, 3, 4] | None = None
-    foundation: Literal["rigid", "flexible"] | None = None
-    points: list[Id] = Field(min_length=1)
 
-    @field_validator("points")
-    @classmethod
-    def _unique(cls, value: list[str]) -> list[str]:
-        if len(set(value)) != len(value):
-            raise ValueError("point names must be unique within an asset")
-        return value
+    @model_validator(mode="after")
+    def _complete(self) -> AssetConfig:
+        # The gateway computes shaft-order features, so it must know the nominal speed.
+        if self.speed_rpm is None:
+            raise ValueError("speed_rpm: a gateway asset needs its nominal shaft speed")
+        if not self.points:
+            raise ValueError("an asset needs at least one measurement point")
+        return self
+
+    @property
+    def nominal_speed_rpm(self) -> float:
+        """The nominal shaft speed (always set on a gateway)."""
+        assert self.speed_rpm is not None
+        return self.speed_rpm
+
+    @property
+    def physics(self) -> AssetPhysics:
+        """The physics alone, as the birth message carries it."""
+        return AssetPhysics.model_validate(self.model_dump(exclude={"asset_id"}))
 
 
 class ChannelMap(_Section):
@@ -247,7 +231,7 @@ class EdgeConfig(BaseSettings):
         for asset in self.assets:
             if asset.asset_id in points:
                 raise ValueError(f"asset {asset.asset_id!r} is defined twice")
-            points[asset.asset_id] = set(asset.points)
+            points[asset.asset_id] = set(asset.point_ids)
 
         def check(where: str, asset_id: str, point: str) -> None:
             if asset_id not in points:
@@ -272,22 +256,12 @@ class EdgeConfig(BaseSettings):
         return next(a for a in self.assets if a.asset_id == asset_id)
 
 
-def _describe(err: ValidationError) -> str:
-    parts = []
-    for e in err.errors()[:5]:
-        loc = ".".join(str(p) for p in e.get("loc", ())) or "<root>"
-        msg = str(e["msg"]).removeprefix("Value error, ")
-        parts.append(f"{loc}: {msg}")
-    more = len(err.errors()) - 5
-    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
-
-
 def parse_config(data: dict[str, Any], source: str = "<config>") -> EdgeConfig:
     """Validate an already-parsed config mapping; ConfigError names the source and field."""
     try:
         return EdgeConfig(**data)
     except ValidationError as err:
-        raise ConfigError(f"{source}: {_describe(err)}") from err
+        raise ConfigError(f"{source}: {describe_validation_error(err)}") from err
 
 
 def load_config(path: str | Path) -> EdgeConfig:

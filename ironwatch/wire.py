@@ -31,6 +31,9 @@ from pydantic import (
     model_validator,
 )
 
+from ironwatch.ids import ID_RE, Id
+from ironwatch.physics import AssetPhysics
+
 __all__ = [
     "DIMENSIONLESS_FEATURES",
     "MAX_RECORDS_PER_MESSAGE",
@@ -91,7 +94,6 @@ _NON_SI_SUFFIXES = {
     "_mils": "mils",
 }
 
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 _EPOCH_RE = re.compile(r"^[0-9a-f]{8,32}$")
 MAX_SEQ = 2**63 - 1
 _FEATURE_RE = re.compile(r"^[a-z][a-z0-9_]{0,79}$")
@@ -103,17 +105,6 @@ class WireError(ValueError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-def _check_id(value: str) -> str:
-    if not _ID_RE.match(value):
-        raise ValueError(
-            "ids are 1-64 letters, digits, '_', '.', '-', starting with a letter or digit"
-        )
-    return value
-
-
-Id = Annotated[str, AfterValidator(_check_id)]
 
 
 def _check_utc(value: datetime) -> datetime:
@@ -230,11 +221,22 @@ class GatewayStatus(_Strict):
     software_version: str = ""
     reporting_interval_s: float | None = None
     assets: list[Id] = Field(default_factory=list)
+    physics: dict[Id, AssetPhysics] = Field(
+        default_factory=dict,
+        description="each asset's physics as the gateway is configured with it ('online')",
+    )
     counters: dict[str, int] = Field(
         default_factory=dict,
         description="queued, sent, dropped, decode_errors, reconnects, ...",
     )
     clock_offset_s: float | None = Field(default=None, description="gateway clock minus reference")
+
+    @model_validator(mode="after")
+    def _physics_of_own_assets(self) -> GatewayStatus:
+        unknown = sorted(set(self.physics) - set(self.assets))
+        if unknown:
+            raise ValueError(f"physics for assets not in 'assets': {', '.join(unknown)}")
+        return self
 
 
 class WaveformSnapshot(_Strict):
@@ -251,7 +253,9 @@ class WaveformSnapshot(_Strict):
     ts: UtcDatetime
     sample_rate_hz: float = Field(gt=0)
     unit: Literal["m/s2"] = "m/s2"
-    shaft_hz: float | None = None
+    speed_rpm: float | None = Field(
+        default=None, gt=0, description="shaft speed while the waveform was taken"
+    )
     samples_f32le_b64: str = Field(
         max_length=12_000_000, description="float32 little-endian samples, base64"
     )
@@ -364,7 +368,7 @@ def parse_topic(topic: str) -> tuple[str, str]:
     if len(parts) != 4 or f"{parts[0]}/{parts[1]}" != TOPIC_ROOT:
         raise WireError(f"topic {topic!r} is not {TOPIC_ROOT}/<gateway>/<kind>")
     gateway_id, kind = parts[2], parts[3]
-    if not _ID_RE.match(gateway_id):
+    if not ID_RE.match(gateway_id):
         raise WireError(f"topic {topic!r} has an invalid gateway id")
     if kind not in _KINDS:
         raise WireError(f"topic {topic!r}: unknown kind {kind!r}")

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ironwatch.physics import AssetPhysics, BearingSpec, Foundation, IsoGroup, MeasurementPoint
 from ironwatch_app.local_servers import (
     Mosquitto,
     PtyPair,
@@ -42,6 +43,7 @@ COMMISSIONING_RECORDS = 30
 FAULT_ONSET_H = 60.0
 FAILURE_H = 260.0
 REPORT_EVERY_S = 5.0
+POINT = "de_radial"
 
 
 @dataclass(frozen=True)
@@ -53,11 +55,11 @@ class DemoMachine:
     gateway_id: str
     link: str  # "serial" or "modbus"
     fault: str  # "none" or a fault mode the simulator knows
-    shaft_speed_rpm: float
+    speed_rpm: float
     seed: int
     bearing: str = "6205"  # a bearing the simulator's catalogue knows
-    iso_group: int = 2
-    foundation: str = "rigid"
+    iso_group: IsoGroup = 2
+    foundation: Foundation = "rigid"
     customer_tier: str = "key"
     location: str = "Hall A"
 
@@ -65,15 +67,39 @@ class DemoMachine:
     def degrading(self) -> bool:
         return self.fault != "none"
 
-    def bearing_geometry(self) -> dict[str, float]:
+    def physics(self) -> AssetPhysics:
+        """The machine's physics, written once: the gateway is configured with it."""
         from simulators.spec import BEARINGS
 
         b = BEARINGS[self.bearing]
+        bearing = BearingSpec(
+            n_balls=b.n_balls,
+            ball_diameter_mm=b.ball_diameter_mm,
+            pitch_diameter_mm=b.pitch_diameter_mm,
+            contact_angle_deg=b.contact_angle_deg,
+            designation=self.bearing,
+        )
+        return AssetPhysics(
+            speed_rpm=self.speed_rpm,
+            iso_group=self.iso_group,
+            foundation=self.foundation,
+            points=(MeasurementPoint(id=POINT, bearing=bearing),),
+        )
+
+    def gateway_asset(self) -> dict[str, Any]:
+        """The machine as an `[[assets]]` table of its gateway's config."""
+        return {"asset_id": self.machine_id, **self.physics().model_dump(exclude_none=True)}
+
+    def fleet_asset(self) -> dict[str, Any]:
+        """The machine as an `[[assets]]` table of the fleet file: no physics, the cloud
+        learns it from the gateway's birth message."""
         return {
-            "n_balls": b.n_balls,
-            "ball_diameter_mm": b.ball_diameter_mm,
-            "pitch_diameter_mm": b.pitch_diameter_mm,
-            "contact_angle_deg": b.contact_angle_deg,
+            "id": self.machine_id,
+            "gateway_id": self.gateway_id,
+            "name": self.machine_id,
+            "kind": self.kind,
+            "location": self.location,
+            "customer_tier": self.customer_tier,
         }
 
 
@@ -233,21 +259,7 @@ class DemoRun:
         gateways = sorted({m.gateway_id for m in self.machines})
         return {
             "gateways": [{"id": g, "name": g} for g in gateways],
-            "assets": [
-                {
-                    "id": m.machine_id,
-                    "gateway_id": m.gateway_id,
-                    "name": m.machine_id,
-                    "kind": m.kind,
-                    "location": m.location,
-                    "shaft_speed_rpm": m.shaft_speed_rpm,
-                    "bearing": m.bearing_geometry(),
-                    "iso_group": m.iso_group,
-                    "foundation": m.foundation,
-                    "customer_tier": m.customer_tier,
-                }
-                for m in self.machines
-            ],
+            "assets": [m.fleet_asset() for m in self.machines],
         }
 
     def gateway_document(
@@ -270,17 +282,7 @@ class DemoRun:
                 "status_interval_s": 5.0,
             },
             "outbox": {"path": str(self.workdir / f"{gateway_id}-outbox.sqlite3")},
-            "assets": [
-                {
-                    "asset_id": m.machine_id,
-                    "shaft_speed_rpm": m.shaft_speed_rpm,
-                    "iso_group": m.iso_group,
-                    "foundation": m.foundation,
-                    "points": ["de_radial"],
-                    "bearing": m.bearing_geometry(),
-                }
-                for m in mine
-            ],
+            "assets": [m.gateway_asset() for m in mine],
         }
         serial = [
             {
@@ -288,7 +290,7 @@ class DemoRun:
                 "baudrate": 921600,
                 "device_id": self._device_ids[m.machine_id],
                 "window_samples": SAMPLE_RATE_HZ,
-                "channels": [{"channel": 0, "asset_id": m.machine_id, "point": "de_radial"}],
+                "channels": [{"channel": 0, "asset_id": m.machine_id, "point": POINT}],
             }
             for m in mine
             if m.link == "serial"
@@ -301,7 +303,7 @@ class DemoRun:
                 "device_id": 1,
                 "profile": "generic_vibration_transmitter",
                 "asset_id": m.machine_id,
-                "point": "de_radial",
+                "point": POINT,
             }
             for m in mine
             if m.link == "modbus"
@@ -323,7 +325,7 @@ class DemoRun:
             "--seed",
             str(m.seed),
             "--speed-rpm",
-            str(m.shaft_speed_rpm),
+            str(m.speed_rpm),
             "--iso-group",
             str(m.iso_group),
             "--foundation",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
-__all__ = ["SKF_6205", "BearingGeometry", "DefectFrequencies"]
+__all__ = ["SKF_6205", "BearingGeometry", "BearingLike", "DefectFrequencies", "defect_orders"]
 
 
 class DefectFrequencies(NamedTuple):
@@ -16,6 +16,40 @@ class DefectFrequencies(NamedTuple):
     bpfi: float
     bsf: float
     ftf: float
+
+
+class BearingLike(Protocol):
+    """Anything with a bearing's four numbers: a `BearingGeometry`, or an asset's bearing.
+
+    Callers outside `models/` pass the geometry of the asset's validated bearing type
+    (`BearingSpec.geometry()` in the contract package) without converting it.
+    """
+
+    @property
+    def n_balls(self) -> int: ...
+    @property
+    def ball_diameter_mm(self) -> float: ...
+    @property
+    def pitch_diameter_mm(self) -> float: ...
+    @property
+    def contact_angle_deg(self) -> float: ...
+
+
+def defect_orders(bearing: BearingLike) -> DefectFrequencies:
+    """Defect frequencies as multiples of shaft speed (orders), outer race stationary.
+
+    BSF is the *ball spin* frequency ``Pd/(2·Bd)·(1 − (Bd/Pd·cos φ)²)``, one impact per
+    ball revolution; a ball defect striking both races shows up at 2×BSF.
+    """
+    ratio = bearing.ball_diameter_mm / bearing.pitch_diameter_mm
+    ratio_cos = ratio * math.cos(math.radians(bearing.contact_angle_deg))
+    half_n = bearing.n_balls / 2.0
+    return DefectFrequencies(
+        bpfo=half_n * (1.0 - ratio_cos),
+        bpfi=half_n * (1.0 + ratio_cos),
+        bsf=bearing.pitch_diameter_mm / (2.0 * bearing.ball_diameter_mm) * (1.0 - ratio_cos**2),
+        ftf=0.5 * (1.0 - ratio_cos),
+    )
 
 
 @dataclass(frozen=True)
@@ -55,15 +89,7 @@ class BearingGeometry:
 
     def defect_orders(self) -> DefectFrequencies:
         """Defect frequencies as multiples of shaft speed (orders), outer race stationary."""
-        ratio = self.ball_diameter_mm / self.pitch_diameter_mm
-        ratio_cos = ratio * math.cos(math.radians(self.contact_angle_deg))
-        half_n = self.n_balls / 2.0
-        return DefectFrequencies(
-            bpfo=half_n * (1.0 - ratio_cos),
-            bpfi=half_n * (1.0 + ratio_cos),
-            bsf=(1.0 / (2.0 * ratio)) * (1.0 - ratio_cos**2),
-            ftf=0.5 * (1.0 - ratio_cos),
-        )
+        return defect_orders(self)
 
     def defect_frequencies(self, shaft_hz: float) -> DefectFrequencies:
         """Defect frequencies in Hz for a shaft turning at ``shaft_hz``."""

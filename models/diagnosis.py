@@ -22,7 +22,7 @@ from models._envelope_tools import (
     squared_envelope_spectrum,
     whitened_spectrum,
 )
-from models.bearing import BearingGeometry
+from models.bearing import BearingLike, defect_orders
 from models.features import _power_spectrum, extract_features
 
 __all__ = [
@@ -227,9 +227,9 @@ def _harmonic_targets(orders: dict[str, float]) -> dict[str, list[float]]:
 
 
 def _bearing_findings(
-    windows: FloatArray, fs: float, shaft_hz: float, bearing: BearingGeometry
+    windows: FloatArray, fs: float, shaft_hz: float, bearing: BearingLike
 ) -> list[Finding]:
-    orders = bearing.defect_orders()._asdict()
+    orders = defect_orders(bearing)._asdict()
     targets = _harmonic_targets(orders)
     n = windows.shape[-1]
     spec = whitened_spectrum(windows)
@@ -329,7 +329,7 @@ def diagnose(
     fs: float,
     *,
     shaft_hz: float,
-    bearing: BearingGeometry | None = None,
+    bearing: BearingLike | None = None,
     machine_group: int = 2,
     foundation: Foundation = "rigid",
     window_s: float = 1.0,

@@ -13,7 +13,7 @@ import numpy as np
 import scipy.fft as sfft
 from numpy.typing import ArrayLike, NDArray
 
-from models.bearing import BearingGeometry
+from models.bearing import BearingLike, defect_orders
 
 __all__ = [
     "ACCEL_BANDS_HZ",
@@ -211,7 +211,7 @@ def extract_features(
     sample_rate_hz: float,
     *,
     shaft_hz: float | ArrayLike | None = None,
-    bearing: BearingGeometry | None = None,
+    bearing: BearingLike | None = None,
 ) -> dict[str, FloatArray]:
     """Compute every name in FEATURE_NAMES for acceleration windows in m/s², shape (..., n).
 
@@ -236,7 +236,7 @@ def extract_features(
     if bearing is not None and np.any(np.isfinite(speed)):
         env = _envelope(x, fs, envelope_band_hz(fs))
         _, env_power = _power_spectrum(env - env.mean(axis=-1, keepdims=True), fs)
-        for name, order in zip(_DEFECTS, bearing.defect_orders(), strict=True):
+        for name, order in zip(_DEFECTS, defect_orders(bearing), strict=True):
             out[f"env_{name}_ms2"] = _peak_near(freqs, env_power, order * speed, fs)
     else:
         for name in _DEFECTS:

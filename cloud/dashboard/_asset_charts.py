@@ -24,8 +24,9 @@ from cloud.dashboard.charts import (
 from cloud.dashboard.iso import zone_bands
 from cloud.db.models import Asset
 from cloud.telemetry import FeatureFrame, TelemetryError, TelemetryReader
+from ironwatch.physics import BearingGeometry, iso_class, rpm_to_hz
 from ironwatch.wire import WaveformSnapshot
-from models.bearing import BearingGeometry
+from models.bearing import BearingLike, defect_orders
 from models.features import envelope_band_hz, envelope_spectrum, spectrum
 
 __all__ = [
@@ -82,19 +83,10 @@ class SpectrumView:
     envelope_svg: Markup
 
 
-def bearing_of(asset: Asset) -> BearingGeometry | None:
-    """The asset's bearing, or None when its geometry is incomplete or invalid."""
-    if asset.n_balls is None or asset.ball_diameter_mm is None or asset.pitch_diameter_mm is None:
-        return None
-    try:
-        return BearingGeometry(
-            n_balls=int(asset.n_balls),
-            ball_diameter_mm=float(asset.ball_diameter_mm),
-            pitch_diameter_mm=float(asset.pitch_diameter_mm),
-            contact_angle_deg=float(asset.contact_angle_deg or 0.0),
-        )
-    except ValueError:
-        return None
+def bearing_of(asset: Asset, point: str) -> BearingGeometry | None:
+    """The geometry of the bearing under one of the asset's points, or None if unknown."""
+    bearing = asset.physics.bearing_at(point) if asset.physics is not None else None
+    return bearing.geometry() if bearing is not None else None
 
 
 def order_markers(shaft_hz: float | None) -> list[FreqMarker]:
@@ -104,13 +96,14 @@ def order_markers(shaft_hz: float | None) -> list[FreqMarker]:
     return [FreqMarker(k * shaft_hz, f"{k}×", "order") for k in _HARMONICS]
 
 
-def defect_markers(bearing: BearingGeometry | None, shaft_hz: float | None) -> list[FreqMarker]:
+def defect_markers(bearing: BearingLike | None, shaft_hz: float | None) -> list[FreqMarker]:
     """BPFO, BPFI, BSF, FTF and their 2nd and 3rd harmonics for the envelope spectrum."""
     if bearing is None or shaft_hz is None or not math.isfinite(shaft_hz) or shaft_hz <= 0:
         return []
-    freqs = bearing.defect_frequencies(shaft_hz)
+    orders = defect_orders(bearing)
     out: list[FreqMarker] = []
-    for name, base in zip(freqs._fields, freqs, strict=True):
+    for name, order in zip(orders._fields, orders, strict=True):
+        base = order * shaft_hz
         for k in _HARMONICS:
             label = name.upper() if k == 1 else f"{k}×{name.upper()}"
             out.append(FreqMarker(k * base, label, f"defect {name}"))
@@ -205,7 +198,7 @@ def trend_panels(
         for j, (feature, label) in enumerate(pairs):
             series.extend(_series_for(frame, feature, label, j))
         is_velocity = pairs[0][0] == "velocity_rms_mms"
-        bands = zone_bands(asset.iso_group, asset.foundation) if is_velocity else ()
+        bands = zone_bands(*iso_class(asset.physics)) if is_velocity else ()
         chart = trend_chart(
             series, title=title, unit=unit, bands=bands, markers=onsets, zero_based=zero_based
         )
@@ -217,14 +210,13 @@ def spectrum_view(snapshot: WaveformSnapshot, asset: Asset) -> SpectrumView:
     """Spectrum (shaft orders marked) and envelope spectrum (defect tones marked)."""
     samples = np.asarray(snapshot.samples(), dtype=np.float64)
     fs = float(snapshot.sample_rate_hz)
-    shaft_hz = snapshot.shaft_hz
-    if shaft_hz is None and asset.shaft_speed_rpm:
-        shaft_hz = asset.shaft_speed_rpm / 60.0
+    speed_rpm = snapshot.speed_rpm or (asset.physics.speed_rpm if asset.physics else None)
+    shaft_hz = rpm_to_hz(speed_rpm) if speed_rpm else None
     nyquist = fs / 2.0
     band = envelope_band_hz(fs)
     freqs, amps = spectrum(samples, fs)
     env_freqs, env_amps = envelope_spectrum(samples, fs, band)
-    bearing = bearing_of(asset)
+    bearing = bearing_of(asset, snapshot.point)
     defects = defect_markers(bearing, shaft_hz)
     # Enough range for ten shaft orders (looseness) and the third BPFI harmonic.
     spec_max = min(nyquist, max(20.0 * (shaft_hz or 10.0), 200.0))
@@ -261,7 +253,7 @@ def velocity_sparkline(health: AssetHealth) -> Markup:
     trace = health.velocity_trace
     minutes = int(LATEST_WINDOW.total_seconds() // 60)
     title = f"Velocity RMS, last {minutes} min"
-    bands = zone_bands(health.asset.iso_group, health.asset.foundation)
+    bands = zone_bands(*iso_class(health.asset.physics))
     if trace is None:
         return sparkline(np.zeros(0), np.zeros(0), title=title, unit="mm/s", bands=bands)
     return sparkline(trace.ts_s, trace.values, title=title, unit="mm/s", bands=bands)

@@ -27,6 +27,7 @@ from cloud.db.models import (
     WorkOrder,
 )
 from cloud.telemetry import TelemetryError, TelemetryReader
+from ironwatch.physics import iso_class
 
 __all__ = [
     "BOARD_COLUMNS",
@@ -288,7 +289,7 @@ def _health(
         gateway_online=online,
         gateway_last_seen=last_seen,
         velocity_mms=velocity,
-        zone=iso_zone(velocity, asset.iso_group, asset.foundation),
+        zone=iso_zone(velocity, *iso_class(asset.physics)),
         velocity_trace=trace,
         alerts=sorted(alerts, key=lambda a: (_severity_index(a.severity), -a.score)),
         work_orders=orders,

@@ -42,6 +42,7 @@ from cloud.dashboard.auth import (
 from cloud.dashboard.charts import TimeMarker, rul_chart, score_gauge
 from cloud.db.models import OPEN_ALERT_STATES, Alert, Asset, WorkOrder
 from cloud.telemetry import TelemetryError, TelemetryReader
+from ironwatch.physics import iso_class
 
 __all__ = ["build_router"]
 
@@ -66,6 +67,7 @@ def _templates() -> Jinja2Templates:
         rul_chart=rul_chart,
         score_gauge=score_gauge,
         velocity_sparkline=velocity_sparkline,
+        iso_class=iso_class,
         static=STATIC_PREFIX,
     )
     return templates

@@ -31,15 +31,21 @@ def _upgrade_on(connection: Connection, revision: str) -> None:
     config = alembic_config()
     config.attributes["connection"] = connection
     if connection.dialect.name == "postgresql":
-        # Several workers start together at scale: one migrates, the others wait.
+        # Several workers start together at scale: one migrates, the others wait. The
+        # migration commits before the lock is released, so the next worker sees it done.
         connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
         try:
             command.upgrade(config, revision)
+            connection.commit()
+        except BaseException:
+            connection.rollback()
+            raise
         finally:
             connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_MIGRATION_LOCK})
+            connection.commit()
     else:
         command.upgrade(config, revision)
-    connection.commit()
+        connection.commit()
 
 
 def upgrade(engine_or_url: Engine | str, revision: str = "head") -> None:

@@ -26,7 +26,9 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
+
+from ironwatch.physics import AssetPhysics
 
 __all__ = [
     "OPEN_ALERT_STATES",
@@ -39,6 +41,7 @@ __all__ = [
     "Escalation",
     "Gateway",
     "MaintenancePlan",
+    "PhysicsJson",
     "UtcDateTime",
     "Verdict",
     "WebhookDelivery",
@@ -82,6 +85,27 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+class PhysicsJson(TypeDecorator[AssetPhysics]):
+    """An asset's physics as one JSON document, validated through the contract type.
+
+    Written from and read back as `ironwatch.physics.AssetPhysics`, so a row can hold
+    only physics the type accepts; a new field of the type needs no new column.
+    """
+
+    impl = JSON()
+    cache_ok = True
+
+    def process_bind_param(
+        self, value: AssetPhysics | dict[str, Any] | None, dialect: Dialect
+    ) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        return AssetPhysics.model_validate(value).model_dump(mode="json", exclude_none=True)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> AssetPhysics | None:
+        return None if value is None else AssetPhysics.model_validate(value)
 
 
 def _now() -> datetime:
@@ -130,19 +154,22 @@ class Asset(Base):
     name: Mapped[str] = mapped_column(String(200), default="")
     kind: Mapped[str] = mapped_column(String(16), default="motor")
     location: Mapped[str] = mapped_column(String(200), default="")
-    shaft_speed_rpm: Mapped[float | None] = mapped_column(Float)
-    n_balls: Mapped[int | None] = mapped_column(Integer)
-    ball_diameter_mm: Mapped[float | None] = mapped_column(Float)
-    pitch_diameter_mm: Mapped[float | None] = mapped_column(Float)
-    contact_angle_deg: Mapped[float | None] = mapped_column(Float)
-    iso_group: Mapped[int] = mapped_column(Integer, default=2)
-    foundation: Mapped[str] = mapped_column(String(16), default="rigid")
+    # The cloud's copy (fleet file, API, or learned from the gateway's birth message) ...
+    physics: Mapped[AssetPhysics | None] = mapped_column(PhysicsJson())
+    # ... and what the asset's gateway last said, kept to show where the two disagree.
+    reported_physics: Mapped[AssetPhysics | None] = mapped_column(PhysicsJson())
+    physics_reported_at: Mapped[datetime | None]
     customer_tier: Mapped[str] = mapped_column(String(16), default="standard")
     running_hours: Mapped[float] = mapped_column(Float, default=0.0)
     created_at: Mapped[datetime] = mapped_column(default=_now)
     updated_at: Mapped[datetime] = mapped_column(default=_now, onupdate=_now)
 
     gateway: Mapped[Gateway | None] = relationship(back_populates="assets")
+
+    @validates("physics", "reported_physics")
+    def _physics_type(self, _key: str, value: AssetPhysics | dict[str, Any] | None) -> Any:
+        # Validated on assignment, so a bad document fails where it is set, not at flush.
+        return None if value is None else AssetPhysics.model_validate(value)
 
 
 class Alert(Base):

@@ -20,10 +20,12 @@ from sqlalchemy.orm import Session
 from cloud.db.engine import SessionFactory
 from cloud.db.models import Asset, Gateway
 from cloud.domain.errors import InvalidInputError
-from cloud.domain.vocabulary import AssetKind, CustomerTier, Foundation, IsoGroup
+from cloud.domain.vocabulary import AssetKind, CustomerTier
+from ironwatch.errors import describe_validation_error
+from ironwatch.ids import Id
+from ironwatch.physics import AssetPhysics
 
 __all__ = [
-    "BearingSpec",
     "DbAssetRegistry",
     "FleetAsset",
     "FleetFile",
@@ -31,18 +33,6 @@ __all__ = [
     "seed_fleet",
 ]
 
-_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
-
-
-class BearingSpec(BaseModel):
-    """Rolling-element bearing geometry; the defect frequencies follow from it."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    n_balls: int = Field(ge=3, le=100)
-    ball_diameter_mm: float = Field(gt=0)
-    pitch_diameter_mm: float = Field(gt=0)
-    contact_angle_deg: float = Field(default=0.0, ge=0, lt=90)
 
 
 class FleetGateway(BaseModel):
@@ -50,7 +40,7 @@ class FleetGateway(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(pattern=_ID_PATTERN)
+    id: Id
     name: str = ""
 
 
@@ -59,15 +49,14 @@ class FleetAsset(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(pattern=_ID_PATTERN)
-    gateway_id: str = Field(pattern=_ID_PATTERN)
+    id: Id
+    gateway_id: Id
     name: str = ""
     kind: AssetKind = "motor"
     location: str = ""
-    shaft_speed_rpm: float | None = Field(default=None, gt=0)
-    bearing: BearingSpec | None = None
-    iso_group: IsoGroup = 2
-    foundation: Foundation = "rigid"
+    physics: AssetPhysics | None = Field(
+        default=None, description="absent: kept as stored, or learned from the gateway"
+    )
     customer_tier: CustomerTier = "standard"
     running_hours: float | None = Field(default=None, ge=0)
 
@@ -95,7 +84,8 @@ def _parse_fleet(path_or_dict: Path | str | Mapping[str, Any]) -> FleetFile:
         fleet = FleetFile.model_validate(raw)
     except ValidationError as err:
         raise InvalidInputError(
-            f"invalid fleet file {where}", details={"errors": err.errors(include_url=False)}
+            f"invalid fleet file {where}: {describe_validation_error(err)}",
+            details={"errors": err.errors(include_url=False)},
         ) from err
     known = {g.id for g in fleet.gateways}
     unknown = sorted({a.gateway_id for a in fleet.assets} - known)
@@ -107,7 +97,8 @@ def _parse_fleet(path_or_dict: Path | str | Mapping[str, Any]) -> FleetFile:
 def seed_fleet(session: Session, path_or_dict: Path | str | Mapping[str, Any]) -> FleetFile:
     """Upsert the gateways and assets of a fleet TOML file (or its parsed dict); not committed.
 
-    Running hours already counted in the database are kept unless the file gives a value.
+    Running hours already counted in the database are kept unless the file gives a value;
+    so is the physics (perhaps learned from the gateway's birth message).
     """
     fleet = _parse_fleet(path_or_dict)
     for g in fleet.gateways:
@@ -126,17 +117,11 @@ def seed_fleet(session: Session, path_or_dict: Path | str | Mapping[str, Any]) -
         asset.name = a.name or a.id
         asset.kind = a.kind
         asset.location = a.location
-        asset.shaft_speed_rpm = a.shaft_speed_rpm
-        asset.iso_group = a.iso_group
-        asset.foundation = a.foundation
         asset.customer_tier = a.customer_tier
         if a.running_hours is not None:
             asset.running_hours = a.running_hours
-        b = a.bearing
-        asset.n_balls = b.n_balls if b else None
-        asset.ball_diameter_mm = b.ball_diameter_mm if b else None
-        asset.pitch_diameter_mm = b.pitch_diameter_mm if b else None
-        asset.contact_angle_deg = b.contact_angle_deg if b else None
+        if a.physics is not None:
+            asset.physics = a.physics
     session.flush()
     return fleet
 

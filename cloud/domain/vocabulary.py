@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
+from ironwatch.physics import Foundation, IsoGroup
+
 __all__ = [
     "ASSET_KINDS",
     "CUSTOMER_TIERS",
@@ -25,8 +27,6 @@ __all__ = [
 ]
 
 AssetKind = Literal["motor", "pump", "fan", "spindle", "gearbox"]
-IsoGroup = Literal[1, 2]
-Foundation = Literal["rigid", "flexible"]
 CustomerTier = Literal["strategic", "key", "standard"]
 Severity = Literal["advisory", "warning", "alarm", "critical"]
 # ISO 20816 evaluation zones: A new, B unrestricted, C restricted, D damage.

@@ -2,12 +2,11 @@
 
 from cloud.pipeline._alert_rule import PersistenceRule
 from cloud.pipeline._commands import GatewayCommands, SnapshotRequestError
-from cloud.pipeline._model_suite import AssetPhysics, ModelSuite
+from cloud.pipeline._model_suite import ModelSuite
 from cloud.pipeline._pipeline import FeatureSource, RoundReport, ScoringPipeline
 from cloud.pipeline._state import PipelineState
 
 __all__ = [
-    "AssetPhysics",
     "FeatureSource",
     "GatewayCommands",
     "ModelSuite",

@@ -10,7 +10,6 @@ import logging
 import math
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, Self
 
 import numpy as np
@@ -20,16 +19,15 @@ from numpy.typing import ArrayLike
 from cloud.domain.vocabulary import IsoZone
 from cloud.pipeline._assessment import Assessment, AssetView, KeyView
 from cloud.pipeline._state import align_columns
-from models.bearing import BearingGeometry
-from models.diagnosis import ISO_10816_3_BOUNDARIES_MMS, Diagnosis, Foundation, diagnose, iso_zone
+from ironwatch.physics import AssetPhysics, iso_class, rpm_to_hz
+from models.diagnosis import ISO_10816_3_BOUNDARIES_MMS, Diagnosis, diagnose, iso_zone
 
 if TYPE_CHECKING:
-    from cloud.db.models import Asset
     from cloud.pipeline._state import Baseline
     from ironwatch.wire import WaveformSnapshot
     from models.anomaly import Verdict
 
-__all__ = ["AnomalyDetector", "AssetPhysics", "ModelSuite", "SnapshotLookup"]
+__all__ = ["AnomalyDetector", "ModelSuite", "SnapshotLookup"]
 
 log = logging.getLogger(__name__)
 
@@ -84,44 +82,6 @@ class AnomalyDetector(Protocol):
         self, asset_id: str, verdict: Verdict, X_window: ArrayLike, *,
         conditions: ArrayLike | None = None, margin: float = 1.1,
     ) -> float: ...
-
-
-@dataclass(frozen=True)
-class AssetPhysics:
-    """What diagnosis needs to know about a machine."""
-
-    asset_id: str
-    shaft_speed_rpm: float | None
-    iso_group: int
-    foundation: str
-    bearing: tuple[int, float, float, float] | None
-
-    @classmethod
-    def from_asset(cls, asset: Asset) -> AssetPhysics:
-        bearing = None
-        if asset.n_balls and asset.ball_diameter_mm and asset.pitch_diameter_mm:
-            bearing = (
-                int(asset.n_balls),
-                float(asset.ball_diameter_mm),
-                float(asset.pitch_diameter_mm),
-                float(asset.contact_angle_deg or 0.0),
-            )
-        return cls(
-            asset_id=asset.id,
-            shaft_speed_rpm=asset.shaft_speed_rpm,
-            iso_group=int(asset.iso_group or 2),
-            foundation=asset.foundation or "rigid",
-            bearing=bearing,
-        )
-
-
-def _foundation(value: str) -> Foundation:
-    """The asset's foundation as the models name it; an unknown one is a ValueError."""
-    if value == "rigid":
-        return "rigid"
-    if value == "flexible":
-        return "flexible"
-    raise ValueError(f"unknown foundation {value!r}")
 
 
 def fleet_baseline() -> AnomalyDetector:
@@ -273,7 +233,7 @@ class ModelSuite:
 
     # -- diagnosis and prognosis ---------------------------------------------------------------
     def assess(
-        self, views: Sequence[AssetView], physics: dict[str, AssetPhysics]
+        self, views: Sequence[AssetView], physics: dict[str, AssetPhysics | None]
     ) -> dict[str, Assessment]:
         """Health assessment and RUL for each asset with a raised (persistent) anomaly."""
         out: dict[str, Assessment] = {}
@@ -281,7 +241,7 @@ class ModelSuite:
             lead = view.lead()
             if not lead.raised:
                 continue
-            phys = physics[view.asset_id]
+            phys = physics.get(view.asset_id)
             a = Assessment(asset_id=view.asset_id, lead=lead, failure_mode=UNKNOWN_MODE,
                            score=lead.score)
             self._diagnose(a, phys)
@@ -289,10 +249,10 @@ class ModelSuite:
             out[view.asset_id] = a
         return out
 
-    def _diagnose(self, a: Assessment, phys: AssetPhysics) -> None:
+    def _diagnose(self, a: Assessment, phys: AssetPhysics | None) -> None:
         velocity = a.lead.latest.get("velocity_rms_mms", math.nan)
         try:
-            zone = str(iso_zone(velocity, phys.iso_group, _foundation(phys.foundation)))
+            zone = str(iso_zone(velocity, *iso_class(phys)))
         except ValueError:
             zone = ""
         a.iso_zone = _ISO_ZONES.get(zone)
@@ -326,7 +286,9 @@ class ModelSuite:
             latest = float(a.lead.hi_t_s[-1]) if len(a.lead.hi_t_s) else math.nan
             a.wants_newer_snapshot = not latest - snap_ts < SNAPSHOT_REFRESH_S
 
-    def _snapshot_diagnosis(self, a: Assessment, phys: AssetPhysics) -> Diagnosis | None:
+    def _snapshot_diagnosis(
+        self, a: Assessment, phys: AssetPhysics | None
+    ) -> Diagnosis | None:
         """Diagnose the latest raw snapshot of the lead point; cached per snapshot."""
         if self.snapshots is None:
             a.needs_snapshot = True
@@ -342,19 +304,18 @@ class ModelSuite:
         cache_key = (a.asset_id, point, snap.ts.timestamp())
         if cache_key in self._diagnosis_cache:
             return self._diagnosis_cache[cache_key]
-        shaft_hz = snap.shaft_hz or (phys.shaft_speed_rpm or 0.0) / 60.0
-        if shaft_hz <= 0:
+        speed_rpm = snap.speed_rpm or (phys.speed_rpm if phys is not None else None)
+        if not speed_rpm:
             return None
-        bearing = None
-        if phys.bearing is not None:
-            n, bd, pd, angle = phys.bearing
-            bearing = BearingGeometry(n, bd, pd, angle)
+        bearing = phys.bearing_at(point) if phys is not None else None
+        group, foundation = iso_class(phys)
         result: Diagnosis | None
         try:
             result = diagnose(
                 np.asarray(snap.samples(), dtype=np.float64), snap.sample_rate_hz,
-                shaft_hz=shaft_hz, bearing=bearing, machine_group=phys.iso_group,
-                foundation=_foundation(phys.foundation),
+                shaft_hz=rpm_to_hz(speed_rpm),
+                bearing=bearing.geometry() if bearing is not None else None,
+                machine_group=group, foundation=foundation,
             )
         except ValueError as err:
             log.warning("diagnosis of %s/%s snapshot failed: %s", a.asset_id, point, err)
@@ -362,11 +323,9 @@ class ModelSuite:
         self._diagnosis_cache[cache_key] = result
         return result
 
-    def _rul(self, lead: KeyView, phys: AssetPhysics) -> tuple[float, float, float] | None:
+    def _rul(self, lead: KeyView, phys: AssetPhysics | None) -> tuple[float, float, float] | None:
         """RUL in hours: velocity trend since onset, extrapolated to the ISO zone C/D limit."""
-        boundaries = ISO_10816_3_BOUNDARIES_MMS.get(
-            (phys.iso_group, phys.foundation)
-        )
+        boundaries = ISO_10816_3_BOUNDARIES_MMS.get(iso_class(phys))
         if boundaries is None:
             return None
         # Include a few windows before onset: they anchor the healthy level of the fit.

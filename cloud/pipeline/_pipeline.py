@@ -28,7 +28,7 @@ from cloud.pipeline._alert_rule import PersistenceRule, rolling_counts
 from cloud.pipeline._assessment import AssetView, KeyView
 from cloud.pipeline._batch import Batch
 from cloud.pipeline._evidence import build_evidence
-from cloud.pipeline._model_suite import AssetPhysics, ModelSuite
+from cloud.pipeline._model_suite import ModelSuite
 from cloud.pipeline._severity import decide_severity
 from cloud.pipeline._state import PipelineState, align_columns, point_key, split_key
 from cloud.settings import CloudSettings
@@ -312,7 +312,7 @@ class ScoringPipeline:
         assets = {
             a.id: a for a in session.scalars(select(Asset).where(Asset.id.in_(list(by_asset))))
         }
-        physics = {aid: AssetPhysics.from_asset(a) for aid, a in assets.items()}
+        physics = {aid: a.physics for aid, a in assets.items()}
         raised_ids = [aid for aid, vs in by_asset.items() if any(v.raised for v in vs)]
         assessments = self.models.assess(
             [AssetView(asset_id=aid, keys=by_asset[aid]) for aid in raised_ids if aid in physics],

@@ -6,15 +6,34 @@ InfluxDB caps string fields at 64 KiB, so a raw waveform lives next to it on dis
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from pathlib import Path
+
+from pydantic import ValidationError
 
 from cloud.telemetry._errors import StoreUnavailableError
 from cloud.telemetry._frame import datetime_to_ns
 from ironwatch.wire import WaveformSnapshot
 
-__all__ = ["SnapshotDirectory"]
+__all__ = ["SnapshotDirectory", "load_snapshot"]
+
+log = logging.getLogger(__name__)
+
+
+def load_snapshot(body: str | bytes, where: str) -> WaveformSnapshot | None:
+    """A stored snapshot, or None (logged) if it no longer follows the wire contract.
+
+    A snapshot stored by an older version (e.g. with `shaft_hz` rather than `speed_rpm`)
+    is skipped rather than failing the caller: diagnosis then asks for a fresh one.
+    """
+    try:
+        return WaveformSnapshot.model_validate_json(body)
+    except ValidationError as err:
+        log.warning("stored snapshot %s is not a valid snapshot (%s); ignored", where,
+                    err.errors()[0]["msg"])
+        return None
 
 
 class SnapshotDirectory:
@@ -50,4 +69,4 @@ class SnapshotDirectory:
         if not files:
             return None
         newest = max(files, key=lambda f: f.name)
-        return WaveformSnapshot.model_validate_json(newest.read_text())
+        return load_snapshot(newest.read_text(), str(newest))

@@ -19,6 +19,7 @@ import numpy as np
 from cloud.telemetry._errors import StoreUnavailableError, TelemetryError
 from cloud.telemetry._frame import FeatureFrame, TimeLike, datetime_to_ns, to_ns
 from cloud.telemetry._query_args import check_asset_ids, check_limit
+from cloud.telemetry._snapshots import load_snapshot
 from ironwatch.wire import FeatureRecord, WaveformSnapshot
 
 __all__ = ["SqliteTelemetryStore"]
@@ -275,7 +276,7 @@ class SqliteTelemetryStore:
             row = self._conn().execute(sql, params).fetchone()
         except sqlite3.Error as err:
             raise StoreUnavailableError(f"snapshot query on {self.path} failed: {err}") from err
-        return None if row is None else WaveformSnapshot.model_validate_json(row[0])
+        return None if row is None else load_snapshot(row[0], f"of {asset_id} in {self.path}")
 
     def _one(self, sql: str, params: Sequence[Any]) -> Any:
         try:

@@ -34,7 +34,7 @@ class RawWindow:
     samples_ms2: np.ndarray
     sample_rate_hz: float
     ts: datetime
-    shaft_hz: float | None
+    speed_rpm: float | None
 
 
 @dataclass

@@ -22,8 +22,8 @@ from edge_agent.acquisition._points import PointKey, PointTable, RawWindow
 from edge_agent.acquisition._windows import Window, WindowAssembler
 from edge_agent.config import AssetConfig, SerialSourceConfig
 from firmware_bridge import Frame, Hello, Quantity, SampleBlock, ScalarReading
+from ironwatch.physics import BearingGeometry, rpm_to_hz
 from ironwatch.wire import utc_now
-from models.bearing import BearingGeometry
 from models.features import extract_features
 
 __all__ = ["FrameSource", "SerialCoordinator", "SerialCounters"]
@@ -93,14 +93,13 @@ class SerialCoordinator:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._speed_rpm: tuple[float, float] | None = None  # (monotonic s, rpm)
-        self._bearings = {
-            a.asset_id: BearingGeometry(**a.bearing.model_dump()) if a.bearing else None
-            for a in assets.values()
-        }
-        # Channels grouped by asset: one vectorised feature call per asset and window.
-        self._by_asset: dict[str, list[tuple[int, PointKey]]] = {}
+        # Channels grouped by asset and the bearing under their point: one vectorised
+        # feature call per group and window.
+        self._groups: dict[tuple[str, BearingGeometry | None], list[tuple[int, PointKey]]] = {}
         for ch in source.channels:
-            self._by_asset.setdefault(ch.asset_id, []).append((ch.channel, (ch.asset_id, ch.point)))
+            bearing = assets[ch.asset_id].bearing_at(ch.point)
+            group = (ch.asset_id, bearing.geometry() if bearing is not None else None)
+            self._groups.setdefault(group, []).append((ch.channel, (ch.asset_id, ch.point)))
         self._keys = [(ch.asset_id, ch.point) for ch in source.channels]
 
     @property
@@ -177,28 +176,27 @@ class SerialCoordinator:
             for key in self._keys:
                 self.table.set_scalars(key, {name: value * factor})
 
-    def _shaft_hz(self, asset: AssetConfig) -> float:
+    def _speed_rpm_of(self, asset: AssetConfig) -> float:
+        """The device's recent speed reading, else the asset's nominal speed."""
         if self._speed_rpm is not None:
             at, rpm = self._speed_rpm
             if time.monotonic() - at < _SPEED_MAX_AGE_S and rpm > 0:
-                return rpm / 60.0
-        return asset.shaft_speed_rpm / 60.0
+                return rpm
+        return asset.nominal_speed_rpm
 
     def _window(self, window: Window) -> None:
         self.counters.windows += 1
         ts = utc_now()
         n_channels = window.samples_ms2.shape[0]
-        for asset_id, channels in self._by_asset.items():
+        for (asset_id, bearing), channels in self._groups.items():
             usable = [(c, key) for c, key in channels if c < n_channels]
             if not usable:
                 continue
-            asset = self._assets[asset_id]
-            shaft_hz = self._shaft_hz(asset)
+            speed_rpm = self._speed_rpm_of(self._assets[asset_id])
             waves = window.samples_ms2[[c for c, _ in usable]]
             try:
                 features = extract_features(
-                    waves, window.sample_rate_hz, shaft_hz=shaft_hz,
-                    bearing=self._bearings.get(asset_id),
+                    waves, window.sample_rate_hz, shaft_hz=rpm_to_hz(speed_rpm), bearing=bearing,
                 )
             except ValueError as err:
                 self.counters.feature_errors += 1
@@ -207,7 +205,7 @@ class SerialCoordinator:
             for i, (c, key) in enumerate(usable):
                 raw = RawWindow(
                     np.asarray(window.samples_ms2[c], dtype=np.float32),
-                    window.sample_rate_hz, ts, shaft_hz,
+                    window.sample_rate_hz, ts, speed_rpm,
                 )
                 values = {name: float(arr[i]) for name, arr in features.items()}
                 self.table.add_window(key, values, window.duration_s, raw)

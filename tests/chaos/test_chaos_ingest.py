@@ -92,7 +92,7 @@ class Fleet:
             self.spawn(f"sim-{m.machine_id}", _cli(
                 "sim", "modbus", "--tcp-port", str(port), "--host", "127.0.0.1",
                 "--profile", "generic_vibration_transmitter", "--machine-id", m.machine_id,
-                "--fault", m.fault, "--seed", str(m.seed), "--speed-rpm", str(m.shaft_speed_rpm),
+                "--fault", m.fault, "--seed", str(m.seed), "--speed-rpm", str(m.speed_rpm),
                 "--bearing", m.bearing, "--time-scale", "600",
             ))
         for port in self.modbus_ports.values():
@@ -112,10 +112,7 @@ class Fleet:
                      "max_records_per_message": 50},
             "outbox": {"path": str(self.outbox(gateway_id))},
             "assets": [
-                {"asset_id": m.machine_id, "shaft_speed_rpm": m.shaft_speed_rpm,
-                 "iso_group": m.iso_group, "foundation": m.foundation,
-                 "points": ["de_radial"], "bearing": m.bearing_geometry()}
-                for m in MACHINES if m.gateway_id == gateway_id
+                m.gateway_asset() for m in MACHINES if m.gateway_id == gateway_id
             ],
             "modbus": [
                 {"transport": "tcp", "host": "127.0.0.1", "port": self.modbus_ports[m.machine_id],
@@ -147,11 +144,7 @@ class Fleet:
         fleet.write_text(toml_dumps({
             "gateways": [{"id": g, "name": g} for g in GATEWAYS],
             "assets": [
-                {"id": m.machine_id, "gateway_id": m.gateway_id, "name": m.machine_id,
-                 "kind": m.kind, "location": m.location, "shaft_speed_rpm": m.shaft_speed_rpm,
-                 "bearing": m.bearing_geometry(), "iso_group": m.iso_group,
-                 "foundation": m.foundation, "customer_tier": m.customer_tier}
-                for m in MACHINES
+                m.fleet_asset() for m in MACHINES
             ],
         }))
         # A fixed client id: the restarted worker resumes the broker session of the old one.

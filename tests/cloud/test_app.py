@@ -75,10 +75,13 @@ id = "gw-b"
 id = "{a}"
 gateway_id = "{'gw-a' if i < 2 else 'gw-b'}"
 kind = "pump"
-shaft_speed_rpm = 1480.0
+customer_tier = "key"
+[assets.physics]
+speed_rpm = 1480.0
 iso_group = 2
 foundation = "rigid"
-customer_tier = "key"
+[[assets.physics.points]]
+id = "de_radial"
 bearing = {{ n_balls = 9, ball_diameter_mm = 7.94, pitch_diameter_mm = 39.04 }}
 """
     for i, a in enumerate(ASSETS)
@@ -146,7 +149,7 @@ class FakeGateway:
             gateway_id=gateway, seq=0, sent_at=datetime.now(UTC),
             request_id=command.command_id, asset_id=command.asset_id,
             point=command.point or "de_radial", ts=datetime.now(UTC),
-            sample_rate_hz=20_000.0, shaft_hz=SHAFT_RPM / 60.0,
+            sample_rate_hz=20_000.0, speed_rpm=SHAFT_RPM,
             samples_f32le_b64=WaveformSnapshot.pack(outer_race_waveform()),
         )
         client.publish(snapshot_topic(gateway), encode(snapshot), qos=1)

@@ -68,8 +68,9 @@ path = "{outbox}"
 
 [[assets]]
 asset_id = "pump-01"
-shaft_speed_rpm = 1480
-points = ["de"]
+speed_rpm = 1480
+[[assets.points]]
+id = "de"
 bearing = {{ n_balls = 9, ball_diameter_mm = 7.94, pitch_diameter_mm = 39.04 }}
 
 [[serial]]

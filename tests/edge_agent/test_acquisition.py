@@ -89,10 +89,8 @@ def _serial_source() -> SerialSourceConfig:
     )
 
 
-_ASSET = AssetConfig.model_validate(
-    {"asset_id": "pump-01", "shaft_speed_rpm": 1480, "points": ["de"],
-     "bearing": {"n_balls": 9, "ball_diameter_mm": 7.94, "pitch_diameter_mm": 39.04}}
-)
+_ASSET = AssetConfig(asset_id="pump-01", speed_rpm=1480, points=[
+    {"id": "de", "bearing": {"n_balls": 9, "ball_diameter_mm": 7.94, "pitch_diameter_mm": 39.04}}])
 
 
 def test_serial_coordinator_computes_features_with_measured_speed() -> None:
@@ -117,7 +115,7 @@ def test_serial_coordinator_computes_features_with_measured_speed() -> None:
     assert f["velocity_rms_mms"] == pytest.approx(2.0 / (2 * math.pi * 20) / math.sqrt(2) * 1000,
                                                   rel=0.1)
     raw = table.raw_window(KEY)
-    assert raw is not None and raw.samples_ms2.shape == (2048,) and raw.shaft_hz == 20.0
+    assert raw is not None and raw.samples_ms2.shape == (2048,) and raw.speed_rpm == 1200.0
 
 
 def test_serial_coordinator_counts_gaps() -> None:
@@ -236,3 +234,24 @@ def test_serial_coordinator_survives_a_failing_window(monkeypatch: pytest.Monkey
         assert coord._thread is not None and coord._thread.is_alive()
     finally:
         coord.stop()
+
+
+def test_each_point_uses_the_bearing_under_it() -> None:
+    asset = AssetConfig(asset_id="pump-01", speed_rpm=1480, points=[
+        {"id": "de", "bearing": {"n_balls": 9, "ball_diameter_mm": 7.94,
+                                 "pitch_diameter_mm": 39.04}},
+        "nde",  # no bearing geometry known here
+    ])
+    source = SerialSourceConfig(port="/dev/null", device_id=7, window_samples=2048, channels=[
+        {"channel": 0, "asset_id": "pump-01", "point": "de"},
+        {"channel": 1, "asset_id": "pump-01", "point": "nde"},
+    ])
+    table = PointTable([("pump-01", "de"), ("pump-01", "nde")])
+    coord = SerialCoordinator(source, {"pump-01": asset}, table)
+    for i in range(4):
+        coord.handle(sine_block(7, i, i * 512, channels=2))
+    assert coord.counters.windows == 1 and coord.counters.feature_errors == 0
+    by_point = {r.point: r.features for r in table.collect(1.0)}
+    assert by_point["de"]["env_bpfo_ms2"] is not None
+    assert by_point["nde"]["env_bpfo_ms2"] is None
+    assert all(by_point[p]["order_1x_ms2"] is not None for p in ("de", "nde"))

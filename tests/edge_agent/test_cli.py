@@ -25,7 +25,7 @@ def test_check_config_error_is_one_line(tmp_path: Path, capsys: pytest.CaptureFi
     assert main(["edge", "check-config", str(path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0
-    assert str(path) in err and "shaft_speed_rpm" in err
+    assert str(path) in err and "speed_rpm" in err
 
 
 def test_unknown_modbus_profile_is_reported(tmp_path: Path,

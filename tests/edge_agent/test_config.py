@@ -15,7 +15,7 @@ BASE = """
 gateway_id = "gw-1"
 [[assets]]
 asset_id = "pump-01"
-shaft_speed_rpm = 1480
+speed_rpm = 1480
 points = ["de"]
 [[serial]]
 port = "/dev/ttyUSB0"
@@ -52,7 +52,7 @@ def test_defaults_and_relative_outbox_path(tmp_path: Path) -> None:
     [
         (lambda t: t.replace('gateway_id = "gw-1"', ""), "gateway_id"),
         (lambda t: t.replace('"gw-1"', '"gw 1!"'), "gateway_id"),
-        (lambda t: t.replace("1480", "-5"), "assets.0.shaft_speed_rpm"),
+        (lambda t: t.replace("1480", "-5"), "assets.0.speed_rpm"),
         (lambda t: t.replace('point = "de" }', 'point = "nde" }'), "no point 'nde'"),
         (lambda t: t.replace('channel = 0, asset_id = "pump-01"', 'channel = 0, asset_id = "x"'),
          "unknown asset_id 'x'"),
@@ -105,3 +105,15 @@ def test_env_default_password_is_refused(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setenv("IRONWATCH_EDGE_MQTT__PASSWORD", "changeme")
     with pytest.raises(ConfigError, match=r"mqtt\.password"):
         load_config(write(tmp_path, BASE))
+
+
+def test_asset_physics_per_point_and_speed_required(tmp_path: Path) -> None:
+    config = load_config(EXAMPLE)
+    pump = config.asset("pump-01")
+    assert pump.speed_rpm == 1480 and pump.point_ids == ("de_radial", "nde_radial")
+    de, nde = pump.bearing_at("de_radial"), pump.bearing_at("nde_radial")
+    assert de is not None and nde is not None and de.designation == "SKF 6205"
+    assert nde.pitch_diameter_mm == 46.0  # a second bearing on the same asset
+    assert config.asset("motor-03").bearing_at("de") is None
+    with pytest.raises(ConfigError, match=r"assets\.0: .*speed_rpm"):
+        load_config(write(tmp_path, BASE.replace("speed_rpm = 1480\n", "")))

@@ -16,6 +16,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from edge_agent.agent import EdgeAgent
 from edge_agent.config import EdgeConfig, load_config
+from ironwatch.physics import AssetPhysics
 from ironwatch.wire import Command, WaveformSnapshot, command_topic, encode
 from ironwatch_app.local_servers import Mosquitto, MosquittoUser
 
@@ -77,6 +78,24 @@ def test_records_reach_a_subscriber_with_birth_status(
     assert {"queued", "sent", "dropped", "decode_errors", "reconnects"} <= set(
         statuses[-1]["counters"])
     assert statuses[-1]["clock_offset_s"] is None
+
+
+def test_birth_message_carries_the_configured_physics(
+    mosquitto: Mosquitto, tmp_path: Path, listener_factory: Callable[..., Listener]
+) -> None:
+    config = _config(tmp_path, mosquitto.port)
+    listener = listener_factory(mosquitto.port)
+    with running_agent(config):
+        assert wait_until(lambda: bool(listener.of_type("status")))
+        birth = listener.of_type("status")[0]
+    assert birth["state"] == "online"
+    # What the cloud receives is exactly what the gateway computes features with.
+    reported = AssetPhysics.model_validate(birth["physics"]["pump-01"])
+    assert reported == config.asset("pump-01").physics
+    assert reported.speed_rpm == 1480.0
+    bearing = reported.bearing_at("de")
+    assert bearing is not None and bearing.pitch_diameter_mm == 39.04
+    assert listener.of_type("status")[-1]["physics"] == {}  # the will says only 'offline'
 
 
 def test_broker_outage_loses_nothing_and_keeps_order(

@@ -81,7 +81,7 @@ def test_edge_run_process_serial_and_modbus(
     extra_asset = f"""
 [[assets]]
 asset_id = "motor-03"
-shaft_speed_rpm = 2975
+speed_rpm = 2975
 points = ["de"]
 
 [[modbus]]

@@ -204,3 +204,48 @@ def test_round_trip_property(
 def test_decode_never_raises_anything_but_wire_error(payload: bytes) -> None:
     with contextlib.suppress(wire.WireError):
         wire.decode("ironwatch/v1/gw-1/telemetry", payload)
+
+
+def test_birth_message_carries_each_assets_physics() -> None:
+    from ironwatch.physics import AssetPhysics
+
+    physics = AssetPhysics(
+        speed_rpm=1480.0, iso_group=2, foundation="rigid",
+        points=[{"id": "de_radial", "bearing": {"n_balls": 9, "ball_diameter_mm": 7.94,
+                                                "pitch_diameter_mm": 39.04,
+                                                "designation": "SKF 6205"}}],
+    )
+    birth = wire.GatewayStatus(
+        gateway_id="gw-1", seq=0, sent_at=TS, state="online", assets=["pump-7", "fan-2"],
+        physics={"pump-7": physics},
+    )
+    back = wire.decode(wire.status_topic("gw-1"), wire.encode(birth))
+    assert isinstance(back, wire.GatewayStatus)
+    assert back == birth and back.physics["pump-7"] == physics
+    assert back.physics["pump-7"].bearing_at("de_radial") == physics.points[0].bearing
+
+
+def test_physics_of_a_foreign_asset_or_a_bad_bearing_is_refused() -> None:
+    body = {"v": 1, "type": "status", "gateway_id": "gw-1", "seq": 0,
+            "sent_at": "2026-11-23T09:30:00Z", "state": "online", "assets": ["pump-7"],
+            "physics": {"other": {"speed_rpm": 1480}}}
+    with pytest.raises(wire.WireError, match="physics for assets not in 'assets': other"):
+        wire.decode(wire.status_topic("gw-1"), json.dumps(body).encode())
+    body["physics"] = {"pump-7": {"speed_rpm": 1480, "points": [
+        {"id": "de", "bearing": {"n_balls": 9, "ball_diameter_mm": 40,
+                                 "pitch_diameter_mm": 39.04}}]}}
+    with pytest.raises(wire.WireError, match=r"physics\.pump-7\.points\.0\.bearing"):
+        wire.decode(wire.status_topic("gw-1"), json.dumps(body).encode())
+
+
+def test_snapshot_says_its_speed_in_rpm() -> None:
+    snap = wire.WaveformSnapshot(
+        gateway_id="gw-1", seq=1, sent_at=TS, asset_id="pump-7", point="de", ts=TS,
+        sample_rate_hz=1000.0, speed_rpm=1480.0,
+        samples_f32le_b64=wire.WaveformSnapshot.pack(np.zeros(4)),
+    )
+    body = json.loads(wire.encode(snap))
+    assert body["speed_rpm"] == 1480.0 and "shaft_hz" not in body
+    body["shaft_hz"] = 24.7
+    with pytest.raises(wire.WireError, match="shaft_hz"):
+        wire.decode(wire.snapshot_topic("gw-1"), json.dumps(body).encode())

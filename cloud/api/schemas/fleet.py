@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
+from pydantic import BaseModel, Field, computed_field
 
 from cloud.api.schemas.common import Id, InputModel, PublicModel, UtcTime
-from cloud.domain.vocabulary import AssetKind, CustomerTier, Foundation, IsoGroup
+from cloud.domain.vocabulary import AssetKind, CustomerTier
+from ironwatch.physics import AssetPhysics
 
 __all__ = [
     "AssetCreate",
@@ -19,6 +20,7 @@ __all__ = [
     "GatewayStatusUpdate",
     "MaintenancePlanCreate",
     "MaintenancePlanPublic",
+    "PhysicsMismatch",
     "RunningHoursUpdate",
 ]
 
@@ -66,13 +68,9 @@ class _AssetFields(InputModel):
     name: str = _Name
     kind: AssetKind = "motor"
     location: str = _Name
-    shaft_speed_rpm: float | None = Field(default=None, gt=0, le=1e6)
-    n_balls: int | None = Field(default=None, ge=3, le=100)
-    ball_diameter_mm: float | None = Field(default=None, gt=0, le=1e4)
-    pitch_diameter_mm: float | None = Field(default=None, gt=0, le=1e5)
-    contact_angle_deg: float | None = Field(default=None, ge=0, lt=90)
-    iso_group: IsoGroup = 2
-    foundation: Foundation = "rigid"
+    physics: AssetPhysics | None = Field(
+        default=None, description="absent: learned from the gateway's birth message"
+    )
     customer_tier: CustomerTier = "standard"
 
 
@@ -91,35 +89,49 @@ class AssetUpdate(InputModel):
     name: str | None = Field(default=None, max_length=200, pattern=r"^[^\x00]*$")
     kind: AssetKind | None = None
     location: str | None = Field(default=None, max_length=200, pattern=r"^[^\x00]*$")
-    shaft_speed_rpm: float | None = Field(default=None, gt=0, le=1e6)
-    n_balls: int | None = Field(default=None, ge=3, le=100)
-    ball_diameter_mm: float | None = Field(default=None, gt=0, le=1e4)
-    pitch_diameter_mm: float | None = Field(default=None, gt=0, le=1e5)
-    contact_angle_deg: float | None = Field(default=None, ge=0, lt=90)
-    iso_group: IsoGroup | None = None
-    foundation: Foundation | None = None
+    physics: AssetPhysics | None = Field(
+        default=None,
+        description="replaces the whole physics; null forgets it, to learn the gateway's",
+    )
     customer_tier: CustomerTier | None = None
 
 
+class PhysicsMismatch(BaseModel):
+    """One field on which the cloud's copy of an asset's physics and its gateway disagree."""
+
+    field: str = Field(examples=["points.de_radial.bearing.n_balls"])
+    cloud: Any
+    gateway: Any
+
+
 class AssetPublic(PublicModel):
-    """An asset as the API shows it."""
+    """An asset as the API shows it, with where its gateway disagrees about its physics."""
 
     id: str
     gateway_id: str | None
     name: str
     kind: str
     location: str
-    shaft_speed_rpm: float | None
-    n_balls: int | None
-    ball_diameter_mm: float | None
-    pitch_diameter_mm: float | None
-    contact_angle_deg: float | None
-    iso_group: int
-    foundation: str
+    physics: AssetPhysics | None
+    reported_physics: AssetPhysics | None = Field(
+        description="the physics in the gateway's last birth message"
+    )
+    physics_reported_at: UtcTime | None
     customer_tier: str
     running_hours: float
     created_at: UtcTime
     updated_at: UtcTime
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def physics_mismatch(self) -> list[PhysicsMismatch]:
+        """Empty when the two agree (or one of them is not known yet)."""
+        if self.physics is None or self.reported_physics is None:
+            return []
+        return [
+            PhysicsMismatch(field=d.field, cloud=d.ours, gateway=d.theirs)
+            for d in self.physics.differences(self.reported_physics)
+        ]
 
 
 class RunningHoursUpdate(InputModel):

@@ -126,6 +126,7 @@ def seed_fleet(tmp: Path, now: datetime) -> Fleet:
         "pitch_diameter_mm": 39.04,
         "contact_angle_deg": 0.0,
     }
+    points = [{"id": "de_radial", "bearing": bearing}]
     with factory() as s:
         s.add_all(
             [
@@ -142,12 +143,10 @@ def seed_fleet(tmp: Path, now: datetime) -> Fleet:
                     name="Cooling pump 1",
                     kind="pump",
                     location="Hall A",
-                    shaft_speed_rpm=PUMP_RPM,
-                    iso_group=2,
-                    foundation="rigid",
+                    physics={"speed_rpm": PUMP_RPM, "iso_group": 2, "foundation": "rigid",
+                             "points": points},
                     customer_tier="key",
                     running_hours=1234.0,
-                    **bearing,
                 ),
                 Asset(
                     id="fan-02",
@@ -155,11 +154,9 @@ def seed_fleet(tmp: Path, now: datetime) -> Fleet:
                     name="Exhaust fan 2",
                     kind="fan",
                     location="Hall A",
-                    shaft_speed_rpm=990.0,
-                    iso_group=2,
-                    foundation="flexible",
+                    physics={"speed_rpm": 990.0, "iso_group": 2, "foundation": "flexible",
+                             "points": points},
                     customer_tier="standard",
-                    **bearing,
                 ),
                 Asset(
                     id="motor-03",
@@ -167,9 +164,7 @@ def seed_fleet(tmp: Path, now: datetime) -> Fleet:
                     name="Line motor 3",
                     kind="motor",
                     location="Hall B",
-                    shaft_speed_rpm=2975.0,
-                    iso_group=1,
-                    foundation="rigid",
+                    physics={"speed_rpm": 2975.0, "iso_group": 1, "foundation": "rigid"},
                     customer_tier="strategic",
                 ),
             ]
@@ -352,7 +347,7 @@ def seed_fleet(tmp: Path, now: datetime) -> Fleet:
             point="de_radial",
             ts=now - timedelta(minutes=5),
             sample_rate_hz=FS_HZ,
-            shaft_hz=shaft_hz,
+            speed_rpm=PUMP_RPM,
             samples_f32le_b64=WaveformSnapshot.pack(outer_race_waveform(shaft_hz)),
         )
     )

@@ -31,15 +31,22 @@ FLEET = {
             "id": "pump-1",
             "gateway_id": "gw-1",
             "kind": "pump",
-            "shaft_speed_rpm": 1480.0,
-            "bearing": {
-                "n_balls": 9,
-                "ball_diameter_mm": 7.94,
-                "pitch_diameter_mm": 39.04,
-                "contact_angle_deg": 0.0,
+            "physics": {
+                "speed_rpm": 1480.0,
+                "iso_group": 2,
+                "foundation": "rigid",
+                "points": [
+                    {
+                        "id": "de_radial",
+                        "bearing": {
+                            "n_balls": 9,
+                            "ball_diameter_mm": 7.94,
+                            "pitch_diameter_mm": 39.04,
+                            "contact_angle_deg": 0.0,
+                        },
+                    }
+                ],
             },
-            "iso_group": 2,
-            "foundation": "rigid",
             "customer_tier": "strategic",
         },
         {"id": "fan-1", "gateway_id": "gw-1", "kind": "fan", "customer_tier": "standard"},

@@ -27,11 +27,14 @@ name = "Hall C"
 id = "spindle-9"
 gateway_id = "gw-9"
 kind = "spindle"
-shaft_speed_rpm = 12000
-bearing={n_balls=12, ball_diameter_mm=6.35, pitch_diameter_mm=46.5, contact_angle_deg = 15}
+customer_tier = "key"
+[assets.physics]
+speed_rpm = 12000
 iso_group = 1
 foundation = "flexible"
-customer_tier = "key"
+[[assets.physics.points]]
+id = "de"
+bearing={n_balls=12, ball_diameter_mm=6.35, pitch_diameter_mm=46.5, contact_angle_deg = 15}
 """
 
 
@@ -41,15 +44,19 @@ def test_seed_fleet_from_toml_upserts(session: Session, tmp_path: Path) -> None:
     seed_fleet(session, path)
     asset = session.get(Asset, "spindle-9")
     assert asset is not None
-    assert (asset.kind, asset.n_balls, asset.contact_angle_deg) == ("spindle", 12, 15.0)
-    assert (asset.iso_group, asset.foundation, asset.customer_tier) == (1, "flexible", "key")
+    assert asset.physics is not None
+    bearing = asset.physics.bearing_at("de")
+    assert bearing is not None
+    assert (asset.kind, bearing.n_balls, bearing.contact_angle_deg) == ("spindle", 12, 15.0)
+    assert (asset.physics.iso_group, asset.physics.foundation, asset.customer_tier) == (
+        1, "flexible", "key")
     asset.running_hours = 1234.0
     seed_fleet(
         session, path.read_text().replace("Hall C", "Hall D").replace("12000", "9000") and path
     )
     path.write_text(FLEET_TOML.replace("12000", "9000"))
     seed_fleet(session, path)
-    assert asset.shaft_speed_rpm == 9000
+    assert asset.physics.speed_rpm == 9000
     assert asset.running_hours == 1234.0  # counted hours survive a re-seed
 
 
@@ -59,7 +66,8 @@ def test_seed_fleet_from_toml_upserts(session: Session, tmp_path: Path) -> None:
         {"gateways": [], "assets": [{"id": "a", "gateway_id": "ghost"}]},
         {"gateways": [{"id": "g"}], "assets": [{"id": "a", "gateway_id": "g", "kind": "robot"}]},
         {"gateways": [{"id": "bad id!"}]},
-        {"gateways": [{"id": "g"}], "assets": [{"id": "a", "gateway_id": "g", "iso_group": 3}]},
+        {"gateways": [{"id": "g"}],
+         "assets": [{"id": "a", "gateway_id": "g", "physics": {"iso_group": 3}}]},
         {"vehicles": []},
     ],
 )

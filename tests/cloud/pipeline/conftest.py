@@ -106,9 +106,10 @@ class Fleet:
 FLEET = {
     "gateways": [{"id": "gw-1"}],
     "assets": [
-        {"id": a, "gateway_id": "gw-1", "kind": "pump", "shaft_speed_rpm": 1480.0,
-         "bearing": {"n_balls": 9, "ball_diameter_mm": 7.94, "pitch_diameter_mm": 39.04},
-         "iso_group": 2, "foundation": "rigid", "customer_tier": "key"}
+        {"id": a, "gateway_id": "gw-1", "kind": "pump", "customer_tier": "key",
+         "physics": {"speed_rpm": 1480.0, "iso_group": 2, "foundation": "rigid", "points": [
+             {"id": "de_radial", "bearing": {"n_balls": 9, "ball_diameter_mm": 7.94,
+                                             "pitch_diameter_mm": 39.04}}]}}
         for a in ASSETS
     ],
 }
