@@ -126,7 +126,7 @@ _SHAFT_LINE_RATIO = 6.0
 #: Minimum confidence for a finding to be reported.
 ALARM_CONFIDENCE = 0.2
 #: Misalignment needs a real 2× level: its velocity at least this share of the zone A/B limit.
-MISALIGNMENT_2X_SHARE_OF_AB = 0.5
+MISALIGNMENT_2X_SHARE_OF_AB = 0.3
 
 #: Without the asset's healthy level, health can only be this sure.
 _NO_BASELINE_CAP = 0.6

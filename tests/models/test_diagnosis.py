@@ -273,3 +273,18 @@ def test_a_constant_signal_is_no_evidence_of_health() -> None:
     d = diagnose(np.zeros(N), FS, shaft_hz=SHAFT, bearing=SKF_6205)
     assert d.fault is Fault.NONE
     assert d.confidence == 0.0
+
+
+@pytest.mark.parametrize("age_h", [70.0, 90.0])
+def test_a_developing_simulated_misalignment_still_reads_misalignment(age_h: float) -> None:
+    """The absolute 2× level must not hide a real misalignment still in zone B."""
+    from simulators.machine import Machine
+    from simulators.spec import FaultMode, MachineSpec
+
+    spec = MachineSpec(
+        fault=FaultMode.MISALIGNMENT, onset_h=0.0, failure_h=100.0, start_age_h=age_h, seed=0
+    )
+    x = Machine(spec, sample_rate_hz=25_600.0, channels=1).render(2 * 25_600)[0]
+    d = diagnose(x, 25_600.0, shaft_hz=spec.speed_rpm / 60.0, bearing=spec.bearing)
+    assert d.fault is Fault.MISALIGNMENT
+    assert d.findings[0].evidence["velocity_2x_mms"] > 0.42
