@@ -56,8 +56,8 @@ def line_families(
     """The strongest harmonic combs of a ratio spectrum, strongest first.
 
     Each local maximum above ``min_ratio`` (above 0.3× shaft and the fifth bin, below a third
-    of the span, so that three harmonics fit) is tried as a fundamental; a comb's score is the geometric
-    mean of its three harmonics' ratios. Combs that are harmonics or near-duplicates of a
+    of the span, so that three harmonics fit) is tried as a fundamental; a comb's score is the
+    geometric mean of its three harmonics' ratios. Combs that are harmonics or near-duplicates of a
     stronger one are dropped, so a 1× comb is not also reported as 2× and 3×.
     """
     if freqs.size < 8 or not math.isfinite(shaft_hz) or shaft_hz <= 0:

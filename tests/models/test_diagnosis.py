@@ -288,3 +288,37 @@ def test_a_developing_simulated_misalignment_still_reads_misalignment(age_h: flo
     d = diagnose(x, 25_600.0, shaft_hz=spec.speed_rpm / 60.0, bearing=spec.bearing)
     assert d.fault is Fault.MISALIGNMENT
     assert d.findings[0].evidence["velocity_2x_mms"] > 0.42
+
+
+def test_line_families_report_combs_not_their_harmonics_or_lone_lines() -> None:
+    from models._spectral_lines import line_families
+
+    freqs = np.arange(0.0, 600.0)
+    ratio = np.ones(600)
+    ratio[[40, 80, 120]] = 6.0  # a comb at 40 Hz
+    ratio[[97, 194, 291]] = 4.0  # a weaker comb at 97 Hz
+    ratio[55] = 20.0  # one strong lone line
+    fams = line_families(freqs, ratio, shaft_hz=25.0)
+    assert [round(f.fundamental_hz) for f in fams[:2]] == [40, 97]
+    assert fams[0].order == pytest.approx(1.6)
+    assert fams[0].score == pytest.approx(6.0)
+    assert all(round(f.fundamental_hz) not in (80, 120) for f in fams)
+    assert line_families(freqs, np.ones(600), shaft_hz=25.0) == []
+
+
+def test_shaft_speed_is_read_from_the_comb_between_bins() -> None:
+    from models._spectral_lines import shaft_speed_from_spectrum
+
+    freqs = np.arange(0.0, 500.0) * 0.5
+    true_hz = 30.6
+    ratio = np.ones(500)
+    for k in (1, 2, 3):
+        # Two bins share each line, weighted by distance: the peak lies between them.
+        pos = k * true_hz / 0.5
+        lo = int(np.floor(pos))
+        ratio[lo] += 10.0 * (1.0 - (pos - lo))
+        ratio[lo + 1] += 10.0 * (pos - lo)
+    found = shaft_speed_from_spectrum(freqs, ratio, 30.0, 0.05, 4.0)
+    assert found is not None
+    assert found[0] == pytest.approx(true_hz, abs=0.1)
+    assert shaft_speed_from_spectrum(freqs, np.ones(500), 30.0, 0.05, 4.0) is None
