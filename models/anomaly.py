@@ -9,13 +9,14 @@ ratio of observed to nominal commissioning medians (the usual MCD consistency co
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass
 from typing import Any, Literal, Self
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import stats
+from scipy import special, stats
 from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -31,7 +32,7 @@ _CONSTANT_LEVEL_SHARE = 0.005
 #: Folds of the out-of-sample calibration (leave-one-out up to this many rows per asset).
 _CV_FOLDS = 30
 #: Pooled out-of-sample scores needed before the fleet's empirical tail is trusted.
-_MIN_POOLED = 300
+_MIN_POOLED = 100
 _Model = tuple[FloatArray, FloatArray, FloatArray, NDArray[np.bool_], FloatArray]
 
 
@@ -366,17 +367,66 @@ def _distance(
             sub = corr[sidx[rows]][:, pattern][:, :, pattern]
             zo = z[rows][:, pattern]
             d2[rows] = np.einsum("nf,nf->n", zo, np.linalg.solve(sub, zo[..., None])[..., 0])
-        # Map the observed-dimension chi² onto the full dimension so thresholds compare.
+        # Map the observed-dimension chi² onto the full dimension so thresholds compare:
+        # same tail probability, in log space so that no distance is capped.
         part = ~full & (dof > 0)
-        sf = stats.chi2.sf(d2[part], dof[part])
-        d2[part] = stats.chi2.isf(np.maximum(sf, 1e-300), n_features)
+        d2[part] = _chi2_isf_log(_chi2_logsf(d2[part], dof[part]), n_features)
     if order is not None:
         d2[order] = d2.copy()
         dof[order] = dof.copy()
     return d2, dof
 
 
+#: Below this log tail probability the incomplete gamma underflows: use its asymptote.
+_LOG_SF_EXACT = -600.0
+
+
+def _chi2_logsf(x: ArrayLike, dof: ArrayLike) -> FloatArray:
+    """log P(χ²_dof > x), finite however large x is (scipy's underflows near x ≈ 1500).
+
+    Far in the tail, Γ(a, y) ≈ y^(a−1)·e^(−y)·(1 + (a−1)/y + (a−1)(a−2)/y²).
+    """
+    xv, kv = np.broadcast_arrays(np.asarray(x, np.float64), np.asarray(dof, np.float64))
+    a, y = kv / 2.0, np.maximum(xv, 0.0) / 2.0
+    lower = special.gammainc(a, y)
+    with np.errstate(divide="ignore"):
+        # log1p keeps the precision where the tail probability is close to 1.
+        exact = np.where(lower < 0.5, np.log1p(-lower), np.log(special.gammaincc(a, y)))
+    safe_y = np.maximum(y, 1.0)
+    series = 1.0 + (a - 1.0) / safe_y + (a - 1.0) * (a - 2.0) / safe_y**2
+    asym = (a - 1.0) * np.log(safe_y) - y - special.gammaln(a) + np.log(np.maximum(series, 1e-3))
+    return np.asarray(np.where(exact > _LOG_SF_EXACT, exact, asym), dtype=np.float64)
+
+
+def _chi2_isf_log(log_sf: ArrayLike, dof: float) -> FloatArray:
+    """The x with log P(χ²_dof > x) = ``log_sf``: inverse of ``_chi2_logsf``, uncapped."""
+    ls = np.asarray(log_sf, dtype=np.float64)
+    out = np.empty_like(ls)
+    near = ls > _LOG_SF_EXACT
+    body = ls > -math.log(2.0)  # tail probability over one half: invert the lower tail
+    out[body] = stats.chi2.ppf(-np.expm1(ls[body]), dof)
+    out[near & ~body] = stats.chi2.isf(np.exp(ls[near & ~body]), dof)
+    far = ls[~near]
+    if far.size:
+        # Newton on the asymptote's log tail, from its dominant term (x ≈ −2·log sf).
+        x = -2.0 * far + 2.0 * max(dof / 2.0 - 1.0, 0.0) * np.log(-far)
+        for _ in range(30):
+            slope = (dof / 2.0 - 1.0) / x - 0.5
+            step = (_chi2_logsf(x, dof) - far) / slope
+            x = np.maximum(x - step, 0.5 * x)
+            if np.all(np.abs(step) <= 1e-10 * x):
+                break
+        out[~near] = x
+    return out
+
+
 _TAIL_FRACTION = 0.1
+#: The fitted tail shape is used down to this many over the number of pooled scores.
+_TRUSTED_DECADES = 0.1
+#: Excesses needed to fit a tail shape (fewer: exponential tail).
+_MIN_EXCESSES = 10
+#: Tail-shape prior (t-like features with ~8 degrees of freedom) and its weight in excesses.
+_PRIOR_SHAPE, _PRIOR_EXCESSES = 0.25, 30
 
 
 def _excesses(scores: FloatArray) -> tuple[float, FloatArray]:
@@ -395,20 +445,31 @@ def _resolution(X: FloatArray) -> FloatArray:
 
 
 def _tail_shape(scores: FloatArray) -> float:
-    """Generalised-Pareto shape of the excesses above the 90th percentile, kept in [0, 0.5]."""
+    """Generalised-Pareto shape of the excesses above the 90th percentile, kept in [0, 0.5].
+
+    The estimate is pulled towards a prior shape worth ``_PRIOR_EXCESSES`` excesses: a
+    short commissioning cannot show how heavy the tail is, and assuming a light one there
+    made thresholds jump (×5–20) as soon as more rows revealed the vibration features'
+    heavy tails. With many excesses the data decide.
+    """
     _, excess = _excesses(scores[np.isfinite(scores)])
-    if excess.size < 30 or not excess.mean() > 0:
-        return 0.0
+    if excess.size < _MIN_EXCESSES or not excess.mean() > 0:
+        return _PRIOR_SHAPE
     shape, _, _ = stats.genpareto.fit(excess / excess.mean(), floc=0.0)
     # No lighter-than-exponential tails; cap heavy tails to avoid wild extrapolation.
-    return float(np.clip(shape, 0.0, 0.5))
+    fitted = float(np.clip(shape, 0.0, 0.5))
+    m = excess.size
+    return (m * fitted + _PRIOR_EXCESSES * _PRIOR_SHAPE) / (m + _PRIOR_EXCESSES)
 
 
 def _tail_quantile(scores: FloatArray, p: float, shape: float) -> float:
     """Score exceeded with probability ``p``, from a GPD tail above the 90th percentile.
 
     Peaks-over-threshold: vibration features have heavier tails than the Gaussian, so the
-    chi-square quantile alone would alarm far more often than promised.
+    chi-square quantile alone would alarm far more often than promised. The fitted shape is
+    trusted a decade beyond the data (p ≥ 0.1/n); beyond, the tail goes on exponentially
+    at the GPD's local scale there. A heavy shape extrapolated over several decades would
+    make the threshold swing with every added commissioning row (and grow with their number).
     """
     if p >= _TAIL_FRACTION:
         return float(np.quantile(scores, 1.0 - p))
@@ -416,10 +477,14 @@ def _tail_quantile(scores: FloatArray, p: float, shape: float) -> float:
     if excess.size < 3:
         return -np.inf
     beta = float(excess.mean()) * (1.0 - shape)  # GPD mean excess is beta / (1 - shape)
-    ratio = _TAIL_FRACTION / p
+    p_edge = min(max(p, _TRUSTED_DECADES / scores.size), _TAIL_FRACTION)
+    ratio = _TAIL_FRACTION / p_edge
     if shape < 1e-6:
-        return u + beta * float(np.log(ratio))
-    return u + beta / shape * float(ratio**shape - 1.0)
+        edge = u + beta * float(np.log(ratio))
+    else:
+        edge = u + beta / shape * float(ratio**shape - 1.0)
+    local_scale = beta + shape * (edge - u)
+    return edge + local_scale * float(np.log(p_edge / p))
 
 
 def _nanmedian(a: FloatArray) -> FloatArray:

@@ -22,10 +22,15 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from models._health_indicator import DEFECT_ENVELOPE, HealthIndicator, choose_health_indicator
+
 __all__ = [
+    "DEFECT_ENVELOPE",
     "ExponentialDegradation",
     "FleetRulRegressor",
+    "HealthIndicator",
     "RulEstimate",
+    "choose_health_indicator",
     "phm08_score",
     "window_features",
 ]
@@ -35,13 +40,25 @@ FloatArray = NDArray[np.float64]
 
 @dataclass(frozen=True)
 class RulEstimate:
-    """RUL quantiles in the time unit of the inputs; ``inf`` when no degradation is seen."""
+    """RUL quantiles in the time unit of the inputs.
+
+    A quantile is ``inf`` when it lies beyond ``horizon`` (or no degradation is seen in
+    that share of the posterior): the interval is then open-ended, which is an answer
+    ("at least ``lower``, most likely ``median``"), not a missing one.
+    """
 
     median: float
     lower: float
     upper: float
     interval: tuple[float, float]
     probability_failed: float
+    horizon: float = math.inf
+    probability_beyond_horizon: float = 0.0
+
+    @property
+    def open_ended(self) -> bool:
+        """True when the upper quantile is beyond the horizon (reported as ``inf``)."""
+        return not math.isfinite(self.upper)
 
 
 class ExponentialDegradation(BaseEstimator):  # type: ignore[misc]
@@ -159,9 +176,17 @@ class ExponentialDegradation(BaseEstimator):  # type: ignore[misc]
         return self
 
     def predict_rul(
-        self, t_now: float | None = None, *, interval: tuple[float, float] = (0.1, 0.9)
+        self,
+        t_now: float | None = None,
+        *,
+        interval: tuple[float, float] = (0.1, 0.9),
+        horizon: float | None = None,
     ) -> RulEstimate:
-        """RUL distribution at ``t_now`` (default: last reading) from posterior draws."""
+        """RUL distribution at ``t_now`` (default: last reading) from posterior draws.
+
+        Quantiles beyond ``horizon`` (None: unbounded) come back as ``inf``; the others stay
+        finite, so a wide posterior still gives its lower bound and median.
+        """
         check_is_fitted(self)
         now = self.t_last_ if t_now is None else float(t_now)
         rng = np.random.default_rng(self.random_state)
@@ -175,8 +200,13 @@ class ExponentialDegradation(BaseEstimator):  # type: ignore[misc]
         rul = crossing - now
         failed = float(np.mean(rul <= 0))
         rul = np.maximum(rul, 0.0)
+        limit = math.inf if horizon is None else float(horizon)
+        if not limit > 0:
+            raise ValueError(f"horizon must be > 0, got {horizon!r}")
         lo, med, hi = np.quantile(rul, [interval[0], 0.5, interval[1]], method="inverted_cdf")
-        return RulEstimate(float(med), float(lo), float(hi), interval, failed)
+        lo, med, hi = (float(q) if q <= limit else math.inf for q in (lo, med, hi))
+        beyond = float(np.mean(rul > limit))
+        return RulEstimate(med, lo, hi, interval, failed, limit, beyond)
 
 
 _MAD_TO_SIGMA = 1.4826

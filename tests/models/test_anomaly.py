@@ -207,3 +207,65 @@ def test_a_feature_constant_through_commissioning_tolerates_tiny_changes() -> No
     model = FleetBaseline(false_alarms_per_year=1.0, scoring_interval_s=1.0).fit(X)
     assert (model.predict(np.array([[1481.0, 1.0]])) == 1).all()
     assert (model.predict(np.array([[1600.0, 1.0]])) == -1).all()
+
+
+def test_a_missing_column_keeps_severity_ranked_and_uncapped() -> None:
+    """Faults of growing size stay ranked, with or without a missing column: no distance cap
+    (a p-value floored at 1e-300 once mapped every large fault onto the same score)."""
+    X, ids, speed, _, scales = fleet(n_windows=100, n_features=6)
+    model = FleetBaseline().fit(X, asset_ids=ids, conditions=speed)
+    sizes = np.array([5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 320.0])
+    base = np.tile(X[:1], (sizes.size, 1))
+    faulty = base + np.outer(sizes * scales[0, 0], np.eye(6)[0])
+    same = np.zeros(sizes.size)
+    cond = np.full(sizes.size, speed[0])
+    full = model.anomaly_ratio(faulty, asset_ids=same, conditions=cond)
+    missing = faulty.copy()
+    missing[:, 3] = np.nan
+    part = model.anomaly_ratio(missing, asset_ids=same, conditions=cond)
+    assert np.all(np.diff(full) > 0)
+    assert np.all(np.diff(part) > 0)
+    assert len(np.unique(part)) == sizes.size
+    # Comparable across missingness: the same fault reads about the same either way.
+    np.testing.assert_allclose(part[2:], full[2:], rtol=0.5)
+    # A faulty row missing a column outranks a milder fault that has every column.
+    assert part[4] > full[3]
+
+
+def test_tail_mapping_is_exact_and_uncapped() -> None:
+    from scipy import stats
+
+    from models.anomaly import _chi2_isf_log, _chi2_logsf
+
+    x = np.array([0.5, 5.0, 50.0, 500.0, 1400.0, 5000.0, 1e6])
+    for dof in (1, 3, 17):
+        log_sf = _chi2_logsf(x, dof)
+        near = x < 1000
+        np.testing.assert_allclose(log_sf[near], stats.chi2.logsf(x[near], dof), rtol=1e-9)
+        assert np.all(np.diff(log_sf) < 0) and np.all(np.isfinite(log_sf))
+        np.testing.assert_allclose(_chi2_isf_log(log_sf, dof), x, rtol=1e-8)
+    grid = np.linspace(900.0, 1600.0, 2001)  # across the switch to the asymptote
+    assert np.all(np.diff(_chi2_isf_log(_chi2_logsf(grid, 5), 17)) > 0)
+
+
+def median_threshold(n_rows: int, seed: int) -> float:
+    """Median per-asset threshold of 4 bearings commissioned on ``n_rows`` windows each,
+    heavy-tailed (t5) features, one band never reported and one missing a third of the time."""
+    rng = np.random.default_rng(seed)
+    n_assets, n_features = 4, 8
+    offsets = rng.normal(0.0, 5.0, (n_assets, n_features))
+    scales = rng.uniform(0.5, 2.0, (n_assets, n_features))
+    k = np.repeat(np.arange(n_assets), n_rows)
+    X = offsets[k] + scales[k] * rng.standard_t(5, size=(k.size, n_features))
+    X[:, -1] = np.nan
+    X[::3, -2] = np.nan
+    model = FleetBaseline(false_alarms_per_year=1.0, scoring_interval_s=60.0)
+    return float(np.median(model.fit(X, asset_ids=k).threshold_[1:]))
+
+
+def test_threshold_is_stable_as_commissioning_grows_tenfold() -> None:
+    # Before: a light (chi-square) tail until 300 scores were pooled, then a heavy GPD
+    # tail extrapolated over four decades: thresholds grew 5–20× with 10× the rows.
+    growth = [median_threshold(400, seed) / median_threshold(40, seed) for seed in range(5)]
+    assert float(np.median(growth)) < 2.0
+    assert max(growth) < 4.0

@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from models.rul import ExponentialDegradation, FleetRulRegressor, phm08_score, window_features
+from models.rul import (
+    ExponentialDegradation,
+    FleetRulRegressor,
+    choose_health_indicator,
+    phm08_score,
+    window_features,
+)
 
 
 def degradation(t: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -145,3 +151,95 @@ def test_sklearn_contract(estimator: FleetRulRegressor, check: Check) -> None:
 def test_phm08_penalises_late_predictions_more() -> None:
     assert phm08_score([50.0], [60.0]) > phm08_score([50.0], [40.0]) > 0.0
     assert phm08_score([50.0], [50.0]) == 0.0
+
+
+def test_an_open_ended_interval_keeps_its_lower_bound_and_median() -> None:
+    # Early in a fault: few readings above the healthy level, the rate is barely known.
+    t = np.arange(0.0, 40.0)
+    hi = flat_then_exponential(t + 30.0, seed=3)
+    model = ExponentialDegradation(threshold=7.1, phi=2.0).fit(t, hi)
+    est = model.predict_rul()
+    assert est.open_ended and est.upper == np.inf
+    assert np.isfinite(est.lower) and np.isfinite(est.median)
+    assert est.lower <= est.median
+    # A horizon shorter than the median: only the lower bound is left, still reported.
+    short = model.predict_rul(horizon=est.median * 0.9)
+    assert np.isfinite(short.lower) and short.median == np.inf and short.open_ended
+    assert short.probability_beyond_horizon > 0.5
+    assert short.horizon == pytest.approx(est.median * 0.9)
+    closed = ExponentialDegradation(threshold=7.1, phi=1.0).fit(t + 30, degradation(t + 30))
+    assert not closed.predict_rul().open_ended
+    with pytest.raises(ValueError):
+        model.predict_rul(horizon=0.0)
+
+
+def commissioning_and_fault(seed: int = 0) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Features of one asset: 60 healthy windows, then 20 of a young outer-race fault whose
+    4–8 kHz band and BPFO envelope rise while the ISO velocity barely moves."""
+    rng = np.random.default_rng(seed)
+
+    def level(centre: float, sd: float, n: int, gain: float = 1.0) -> np.ndarray:
+        return centre * gain * np.exp(rng.normal(0.0, sd, n))
+
+    baseline = {
+        "velocity_rms_mms": level(1.5, 0.05, 60),
+        "band_4k_8k_rms_ms2": level(0.2, 0.05, 60),
+        "band_8k_12k_rms_ms2": np.full(60, np.nan),  # a 20 kHz sensor never reports it
+        "env_bpfo_ms2": level(0.01, 0.1, 60),
+        "kurtosis": level(3.0, 0.05, 60),
+    }
+    recent = {
+        "velocity_rms_mms": level(1.5, 0.05, 20, gain=1.04),
+        "band_4k_8k_rms_ms2": level(0.2, 0.05, 20, gain=1.5),
+        "band_8k_12k_rms_ms2": np.full(20, np.nan),
+        "env_bpfo_ms2": level(0.01, 0.1, 20, gain=6.0),
+        "kurtosis": level(3.0, 0.05, 20, gain=3.0),  # not a level: never the indicator
+    }
+    return baseline, recent
+
+
+def test_health_indicator_is_the_level_that_moved_most() -> None:
+    baseline, recent = commissioning_and_fault()
+    chosen = choose_health_indicator(baseline, recent, velocity_limit_mms=4.5)
+    assert chosen is not None and chosen.name == "band_4k_8k_rms_ms2"
+    assert chosen.moved_sd > 5.0
+    assert chosen.phi == pytest.approx(0.2, rel=0.05)
+    assert chosen.threshold == pytest.approx(10.0 * chosen.phi)
+    # Once diagnosed, the envelope at the defect (×6, 18 sd) is the indicator.
+    outer = choose_health_indicator(baseline, recent, fault="bearing_outer_race")
+    assert outer is not None and outer.name == "env_bpfo_ms2"
+    # The inner-race envelope did not move: the band is chosen again.
+    inner = choose_health_indicator(baseline, recent, fault="bearing_inner_race")
+    assert inner is not None and inner.name == "band_4k_8k_rms_ms2"
+    # Nothing moved: nothing to trend.
+    assert choose_health_indicator(baseline, baseline) is None
+    only_velocity = {"velocity_rms_mms": baseline["velocity_rms_mms"] * 2.0}
+    picked = choose_health_indicator(baseline, only_velocity, velocity_limit_mms=4.5)
+    assert picked is not None and picked.threshold == 4.5
+    with pytest.raises(ValueError):
+        choose_health_indicator(baseline, recent, failure_ratio=1.0)
+
+
+def test_rul_on_the_chosen_indicator_when_velocity_stays_flat() -> None:
+    """The band grows exponentially to 10× its healthy level at t ≈ 100 h; velocity stays in
+    its healthy noise. Trended on velocity there is no finite estimate; on the band there is,
+    and its interval covers the truth."""
+    rng = np.random.default_rng(11)
+    t = np.arange(0.0, 80.0)
+    band = 0.2 * (1.0 + np.exp(-6.0 + 0.082 * t + rng.normal(0.0, 0.05, t.size)))
+    velocity = 1.5 * np.exp(rng.normal(0.0, 0.03, t.size))
+    failure = (np.log(9.0) + 6.0) / 0.082
+    baseline = {"band_4k_8k_rms_ms2": band[:30], "velocity_rms_mms": velocity[:30]}
+    recent = {"band_4k_8k_rms_ms2": band[-5:], "velocity_rms_mms": velocity[-5:]}
+    hi = choose_health_indicator(baseline, recent, velocity_limit_mms=4.5)
+    assert hi is not None and hi.name == "band_4k_8k_rms_ms2"
+    est = (
+        ExponentialDegradation(threshold=hi.threshold, phi=hi.phi)
+        .fit(t, band)
+        .predict_rul(horizon=500.0)
+    )
+    truth = failure - t[-1]
+    assert est.lower <= truth <= est.upper
+    assert est.median == pytest.approx(truth, rel=0.35)
+    flat = ExponentialDegradation(threshold=4.5).fit(t, velocity).predict_rul(horizon=500.0)
+    assert flat.median == np.inf or flat.median > 5 * truth
