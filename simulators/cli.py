@@ -50,6 +50,16 @@ def _add_machine_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--bearing", help="bearing name: 6205, 6206, 6309, 6312, NU216, 7310B, 22220")
     g.add_argument("--iso-group", type=int, choices=(1, 2), help="ISO 10816-3 machine group")
     g.add_argument("--foundation", choices=("rigid", "flexible"))
+    r = p.add_argument_group("realism (each off unless the spec or a flag turns it on)")
+    r.add_argument("--slip", action="store_true", default=None,
+                   help="defect lines off kinematic by a factor drawn in 0.96-1.0 from the seed")
+    r.add_argument("--defect-factor", type=float,
+                   help="defect frequencies = factor x kinematic (e.g. 0.975)")
+    r.add_argument("--band-limited", action="store_true", default=None,
+                   help="a real sensor front end: anti-alias roll-off, resonances above it unseen")
+    r.add_argument("--burst-period", type=float, dest="burst_period_s",
+                   help="burst sensor: capture every S seconds, silent in between")
+    r.add_argument("--burst-samples", type=int, help="samples per burst (default 16384)")
 
 
 _OVERRIDES = {
@@ -57,6 +67,8 @@ _OVERRIDES = {
     "failure_h": "failure_h", "start_age_h": "start_age_h", "time_scale": "time_scale",
     "seed": "seed", "speed_rpm": "speed_rpm", "load_pct": "load_pct",
     "iso_group": "iso_group", "foundation": "foundation",
+    "slip": "slip", "defect_factor": "defect_factor", "band_limited": "band_limited",
+    "burst_period_s": "burst_period_s", "burst_samples": "burst_samples",
 }
 
 
@@ -84,7 +96,7 @@ def spec_from_args(args: argparse.Namespace) -> MachineSpec:
         raise CliError(str(err)) from err
 
 
-def _machine(args: argparse.Namespace, *, channels: int) -> Machine:
+def _machine(args: argparse.Namespace, *, channels: int | None) -> Machine:
     from ironwatch.errors import CliError
     from simulators.machine import Machine
 
@@ -116,7 +128,7 @@ def _print_json(obj: object) -> None:
 
 
 def _cmd_describe(args: argparse.Namespace) -> int:
-    machine = _machine(args, channels=3)
+    machine = _machine(args, channels=None)
     print(json.dumps(machine.describe(), indent=2 if args.pretty else None, default=str))
     return 0
 
@@ -205,15 +217,17 @@ def register(subparsers: Any) -> None:
 
     d = sub.add_parser("describe", help="print a machine's physics and ground-truth timeline")
     _add_machine_args(d)
-    d.add_argument("--sample-rate", type=float, default=25_600.0, help=argparse.SUPPRESS)
+    d.add_argument("--sample-rate", type=float, default=None, help=argparse.SUPPRESS)
     d.add_argument("--pretty", action="store_true", help="indent the JSON")
     d.set_defaults(func=_cmd_describe)
 
     s = sub.add_parser("serial", help="a sensor speaking the firmware protocol on a serial path")
     s.add_argument("--port", required=True, help="serial device or pty path to write to")
     _add_machine_args(s)
-    s.add_argument("--sample-rate", type=float, default=25_600.0, help="Hz (default 25600)")
-    s.add_argument("--channels", type=int, default=3, choices=(1, 2, 3))
+    s.add_argument("--sample-rate", type=float, default=None,
+                   help="Hz, 5000-51200 (default: the spec's, else 25600)")
+    s.add_argument("--channels", type=int, default=None,
+                   help="channels sent (default: 3 axes, or one per point of the spec)")
     s.add_argument("--device-id", type=int, default=1)
     s.add_argument("--block-size", type=int, default=1024, help="samples per block")
     s.add_argument("--hello-every", type=float, default=30.0,
@@ -231,7 +245,8 @@ def register(subparsers: Any) -> None:
                    help="firmware_bridge profile name or TOML path")
     m.add_argument("--unit-id", type=int, default=1, help="Modbus unit (slave) id")
     _add_machine_args(m)
-    m.add_argument("--sample-rate", type=float, default=25_600.0, help="transmitter ADC rate, Hz")
+    m.add_argument("--sample-rate", type=float, default=None,
+                   help="transmitter ADC rate, Hz (default 25600)")
     m.set_defaults(func=_signalled(_cmd_modbus))
 
     f = sub.add_parser("fleet", help="publish feature records of many machines over MQTT")

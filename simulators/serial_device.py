@@ -6,6 +6,11 @@ Heartbeat. Writes never block the acquisition: frames wait in a bounded queue an
 reader is too slow (or absent), whole new frames are dropped and counted before they get a
 sequence number, so the byte stream is never corrupted and the gap shows in
 ``first_sample_index``, as with real firmware that overruns.
+
+A burst sensor (``burst_period_s``) captures ``burst_samples`` contiguous samples at the
+start of every period, sends them as they are acquired, then stays silent: its sample counter
+runs on, so the next burst's ``first_sample_index`` jumps by the silent samples, and the
+machine ages through the silence unrecorded.
 """
 
 from __future__ import annotations
@@ -76,9 +81,22 @@ class SerialDevice:
         max_backlog_s: float = 0.5,
         reopen_period_s: float = 0.5,
         hello_period_s: float | None = 30.0,
+        burst_period_s: float | None = None,
+        burst_samples: int | None = None,
     ) -> None:
         if not 16 <= block_size <= 8192:
             raise ValueError(f"block_size must be 16..8192, got {block_size}")
+        spec = machine.spec
+        self.burst_period_s = burst_period_s or spec.burst_period_s
+        self.burst_samples = burst_samples or spec.burst_samples
+        self._period_samples = 0
+        if self.burst_period_s is not None:
+            self._period_samples = round(self.burst_period_s * machine.sample_rate_hz)
+            if not 16 <= self.burst_samples <= self._period_samples:
+                raise ValueError(
+                    f"burst_samples must be 16..{self._period_samples} (one period), "
+                    f"got {self.burst_samples}"
+                )
         self.machine = machine
         self.port = port
         self.device_id = device_id
@@ -132,16 +150,28 @@ class SerialDevice:
             sample_rate_hz=self.machine.sample_rate_hz,
         )
 
+    def _next_block(self) -> tuple[int, int]:
+        """(first sample index, length) of the next block the device will send."""
+        i = self.machine.sample_index
+        if not self._period_samples:
+            return i, self.block_size
+        offset = i % self._period_samples
+        if offset >= self.burst_samples:  # silent until the next period
+            i += self._period_samples - offset
+            offset = 0
+        return i, min(self.block_size, self.burst_samples - offset)
+
     def _block(self) -> None:
-        first = self.machine.sample_index
-        x = self.machine.render(self.block_size)
+        first, n = self._next_block()
+        self.machine.skip(first - self.machine.sample_index)
+        x = self.machine.render(n)
         counts = np.rint(x / self.scale)
         clipped = np.abs(counts) > 32767
         self.stats.clipped_samples += int(np.count_nonzero(clipped))
         # Interleave by channel: (channels, n) -> (n, channels) row-major.
         samples = np.clip(counts, -32768, 32767).astype("<i2").T.tobytes()
         self.stats.blocks_generated += 1
-        self.stats.samples_per_channel += self.block_size
+        self.stats.samples_per_channel += n
         self._enqueue(
             SampleBlock,
             first_sample_index=first,
@@ -236,7 +266,6 @@ class SerialDevice:
         stop_event = self._stop
         fs = self.machine.sample_rate_hz
         self._t0 = start = time.monotonic()
-        blocks = 0
         next_scalar = start + self.scalar_period_s
         next_heartbeat = start + self.heartbeat_period_s
         next_open = start
@@ -249,9 +278,10 @@ class SerialDevice:
                 next_open = now + self.reopen_period_s
             self._drain_input()
             # Catch up on every block whose last sample has been "acquired" by now.
-            while start + (blocks + 1) * self.block_size / fs <= now:
+            first, n = self._next_block()
+            while start + (first + n) / fs <= now:
                 self._block()
-                blocks += 1
+                first, n = self._next_block()
             if now >= next_scalar:
                 self._scalars()
                 next_scalar += self.scalar_period_s
@@ -261,7 +291,7 @@ class SerialDevice:
             if now >= next_heartbeat:
                 self._enqueue(Heartbeat, uptime_ms=self._uptime_ms())
                 next_heartbeat += self.heartbeat_period_s
-            due = min(start + (blocks + 1) * self.block_size / fs, next_scalar, next_heartbeat)
+            due = min(start + (first + n) / fs, next_scalar, next_heartbeat)
             wait = max(0.0, due - time.monotonic())
             if self._queue:
                 self._flush(wait)

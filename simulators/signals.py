@@ -16,8 +16,10 @@ from scipy import signal
 
 __all__ = [
     "VELOCITY_BAND_HZ",
+    "AntiAlias",
     "BandNoise",
     "ImpactTrain",
+    "SpeedProfile",
     "ToneBank",
     "resonator",
     "tone_velocity_rms_mms",
@@ -74,6 +76,68 @@ def resonator(freq_hz: float, damping_ratio: float, fs: float) -> tuple[FloatArr
     return b / peak, a
 
 
+class SpeedProfile:
+    """Piecewise-constant shaft speed over waveform time, as a ratio ``r`` to the nominal.
+
+    Tones and impacts run on *shaft time* τ(t) = ∫ r dt, so a speed step keeps every line's
+    phase continuous and moves its frequency by r. ``ratios[k]`` holds on
+    ``[bounds_s[k-1], bounds_s[k])``; ``amp_tone``/``amp_fault`` are the amplitude multipliers
+    per segment of shaft-order tones and of the fault's components.
+    """
+
+    def __init__(
+        self,
+        bounds_s: FloatArray,
+        ratios: FloatArray,
+        amp_tone: FloatArray,
+        amp_fault: FloatArray,
+    ) -> None:
+        self.bounds_s = np.asarray(bounds_s, dtype=np.float64)
+        self.ratios = np.asarray(ratios, dtype=np.float64)
+        self.amp_tone = np.asarray(amp_tone, dtype=np.float64)
+        self.amp_fault = np.asarray(amp_fault, dtype=np.float64)
+        if self.ratios.size != self.bounds_s.size + 1 or np.any(self.ratios <= 0):
+            raise ValueError("need one positive ratio more than bounds")
+        # τ at each bound; the phase origin is arbitrary, only continuity matters.
+        tau = np.zeros(self.bounds_s.size)
+        for k in range(self.bounds_s.size):
+            prev_t, prev_tau = (0.0, 0.0) if k == 0 else (self.bounds_s[k - 1], tau[k - 1])
+            tau[k] = prev_tau + self.ratios[k] * (self.bounds_s[k] - prev_t)
+        self._tau_bounds = tau
+
+    def segment(self, t_s: FloatArray) -> NDArray[np.intp]:
+        """Index into ``ratios`` of the segment each time falls in."""
+        return np.asarray(np.searchsorted(self.bounds_s, t_s, side="right"), dtype=np.intp)
+
+    def tau(self, t_s: FloatArray) -> FloatArray:
+        """Shaft time at waveform times (seconds at the nominal speed)."""
+        t = np.asarray(t_s, dtype=np.float64)
+        k = self.segment(t)
+        prev_t = np.concatenate([[0.0], self.bounds_s])[k]
+        prev_tau = np.concatenate([[0.0], self._tau_bounds])[k]
+        return np.asarray(prev_tau + self.ratios[k] * (t - prev_t), dtype=np.float64)
+
+    def t_of_tau(self, tau: FloatArray) -> FloatArray:
+        """Waveform time at shaft times (the inverse of `tau`)."""
+        u = np.asarray(tau, dtype=np.float64)
+        k = np.searchsorted(self._tau_bounds, u, side="right")
+        prev_t = np.concatenate([[0.0], self.bounds_s])[k]
+        prev_tau = np.concatenate([[0.0], self._tau_bounds])[k]
+        return np.asarray(prev_t + (u - prev_tau) / self.ratios[k], dtype=np.float64)
+
+
+class AntiAlias:
+    """A sensor front end's anti-alias filter: flat to 0.4 fs, 80 dB down by 0.5 fs (stateful)."""
+
+    def __init__(self, fs: float, channels: int) -> None:
+        self.sos = signal.ellip(10, 0.05, 80.0, 0.4 * fs, btype="lowpass", fs=fs, output="sos")
+        self._zi = np.zeros((self.sos.shape[0], channels, 2))
+
+    def render(self, x: FloatArray) -> FloatArray:
+        y, self._zi = signal.sosfilt(self.sos, x, axis=-1, zi=self._zi)
+        return np.asarray(y, dtype=np.float64)
+
+
 class ToneBank:
     """Sinusoids at fixed frequencies, amplitude per tone times an envelope of damage.
 
@@ -87,14 +151,20 @@ class ToneBank:
         phases_rad: FloatArray,
         fs: float,
         envelope: Envelope | None = None,
+        *,
+        profile: SpeedProfile | None = None,
+        fault: bool = False,
     ) -> None:
+        self.profile = profile
+        self.fault = fault
         self.freqs_hz = np.asarray(freqs_hz, dtype=np.float64)
         self.amplitudes_ms2 = np.asarray(amplitudes_ms2, dtype=np.float64)
         self.phases_rad = np.asarray(phases_rad, dtype=np.float64)
         self.fs = fs
         self.envelope = envelope
         # Tones above Nyquist would alias into the band; a real ADC's anti-alias filter drops them.
-        self._keep = self.freqs_hz < 0.45 * fs
+        top = 1.0 if profile is None else float(np.max(profile.ratios))
+        self._keep = self.freqs_hz * top < 0.45 * fs
 
     def render(self, start: int, n: int, damage: FloatArray) -> FloatArray:
         t = (start + np.arange(n, dtype=np.float64)) / self.fs
@@ -102,16 +172,29 @@ class ToneBank:
         if f.size == 0:
             return np.zeros((self.amplitudes_ms2.shape[0], n))
         # (channels, tones, n) is small for the ~20 tones and 1024-25600 samples used here.
+        if self.profile is not None:
+            seg = self.profile.segment(t)
+            t = self.profile.tau(t)
         arg = 2.0 * np.pi * f[None, :, None] * t[None, None, :]
         arg = arg + self.phases_rad[:, self._keep, None]
         out: FloatArray = np.einsum("ct,ctn->cn", self.amplitudes_ms2[:, self._keep], np.cos(arg))
+        if self.profile is not None:
+            amp = self.profile.amp_fault if self.fault else self.profile.amp_tone
+            out *= amp[seg][None, :]
         if self.envelope is not None:
             out *= self.envelope(damage)[None, :]
         return out
 
 
 class BandNoise:
-    """Gaussian noise through a band-pass, with an RMS per channel times a damage envelope."""
+    """Gaussian noise through a band-pass, with an RMS per channel times a damage envelope.
+
+    ``physical=True``: ``rms_ms2`` is the RMS of the noise as it is in the structure, over its
+    whole band; the rendered noise has that noise's density and simply lacks what lies above
+    0.45 fs, as a band-limited sensor records it (an FIR matching the analog 2nd-order shape).
+    """
+
+    _TAPS = 255
 
     def __init__(
         self,
@@ -122,13 +205,29 @@ class BandNoise:
         *,
         envelope: Envelope | None = None,
         order: int = 2,
+        physical: bool = False,
     ) -> None:
-        hi = min(band_hz[1], 0.45 * fs)
-        self.sos = signal.butter(order, (band_hz[0], hi), btype="bandpass", fs=fs, output="sos")
         self.rms_ms2 = np.asarray(rms_ms2, dtype=np.float64)
         self.fs = fs
         self.rng = rng
         self.envelope = envelope
+        self.taps: FloatArray | None = None
+        if physical:
+            b, a = signal.butter(order, [2.0 * math.pi * f for f in band_hz], btype="bandpass",
+                                 analog=True)
+            grid = np.geomspace(1.0, 50.0 * band_hz[1], 20_000)
+            power = np.abs(signal.freqs(b, a, worN=2.0 * math.pi * grid)[1]) ** 2
+            total = float(np.trapezoid(power, grid))
+            f = np.linspace(0.0, fs / 2.0, 513)
+            mag = np.abs(signal.freqs(b, a, worN=2.0 * math.pi * f)[1])
+            self.taps = np.asarray(signal.firwin2(self._TAPS, f, mag, fs=fs), dtype=np.float64)
+            # White noise of unit variance has one-sided density 2/fs; the structure's noise
+            # has |H(f)|² / ∫|H|² per unit power.
+            self.gain = math.sqrt(fs / (2.0 * total))
+            self._zi = np.zeros((self.rms_ms2.size, self._TAPS - 1))
+            return
+        hi = min(band_hz[1], 0.45 * fs)
+        self.sos = signal.butter(order, (band_hz[0], hi), btype="bandpass", fs=fs, output="sos")
         _, h = signal.sosfreqz(self.sos, worN=8192)
         # Unit-variance input gives mean(|H|²) output power; normalise to unit RMS.
         self.gain = 1.0 / math.sqrt(float(np.mean(np.abs(h) ** 2)))
@@ -138,6 +237,9 @@ class BandNoise:
         """Band velocity RMS per 1 m/s² of this noise's acceleration RMS."""
 
         def response(f: FloatArray) -> FloatArray:
+            if self.taps is not None:
+                fir: FloatArray = signal.freqz(self.taps, 1.0, worN=f, fs=self.fs)[1]
+                return fir * self.gain
             h: FloatArray = signal.sosfreqz(self.sos, worN=f, fs=self.fs)[1]
             return h * self.gain
 
@@ -147,7 +249,10 @@ class BandNoise:
         del start  # state-carrying: blocks must be rendered in order
         # Draw (n, channels) so the stream is in time order whatever the block size.
         white = self.rng.standard_normal((n, self.rms_ms2.size)).T
-        out, self._zi = signal.sosfilt(self.sos, white, axis=-1, zi=self._zi)
+        if self.taps is not None:
+            out, self._zi = signal.lfilter(self.taps, 1.0, white, axis=-1, zi=self._zi)
+        else:
+            out, self._zi = signal.sosfilt(self.sos, white, axis=-1, zi=self._zi)
         out = out * (self.gain * self.rms_ms2[:, None])
         if self.envelope is not None:
             out *= self.envelope(damage)[None, :]
@@ -179,7 +284,10 @@ class ImpactTrain:
         modulation_hz: float = 0.0,
         modulation_depth: float = 0.0,
         pattern: tuple[float, ...] = (1.0,),
+        active: FloatArray | None = None,
+        profile: SpeedProfile | None = None,
     ) -> None:
+        self.profile = profile
         self.rate_hz = rate_hz
         self.amplitude_ms2 = amplitude_ms2
         self.channel_gains = np.asarray(channel_gains, dtype=np.float64)
@@ -193,6 +301,9 @@ class ImpactTrain:
         self._mod_phase = float(rng.uniform(0.0, 2.0 * math.pi))
         nyq_safe = 0.4 * fs  # keep the ring well below Nyquist at low sample rates
         self.filters = [resonator(min(f, nyq_safe), damping_ratio, fs) for f in resonances_hz]
+        # 0 for a channel whose resonance a band-limited sensor cannot see.
+        self.active = (np.ones(len(self.filters)) if active is None
+                       else np.asarray(active, dtype=np.float64))
         self._zi = [np.zeros(2) for _ in self.filters]
         self._times = np.empty(0)
         self._count = 0  # impacts emitted so far, for the pattern
@@ -222,7 +333,8 @@ class ImpactTrain:
             impulse[0] = 1.0
             energy.append(float(np.sum(signal.lfilter(b, a, impulse) ** 2)))
         power = self.mean_power_per_amplitude() * np.asarray(energy)
-        return np.asarray(self.amplitude_ms2 * self.channel_gains * np.sqrt(power), np.float64)
+        gains = self.channel_gains * self.active
+        return np.asarray(self.amplitude_ms2 * gains * np.sqrt(power), np.float64)
 
     def velocity_rms_mms_per_ms2(self, channel: int) -> float:
         """Band velocity RMS of a channel per 1 m/s² of impact amplitude (steady state)."""
@@ -233,23 +345,27 @@ class ImpactTrain:
             return h
 
         unit = velocity_rms_per_unit_variance(response, self.fs)
-        gain = float(self.channel_gains[channel])
+        gain = float(self.channel_gains[channel] * self.active[channel])
         return unit * math.sqrt(self.mean_power_per_amplitude()) * gain
 
     def render(
         self, start: int, n: int, damage_at: Callable[[FloatArray], FloatArray]
     ) -> FloatArray:
         """Render a block; ``damage_at(times_s)`` gives damage at each impact's own time."""
-        end_t = (start + n - 0.5) / self.fs
+        # Impact times are drawn in shaft time, so a speed step changes their rate.
+        end_t = self._tau((start + n - 0.5) / self.fs)
         while self._times.size == 0 or self._times[-1] < end_t:
             self._extend()
         k = int(np.searchsorted(self._times, end_t))
-        times, self._times = self._times[:k], self._times[k:]
+        shaft_times, self._times = self._times[:k], self._times[k:]
+        times = shaft_times if self.profile is None else self.profile.t_of_tau(shaft_times)
         idx = np.clip(np.rint(times * self.fs).astype(np.int64) - start, 0, n - 1)
         amps = self.amplitude_ms2 * self.pattern[(self._count + np.arange(k)) % self.pattern.size]
         self._count += k
+        if self.profile is not None:
+            amps = amps * self.profile.amp_fault[self.profile.segment(times)]
         if self.modulation_depth:
-            phase = 2.0 * np.pi * self.modulation_hz * times + self._mod_phase
+            phase = 2.0 * np.pi * self.modulation_hz * shaft_times + self._mod_phase
             amps = amps * (1.0 + self.modulation_depth * np.cos(phase))
         if self.envelope is not None:
             amps = amps * self.envelope(damage_at(times))
@@ -258,5 +374,18 @@ class ImpactTrain:
         out = np.empty((len(self.filters), n))
         for c, (b, a) in enumerate(self.filters):
             y, self._zi[c] = signal.lfilter(b, a, excitation, zi=self._zi[c])
-            out[c] = self.channel_gains[c] * y
+            out[c] = self.channel_gains[c] * self.active[c] * y
         return out
+
+    def _tau(self, t_s: float) -> float:
+        return t_s if self.profile is None else float(self.profile.tau(np.array([t_s]))[0])
+
+    def skip(self, start: int) -> None:
+        """Forget impacts before sample ``start``: the sensor did not capture them."""
+        cut = self._tau((start - 0.5) / self.fs)
+        while self._times.size == 0 or self._times[-1] < cut:
+            self._times = np.empty(0)
+            self._extend()
+        k = int(np.searchsorted(self._times, cut))
+        self._count += k
+        self._times = self._times[k:]
