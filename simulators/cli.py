@@ -192,6 +192,7 @@ def _cmd_fleet(args: argparse.Namespace, stop: threading.Event) -> int:
         fleet = make_fleet(
             args.gateways * args.machines_per_gateway, seed=args.seed,
             time_scale=args.time_scale, healthy_fraction=args.healthy_fraction,
+            realism=args.realistic,
         )
         publisher = FleetPublisher(
             fleet, host=args.mqtt_host, port=args.mqtt_port, gateways=args.gateways,
@@ -263,4 +264,6 @@ def register(subparsers: Any) -> None:
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--time-scale", type=float, default=3600.0)
     f.add_argument("--healthy-fraction", type=float, default=0.5)
+    f.add_argument("--realistic", action="store_true",
+                   help="slip, band-limited 12/20/25.6 kHz sensors, load steps, 4-point shafts")
     f.set_defaults(func=_signalled(_cmd_fleet))

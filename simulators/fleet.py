@@ -2,7 +2,10 @@
 
 No waveforms: each record's features come from the machine's calibrated physics
 (`Machine.expected_velocity_rms_mms`, `expected_accel_rms_ms2`, the thermal model) with a
-little measurement noise, so thousands of machines fit on one core. Messages follow
+little measurement noise, so thousands of machines fit on one core. A realistic fleet
+(``make_fleet(realistic=True)``) adds the simulator's realism: slip, band-limited sensors at
+12/20/25.6 kHz, a load step per machine, and shafts with four measurement points (one record
+per point, the failing bearing's vibration attenuated at the others). Messages follow
 `ironwatch.wire` exactly: `TelemetryMessage` batches per gateway, record seqs increasing per
 gateway, QoS 1. `FleetStats.records_produced` is the ground-truth count to compare the
 cloud's ingested total with.
@@ -23,9 +26,16 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from ironwatch import wire
 from simulators.machine import Machine
-from simulators.spec import BEARINGS, FaultMode, MachineSpec
+from simulators.spec import BEARINGS, FaultMode, LoadStep, MachineSpec, PointSpec
 
-__all__ = ["FleetMachine", "FleetPublisher", "FleetStats", "expected_records", "make_fleet"]
+__all__ = [
+    "FleetMachine",
+    "FleetPublisher",
+    "FleetStats",
+    "expected_records",
+    "make_fleet",
+    "realistic",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -33,15 +43,49 @@ _SPEEDS_RPM = (990.0, 1480.0, 1780.0, 2970.0, 3560.0)
 _FAULTS = tuple(m for m in FaultMode if m is not FaultMode.NONE)
 _AGE_GRID = 400  # points of the per-machine velocity/accel lookup over its life
 POINT = "de_radial_h"
+SENSOR_RATES_HZ = (12_000.0, 20_000.0, 25_600.0)
+MULTI_POINT_SHARE = 1.0 / 3.0
+SHAFT_POINTS = ("nde_motor", "de_motor", "de_load", "nde_load")
+
+
+def realistic(spec: MachineSpec, rng: np.random.Generator, *, end_h: float) -> MachineSpec:
+    """The spec with reality's tricks switched on, drawn from ``rng``.
+
+    Slip (a seeded defect factor), a band-limited sensor at 12, 20 or 25.6 kHz, one load step
+    between start and ``end_h`` (speed 80-100 %, load 40-100 %), and on a third of the
+    machines four measurement points with the failing bearing at a random one of them.
+    """
+    names = sorted(BEARINGS)
+    at_h = float(rng.uniform(spec.start_age_h, end_h))
+    step = LoadStep(at_h=at_h, speed_rpm=spec.speed_rpm * float(rng.uniform(0.8, 1.0)),
+                    load_pct=float(rng.uniform(40.0, 100.0)))
+    changes: dict[str, object] = {
+        "slip": True, "band_limited": True,
+        "sample_rate_hz": float(rng.choice(SENSOR_RATES_HZ)), "load_steps": (step,),
+    }
+    if rng.random() < MULTI_POINT_SHARE:
+        points = [PointSpec(p, BEARINGS[names[int(rng.integers(len(names)))]])
+                  for p in SHAFT_POINTS]
+        failing = int(rng.integers(len(points)))
+        # The spec's own bearing is the failing one, so its defect lines stay the same.
+        points[failing] = PointSpec(SHAFT_POINTS[failing], spec.bearing)
+        changes |= {"points": tuple(points), "failing_point": SHAFT_POINTS[failing]}
+    return spec.with_(**changes)
 
 
 def make_fleet(
-    n: int, *, seed: int = 0, time_scale: float = 3600.0, healthy_fraction: float = 0.5
+    n: int, *, seed: int = 0, time_scale: float = 3600.0, healthy_fraction: float = 0.5,
+    realism: bool = False,
 ) -> list[MachineSpec]:
-    """N varied machine specs from a seed: speeds, loads, bearings, ISO classes, faults."""
+    """N varied machine specs from a seed: speeds, loads, bearings, ISO classes, faults.
+
+    ``realism`` switches reality's tricks on (see `realistic`); the physics drawn otherwise
+    is the same as without it.
+    """
     if n < 1:
         raise ValueError(f"a fleet needs at least one machine, got {n}")
     rng = np.random.default_rng(seed)
+    tricks = np.random.default_rng([seed, 1])
     bearings = sorted(BEARINGS)
     specs = []
     for i in range(n):
@@ -67,29 +111,43 @@ def make_fleet(
             seed=int(rng.integers(2**31)),
             healthy_severity=float(rng.uniform(0.35, 0.8)),
         ))
+        if realism:
+            specs[-1] = realistic(specs[-1], tricks, end_h=onset + life)
     return specs
 
 
 class FleetMachine:
-    """A machine reduced to its feature trajectory: lookups over age, plus noise."""
+    """A machine reduced to its feature trajectory: lookups over age, plus noise.
+
+    One record stream per measurement point: the radial channel of a one-point machine, or
+    each point of a multi-point shaft.
+    """
 
     def __init__(self, spec: MachineSpec) -> None:
         # A low sample rate is enough: only the calibration is used, never a waveform.
-        self.machine = Machine(spec, sample_rate_hz=8192.0, channels=1)
+        channels = len(spec.points) or 1
+        self.machine = Machine(spec, sample_rate_hz=8192.0, channels=channels)
         self.spec = spec
+        self.points: tuple[str, ...] = spec.point_ids if spec.points else (POINT,)
         end = max(spec.failure_h * 1.1, spec.start_age_h + 1.0)
         self._ages = np.linspace(spec.start_age_h, end, _AGE_GRID)
-        self._velocity = self.machine.expected_velocity_rms_mms(self._ages)[:, 0]
-        self._accel = self.machine.expected_accel_rms_ms2(self._ages)[:, 0]
+        # A load step is a jump: put grid points on both sides of it.
+        steps = [s.at_h for s in spec.load_steps if spec.start_age_h < s.at_h < end]
+        if steps:
+            self._ages = np.unique(np.concatenate(
+                [self._ages, steps, np.nextafter(np.array(steps), -np.inf)]))
+        self._velocity = self.machine.expected_velocity_rms_mms(self._ages)
+        self._accel = self.machine.expected_accel_rms_ms2(self._ages)
         self._rng = np.random.default_rng(spec.seed ^ 0x5EED)
 
-    def features(self, age_h: float) -> dict[str, float | None]:
+    def features(self, age_h: float, point: int = 0) -> dict[str, float | None]:
+        """One record's features at an age, for the point at index ``point``."""
         noise = self._rng.normal(0.0, 1.0, 3)
         scalars = self.machine.scalars(age_h)
         return {
-            "velocity_rms_mms": float(np.interp(age_h, self._ages, self._velocity))
+            "velocity_rms_mms": float(np.interp(age_h, self._ages, self._velocity[:, point]))
             * (1.0 + 0.03 * float(noise[0])),
-            "accel_rms_ms2": float(np.interp(age_h, self._ages, self._accel))
+            "accel_rms_ms2": float(np.interp(age_h, self._ages, self._accel[:, point]))
             * (1.0 + 0.03 * float(noise[1])),
             "temperature_c": scalars["temperature_c"],
             "speed_rpm": scalars["speed_rpm"],
@@ -202,12 +260,13 @@ class FleetPublisher:
             records = []
             for m in machines:
                 age = m.spec.start_age_h + m.spec.time_scale * elapsed_s / 3600.0
-                seq = self._seq[gw]
-                self._seq[gw] = seq + 1
-                records.append(wire.FeatureRecord(
-                    seq=seq, asset_id=m.spec.machine_id, point=POINT, ts=now,
-                    window_s=window_s, features=m.features(age),
-                ))
+                for i, point in enumerate(m.points):
+                    seq = self._seq[gw]
+                    self._seq[gw] = seq + 1
+                    records.append(wire.FeatureRecord(
+                        seq=seq, asset_id=m.spec.machine_id, point=point, ts=now,
+                        window_s=window_s, features=m.features(age, i),
+                    ))
             for i in range(0, len(records), self.batch_records):
                 batch = records[i : i + self.batch_records]
                 msg = wire.TelemetryMessage(
@@ -268,5 +327,8 @@ class FleetPublisher:
 
 
 def expected_records(machines: int, rate_hz: float, duration_s: float) -> int:
-    """How many records a run of ``duration_s`` produces (one tick at 0 s, then every 1/rate)."""
+    """How many records a run of ``duration_s`` produces (one tick at 0 s, then every 1/rate).
+
+    ``machines`` counts record streams: a multi-point machine is one per point.
+    """
     return machines * math.ceil(duration_s * rate_hz)

@@ -5,13 +5,20 @@ from __future__ import annotations
 import threading
 import time
 
+import numpy as np
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ironwatch import wire
 from ironwatch_app.local_servers import Mosquitto
-from simulators.fleet import FleetPublisher, expected_records, make_fleet
+from simulators.fleet import (
+    SENSOR_RATES_HZ,
+    FleetMachine,
+    FleetPublisher,
+    expected_records,
+    make_fleet,
+)
 from simulators.spec import FaultMode
 
 
@@ -25,6 +32,33 @@ def test_make_fleet_is_varied_and_seeded() -> None:
     assert all(s.failure_h > s.onset_h for s in fleet)
     assert make_fleet(60, seed=4, healthy_fraction=0.3) == fleet
     assert make_fleet(60, seed=5, healthy_fraction=0.3) != fleet
+
+
+def test_realistic_fleet_switches_the_tricks_on_and_keeps_the_physics() -> None:
+    plain = make_fleet(60, seed=4, healthy_fraction=0.3)
+    fleet = make_fleet(60, seed=4, healthy_fraction=0.3, realism=True)
+    assert [s.fault for s in fleet] == [s.fault for s in plain]
+    assert [s.speed_rpm for s in fleet] == [s.speed_rpm for s in plain]
+    assert all(s.slip and s.band_limited and len(s.load_steps) == 1 for s in fleet)
+    assert {s.sample_rate_hz for s in fleet} == set(SENSOR_RATES_HZ)
+    multi = [s for s in fleet if s.points]
+    assert 10 <= len(multi) <= 30
+    assert all(len(s.points) == 4 and s.failing_bearing == s.bearing for s in multi)
+
+    spec = next(s for s in multi if s.fault.is_bearing)
+    machine = FleetMachine(spec)
+    assert machine.points == spec.point_ids
+    # Near failure the failing point reads highest; the others carry less of the fault.
+    near_failure = spec.failure_h - 1.0
+    truth = np.array([machine.machine.expected_velocity_rms_mms(near_failure)])[0]
+    failing = spec.point_ids.index(spec.failing_point_id)
+    assert int(np.argmax(truth)) == failing
+    v = [machine.features(near_failure, i)["velocity_rms_mms"] or 0.0 for i in range(4)]
+    assert max(range(4), key=lambda i: v[i]) == failing
+    # The step changes the speed the machine reports.
+    step = spec.load_steps[0]
+    after = machine.features(step.at_h + 1.0)["speed_rpm"]
+    assert after == pytest.approx(step.speed_rpm, rel=0.01)
 
 
 @pytest.mark.integration
