@@ -74,6 +74,36 @@ def test_quick_run_prints_one_json_line_with_sane_figures(
     assert figures["exposure_asset_years"] > 0
     assert figures["elapsed_s"] < 120
 
+    # The default profile is realistic: realism on, the same fleet off beside it.
+    assert figures["profile"] == "realistic" and figures["realism"] is True
+    off = figures["realism_off"]
+    assert set(bench.COMPARED) <= set(off)
+    for key in SHARES:
+        value = off.get(key)
+        assert value is None or 0.0 <= value <= 1.0, key
+    assert off["first_alert_on_failing_point_share"] is None  # no multi-point shafts when off
+    assert isinstance(figures["multipoint_runs"], int) and figures["multipoint_runs"] >= 0
+    share = figures["first_alert_on_failing_point_share"]
+    assert share is None or 0.0 <= share <= 1.0
+    assert figures["total_elapsed_s"] >= figures["elapsed_s"]
+
+
+def test_realism_changes_the_tricks_not_the_machines(bench: ModuleType) -> None:
+    config = bench.FleetConfig(machines=6, healthy=6, seed=3)
+    plain = bench.make_specs(config)
+    real = bench.make_specs(bench.FleetConfig(machines=6, healthy=6, seed=3, realism=True))
+    assert [(s.fault, s.speed_rpm, s.onset_h, s.failure_h, s.seed) for s in real] == [
+        (s.fault, s.speed_rpm, s.onset_h, s.failure_h, s.seed) for s in plain]
+    assert not any(s.slip or s.band_limited or s.load_steps or s.points for s in plain)
+    assert all(s.slip and s.band_limited and len(s.load_steps) == 1 for s in real)
+    assert any(s.points for s in real)
+    # A multi-point run has one feature stream per point, and its failing point known.
+    spec = next(s for s in real if s.points)
+    quick = bench.FleetConfig(machines=6, healthy=6, seed=3, snapshot_s=0.05,
+                              failure_days=(30.0, 36.0), healthy_days=30.0, realism=True)
+    end_age, feats = bench.simulate(spec, quick)
+    assert feats.shape[:2] == (4, end_age.size)
+
 
 def test_fleet_config_refuses_a_life_shorter_than_commissioning(bench: ModuleType) -> None:
     with pytest.raises(ValueError, match="commissioning"):
