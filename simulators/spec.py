@@ -376,7 +376,8 @@ _SENSOR = ("sample_rate_hz", "burst_period_s", "burst_samples")
 def load_spec(path: str | Path) -> MachineSpec:
     """Read a machine spec from a ``.toml`` or ``.json`` file, or a shipped one by name.
 
-    Shipped examples (simulators/specs): ``pump_outer_race``, ``fan_healthy``.
+    Shipped examples (simulators/specs): ``pump_outer_race``, ``fan_healthy``,
+    ``shaft_four_bearings``.
     """
     p = Path(path)
     if not p.exists() and not p.suffix:
