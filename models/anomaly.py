@@ -36,6 +36,20 @@ _MIN_POOLED = 100
 _Model = tuple[FloatArray, FloatArray, FloatArray, NDArray[np.bool_], FloatArray]
 
 
+#: Models × features × rows fitted in one batch: bounds the working memory of a fit.
+_BATCH_ELEMENTS = 1_500_000
+
+
+@dataclass(frozen=True)
+class _AssetFit:
+    """Per-asset baselines of one batched fit and what calibration needs from it."""
+
+    assets: NDArray[Any]  # sorted ids
+    models: _Model  # stacked per asset, in ``assets`` order
+    medians: FloatArray  # out-of-sample median distance (NaN: not calibrated)
+    pooled: FloatArray  # out-of-sample distances over their asset's median, pooled
+
+
 @dataclass(frozen=True)
 class _LabelledWindow:
     asset_id: Any
@@ -80,51 +94,40 @@ class FleetBaseline(OutlierMixin, BaseEstimator):  # type: ignore[misc]
         ids = self._ids(asset_ids, Xv.shape[0])
         cond = self._design(conditions, Xv.shape[0])
         self.n_conditions_ = cond.shape[1] - 1
+        n_features = Xv.shape[1]
 
-        assets = np.unique(ids)
-        models = [self._fit_one(Xv, cond, None)]  # index 0: pooled fleet baseline
-        models += [self._fit_one(Xv[ids == a], cond[ids == a], models[0][1]) for a in assets]
-        self.assets_ = assets
-        self.coef_ = np.stack([m[0] for m in models])  # (A+1, p, F)
-        self.scale_ = np.stack([m[1] for m in models])  # (A+1, F)
-        self.precision_ = np.stack([m[2] for m in models])  # (A+1, F, F) on z
-        self.used_ = np.stack([m[3] for m in models])  # (A+1, F) feature observed at all
-        self.corr_ = np.stack([m[4] for m in models])
+        p_alarm = self.false_alarms_per_year * self.scoring_interval_s / _SECONDS_PER_YEAR
+        self.p_alarm_ = min(p_alarm, 0.5)
+        nominal = stats.chi2.isf(self.p_alarm_, n_features)
+        # Index 0: the pooled fleet baseline, for assets unseen in fit and as a scale floor.
+        pooled = self._fit_batch(Xv.T[None], cond.T[None], np.array([Xv.shape[0]]), None)
+        fit = self._fit_assets(Xv, ids, cond, pooled[1][0])
+        self.assets_ = fit.assets
+        self.coef_, self.scale_, self.precision_, self.used_, self.corr_ = (
+            np.concatenate([a, b]) for a, b in zip(pooled, fit.models, strict=True)
+        )
 
         # Calibrate on out-of-sample scores: a model scores its own commissioning rows lower
         # than fresh windows (with ~30 rows and ~18 features, markedly so).
-        p_alarm = self.false_alarms_per_year * self.scoring_interval_s / _SECONDS_PER_YEAR
-        self.p_alarm_ = min(p_alarm, 0.5)
-        n_features = Xv.shape[1]
-        nominal = stats.chi2.isf(self.p_alarm_, n_features)
         ref_ratio = nominal / stats.chi2.median(n_features)
-        d2_in, _ = self._distance(Xv, ids, cond)
-        d2_out = self._out_of_sample(Xv, ids, cond, models)
-        idx = self._index(ids)
-        factor = np.ones(len(models))
-        threshold = np.full(len(models), nominal)
-        own = [d2_in[np.isfinite(d2_in)]]
-        own += [d2_out[(idx == k) & np.isfinite(d2_out)] for k in range(1, len(models))]
-        medians = np.array([float(np.median(o)) if o.size >= 5 else np.nan for o in own])
-        medians = np.where(medians > 0, medians, np.nan)
         # One asset's ~30 scores cannot show a 1e-4 tail: pool the shape over the fleet
         # (scores over their asset's median), keep the level (median) per asset.
-        pooled = [o / m for o, m in zip(own[1:], medians[1:], strict=True) if np.isfinite(m)]
         ratio = ref_ratio
         self.tail_shape_ = 0.0
-        if pooled and sum(o.size for o in pooled) >= _MIN_POOLED:
-            allp = np.concatenate(pooled)
-            self.tail_shape_ = _tail_shape(allp)
-            ratio = max(ratio, _tail_quantile(allp, self.p_alarm_, self.tail_shape_))
-        for k in range(len(models)):
-            if not np.isfinite(medians[k]):
-                continue
-            factor[k] = medians[k] / stats.chi2.median(n_features)
-            if k == 0:  # the fleet pool has thousands of rows: its own tail is identified
-                tail = _tail_quantile(own[0], self.p_alarm_, _tail_shape(own[0] / medians[0]))
-                threshold[k] = max(factor[k] * nominal, tail)
-            else:
-                threshold[k] = medians[k] * ratio
+        if fit.pooled.size >= _MIN_POOLED:
+            self.tail_shape_ = _tail_shape(fit.pooled)
+            ratio = max(ratio, _tail_quantile(fit.pooled, self.p_alarm_, self.tail_shape_))
+        self.tail_ratio_ = float(ratio)
+        d2_in, _ = self._distance(Xv, ids, cond)
+        own = d2_in[np.isfinite(d2_in)]
+        fleet_median = float(np.median(own)) if own.size >= 5 else np.nan
+        factor = np.ones(len(fit.assets) + 1)
+        threshold = np.full(len(fit.assets) + 1, nominal)
+        if fleet_median > 0:  # the fleet pool has thousands of rows: its own tail is identified
+            factor[0] = fleet_median / stats.chi2.median(n_features)
+            tail = _tail_quantile(own, self.p_alarm_, _tail_shape(own / fleet_median))
+            threshold[0] = max(factor[0] * nominal, tail)
+        factor[1:], threshold[1:] = self._asset_thresholds(fit.medians, nominal)
         self.consistency_ = factor
         self.threshold_ = threshold
         # Scores are distances over the asset's own threshold, so one offset serves the fleet.
@@ -132,55 +135,189 @@ class FleetBaseline(OutlierMixin, BaseEstimator):  # type: ignore[misc]
         self.labelled_history_: list[_LabelledWindow] = []
         return self
 
-    def _out_of_sample(
-        self, X: FloatArray, ids: NDArray[Any], cond: FloatArray, models: list[_Model]
-    ) -> FloatArray:
-        """Each commissioning row's distance under its asset's model fitted without it."""
-        idx = self._index(ids)
-        row_model = idx.copy()  # assets too small to split keep their in-sample model
-        folds: list[_Model] = []
-        for k in range(1, len(models)):
-            rows = np.flatnonzero(idx == k)
-            if rows.size < 5:
-                continue
-            n_folds = min(rows.size, _CV_FOLDS)
-            fold = np.arange(rows.size) % n_folds  # interleaved: neighbours are correlated
-            for j in range(n_folds):
-                train = rows[fold != j]
-                folds.append(self._fit_one(X[train], cond[train], models[0][1]))
-                row_model[rows[fold == j]] = len(models) + len(folds) - 1
-        every = models + folds
-        stacked = (
-            np.stack([m[0] for m in every]),
-            np.stack([m[1] for m in every]),
-            np.stack([m[2] for m in every]),
-            np.stack([m[3] for m in every]),
-            np.stack([m[4] for m in every]),
-        )
-        d2, _ = _distance(X, row_model, cond, stacked)
-        return d2
+    def refit(
+        self,
+        X: ArrayLike,
+        *,
+        asset_ids: ArrayLike,
+        conditions: ArrayLike | None = None,
+    ) -> Self:
+        """(Re)learn the baselines of the assets in ``asset_ids`` only, from all their rows.
 
-    def _fit_one(self, X: FloatArray, cond: FloatArray, fleet_scale: FloatArray | None) -> _Model:
-        n, n_features = X.shape
+        New assets are added, known ones replaced; every other asset keeps its fitted state.
+        The fleet-level parts (pooled baseline, scale floor, tail ratio) stay those of the
+        last ``fit``, so a refitted asset gets exactly the baseline and threshold a full fit
+        with the same fleet statistics would give it. Thresholds that verdicts raised are
+        reset for the refitted assets: replay their verdicts afterwards.
+        """
+        check_is_fitted(self)
+        Xv = validate_data(self, X, ensure_all_finite="allow-nan", dtype=np.float64, reset=False)
+        if asset_ids is None:
+            raise ValueError("refit needs asset_ids")
+        ids = self._ids(asset_ids, Xv.shape[0])
+        cond = self._design(conditions, Xv.shape[0])
+        if cond.shape[1] - 1 != self.n_conditions_:
+            raise ValueError(
+                f"refit got {cond.shape[1] - 1} condition columns, fit had {self.n_conditions_}"
+            )
+        if Xv.shape[0] == 0:
+            return self
+        fit = self._fit_assets(Xv, ids, cond, self.scale_[0])
+        nominal = stats.chi2.isf(self.p_alarm_, Xv.shape[1])
+        factor, threshold = self._asset_thresholds(fit.medians, nominal)
+
+        assets = np.union1d(self.assets_, fit.assets)
+        old = np.r_[0, np.searchsorted(assets, self.assets_) + 1]
+        new = np.searchsorted(assets, fit.assets) + 1
+        fitted = (self.coef_, self.scale_, self.precision_, self.used_, self.corr_)
+        merged: list[NDArray[Any]] = []
+        for before, refitted in zip(
+            (*fitted, self.consistency_, self.threshold_), (*fit.models, factor, threshold),
+            strict=True,
+        ):
+            out = np.empty((assets.size + 1, *before.shape[1:]), dtype=before.dtype)
+            out[old] = before
+            out[new] = refitted
+            merged.append(out)
+        self.assets_ = assets
+        (self.coef_, self.scale_, self.precision_, self.used_, self.corr_,
+         self.consistency_, self.threshold_) = merged
+        return self
+
+    def _asset_thresholds(
+        self, medians: FloatArray, nominal: float
+    ) -> tuple[FloatArray, FloatArray]:
+        """Consistency factor and threshold per asset from its out-of-sample median."""
+        n_features = self.n_features_in_
+        ok = np.isfinite(medians)
+        factor = np.where(ok, medians / stats.chi2.median(n_features), 1.0)
+        threshold = np.where(ok, medians * self.tail_ratio_, nominal)
+        return factor, threshold
+
+    def _fit_assets(
+        self, X: FloatArray, ids: NDArray[Any], cond: FloatArray, fleet_scale: FloatArray
+    ) -> _AssetFit:
+        """Every asset's baseline and its out-of-sample calibration scores, in batches.
+
+        Rows are grouped once (a stable sort by asset); assets of similar size are padded
+        with NaN into (models, features, rows) blocks, so one vectorised fit serves a batch
+        of assets and all their leave-one-out folds.
+        """
+        assets, inverse = np.unique(ids, return_inverse=True)
+        inverse = inverse.ravel()
+        order = np.argsort(inverse, kind="stable")
+        Xs, Cs = X[order], cond[order]
+        counts = np.bincount(inverse, minlength=assets.size)
+        starts = np.r_[0, np.cumsum(counts)[:-1]]
+        n_features, p = X.shape[1], cond.shape[1]
+        models = (
+            np.empty((assets.size, p, n_features)),
+            np.empty((assets.size, n_features)),
+            np.empty((assets.size, n_features, n_features)),
+            np.empty((assets.size, n_features), dtype=np.bool_),
+            np.empty((assets.size, n_features, n_features)),
+        )
+        d2_out = np.full(Xs.shape[0], np.nan)
+        medians = np.full(assets.size, np.nan)
+        by_size = np.argsort(counts, kind="stable")
+        done = 0
+        while done < assets.size:
+            n_max = int(counts[by_size[done]])
+            per_asset = n_features * max(n_max, 1) * (_CV_FOLDS + 1)
+            batch = max(1, _BATCH_ELEMENTS // per_asset)
+            ks = by_size[done : done + batch]
+            n_max = int(counts[ks].max())
+            done += ks.size
+            rows = starts[ks, None] + np.arange(n_max)
+            real = np.arange(n_max) < counts[ks, None]
+            rows = np.where(real, rows, 0)
+            Xa = np.where(real[..., None], Xs[rows], np.nan).transpose(0, 2, 1)
+            Ca = np.where(real[..., None], Cs[rows], 0.0).transpose(0, 2, 1)
+            fitted = self._fit_batch(Xa, Ca, counts[ks], fleet_scale)
+            for whole, part in zip(models, fitted, strict=True):
+                whole[ks] = part
+            d2, calibrated = self._fold_scores(Xa, Ca, counts[ks], fleet_scale)
+            if calibrated.any():
+                kc = ks[calibrated]
+                d2 = d2[calibrated]
+                d2_out[rows[calibrated][real[calibrated]]] = d2[real[calibrated]]
+                finite = np.where(np.isfinite(d2), d2, np.nan)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    med = _nanmedian_last(finite[:, None, :])[:, 0]
+                enough = np.isfinite(finite).sum(axis=1) >= 5
+                medians[kc] = np.where(enough & (med > 0), med, np.nan)
+        # Pooled shape: every calibrated asset's scores over its median, in asset order.
+        row_median = np.repeat(medians, counts)
+        keep = np.isfinite(row_median) & np.isfinite(d2_out)
+        pooled = d2_out[keep] / row_median[keep]
+        return _AssetFit(assets, models, medians, pooled)
+
+    def _fold_scores(
+        self, Xa: FloatArray, Ca: FloatArray, counts: NDArray[np.intp], fleet_scale: FloatArray
+    ) -> tuple[FloatArray, NDArray[np.bool_]]:
+        """Each row's distance under its asset's model fitted without its fold.
+
+        Folds are interleaved (row r is in fold r mod J): neighbouring windows are
+        correlated. Assets with fewer than 5 rows are not calibrated (second value False).
+        """
+        G, _, n = Xa.shape
+        calibrated = counts >= 5
+        d2 = np.full((G, n), np.nan)
+        if not calibrated.any():
+            return d2, calibrated
+        g_cal = np.flatnonzero(calibrated)
+        n_folds = np.minimum(counts[g_cal], _CV_FOLDS)
+        g_of = np.repeat(g_cal, n_folds)  # one model per (asset, fold)
+        j_of = np.arange(g_of.size) - np.repeat(np.cumsum(n_folds) - n_folds, n_folds)
+        r = np.arange(n)
+        fold_of_row = r[None, :] % np.repeat(n_folds, n_folds)[:, None]
+        held = (fold_of_row == j_of[:, None]) & (r[None, :] < counts[g_of, None])
+        Xf = np.where(held[:, None, :], np.nan, Xa[g_of])
+        Cf = np.where(held[:, None, :], 0.0, Ca[g_of])
+        nrows = counts[g_of] - held.sum(axis=1)
+        stacked = self._fit_batch(Xf, Cf, nrows, fleet_scale)
+        # Row r of asset g is scored by model (g, r mod J_g): local index first_g + r mod J_g.
+        first = np.zeros(G, dtype=np.intp)
+        first[g_cal] = np.cumsum(n_folds) - n_folds
+        folds = np.zeros(G, dtype=np.intp)
+        folds[g_cal] = n_folds
+        real = calibrated[:, None] & (r[None, :] < counts[:, None])
+        gg, rr = np.nonzero(real)
+        model = first[gg] + rr % folds[gg]
+        d2_rows, _ = _distance(Xa[gg, :, rr], model, Ca[gg, :, rr], stacked)
+        d2[gg, rr] = d2_rows
+        return d2, calibrated
+
+    def _fit_batch(
+        self,
+        X: FloatArray,
+        cond: FloatArray,
+        nrows: NDArray[np.intp],
+        fleet_scale: FloatArray | None,
+    ) -> _Model:
+        """Fit M baselines at once: ``X`` is (M, F, n) with NaN for missing or padded rows,
+        ``cond`` (M, p, n) the design (any finite value on padded rows), ``nrows`` the real
+        row count of each model."""
+        M, n_features, _ = X.shape
         p = cond.shape[1]
         obs = np.isfinite(X)
         Xz = np.where(obs, X, 0.0)
-        w = obs.astype(np.float64)
         if p == 1:
-            coef = _nanmedian(np.where(obs, X, np.nan))[None, :]
+            coef = _nanmedian_last(X)[:, None, :]
         else:
-            coef = _weighted_lstsq(cond, Xz, w)
+            coef = _weighted_lstsq(cond, Xz, obs)
             # One robust re-weighting pass: commissioning data have their own outliers.
-            resid = np.where(obs, X - cond @ coef, np.nan)
-            mad = _MAD_TO_SIGMA * _nanmedian(np.abs(resid))
-            keep = obs & (np.abs(resid) <= 3.5 * np.where(mad > 0, mad, np.inf))
-            coef = _weighted_lstsq(cond, Xz, keep.astype(np.float64))
+            resid = np.where(obs, X - _predict(cond, coef), np.nan)
+            mad = _MAD_TO_SIGMA * _nanmedian_last(np.abs(resid))
+            keep = obs & (np.abs(resid) <= 3.5 * np.where(mad > 0, mad, np.inf)[..., None])
+            coef = _weighted_lstsq(cond, Xz, keep)
         coef = np.where(np.isfinite(coef), coef, 0.0)
-        resid = np.where(obs, X - cond @ coef, np.nan)
-        used = obs.any(axis=0)
-        mad = _MAD_TO_SIGMA * _nanmedian(np.abs(resid))
+        resid = np.where(obs, X - _predict(cond, coef), np.nan)
+        used = obs.any(axis=2)
+        mad = _MAD_TO_SIGMA * _nanmedian_last(np.abs(resid))
         mad = np.where(np.isfinite(mad), mad, 0.0)
-        floor_ref = mad if fleet_scale is None else fleet_scale
+        floor_ref = mad if fleet_scale is None else fleet_scale[None, :]
         floor = np.maximum(self.min_scale_fraction * floor_ref, 1e-12)
         # A sensor's resolution bounds how small a spread can be real: a transmitter that
         # reports 0.1 degC steps and sat on one value during commissioning must not alarm
@@ -188,20 +325,23 @@ class FleetBaseline(OutlierMixin, BaseEstimator):  # type: ignore[misc]
         # small share of the level.
         quantum = _resolution(X)
         constant = (quantum == 0.0) & (mad == 0.0)
-        level = np.abs(coef[0]) if coef.shape[0] else np.zeros(n_features)
+        level = np.abs(coef[:, 0, :])
         scale = np.maximum.reduce(
-            [mad, floor, quantum, np.where(constant, _CONSTANT_LEVEL_SHARE * level, 0.0)]
+            [mad, np.broadcast_to(floor, mad.shape), quantum,
+             np.where(constant, _CONSTANT_LEVEL_SHARE * level, 0.0)]
         )
-        z = np.clip(np.where(obs, resid / scale, 0.0), -4.0, 4.0)
-        corr = (z.T @ z) / max(n, 1)
-        sd = np.sqrt(np.diag(corr))
+        z = np.clip(np.where(obs, resid / scale[..., None], 0.0), -4.0, 4.0)
+        corr = (z @ z.transpose(0, 2, 1)) / np.maximum(nrows, 1)[:, None, None]
+        sd = np.sqrt(np.diagonal(corr, axis1=1, axis2=2))
         sd = np.where(sd > 0, sd, 1.0)
-        corr = corr / np.outer(sd, sd)
-        alpha = self.shrinkage
-        if alpha is None:
-            alpha = float(np.clip(n_features / (n + n_features), 0.05, 1.0))
-        corr = (1.0 - alpha) * corr + alpha * np.eye(n_features)
-        np.fill_diagonal(corr, 1.0)
+        corr = corr / (sd[:, :, None] * sd[:, None, :])
+        if self.shrinkage is None:
+            alpha = np.clip(n_features / (nrows + n_features), 0.05, 1.0)
+        else:
+            alpha = np.full(M, float(self.shrinkage))
+        eye = np.eye(n_features)
+        corr = (1.0 - alpha)[:, None, None] * corr + alpha[:, None, None] * eye
+        corr[:, eye.astype(bool)] = 1.0
         f64 = np.float64
         return (
             np.asarray(coef, dtype=f64),
@@ -435,12 +575,13 @@ def _excesses(scores: FloatArray) -> tuple[float, FloatArray]:
 
 
 def _resolution(X: FloatArray) -> FloatArray:
-    """Per column, the smallest step between distinct observed values (0 if fewer than two)."""
-    if X.shape[0] < 2:
-        return np.zeros(X.shape[1])
-    steps = np.diff(np.sort(X, axis=0), axis=0)  # NaN sort last and give NaN steps
+    """Per model and column of (M, F, n), the smallest step between distinct observed
+    values (0 if fewer than two)."""
+    if X.shape[-1] < 2:
+        return np.zeros(X.shape[:-1])
+    steps = np.diff(np.sort(X, axis=-1), axis=-1)  # NaN sort last and give NaN steps
     steps = np.where(np.isfinite(steps) & (steps > 0), steps, np.inf)
-    smallest = steps.min(axis=0)
+    smallest = steps.min(axis=-1)
     return np.where(np.isfinite(smallest), smallest, 0.0)
 
 
@@ -487,20 +628,50 @@ def _tail_quantile(scores: FloatArray, p: float, shape: float) -> float:
     return edge + local_scale * float(np.log(p_edge / p))
 
 
-def _nanmedian(a: FloatArray) -> FloatArray:
-    """Column medians of the observed values; NaN, silently, for a never-reported feature."""
-    # A transmitter point has no envelope features: an all-NaN column is expected, not news.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.asarray(np.nanmedian(a, axis=0), dtype=np.float64)
+#: Above this many rows a model's medians use numpy's selection instead of a full sort.
+_SELECT_ROWS = 4096
 
 
-def _weighted_lstsq(A: FloatArray, Y: FloatArray, W: FloatArray) -> FloatArray:
-    """Per-column weighted least squares (a 0 weight drops a missing value), batched."""
-    # Normal equations per feature: (F, p, p) systems solved in one call.
-    gram = np.einsum("nf,np,nq->fpq", W, A, A)
-    rhs = np.einsum("nf,np,nf->fp", W, A, Y)
-    p = A.shape[1]
-    ridge = 1e-9 * (np.trace(gram, axis1=1, axis2=2)[:, None, None] / p + 1.0)
+def _nanmedian_last(a: FloatArray) -> FloatArray:
+    """Medians over the last axis of the observed values; NaN for a never-reported feature.
+
+    Small blocks (a batch of asset and fold models) are sorted in one call, NaN last, and
+    the middle of each row's observed values taken: the same values np.nanmedian picks.
+    """
+    if a.shape[-1] > _SELECT_ROWS:
+        # A transmitter point has no envelope features: an all-NaN row is expected.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return np.asarray(np.nanmedian(a, axis=-1), dtype=np.float64)
+    s = np.sort(a, axis=-1)
+    count = np.isfinite(a).sum(axis=-1)
+    lo = np.maximum((count - 1) // 2, 0)[..., None]
+    hi = np.maximum(count // 2, 0)
+    hi = np.minimum(hi, a.shape[-1] - 1)[..., None]
+    mid = (np.take_along_axis(s, lo, axis=-1) + np.take_along_axis(s, hi, axis=-1))[..., 0] / 2
+    return np.asarray(np.where(count > 0, mid, np.nan), dtype=np.float64)
+
+
+def _predict(cond: FloatArray, coef: FloatArray) -> FloatArray:
+    """Condition-explained part of each row: (M, p, n) design × (M, p, F) → (M, F, n)."""
+    return np.asarray(coef.transpose(0, 2, 1) @ cond, dtype=np.float64)
+
+
+def _weighted_lstsq(A: FloatArray, Y: FloatArray, W: NDArray[Any]) -> FloatArray:
+    """Per model and column weighted least squares (a 0 weight drops a missing value).
+
+    ``A`` is (M, p, n), ``Y`` and ``W`` (M, F, n); returns (M, p, F). Normal equations per
+    feature: (M, F, p, p) systems solved in one call.
+    """
+    M, p, _ = A.shape
+    Wf = W.astype(np.float64, copy=False)
+    i, j = np.triu_indices(p)
+    # Products of design columns once per model, then one matmul per model for every feature.
+    upper = Wf @ (A[:, i, :] * A[:, j, :]).transpose(0, 2, 1)  # (M, F, p(p+1)/2)
+    gram = np.empty((M, Wf.shape[1], p, p))
+    gram[..., i, j] = upper
+    gram[..., j, i] = upper
+    rhs = (Wf * Y) @ A.transpose(0, 2, 1)  # (M, F, p)
+    ridge = 1e-9 * (np.trace(gram, axis1=2, axis2=3)[..., None, None] / p + 1.0)
     coef = np.linalg.solve(gram + ridge * np.eye(p), rhs[..., None])[..., 0]
-    return np.asarray(coef.T, dtype=np.float64)
+    return np.asarray(coef.transpose(0, 2, 1), dtype=np.float64)
