@@ -8,6 +8,7 @@ leading axis of the input (windows × channels × ...), float64 throughout.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 import scipy.fft as sfft
@@ -40,6 +41,9 @@ ACCEL_BANDS_HZ: dict[str, tuple[float, float]] = {
     "band_4k_8k_rms_ms2": (4000.0, 8000.0),
     "band_8k_12k_rms_ms2": (8000.0, 12000.0),
 }
+
+#: Samples per block of windows processed together (three axes of a 16384-sample window).
+_BLOCK_SAMPLES = 3 * 16_384
 
 #: Relative half-width of the search window around a target frequency: speed is never exact.
 PEAK_TOLERANCE = 0.02
@@ -78,9 +82,45 @@ def _as_waveforms(waveforms: ArrayLike, sample_rate_hz: float) -> FloatArray:
     return x
 
 
+@lru_cache(maxsize=16)
 def _hann(n: int) -> FloatArray:
-    # Periodic Hann: exact amplitude/energy corrections for bin-centred tones.
-    return 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n) / n)
+    # Periodic Hann: exact amplitude/energy corrections for bin-centred tones. Cached (read
+    # only): a gateway calls with the same window length every time.
+    w = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n) / n)
+    w.setflags(write=False)
+    return w
+
+
+@lru_cache(maxsize=16)
+def _hann_power(n: int) -> float:
+    """Sum of the squared Hann window: the power spectrum's normalisation."""
+    w = _hann(n)
+    return float(np.sum(w * w))
+
+
+@lru_cache(maxsize=16)
+def _rfft_freqs(n: int, fs: float) -> FloatArray:
+    freqs = sfft.rfftfreq(n, 1.0 / fs)
+    freqs.setflags(write=False)
+    return np.asarray(freqs, dtype=np.float64)
+
+
+@lru_cache(maxsize=16)
+def _envelope_gain(n: int, fs: float, lo: float, hi: float) -> tuple[int, FloatArray]:
+    """First bin and gains of the tapered analytic band-pass (only its non-zero bins)."""
+    freqs = _rfft_freqs(n, fs)
+    # Analytic signal of the band-passed signal: positive in-band frequencies doubled, the rest
+    # zero; the band edges are tapered over 5 % of the width to limit ringing.
+    taper = max(0.05 * (hi - lo), fs / n)
+    gain = np.clip(np.minimum(freqs - lo, hi - freqs) / taper + 0.5, 0.0, 1.0)
+    gain = 2.0 * (0.5 - 0.5 * np.cos(np.pi * gain))
+    if n % 2 == 0:
+        gain[n // 2] *= 0.5
+    inside = np.flatnonzero(gain)
+    a, b = (int(inside[0]), int(inside[-1]) + 1) if inside.size else (0, 0)
+    band = gain[a:b].copy()
+    band.setflags(write=False)
+    return a, band
 
 
 def _power_spectrum(
@@ -91,12 +131,11 @@ def _power_spectrum(
     ``stop`` keeps only the first bins (the caller needs no more): the rest is not squared.
     """
     n = x.shape[-1]
-    w = _hann(n)
-    spec = sfft.rfft(x * w, axis=-1)[..., :stop]
-    power = (spec.real**2 + spec.imag**2) / (n * float(np.sum(w * w)))
+    spec = sfft.rfft(x * _hann(n), axis=-1)[..., :stop]
+    power = (spec.real**2 + spec.imag**2) / (n * _hann_power(n))
     # Fold negative frequencies in; DC and (even n) Nyquist have no mirror image.
     power[..., 1 : (n + 1) // 2] *= 2.0
-    return sfft.rfftfreq(n, 1.0 / fs)[:stop], power
+    return _rfft_freqs(n, fs)[:stop], power
 
 
 def spectrum(waveform: ArrayLike, fs: float) -> tuple[FloatArray, FloatArray]:
@@ -114,20 +153,10 @@ def _envelope(x: FloatArray, fs: float, band: tuple[float, float]) -> FloatArray
     """Hilbert envelope of ``x`` band-passed to ``band`` (both done in one FFT round trip)."""
     n = x.shape[-1]
     spec = sfft.rfft(x, axis=-1)
-    freqs = sfft.rfftfreq(n, 1.0 / fs)
-    lo, hi = band
-    # Analytic signal of the band-passed signal: positive in-band frequencies doubled, the rest
-    # zero; the band edges are tapered over 5 % of the width to limit ringing.
-    taper = max(0.05 * (hi - lo), fs / n)
-    gain = np.clip(np.minimum(freqs - lo, hi - freqs) / taper + 0.5, 0.0, 1.0)
-    gain = 2.0 * (0.5 - 0.5 * np.cos(np.pi * gain))
+    first, gain = _envelope_gain(n, fs, float(band[0]), float(band[1]))
     # Only the band's bins are non-zero: multiply those alone.
-    inside = np.flatnonzero(gain)
-    a, b = (int(inside[0]), int(inside[-1]) + 1) if inside.size else (0, 0)
     analytic = np.zeros((*x.shape[:-1], n), dtype=np.complex128)
-    analytic[..., a:b] = spec[..., a:b] * gain[a:b]
-    if n % 2 == 0:
-        analytic[..., n // 2] *= 0.5
+    analytic[..., first : first + gain.size] = spec[..., first : first + gain.size] * gain
     envelope = np.abs(sfft.ifft(analytic, axis=-1, overwrite_x=True))
     return np.asarray(envelope, dtype=np.float64)
 
@@ -184,13 +213,14 @@ def _moments(centred: FloatArray) -> dict[str, FloatArray]:
     """Time-domain statistics of mean-removed windows.
 
     Products instead of powers (``c**3`` is a libm pow per sample, several times slower than
-    two multiplies) and dot products instead of means over temporaries.
+    two multiplies) and sums of products instead of means over temporaries. einsum, not a
+    BLAS dot: a threaded BLAS on a busy core can stall a gateway far longer than it saves.
     """
     n = centred.shape[-1]
     sq = centred * centred
-    m2 = np.vecdot(centred, centred) / n
-    m3 = np.vecdot(sq, centred) / n
-    m4 = np.vecdot(sq, sq) / n
+    m2 = np.einsum("...n,...n->...", centred, centred) / n
+    m3 = np.einsum("...n,...n->...", sq, centred) / n
+    m4 = np.einsum("...n,...n->...", sq, sq) / n
     peak = np.maximum(centred.max(axis=-1), -centred.min(axis=-1))
     rms = np.sqrt(m2)
     # A constant window has no shape: NaN rather than a division warning.
@@ -206,7 +236,8 @@ def _moments(centred: FloatArray) -> dict[str, FloatArray]:
 
 
 def _band_rms(freqs: FloatArray, power: FloatArray, lo: float, hi: float) -> FloatArray:
-    sel = (freqs >= lo) & (freqs < hi)
+    # freqs ascend: the bins with lo <= f < hi are one slice.
+    sel = slice(int(np.searchsorted(freqs, lo)), int(np.searchsorted(freqs, hi)))
     return np.asarray(np.sqrt(np.sum(power[..., sel], axis=-1)), dtype=np.float64)
 
 
@@ -249,8 +280,27 @@ def extract_features(
     fs = float(sample_rate_hz)
     x = _as_waveforms(waveforms, fs)
     lead = x.shape[:-1]
+    speed = _broadcast_speed(shaft_hz, lead).reshape(-1)
+    rows = x.reshape(-1, x.shape[-1])
+    # Blocks of a few windows keep every intermediate in cache: a long batch then costs
+    # what the same windows cost one call at a time, instead of streaming through memory.
+    block = max(1, _BLOCK_SAMPLES // rows.shape[-1])
+    parts = [
+        _window_features(rows[i : i + block], fs, speed[i : i + block], bearing)
+        for i in range(0, max(rows.shape[0], 1), block)
+    ]
+    return {
+        name: np.concatenate([part[name] for part in parts]).reshape(lead)
+        for name in FEATURE_NAMES
+    }
+
+
+def _window_features(
+    x: FloatArray, fs: float, speed: FloatArray, bearing: BearingLike | None
+) -> dict[str, FloatArray]:
+    """Every feature of windows ``x`` (rows × samples) with one shaft speed per row."""
+    lead = x.shape[:-1]
     x = x - x.mean(axis=-1, keepdims=True)
-    speed = _broadcast_speed(shaft_hz, lead)
 
     out = _moments(x)
     freqs, power = _power_spectrum(x, fs)
