@@ -37,7 +37,7 @@ _Model = tuple[FloatArray, FloatArray, FloatArray, NDArray[np.bool_], FloatArray
 
 
 #: Models × features × rows fitted in one batch: bounds the working memory of a fit.
-_BATCH_ELEMENTS = 1_500_000
+_BATCH_ELEMENTS = 400_000
 
 
 @dataclass(frozen=True)
