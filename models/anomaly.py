@@ -220,13 +220,16 @@ class FleetBaseline(OutlierMixin, BaseEstimator):  # type: ignore[misc]
         d2_out = np.full(Xs.shape[0], np.nan)
         medians = np.full(assets.size, np.nan)
         by_size = np.argsort(counts, kind="stable")
+        sizes = counts[by_size]
+        # Assets per block so that block × its largest asset's rows stays within budget.
+        room = max(1, _BATCH_ELEMENTS // (n_features * (_CV_FOLDS + 1)))
         done = 0
         while done < assets.size:
-            n_max = int(counts[by_size[done]])
-            per_asset = n_features * max(n_max, 1) * (_CV_FOLDS + 1)
-            batch = max(1, _BATCH_ELEMENTS // per_asset)
+            ahead = sizes[done : done + room]
+            cost = np.arange(1, ahead.size + 1) * np.maximum(ahead, 1)  # ascending
+            batch = max(1, int(np.searchsorted(cost, room, side="right")))
             ks = by_size[done : done + batch]
-            n_max = int(counts[ks].max())
+            n_max = int(sizes[done + batch - 1])
             done += ks.size
             rows = starts[ks, None] + np.arange(n_max)
             real = np.arange(n_max) < counts[ks, None]

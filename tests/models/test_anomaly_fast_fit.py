@@ -134,3 +134,16 @@ def test_refit_refuses_a_different_shape() -> None:
         model.refit(X[:40], asset_ids=ids[:40])
     with pytest.raises(ValueError, match="features"):
         model.refit(X[:40, :-1], asset_ids=ids[:40], conditions=speed[:40])
+
+
+def test_one_long_commissioning_among_short_ones_matches_the_reference() -> None:
+    # Blocks are sized by their largest asset: a long one must not be padded into a block
+    # of short ones (memory), and every size still gives the reference's numbers.
+    rng = np.random.default_rng(8)
+    counts = np.r_[np.full(60, 6), 1500]
+    k = np.repeat(np.arange(counts.size), counts)
+    X = rng.normal(size=(k.size, 6)) + k[:, None] * 0.1
+    fast = FleetBaseline().fit(X, asset_ids=k)
+    ref = ReferenceFleetBaseline().fit(X, asset_ids=k)
+    for name in FITTED:
+        np.testing.assert_allclose(getattr(fast, name), getattr(ref, name), rtol=1e-6, atol=1e-7)
