@@ -160,8 +160,6 @@ class FleetBaseline(OutlierMixin, BaseEstimator):  # type: ignore[misc]
             raise ValueError(
                 f"refit got {cond.shape[1] - 1} condition columns, fit had {self.n_conditions_}"
             )
-        if Xv.shape[0] == 0:
-            return self
         fit = self._fit_assets(Xv, ids, cond, self.scale_[0])
         nominal = stats.chi2.isf(self.p_alarm_, Xv.shape[1])
         factor, threshold = self._asset_thresholds(fit.medians, nominal)
