@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
+from models import anomaly
 from models._reference_anomaly import ReferenceFleetBaseline
 from models.anomaly import FleetBaseline
 
@@ -147,3 +148,19 @@ def test_one_long_commissioning_among_short_ones_matches_the_reference() -> None
     ref = ReferenceFleetBaseline().fit(X, asset_ids=k)
     for name in FITTED:
         np.testing.assert_allclose(getattr(fast, name), getattr(ref, name), rtol=1e-6, atol=1e-7)
+
+
+def test_rows_gathered_per_model_score_as_the_per_asset_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    X, ids, speed = messy_fleet(9)
+    model = FleetBaseline().fit(X, asset_ids=ids, conditions=speed)
+    rng = np.random.default_rng(9)
+    # One row per asset and round, as the pipeline scores; some rows with gaps.
+    Xn = rng.normal(0.0, 3.0, (len(model.assets_), X.shape[1]))
+    Xn[rng.random(Xn.shape) < 0.1] = np.nan
+    sn = rng.uniform(20.0, 30.0, Xn.shape[0])
+    gathered = model.score_samples(Xn, asset_ids=model.assets_, conditions=sn)
+    monkeypatch.setattr(anomaly, "_SEGMENT_ROWS", 0)  # never gather: one step per asset
+    looped = model.score_samples(Xn, asset_ids=model.assets_, conditions=sn)
+    np.testing.assert_allclose(gathered, looped, rtol=1e-9)
