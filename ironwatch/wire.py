@@ -25,6 +25,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    Strict,
     TypeAdapter,
     ValidationError,
     field_validator,
@@ -36,8 +37,13 @@ from ironwatch.physics import AssetPhysics
 
 __all__ = [
     "DIMENSIONLESS_FEATURES",
+    "DIMENSIONLESS_RANGES",
     "MAX_RECORDS_PER_MESSAGE",
+    "MAX_SEQ",
+    "MAX_TS",
+    "MIN_TS",
     "TOPIC_ROOT",
+    "UNITS",
     "UNIT_SUFFIXES",
     "WIRE_VERSION",
     "Command",
@@ -50,9 +56,11 @@ __all__ = [
     "WireError",
     "ack_topic",
     "check_feature_name",
+    "check_feature_value",
     "command_topic",
     "decode",
     "encode",
+    "feature_range",
     "new_epoch",
     "parse_topic",
     "shared_subscription",
@@ -68,22 +76,34 @@ MAX_RECORDS_PER_MESSAGE = 5000
 SHARED_GROUP = "ironwatch"
 
 # A feature name says its unit: it ends in one of these suffixes, or it is dimensionless.
-UNIT_SUFFIXES: dict[str, str] = {
-    "_ms2": "m/s²",
-    "_mms": "mm/s",
-    "_c_per_h": "°C/h",
-    "_c": "°C",
-    "_hz": "Hz",
-    "_rpm": "rpm",
-    "_a": "A",
-    "_kw": "kW",
-    "_v": "V",
-    "_pct": "%",
-    "_s": "s",
-    "_h": "h",
-    "_bar": "bar",
+# The one table of units: symbol and the physically possible range of a value in that unit
+# (None: unbounded on that side). A value outside its range is a broken sensor or a
+# careless sender, refused at the wire so it never reaches a model.
+_C_ABS_ZERO = -273.15
+UNITS: dict[str, tuple[str, float | None, float | None]] = {
+    "_ms2": ("m/s²", 0.0, None),  # RMS, peak, envelope and order magnitudes
+    "_mms": ("mm/s", 0.0, None),  # velocity RMS (ISO 10816/20816)
+    "_c_per_h": ("°C/h", None, None),  # a rate of change: either sign
+    "_c": ("°C", _C_ABS_ZERO, 5000.0),
+    "_hz": ("Hz", 0.0, None),
+    "_rpm": ("rpm", 0.0, None),
+    "_a": ("A", 0.0, None),  # RMS current
+    "_kw": ("kW", None, None),  # regenerating drives report negative power
+    "_v": ("V", None, None),
+    "_pct": ("%", -100.0, 1000.0),  # overload reads above 100 %, but not by orders of magnitude
+    "_s": ("s", 0.0, None),
+    "_h": ("h", 0.0, None),
+    "_bar": ("bar", -1.01325, None),  # gauge pressure: vacuum is at most -1 atm
 }
-DIMENSIONLESS_FEATURES = frozenset({"crest_factor", "kurtosis", "skewness"})
+UNIT_SUFFIXES: dict[str, str] = {suffix: unit[0] for suffix, unit in UNITS.items()}
+# Ranges of the dimensionless features (crest factor and kurtosis are ratios of magnitudes;
+# excess kurtosis is at least -2).
+DIMENSIONLESS_RANGES: dict[str, tuple[float | None, float | None]] = {
+    "crest_factor": (0.0, None),
+    "kurtosis": (-2.0, None),
+    "skewness": (None, None),
+}
+DIMENSIONLESS_FEATURES = frozenset(DIMENSIONLESS_RANGES)
 # Units people send by mistake; naming them makes the rejection message useful.
 _NON_SI_SUFFIXES = {
     "_g": "g (use m/s², _ms2)",
@@ -95,7 +115,7 @@ _NON_SI_SUFFIXES = {
 }
 
 _EPOCH_RE = re.compile(r"^[0-9a-f]{8,32}$")
-MAX_SEQ = 2**63 - 1
+MAX_SEQ = 2**63 - 1  # the largest signed 64-bit integer: what SQLite and InfluxDB store
 _FEATURE_RE = re.compile(r"^[a-z][a-z0-9_]{0,79}$")
 
 
@@ -114,6 +134,29 @@ def _check_utc(value: datetime) -> datetime:
 
 
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_check_utc)]
+
+# Every telemetry store can keep a time in this span: InfluxDB's nanosecond int64 ends in
+# April 2262, VictoriaMetrics refuses times before 1970.
+MIN_TS = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_TS = datetime(2262, 1, 1, tzinfo=UTC)
+
+
+def _check_storable(value: datetime) -> datetime:
+    if not MIN_TS <= value < MAX_TS:
+        raise ValueError("timestamps must lie in 1970-01-01 .. 2261-12-31 (UTC)")
+    return value
+
+
+StoredTime = Annotated[UtcDatetime, AfterValidator(_check_storable)]
+"""A UTC time every telemetry store can keep; the cloud narrows it further to a window
+around its own clock (see cloud.ingest.IngestConfig)."""
+
+Seq = Annotated[int, Strict(), Field(ge=0, le=MAX_SEQ)]
+"""A sequence number: a JSON integer (not 1.0, not "1") in 0 .. 2^63-1, a signed 64-bit row key."""
+
+StrictNumber = Annotated[float, Strict()]
+"""A JSON number: integers are accepted, "1.5" and true are not (finiteness is checked apart,
+with a message that says to send null)."""
 
 
 def _check_epoch(value: str) -> str:
@@ -163,6 +206,30 @@ def check_feature_name(name: str) -> str:
     )
 
 
+@functools.lru_cache(maxsize=4096)
+def feature_range(name: str) -> tuple[float | None, float | None]:
+    """The physically possible (low, high) of a valid feature name; None: unbounded."""
+    if name in DIMENSIONLESS_RANGES:
+        return DIMENSIONLESS_RANGES[name]
+    # UNITS lists "_c_per_h" before "_c" and "_h", so the longest matching suffix wins.
+    for suffix, (_, low, high) in UNITS.items():
+        if name.endswith(suffix):
+            return low, high
+    return None, None
+
+
+def check_feature_value(name: str, value: float) -> float:
+    """Return value if it is possible for this feature's unit, else raise ValueError."""
+    low, high = feature_range(name)
+    if (low is not None and value < low) or (high is not None and value > high):
+        unit = next((u[0] for s, u in UNITS.items() if name.endswith(s)), "")
+        raise ValueError(
+            f"feature {name!r} = {value!r}{unit and ' ' + unit} is outside its physical range "
+            f"[{'-inf' if low is None else low}, {'inf' if high is None else high}]"
+        )
+    return value
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_max_length=4096)
 
@@ -170,21 +237,29 @@ class _Strict(BaseModel):
 class FeatureRecord(_Strict):
     """Features of one window of one measurement point on one asset."""
 
-    seq: int = Field(ge=0, description="per-gateway sequence number from the outbox")
+    seq: Seq = Field(description="per-gateway sequence number from the outbox")
     asset_id: Id
     point: Id = Field(description="measurement point / channel, e.g. 'de_radial'")
-    ts: UtcDatetime = Field(description="end of the window, UTC")
-    window_s: float = Field(gt=0, le=86_400)
-    features: dict[str, float | None] = Field(min_length=1, max_length=256)
-    stale: bool = Field(default=False, description="true if a value is a last-good reading")
+    ts: StoredTime = Field(description="end of the window, UTC")
+    window_s: StrictNumber = Field(gt=0, le=86_400)
+    features: dict[str, StrictNumber | None] = Field(min_length=1, max_length=256)
+    stale: Annotated[bool, Strict()] = Field(
+        default=False, description="true if a value is a last-good reading"
+    )
 
     @field_validator("features")
     @classmethod
-    def _features_named_and_finite(cls, value: dict[str, float | None]) -> dict[str, float | None]:
+    def _features_named_and_possible(
+        cls, value: dict[str, float | None]
+    ) -> dict[str, float | None]:
         for name, v in value.items():
             check_feature_name(name)
-            if v is not None and not math.isfinite(v):
-                raise ValueError(f"feature {name!r} is not finite; send null for a missing value")
+            if v is not None:
+                if not math.isfinite(v):
+                    raise ValueError(
+                        f"feature {name!r} is not finite; send null for a missing value"
+                    )
+                check_feature_value(name, v)
         return value
 
 
@@ -195,8 +270,8 @@ class TelemetryMessage(_Strict):
     type: Literal["telemetry"] = "telemetry"
     gateway_id: Id
     epoch: Epoch = Field(description="the outbox epoch the record seqs belong to")
-    seq: int = Field(ge=0)
-    sent_at: UtcDatetime
+    seq: Seq
+    sent_at: StoredTime
     records: list[FeatureRecord] = Field(min_length=1, max_length=MAX_RECORDS_PER_MESSAGE)
 
     @model_validator(mode="after")
@@ -245,12 +320,12 @@ class WaveformSnapshot(_Strict):
     v: Literal[1] = 1
     type: Literal["snapshot"] = "snapshot"
     gateway_id: Id
-    seq: int = Field(ge=0)
+    seq: Seq
     sent_at: UtcDatetime
     request_id: str | None = None
     asset_id: Id
     point: Id
-    ts: UtcDatetime
+    ts: StoredTime
     sample_rate_hz: float = Field(gt=0)
     unit: Literal["m/s2"] = "m/s2"
     speed_rpm: float | None = Field(
