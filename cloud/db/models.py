@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -38,8 +39,10 @@ __all__ = [
     "ApiToken",
     "Asset",
     "Base",
+    "DeadLetterRow",
     "Escalation",
     "Gateway",
+    "GatewayEvent",
     "MaintenancePlan",
     "PhysicsJson",
     "UtcDateTime",
@@ -404,3 +407,41 @@ class MaintenancePlan(Base):
     )
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=_now)
+
+
+class GatewayEvent(Base):
+    """Something about a gateway an operator should see: e.g. a new outbox epoch."""
+
+    __tablename__ = "gateway_events"
+    __table_args__ = (Index("ix_gateway_events_gateway_at", "gateway_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    gateway_id: Mapped[str] = mapped_column(ForeignKey("gateways.id", ondelete="CASCADE"))
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(32))
+    message: Mapped[str] = mapped_column(Text, default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class DeadLetterRow(Base):
+    """A message or record the ingestion refused, with its reason and the payload's start.
+
+    Bounded: the ingestion keeps the newest N rows (see cloud.domain.deadletters).
+    """
+
+    __tablename__ = "dead_letters"
+    __table_args__ = (
+        Index("ix_dead_letters_gateway_id", "gateway_id", "id"),
+        Index("ix_dead_letters_reason_code", "reason_code", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    received_at: Mapped[datetime]
+    topic: Mapped[str] = mapped_column(String(1024))
+    gateway_id: Mapped[str | None] = mapped_column(String(64))
+    epoch: Mapped[str | None] = mapped_column(String(32))
+    seq: Mapped[int | None] = mapped_column(BigInteger)
+    reason_code: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(Text)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    payload_size: Mapped[int] = mapped_column(Integer)

@@ -11,9 +11,10 @@ from cloud.ingest._deadletter import (
     SqliteDeadLetterStore,
 )
 from cloud.ingest._errors import IngestConfigError, IngestConnectError, IngestError
+from cloud.ingest._limits import FeatureNameLimit
 from cloud.ingest._registry import AssetRegistry, MemoryAssetRegistry
 from cloud.ingest._stats import IngestStats
-from cloud.ingest._validate import REASON_CODES, Accepted, Rejected, validate
+from cloud.ingest._validate import REASON_CODES, Accepted, Rejected, TimeWindow, validate
 from cloud.ingest._worker import IngestionWorker
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "AssetRegistry",
     "DeadLetter",
     "DeadLetterStore",
+    "FeatureNameLimit",
     "IngestConfig",
     "IngestConfigError",
     "IngestConnectError",
@@ -32,5 +34,6 @@ __all__ = [
     "MemoryDeadLetterStore",
     "Rejected",
     "SqliteDeadLetterStore",
+    "TimeWindow",
     "validate",
 ]

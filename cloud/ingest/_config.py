@@ -41,7 +41,23 @@ class IngestConfig:
     max_batch_messages: int = 200
     reconnect_min_s: float = 0.2
     reconnect_max_s: float = 5.0
-    max_dead_letter_payload_bytes: int = 64 * 1024
+    max_dead_letter_payload_bytes: int = 2 * 1024
+    # Limits (docs/ingestion.md, "Limits"): a message larger than its kind's limit is
+    # dead-lettered (`too_large`) without being parsed; a record whose ts lies outside
+    # [now - ts_past_s, now + ts_future_s] of the cloud's clock is dead-lettered
+    # (`ts_out_of_window`); an asset takes at most max_features_per_asset distinct feature
+    # names (`too_many_features` beyond).
+    max_payload_bytes: int = 4 * 1024 * 1024
+    max_snapshot_bytes: int = 16 * 1024 * 1024
+    max_queued_bytes: int = 128 * 1024 * 1024
+    ts_past_s: float = 10 * 365.25 * 24 * 3600
+    ts_future_s: float = 24 * 3600
+    max_features_per_asset: int = 300
+    # Transient store errors (connection, timeout, lock) are retried in line for at most
+    # store_retry_s, then the records wait (unacknowledged) while newer messages go on;
+    # data errors are never retried.
+    store_retry_s: float = 1.0
+    store_backoff_max_s: float = 5.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.port <= 65535:
@@ -57,6 +73,14 @@ class IngestConfig:
             raise IngestConfigError("topics must not be empty")
         if self.session_expiry_s < 0 or self.receive_maximum < 1 or self.max_batch_messages < 1:
             raise IngestConfigError("session_expiry_s, receive_maximum, max_batch_messages >= 0/1")
+        sizes = (self.max_payload_bytes, self.max_snapshot_bytes, self.max_queued_bytes,
+                 self.max_dead_letter_payload_bytes, self.max_features_per_asset)
+        if min(sizes) < 1:
+            raise IngestConfigError("payload, queue and feature limits must be >= 1")
+        if self.ts_past_s <= 0 or self.ts_future_s <= 0:
+            raise IngestConfigError("ts_past_s and ts_future_s must be > 0")
+        if self.store_retry_s < 0 or self.store_backoff_max_s <= 0:
+            raise IngestConfigError("store_retry_s >= 0 and store_backoff_max_s > 0")
         if self.tls_ca is not None and not Path(self.tls_ca).is_file():
             raise IngestConfigError(f"tls_ca {self.tls_ca} is not a file")
 

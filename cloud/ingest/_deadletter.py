@@ -1,7 +1,10 @@
-"""Dead letters: messages the cloud refused, kept with topic, bounded payload, reason and time.
+"""Dead letters: messages (or single records) the cloud refused, kept with topic, bounded
+payload, reason and time.
 
 A refused message is never retried automatically; it is kept so an operator can see why
 a gateway's data is missing (wrong id, unknown asset, schema drift) and replay it later.
+Every store here is bounded: the newest N letters are kept, older ones dropped and counted.
+The cloud service keeps them in its database (`cloud.domain.deadletters.DbDeadLetterStore`).
 """
 
 from __future__ import annotations
@@ -30,24 +33,37 @@ class DeadLetter:
     reason: str
     payload: bytes
     payload_size: int
+    gateway_id: str | None = None
+    epoch: str | None = None
+    seq: int | None = None
 
     @classmethod
     def make(
-        cls, topic: str, payload: bytes, reason_code: str, reason: str, *, max_payload_bytes: int
+        cls, topic: str, payload: bytes, reason_code: str, reason: str, *, max_payload_bytes: int,
+        gateway_id: str | None = None, epoch: str | None = None, seq: int | None = None,
+        payload_size: int | None = None,
     ) -> DeadLetter:
+        """A letter with the payload cut to max_payload_bytes (payload_size: the original)."""
         return cls(
             received_at=datetime.now(UTC),
             topic=topic[:1024],
             reason_code=reason_code,
             reason=reason[:2048],
             payload=bytes(payload[:max_payload_bytes]),
-            payload_size=len(payload),
+            payload_size=len(payload) if payload_size is None else payload_size,
+            gateway_id=None if gateway_id is None else gateway_id[:64],
+            epoch=None if epoch is None else epoch[:32],
+            seq=seq,
         )
 
 
 @runtime_checkable
 class DeadLetterStore(Protocol):
     def put(self, letter: DeadLetter) -> None: ...
+
+    def put_many(self, letters: Sequence[DeadLetter]) -> None:
+        """Keep several letters at once (one transaction where the store has them)."""
+        ...
 
     def recent(self, limit: int = 100) -> list[DeadLetter]:
         """The newest dead letters first."""
@@ -68,6 +84,10 @@ class MemoryDeadLetterStore:
         with self._lock:
             self._items.append(letter)
             self._counts[letter.reason_code] += 1
+
+    def put_many(self, letters: Sequence[DeadLetter]) -> None:
+        for letter in letters:
+            self.put(letter)
 
     def recent(self, limit: int = 100) -> list[DeadLetter]:
         with self._lock:
@@ -111,6 +131,10 @@ class SqliteDeadLetterStore:
                 self._conn.execute(
                     "DELETE FROM dead_letters WHERE id <= ?", (cur.lastrowid - self._max_items,)
                 )
+
+    def put_many(self, letters: Sequence[DeadLetter]) -> None:
+        for letter in letters:
+            self.put(letter)
 
     def recent(self, limit: int = 100) -> list[DeadLetter]:
         with self._lock:

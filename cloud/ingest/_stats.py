@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import collections
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 __all__ = ["IngestStats", "StatsCounter"]
+
+_MAX_GATEWAYS = 1000
+_OTHER = "(other)"
 
 
 @dataclass(frozen=True)
@@ -16,7 +20,9 @@ class IngestStats:
     """What a worker has done since it was created (counts survive stop/start, not restarts).
 
     `received` counts MQTT messages, `stored`/`duplicates` count records; `dead_lettered`
-    counts messages by reason code.
+    counts dead letters (a refused message, or a single refused record) by reason code,
+    `dead_lettered_by_gateway` the same per gateway ("-" when the topic names none).
+    `store_give_ups` counts writes that waited for the store beyond the in-line retries.
     """
 
     received: int = 0
@@ -24,11 +30,15 @@ class IngestStats:
     stored: int = 0
     duplicates: int = 0
     dead_lettered: dict[str, int] = field(default_factory=dict)
+    dead_lettered_by_gateway: dict[str, dict[str, int]] = field(default_factory=dict)
     records_refused: int = 0
     status_messages: int = 0
     snapshots: int = 0
     store_errors: int = 0
     callback_errors: int = 0
+    store_give_ups: int = 0
+    dead_letter_store_errors: int = 0
+    epochs_seen: int = 0
     connects: int = 0
     disconnects: int = 0
     connected: bool = False
@@ -52,6 +62,8 @@ class StatsCounter:
         self._lock = threading.Lock()
         self._n: collections.Counter[str] = collections.Counter()
         self._dead: collections.Counter[str] = collections.Counter()
+        self._dead_by_gateway: dict[str, collections.Counter[str]] = {}
+        self._logged: dict[str, float] = {}
         self.connected = False
         self.last_message_at: datetime | None = None
 
@@ -59,15 +71,31 @@ class StatsCounter:
         with self._lock:
             self._n.update(counts)
 
-    def dead_letter(self, reason_code: str) -> None:
+    def dead_letter(self, reason_code: str, gateway_id: str | None = None) -> int:
+        """Count one dead letter; return how many of this reason there are now."""
         with self._lock:
             self._dead[reason_code] += 1
+            gw = gateway_id or "-"
+            if gw not in self._dead_by_gateway and len(self._dead_by_gateway) >= _MAX_GATEWAYS:
+                gw = _OTHER  # bounded: topics may name any number of unknown gateways
+            self._dead_by_gateway.setdefault(gw, collections.Counter())[reason_code] += 1
+            return self._dead[reason_code]
+
+    def log_due(self, reason_code: str, every_s: float = 60.0) -> bool:
+        """True at most once per every_s per reason: for a summary log line in a flood."""
+        now = time.monotonic()
+        with self._lock:
+            if now - self._logged.get(reason_code, -every_s) < every_s:
+                return False
+            self._logged[reason_code] = now
+            return True
 
     def snapshot(self) -> IngestStats:
         with self._lock:
             return IngestStats(
                 **{k: self._n[k] for k in _COUNTS},
                 dead_lettered=dict(self._dead),
+                dead_lettered_by_gateway={g: dict(c) for g, c in self._dead_by_gateway.items()},
                 connected=self.connected,
                 last_message_at=self.last_message_at,
             )
@@ -83,6 +111,9 @@ _COUNTS = (
     "snapshots",
     "store_errors",
     "callback_errors",
+    "store_give_ups",
+    "dead_letter_store_errors",
+    "epochs_seen",
     "connects",
     "disconnects",
 )

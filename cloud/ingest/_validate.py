@@ -7,6 +7,7 @@ without a broker and the worker stays a thin shell.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from cloud.ingest._registry import AssetRegistry
 from ironwatch.wire import (
@@ -20,7 +21,7 @@ from ironwatch.wire import (
     decode,
 )
 
-__all__ = ["REASON_CODES", "Accepted", "Rejected", "validate"]
+__all__ = ["REASON_CODES", "Accepted", "Rejected", "TimeWindow", "validate"]
 
 # Stable codes for counting and alerting; the free-text reason carries the detail.
 REASON_CODES = (
@@ -31,6 +32,13 @@ REASON_CODES = (
     "unknown_gateway",
     "unknown_asset",
     "unexpected_command",
+    # per record, after the message is valid:
+    "ts_out_of_window",
+    "too_many_features",
+    "conflict",
+    "store_rejected",
+    # before parsing:
+    "too_large",
 )
 
 
@@ -53,6 +61,22 @@ class Accepted:
     message: TelemetryMessage | GatewayStatus | WaveformSnapshot
     records: tuple[FeatureRecord, ...] = ()
     refused: Rejected | None = None
+    out_of_window: tuple[FeatureRecord, ...] = ()
+
+
+@dataclass(frozen=True)
+class TimeWindow:
+    """The record times the cloud accepts, relative to its own clock."""
+
+    past: timedelta
+    future: timedelta
+
+    def refuses(self, ts: datetime, now: datetime) -> bool:
+        return not now - self.past <= ts <= now + self.future
+
+    def reason(self, ts: datetime, now: datetime) -> str:
+        return (f"ts {ts.isoformat()} is outside {(now - self.past).isoformat()} .. "
+                f"{(now + self.future).isoformat()} (the cloud's clock window)")
 
 
 def _code_of(err: WireError) -> str:
@@ -66,8 +90,19 @@ def _code_of(err: WireError) -> str:
     return "invalid_payload"
 
 
-def validate(topic: str, payload: bytes, registry: AssetRegistry) -> Accepted | Rejected:
-    """Decide whether a message is stored, partly stored, or dead-lettered, and why."""
+def validate(
+    topic: str,
+    payload: bytes,
+    registry: AssetRegistry,
+    *,
+    window: TimeWindow | None = None,
+    now: datetime | None = None,
+) -> Accepted | Rejected:
+    """Decide whether a message is stored, partly stored, or dead-lettered, and why.
+
+    With `window` and `now`, telemetry records whose ts lies outside the window are set
+    apart in `out_of_window` (each is dead-lettered on its own; the rest is stored).
+    """
     try:
         message = decode(topic, payload)
     except WireError as err:
@@ -90,13 +125,19 @@ def validate(topic: str, payload: bytes, registry: AssetRegistry) -> Accepted | 
     allowed: dict[str, bool] = {}
     for asset in {r.asset_id for r in message.records}:
         allowed[asset] = registry.asset_allowed(gateway_id, asset)
-    if all(allowed.values()):
-        return Accepted(message, tuple(message.records))
-    bad = sorted(a for a, ok in allowed.items() if not ok)
-    refused = Rejected(
-        "unknown_asset", f"assets {', '.join(bad)} are not on gateway {gateway_id!r}"
-    )
-    kept = tuple(r for r in message.records if allowed[r.asset_id])
-    if not kept:
-        return refused
-    return Accepted(message, kept, refused)
+    refused: Rejected | None = None
+    kept = tuple(message.records)
+    if not all(allowed.values()):
+        bad = sorted(a for a, ok in allowed.items() if not ok)
+        refused = Rejected(
+            "unknown_asset", f"assets {', '.join(bad)} are not on gateway {gateway_id!r}"
+        )
+        kept = tuple(r for r in message.records if allowed[r.asset_id])
+        if not kept:
+            return refused
+    late: tuple[FeatureRecord, ...] = ()
+    if window is not None and now is not None:
+        late = tuple(r for r in kept if window.refuses(r.ts, now))
+        if late:
+            kept = tuple(r for r in kept if not window.refuses(r.ts, now))
+    return Accepted(message, kept, refused, late)

@@ -3,19 +3,26 @@
 paho's network thread only queues messages; one processing thread validates them, writes
 them in batches, and only then sends PUBACK (manual ack). A crash between receipt and
 write therefore loses nothing: the broker redelivers whatever was not acknowledged, and
-the store's idempotence on (gateway_id, seq) absorbs the repeat.
+the store's idempotence on (gateway_id, epoch, seq) absorbs the repeat.
+
+One bad input never stops the fleet: a message the contract refuses, a record outside the
+cloud's time window or beyond its asset's feature-name limit, a record the store refuses
+(found by splitting the batch) or one that conflicts with a stored copy is dead-lettered
+on its own and everything else goes on. Transient store errors are retried in line for
+`store_retry_s`; then that gateway's records wait, unacknowledged, and are retried with
+backoff while newer messages are handled.
 """
 
 from __future__ import annotations
 
-import enum
+import json
 import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import paho.mqtt.client as mqtt
@@ -24,15 +31,23 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_delay,
+    wait_exponential,
+)
 
 from cloud.ingest._config import IngestConfig
 from cloud.ingest._deadletter import DeadLetter, DeadLetterStore, MemoryDeadLetterStore
 from cloud.ingest._errors import IngestConnectError
+from cloud.ingest._limits import FeatureNameLimit
 from cloud.ingest._registry import AssetRegistry
 from cloud.ingest._stats import IngestStats, StatsCounter
-from cloud.ingest._validate import Rejected, validate
-from cloud.telemetry import TelemetryStore
-from ironwatch.wire import FeatureRecord, GatewayStatus, WaveformSnapshot
+from cloud.ingest._validate import Rejected, TimeWindow, validate
+from cloud.telemetry import RecordRejectedError, StoreUnavailableError, TelemetryStore
+from ironwatch.wire import MAX_SEQ, FeatureRecord, GatewayStatus, WaveformSnapshot, parse_topic
 
 __all__ = ["IngestionWorker"]
 
@@ -40,16 +55,23 @@ log = logging.getLogger(__name__)
 
 StatusCallback = Callable[[GatewayStatus], None]
 SnapshotCallback = Callable[[WaveformSnapshot], None]
-
+StoredCallback = Callable[[str, str, list[int]], None]
+"""on_stored(gateway_id, epoch, seqs): these records are stored or dead-lettered, durably."""
+EpochCallback = Callable[[str, str, int], None]
+"""on_epoch(gateway_id, epoch, first_seq): records of an epoch this worker had not seen."""
 
 _T = TypeVar("_T")
+# Errors worth retrying: the store (or the way to it) is down, slow or locked.
+_TRANSIENT = (StoreUnavailableError, ConnectionError, TimeoutError)
+_KNOWN_EPOCHS = 16
 
 
-class _Aborted(enum.Enum):
-    ABORTED = enum.auto()
+class _AbortedError(Exception):
+    """The worker was aborted while waiting to retry a store call."""
 
 
-_ABORTED = _Aborted.ABORTED
+class _GaveUp(Exception):
+    """A store call kept failing transiently for store_retry_s: the records wait."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,13 +81,31 @@ class _Received:
     qos: int
     topic: str
     payload: bytes
+    size: int  # the original size: payload holds only its start when too large
+    too_large: bool = False
+
+
+@dataclass
+class _Group:
+    """The records of one gateway outbox epoch in a batch, and the messages that carried them."""
+
+    gateway_id: str
+    epoch: str
+    topic: str
+    items: list[_Received] = field(default_factory=list)
+    records: list[FeatureRecord] = field(default_factory=list)
+    done: list[int] = field(default_factory=list)  # seqs stored or dead-lettered
+    letters: list[DeadLetter] = field(default_factory=list)
 
 
 class IngestionWorker:
     """One ingestion worker: subscribe, validate, store, acknowledge; run N for scale-out.
 
     `on_status` / `on_snapshot` are called from the processing thread after validation
-    (a snapshot after it is saved); their exceptions are logged and counted, never fatal.
+    (a snapshot after it is saved); `on_stored(gateway_id, epoch, seqs)` once records are
+    stored or dead-lettered (the one place an end-to-end acknowledgement hooks in);
+    `on_epoch(gateway_id, epoch, first_seq)` when records of an outbox epoch this worker
+    has not seen are stored. Their exceptions are logged and counted, never fatal.
     """
 
     def __init__(
@@ -77,6 +117,8 @@ class IngestionWorker:
         on_status: StatusCallback | None = None,
         on_snapshot: SnapshotCallback | None = None,
         dead_letters: DeadLetterStore | None = None,
+        on_stored: StoredCallback | None = None,
+        on_epoch: EpochCallback | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -84,8 +126,22 @@ class IngestionWorker:
         self.dead_letters: DeadLetterStore = dead_letters or MemoryDeadLetterStore()
         self._on_status = on_status
         self._on_snapshot = on_snapshot
+        self.on_stored = on_stored
+        self._on_epoch = on_epoch
         self._stats = StatsCounter()
         self._queue: queue.Queue[_Received] = queue.Queue()
+        # Bytes of payload queued: paho's thread waits when it is full, so a flood of large
+        # messages cannot grow memory past max_queued_bytes (the broker holds the rest).
+        self._queued_bytes = 0
+        self._room = threading.Condition()
+        self._window = TimeWindow(timedelta(seconds=config.ts_past_s),
+                                  timedelta(seconds=config.ts_future_s))
+        self._feature_names = FeatureNameLimit(config.max_features_per_asset)
+        self._epochs: dict[str, list[str]] = {}
+        # Records whose store write gave up (transient error): retried with backoff.
+        self._held: list[_Group] = []
+        self._held_until = 0.0
+        self._held_backoff_s = 0.0
         # Bumped on every connect and disconnect: a message received on an older
         # connection is not acknowledged (its mid may mean something else now); the
         # broker redelivers it and the idempotent store absorbs the copy.
@@ -172,6 +228,10 @@ class IngestionWorker:
         with self._gen_lock:
             self._generation += 1
         self._queue = queue.Queue()
+        self._held = []
+        with self._room:
+            self._queued_bytes = 0
+            self._room.notify_all()
         self._stats.connected = False
 
     def __enter__(self) -> IngestionWorker:
@@ -254,19 +314,45 @@ class IngestionWorker:
             log.warning("ingest %s disconnected (%s); reconnecting", self.config.client_id, rc)
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        item = _Received(self._generation, msg.mid, msg.qos, msg.topic, bytes(msg.payload))
+        payload = msg.payload
+        size = len(payload)
+        cfg = self.config
+        limit = (cfg.max_snapshot_bytes if msg.topic.endswith("/snapshot")
+                 else cfg.max_payload_bytes)
+        if size > limit:
+            # Too large: keep only the start for the dead letter, never parse the rest.
+            item = _Received(self._generation, msg.mid, msg.qos, msg.topic,
+                             bytes(payload[:cfg.max_dead_letter_payload_bytes]), size, True)
+        else:
+            item = _Received(self._generation, msg.mid, msg.qos, msg.topic, bytes(payload), size)
+        with self._room:
+            while (self._queued_bytes > 0 and
+                   self._queued_bytes + len(item.payload) > cfg.max_queued_bytes and
+                   not self._abort.is_set()):
+                self._room.wait(0.5)
+            self._queued_bytes += len(item.payload)
         self._queue.put(item)
+
+    def _taken(self, items: Sequence[_Received]) -> None:
+        with self._room:
+            self._queued_bytes = max(0, self._queued_bytes - sum(len(i.payload) for i in items))
+            self._room.notify_all()
 
     # -- processing thread --------------------------------------------------------------
 
     def _process_loop(self) -> None:
         q = self._queue
         while not self._abort.is_set():
+            if self._held and time.monotonic() >= self._held_until:
+                try:
+                    self._retry_held()
+                except _AbortedError:
+                    return
             try:
                 first = q.get(timeout=0.05)
             except queue.Empty:
                 if self._stopping.is_set():
-                    return
+                    return  # records still waiting stay unacknowledged: the broker keeps them
                 continue
             batch = [first]
             while len(batch) < self.config.max_batch_messages:
@@ -274,83 +360,270 @@ class IngestionWorker:
                     batch.append(q.get_nowait())
                 except queue.Empty:
                     break
+            self._taken(batch)
             try:
                 self._handle(batch)
+            except _AbortedError:
+                return
             except Exception:  # never let one bad batch end ingestion
                 log.exception("ingest %s: batch failed; it will be redelivered",
                               self.config.client_id)
 
     def _handle(self, batch: list[_Received]) -> None:
-        self._stats.last_message_at = datetime.now(UTC)
-        by_gateway: dict[str, list[FeatureRecord]] = {}
+        now = datetime.now(UTC)
+        self._stats.last_message_at = now
+        groups: dict[tuple[str, str], _Group] = {}
+        letters: list[DeadLetter] = []
+        salvaged: list[tuple[str, str, list[int]]] = []
         to_ack: list[_Received] = []
         n_records = 0
         for item in batch:
-            verdict = validate(item.topic, item.payload, self.registry)
+            if item.too_large:
+                limit = (self.config.max_snapshot_bytes if item.topic.endswith("/snapshot")
+                         else self.config.max_payload_bytes)
+                letters.append(self._letter(item, Rejected(
+                    "too_large", f"payload of {item.size} bytes is over the limit of {limit}")))
+                to_ack.append(item)
+                continue
+            verdict = validate(item.topic, item.payload, self.registry,
+                               window=self._window, now=now)
             if isinstance(verdict, Rejected):
-                self._dead_letter(item, verdict)
+                letters.append(self._letter(item, verdict))
+                if (found := _salvage_seqs(item)) is not None:
+                    salvaged.append(found)
                 to_ack.append(item)
                 continue
             message = verdict.message
             if isinstance(message, GatewayStatus):
                 self._stats.add(status_messages=1)
                 self._call(self._on_status, message)
+                to_ack.append(item)
             elif isinstance(message, WaveformSnapshot):
-                if self._retry(self.store.save_snapshot, message) is _ABORTED:
-                    return
+                try:
+                    self._store_call(self.store.save_snapshot, message)
+                except _GaveUp:
+                    continue  # not acknowledged: the broker redelivers it after a reconnect
                 self._stats.add(snapshots=1)
                 self._call(self._on_snapshot, message)
+                to_ack.append(item)
             else:
                 n_records += len(message.records)
-                by_gateway.setdefault(message.gateway_id, []).extend(verdict.records)
+                gw, epoch = message.gateway_id, message.epoch
+                group = groups.get((gw, epoch))
+                if group is None:
+                    group = groups[(gw, epoch)] = _Group(gw, epoch, item.topic)
+                group.items.append(item)
                 if verdict.refused is not None:
-                    self._stats.add(records_refused=len(message.records) - len(verdict.records))
-                    self._dead_letter(item, verdict.refused)
-            to_ack.append(item)
-        for gateway_id, records in by_gateway.items():
-            new = self._retry(self.store.write, gateway_id, records)
-            if new is _ABORTED:
-                return  # aborted: nothing of this batch is acknowledged
-            self._stats.add(stored=new, duplicates=len(records) - new)
+                    kept = {id(r) for r in verdict.records} | {id(r) for r in verdict.out_of_window}
+                    refused = [r.seq for r in message.records if id(r) not in kept]
+                    self._stats.add(records_refused=len(refused))
+                    letters.append(self._letter(item, verdict.refused, epoch=epoch,
+                                                seq=refused[0] if len(refused) == 1 else None))
+                    group.done.extend(refused)
+                for r in verdict.out_of_window:
+                    group.letters.append(self._record_letter(
+                        group, r, "ts_out_of_window", self._window.reason(r.ts, now)))
+                for r in verdict.records:
+                    too_many = self._feature_names.admit(r.asset_id, r.features)
+                    if too_many is None:
+                        group.records.append(r)
+                    else:
+                        group.letters.append(
+                            self._record_letter(group, r, "too_many_features", too_many))
+        done: list[_Group] = []
+        for group in groups.values():
+            if self._store_group(group):
+                done.append(group)
+            else:
+                self._hold(group)
+        # Dead letters are durable before anything they cover is acknowledged.
+        self._keep_letters([*letters, *(d for g in done for d in g.letters)])
+        for gateway_id, epoch, seqs in salvaged:
+            self._stored(gateway_id, epoch, seqs)
+        for group in done:
+            self._finish(group)
+            to_ack.extend(group.items)
         # Counted once handled, so `received == n` means n messages are fully processed.
         self._stats.add(received=len(batch), records_received=n_records)
+        self._ack(to_ack)
+
+    # -- storing with isolation -----------------------------------------------------------
+
+    def _store_group(self, group: _Group) -> bool:
+        """Write a group's records, isolating refused ones; False if the store stays down."""
+        try:
+            self._write_isolated(group, group.records)
+        except _GaveUp:
+            return False
+        return True
+
+    def _write_isolated(self, group: _Group, records: Sequence[FeatureRecord]) -> None:
+        """Write records; if the store refuses the batch, split it until the culprit is alone."""
+        if not records:
+            return
+        try:
+            result = self._store_call(self.store.write_records, group.gateway_id, group.epoch,
+                                      records)
+        except RecordRejectedError as err:
+            if len(records) == 1:
+                group.letters.append(
+                    self._record_letter(group, records[0], "store_rejected", str(err)))
+                return
+            mid = len(records) // 2
+            self._write_isolated(group, records[:mid])
+            self._write_isolated(group, records[mid:])
+            return
+        self._stats.add(stored=result.new, duplicates=result.duplicates)
+        conflicts = set(result.conflicts)
+        for r in records:
+            if r.seq in conflicts:
+                conflicts.discard(r.seq)  # the first conflicting copy; a repeat is the same
+                group.letters.append(self._record_letter(
+                    group, r, "conflict",
+                    f"seq {r.seq} of epoch {group.epoch} is stored already with other content"))
+            else:
+                group.done.append(r.seq)
+
+    def _store_call(self, action: Callable[..., _T], *args: Any) -> _T:
+        """Call the store, retrying transient errors for at most store_retry_s.
+
+        Raises _GaveUp after that (or at once for an unexpected error, which is logged),
+        RecordRejectedError as is (a data error is never retried), _AbortedError on abort.
+        """
+        retrying = Retrying(
+            retry=retry_if_exception_type(_TRANSIENT),
+            stop=stop_after_delay(self.config.store_retry_s),
+            wait=wait_exponential(multiplier=0.05, max=self.config.store_backoff_max_s),
+            sleep=self._sleep,
+            before_sleep=self._count_retry,
+            reraise=True,
+        )
+        try:
+            return retrying(action, *args)
+        except RecordRejectedError:
+            raise
+        except _AbortedError:
+            raise
+        except _TRANSIENT as err:
+            self._stats.add(store_errors=1)
+            log.warning("ingest %s: store unavailable (%s); records wait and are retried",
+                        self.config.client_id, err)
+            raise _GaveUp from err
+        except Exception as err:
+            self._stats.add(store_errors=1)
+            log.exception("ingest %s: store call failed unexpectedly; records wait",
+                          self.config.client_id)
+            raise _GaveUp from err
+
+    def _sleep(self, seconds: float) -> None:
+        if self._abort.wait(seconds):
+            raise _AbortedError
+
+    def _count_retry(self, state: RetryCallState) -> None:
+        self._stats.add(store_errors=1)
+        err = state.outcome.exception() if state.outcome is not None else None
+        log.warning("ingest %s: store failed (%s); retry %d", self.config.client_id, err,
+                    state.attempt_number)
+
+    def _hold(self, group: _Group) -> None:
+        done = set(group.done)
+        group.records = [r for r in group.records if r.seq not in done]
+        self._held.append(group)
+        self._stats.add(store_give_ups=1)
+        self._held_backoff_s = min(max(0.25, self._held_backoff_s * 2),
+                                   self.config.store_backoff_max_s)
+        self._held_until = time.monotonic() + self._held_backoff_s
+
+    def _retry_held(self) -> None:
+        held, self._held = self._held, []
+        for group in held:
+            if self._store_group(group):
+                self._keep_letters(group.letters)
+                self._finish(group)
+                self._ack(group.items)
+            else:
+                self._hold(group)
+        if not self._held:
+            self._held_backoff_s = 0.0
+
+    def _finish(self, group: _Group) -> None:
+        """A group is stored: tell the epoch and stored-records hooks."""
+        if group.done:
+            self._note_epoch(group.gateway_id, group.epoch, min(group.done))
+            self._stored(group.gateway_id, group.epoch, sorted(set(group.done)))
+
+    def _note_epoch(self, gateway_id: str, epoch: str, first_seq: int) -> None:
+        known = self._epochs.setdefault(gateway_id, [])
+        if epoch in known:
+            return
+        known.append(epoch)
+        del known[:-_KNOWN_EPOCHS]
+        self._stats.add(epochs_seen=1)
+        if self._on_epoch is not None:
+            try:
+                self._on_epoch(gateway_id, epoch, first_seq)
+            except Exception:
+                known.remove(epoch)  # try again with the next records
+                self._stats.add(callback_errors=1)
+                log.exception("ingest: on_epoch failed for %s/%s", gateway_id, epoch)
+
+    def _stored(self, gateway_id: str, epoch: str, seqs: list[int]) -> None:
+        """The single place the end-to-end acknowledgement hooks in (see `on_stored`)."""
+        if self.on_stored is None or not seqs:
+            return
+        try:
+            self.on_stored(gateway_id, epoch, seqs)
+        except Exception:
+            self._stats.add(callback_errors=1)
+            log.exception("ingest: on_stored failed for %s/%s", gateway_id, epoch)
+
+    def _ack(self, items: Sequence[_Received]) -> None:
         client = self._client
         if client is None:
             return
         with self._gen_lock:
-            for item in to_ack:
+            for item in items:
                 if item.generation == self._generation and item.qos > 0:
                     client.ack(item.mid, item.qos)
 
-    def _retry(self, action: Callable[..., _T], *args: Any) -> _T | _Aborted:
-        """Run a store call until it succeeds; _ABORTED if the worker was aborted meanwhile."""
-        delay = 0.05
-        while True:
-            try:
-                return action(*args)
-            except Exception as err:
-                self._stats.add(store_errors=1)
-                log.warning("ingest %s: store failed (%s); retrying in %.1f s",
-                            self.config.client_id, err, delay)
-            if self._abort.wait(delay):
-                return _ABORTED
-            delay = min(delay * 2, 5.0)
+    # -- dead letters ---------------------------------------------------------------------
 
-    def _dead_letter(self, item: _Received, verdict: Rejected) -> None:
-        self._stats.dead_letter(verdict.reason_code)
-        count = self._stats.snapshot().dead_lettered.get(verdict.reason_code, 0)
-        # Log the first few of each kind, then every thousandth: a flood must not drown logs.
-        if count <= 10 or count % 1000 == 0:
-            log.warning("dead letter #%d (%s) on %s: %s", count, verdict.reason_code,
-                        item.topic, verdict.reason)
-        letter = DeadLetter.make(
+    def _letter(self, item: _Received, verdict: Rejected, *, epoch: str | None = None,
+                seq: int | None = None) -> DeadLetter:
+        gateway_id = _topic_gateway(item.topic)
+        self._count_letter(verdict.reason_code, gateway_id, item.topic, verdict.reason)
+        return DeadLetter.make(
             item.topic, item.payload, verdict.reason_code, verdict.reason,
             max_payload_bytes=self.config.max_dead_letter_payload_bytes,
+            gateway_id=gateway_id, epoch=epoch, seq=seq, payload_size=item.size,
         )
+
+    def _record_letter(self, group: _Group, record: FeatureRecord, code: str,
+                       reason: str) -> DeadLetter:
+        self._count_letter(code, group.gateway_id, group.topic, reason)
+        group.done.append(record.seq)
+        body = record.model_dump_json().encode()
+        return DeadLetter.make(
+            group.topic, body, code, reason,
+            max_payload_bytes=self.config.max_dead_letter_payload_bytes,
+            gateway_id=group.gateway_id, epoch=group.epoch, seq=record.seq,
+        )
+
+    def _count_letter(self, code: str, gateway_id: str | None, topic: str, reason: str) -> None:
+        count = self._stats.dead_letter(code, gateway_id)
+        # The first few of each kind, then one line a minute: a flood must not drown logs.
+        if count <= 10 or self._stats.log_due(code):
+            log.warning("dead letter #%d (%s) on %s: %s", count, code, topic, reason)
+
+    def _keep_letters(self, letters: Sequence[DeadLetter]) -> None:
+        if not letters:
+            return
         try:
-            self.dead_letters.put(letter)
+            self.dead_letters.put_many(letters)
         except Exception:
-            log.exception("dead-letter store failed; the letter is only logged")
+            self._stats.add(dead_letter_store_errors=len(letters))
+            log.exception("dead-letter store failed; %d letters are only counted and logged",
+                          len(letters))
 
     def _call(self, callback: Callable[[Any], None] | None, message: object) -> None:
         if callback is None:
@@ -360,3 +633,33 @@ class IngestionWorker:
         except Exception:
             self._stats.add(callback_errors=1)
             log.exception("ingest callback failed for %s", type(message).__name__)
+
+
+def _topic_gateway(topic: str) -> str | None:
+    try:
+        return parse_topic(topic)[0]
+    except ValueError:
+        return None
+
+
+def _salvage_seqs(item: _Received) -> tuple[str, str, list[int]] | None:
+    """(gateway, epoch, seqs) of a refused telemetry message, where its JSON still says them.
+
+    A refused record is dead-lettered, so the gateway may drop it: the acknowledgement needs
+    its seq even when the message around it broke the contract.
+    """
+    if not item.topic.endswith("/telemetry"):
+        return None
+    gateway_id = _topic_gateway(item.topic)
+    try:
+        body = json.loads(item.payload)
+    except ValueError:
+        return None
+    if not isinstance(body, dict) or body.get("gateway_id") != gateway_id:
+        return None
+    epoch, records = body.get("epoch"), body.get("records")
+    if gateway_id is None or not isinstance(epoch, str) or not isinstance(records, list):
+        return None
+    seqs = [r["seq"] for r in records
+            if isinstance(r, dict) and type(r.get("seq")) is int and 0 <= r["seq"] <= MAX_SEQ]
+    return (gateway_id, epoch, seqs) if seqs else None

@@ -7,16 +7,23 @@ writes line protocol to InfluxDB 1.x/2.x/3.x and reads back with InfluxQL;
 `VictoriaMetricsStore` writes the same line protocol and reads through the export API.
 """
 
-from cloud.telemetry._errors import StoreUnavailableError, TelemetryError, TelemetryQueryError
+from cloud.telemetry._errors import (
+    RecordRejectedError,
+    StoreUnavailableError,
+    TelemetryError,
+    TelemetryQueryError,
+)
 from cloud.telemetry._frame import FeatureFrame, TimeLike
 from cloud.telemetry._influx import InfluxStore
 from cloud.telemetry._sqlite import SqliteTelemetryStore
-from cloud.telemetry._store import TelemetryReader, TelemetryStore
+from cloud.telemetry._store import LEGACY_EPOCH, TelemetryReader, TelemetryStore, WriteResult
 from cloud.telemetry._victoria import VictoriaMetricsStore
 
 __all__ = [
+    "LEGACY_EPOCH",
     "FeatureFrame",
     "InfluxStore",
+    "RecordRejectedError",
     "SqliteTelemetryStore",
     "StoreUnavailableError",
     "TelemetryError",
@@ -25,4 +32,5 @@ __all__ = [
     "TelemetryStore",
     "TimeLike",
     "VictoriaMetricsStore",
+    "WriteResult",
 ]

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-__all__ = ["StoreUnavailableError", "TelemetryError", "TelemetryQueryError"]
+__all__ = [
+    "RecordRejectedError",
+    "StoreUnavailableError",
+    "TelemetryError",
+    "TelemetryQueryError",
+]
 
 
 class TelemetryError(Exception):
@@ -15,3 +20,11 @@ class TelemetryQueryError(TelemetryError, ValueError):
 
 class StoreUnavailableError(TelemetryError):
     """The storage server or file could not be reached or refused a write; retrying may help."""
+
+
+class RecordRejectedError(TelemetryError, ValueError):
+    """The store refused the data itself (a value it cannot hold): retrying cannot help.
+
+    Raised for the whole batch written; the ingestion worker splits the batch to find the
+    record at fault and dead-letters that one.
+    """

@@ -29,11 +29,12 @@ from cloud.telemetry._lineproto import (
 )
 from cloud.telemetry._query_args import check_asset_ids, check_limit
 from cloud.telemetry._snapshots import SnapshotDirectory
+from cloud.telemetry._store import LEGACY_EPOCH, StoredRow, WriteResult, sort_out
 from ironwatch.wire import FeatureRecord
 
 __all__ = ["InfluxStore", "influxql_string"]
 
-_TAGS = ("gateway", "asset", "point")
+_TAGS = ("gateway", "epoch", "asset", "point")
 
 
 def influxql_string(value: str) -> str:
@@ -139,26 +140,49 @@ class InfluxStore(HttpLineStoreBase):
 
     # -- TelemetryStore ---------------------------------------------------------------
 
-    def write(self, gateway_id: str, records: Sequence[FeatureRecord]) -> int:
-        if not records:
-            return 0
-        new = len({r.seq for r in records})
-        if self.count_new:
-            new -= len(self._existing_seqs(gateway_id, records))
-        self._writer.write(to_lines(gateway_id, records))
-        return new
+    def write(
+        self, gateway_id: str, records: Sequence[FeatureRecord], *, epoch: str = LEGACY_EPOCH
+    ) -> int:
+        return self.write_records(gateway_id, epoch, records).new
 
-    def _existing_seqs(self, gateway_id: str, records: Sequence[FeatureRecord]) -> set[int]:
-        """Seqs of this batch already stored: looked up in the batch's time span only."""
+    def write_records(
+        self, gateway_id: str, epoch: str, records: Sequence[FeatureRecord]
+    ) -> WriteResult:
+        if not records:
+            return WriteResult()
+        # Without count_new nothing is looked up: repeats overwrite the identical point and
+        # are counted as new, and a conflicting repeat overwrites the first copy.
+        existing = self._stored_rows(gateway_id, epoch, records) if self.count_new else {}
+        to_write, result = sort_out(records, existing)
+        if to_write:
+            self._writer.write(to_lines(gateway_id, to_write, epoch))
+        return result
+
+    def _stored_rows(
+        self, gateway_id: str, epoch: str, records: Sequence[FeatureRecord]
+    ) -> dict[int, StoredRow]:
+        """This batch's seqs already stored, with their content: looked up in its time span."""
         times = [datetime_to_ns(r.ts) for r in records]
         wanted = {r.seq for r in records}
-        q = (f'SELECT "seq" FROM {_ident(MEASUREMENT)} WHERE "gateway" = '
-             f"{influxql_string(gateway_id)} AND time >= {min(times)} AND time <= {max(times)}")
-        found: set[int] = set()
+        # '' matches the points without an epoch tag: the legacy epoch.
+        q = (f'SELECT * FROM {_ident(MEASUREMENT)} WHERE "gateway" = '
+             f'{influxql_string(gateway_id)} AND "epoch" = {influxql_string(epoch)} '
+             f"AND time >= {min(times)} AND time <= {max(times)}")
+        found: dict[int, StoredRow] = {}
+        reserved = {"time", *META_FIELDS, *_TAGS}
         for series in self._results(q):
+            col = {c: i for i, c in enumerate(series["columns"])}
             for row in series.get("values", []):
-                if row[1] is not None and int(row[1]) in wanted:
-                    found.add(int(row[1]))
+                seq = row[col["seq"]]
+                if seq is None or int(seq) not in wanted:
+                    continue
+                found[int(seq)] = StoredRow(
+                    asset_id=row[col["asset"]], point=row[col["point"]],
+                    ts_ns=int(row[col["time"]]), window_s=float(row[col["window_s"]]),
+                    stale=bool(row[col["stale"]]),
+                    features={c: float(row[i]) for c, i in col.items()
+                              if c not in reserved and row[i] is not None},
+                )
         return found
 
     def query(
@@ -223,8 +247,9 @@ class InfluxStore(HttpLineStoreBase):
         return sum(int(row[1]) for s in self._results(q) for row in s.get("values", []))
 
     def duplicate_count(self) -> int:
-        # Two points with the same (gateway, seq) but another series or time would both count.
+        # Two points with the same (gateway, epoch, seq) but another series or time would
+        # both count.
         q = (f'SELECT COUNT("seq"), COUNT(DISTINCT("seq")) FROM {_ident(MEASUREMENT)} '
-             'GROUP BY "gateway"')
+             'GROUP BY "gateway", "epoch"')
         return sum(int(row[1]) - int(row[2]) for s in self._results(q)
                    for row in s.get("values", []))

@@ -1,9 +1,14 @@
 """Feature records as InfluxDB line protocol, and the two ways of sending it.
 
-Measurement `features`, tags gateway/asset/point, fields = the features plus `seq`,
+Measurement `features`, tags gateway/epoch/asset/point, fields = the features plus `seq`,
 `window_s` and `stale`, timestamp = the record's ts in ns. Writing the same record again
 produces the identical point (same series, same time), which InfluxDB overwrites:
-that is what makes writes idempotent there.
+that is what makes writes idempotent there. The outbox epoch is a tag (absent for the
+legacy epoch ""), so a reinstalled gateway's records are other points than its old ones.
+
+A write the server refuses for its content (HTTP 400/413/422: a value it cannot hold, a
+point beyond the retention policy, a body too large) raises RecordRejectedError, which the
+ingestion worker answers by splitting the batch; anything else is StoreUnavailableError.
 """
 
 # influxdb-client ships no type hints for Point's builder methods.
@@ -17,7 +22,7 @@ import httpx
 from influxdb_client.client.write.point import Point
 from influxdb_client.domain.write_precision import WritePrecision
 
-from cloud.telemetry._errors import StoreUnavailableError
+from cloud.telemetry._errors import RecordRejectedError, StoreUnavailableError
 from cloud.telemetry._frame import datetime_to_ns
 from ironwatch.wire import FeatureRecord
 
@@ -28,14 +33,19 @@ MEASUREMENT = "features"
 META_FIELDS = ("seq", "window_s", "stale")
 
 
-def to_lines(gateway_id: str, records: Sequence[FeatureRecord]) -> list[str]:
+# HTTP statuses that mean "this data", not "this server": retrying the same body cannot help.
+_REFUSED = frozenset({400, 413, 422})
+
+
+def to_lines(gateway_id: str, records: Sequence[FeatureRecord], epoch: str = "") -> list[str]:
     """One line-protocol line per record, serialised by influxdb-client's Point."""
     lines = []
     for r in records:
+        p = Point(MEASUREMENT).tag("gateway", gateway_id)
+        if epoch:
+            p = p.tag("epoch", epoch)
         p = (
-            Point(MEASUREMENT)
-            .tag("gateway", gateway_id)
-            .tag("asset", r.asset_id)
+            p.tag("asset", r.asset_id)
             .tag("point", r.point)
             .time(datetime_to_ns(r.ts), WritePrecision.NS)
         )
@@ -67,6 +77,9 @@ class V1LineWriter:
             resp = self._client.post("/write", params=self._params, content="\n".join(lines))
         except httpx.HTTPError as err:
             raise StoreUnavailableError(f"InfluxDB write failed: {err}") from err
+        if resp.status_code in _REFUSED:
+            raise RecordRejectedError(f"InfluxDB refused the write: HTTP {resp.status_code}: "
+                                      f"{resp.text[:500]}")
         if resp.status_code != 204:
             raise StoreUnavailableError(f"InfluxDB write: HTTP {resp.status_code}: {resp.text}")
 
@@ -92,7 +105,11 @@ class V2LineWriter:
         try:
             self._api.write(bucket=self._bucket, org=self._org, record=list(lines),
                             write_precision=WritePrecision.NS)  # type: ignore[arg-type]
-        except (ApiException, OSError) as err:
+        except ApiException as err:
+            if err.status in _REFUSED:
+                raise RecordRejectedError(f"write refused: HTTP {err.status}: {err.body}") from err
+            raise StoreUnavailableError(f"InfluxDB v2 write failed: {err}") from err
+        except OSError as err:
             raise StoreUnavailableError(f"InfluxDB v2 write failed: {err}") from err
         except Exception as err:  # urllib3 raises its own hierarchy
             raise StoreUnavailableError(f"InfluxDB v2 write failed: {err}") from err

@@ -1,12 +1,13 @@
 """The embedded telemetry store: one SQLite file in WAL mode, nothing to install or run.
 
-A record is one row keyed by (gateway_id, seq); its features are a float64 blob plus the
+A record is one row keyed by (gateway_id, epoch, seq); its features are a float64 blob plus the
 id of its (sorted) feature-name set, so a query decodes thousands of rows with one
 numpy call per name set instead of parsing JSON row by row.
 """
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import struct
 import threading
@@ -16,21 +17,19 @@ from typing import Any
 
 import numpy as np
 
-from cloud.telemetry._errors import StoreUnavailableError, TelemetryError
+from cloud.telemetry._errors import RecordRejectedError, StoreUnavailableError, TelemetryError
 from cloud.telemetry._frame import FeatureFrame, TimeLike, datetime_to_ns, to_ns
 from cloud.telemetry._query_args import check_asset_ids, check_limit
 from cloud.telemetry._snapshots import load_snapshot
+from cloud.telemetry._store import LEGACY_EPOCH, StoredRow, WriteResult, sort_out
 from ironwatch.wire import FeatureRecord, WaveformSnapshot
 
 __all__ = ["SqliteTelemetryStore"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS feature_sets (
-    id INTEGER PRIMARY KEY,
-    names TEXT NOT NULL UNIQUE
-);
+_RECORDS_TABLE = """
 CREATE TABLE IF NOT EXISTS records (
     gateway_id TEXT NOT NULL,
+    epoch TEXT NOT NULL DEFAULT '',
     seq INTEGER NOT NULL,
     asset_id TEXT NOT NULL,
     point TEXT NOT NULL,
@@ -39,10 +38,19 @@ CREATE TABLE IF NOT EXISTS records (
     stale INTEGER NOT NULL,
     feature_set INTEGER NOT NULL REFERENCES feature_sets(id),
     vals BLOB NOT NULL,
-    PRIMARY KEY (gateway_id, seq)
+    PRIMARY KEY (gateway_id, epoch, seq)
 );
+"""
+_RECORDS_INDEXES = """
 CREATE INDEX IF NOT EXISTS records_asset_time ON records (asset_id, point, ts_ns);
 CREATE INDEX IF NOT EXISTS records_time ON records (ts_ns);
+"""
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS feature_sets (
+    id INTEGER PRIMARY KEY,
+    names TEXT NOT NULL UNIQUE
+);
+""" + _RECORDS_TABLE + _RECORDS_INDEXES + """
 CREATE TABLE IF NOT EXISTS snapshots (
     gateway_id TEXT NOT NULL,
     seq INTEGER NOT NULL,
@@ -54,10 +62,22 @@ CREATE TABLE IF NOT EXISTS snapshots (
 );
 CREATE INDEX IF NOT EXISTS snapshots_asset_time ON snapshots (asset_id, point, ts_ns);
 """
+# Files written before outbox epochs keyed records on (gateway_id, seq) alone; their rows
+# move to the legacy epoch '' (see _migrate).
+_MIGRATE_TO_EPOCHS = """
+ALTER TABLE records RENAME TO records_before_epochs;
+""" + _RECORDS_TABLE + """
+INSERT INTO records (gateway_id, epoch, seq, asset_id, point, ts_ns, window_s, stale,
+                     feature_set, vals)
+    SELECT gateway_id, '', seq, asset_id, point, ts_ns, window_s, stale, feature_set, vals
+    FROM records_before_epochs;
+DROP TABLE records_before_epochs;
+""" + _RECORDS_INDEXES
 _INSERT = (
-    "INSERT OR IGNORE INTO records (gateway_id, seq, asset_id, point, ts_ns, window_s, stale, "
-    "feature_set, vals) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT OR IGNORE INTO records (gateway_id, epoch, seq, asset_id, point, ts_ns, window_s, "
+    "stale, feature_set, vals) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+_LOOKUP_CHUNK = 500  # seqs per "IN (...)": below every SQLite build's variable limit
 _NAN = float("nan")
 _SEP = "\x1f"  # names are lower_snake_case, so a control character cannot clash
 
@@ -82,6 +102,7 @@ class SqliteTelemetryStore:
         self._set_names: dict[int, tuple[str, ...]] = {}
         conn = self._conn()
         try:
+            _migrate(conn)
             conn.executescript(_SCHEMA)
         except sqlite3.Error as err:
             raise StoreUnavailableError(f"cannot initialise {self.path}: {err}") from err
@@ -128,16 +149,25 @@ class SqliteTelemetryStore:
             self._set_names[set_id] = names
         return names
 
-    def write(self, gateway_id: str, records: Sequence[FeatureRecord]) -> int:
+    def write(
+        self, gateway_id: str, records: Sequence[FeatureRecord], *, epoch: str = LEGACY_EPOCH
+    ) -> int:
+        return self.write_records(gateway_id, epoch, records).new
+
+    def write_records(
+        self, gateway_id: str, epoch: str, records: Sequence[FeatureRecord]
+    ) -> WriteResult:
         if not records:
-            return 0
+            return WriteResult()
         conn = self._conn()
         with self._write_lock:
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
+                    existing = self._stored_rows(conn, gateway_id, epoch, records)
+                    to_write, result = sort_out(records, existing)
                     rows = []
-                    for r in records:
+                    for r in to_write:
                         names = tuple(sorted(r.features))
                         feats = r.features
                         blob = struct.pack(
@@ -145,13 +175,11 @@ class SqliteTelemetryStore:
                             *[_NAN if (v := feats[k]) is None else v for k in names],
                         )
                         rows.append(
-                            (gateway_id, r.seq, r.asset_id, r.point, datetime_to_ns(r.ts),
-                             r.window_s, int(r.stale), self._feature_set(conn, names),
-                             blob)
+                            (gateway_id, epoch, r.seq, r.asset_id, r.point,
+                             datetime_to_ns(r.ts), r.window_s, int(r.stale),
+                             self._feature_set(conn, names), blob)
                         )
-                    before = conn.total_changes
                     conn.executemany(_INSERT, rows)
-                    new = conn.total_changes - before
                     conn.execute("COMMIT")
                 except BaseException:
                     conn.execute("ROLLBACK")
@@ -159,9 +187,39 @@ class SqliteTelemetryStore:
                     self._set_ids.clear()
                     self._set_names.clear()
                     raise
+            except (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.InterfaceError,
+                    OverflowError, struct.error, ValueError) as err:
+                # The data itself: a value SQLite cannot hold. Retrying cannot help.
+                raise RecordRejectedError(f"write to {self.path} refused: {err}") from err
             except sqlite3.Error as err:
                 raise StoreUnavailableError(f"write to {self.path} failed: {err}") from err
-        return new
+        return result
+
+    def _stored_rows(
+        self, conn: sqlite3.Connection, gateway_id: str, epoch: str,
+        records: Sequence[FeatureRecord],
+    ) -> dict[int, StoredRow]:
+        """The rows of these seqs already stored (usually none), as StoredRow by seq."""
+        seqs = sorted({r.seq for r in records})
+        found: dict[int, StoredRow] = {}
+        for i in range(0, len(seqs), _LOOKUP_CHUNK):
+            chunk = seqs[i:i + _LOOKUP_CHUNK]
+            rows = conn.execute(
+                "SELECT seq, asset_id, point, ts_ns, window_s, stale, feature_set, vals "
+                "FROM records WHERE gateway_id = ? AND epoch = ? "
+                f"AND seq IN ({', '.join('?' * len(chunk))})",
+                [gateway_id, epoch, *chunk],
+            ).fetchall()
+            for seq, asset, point, ts_ns, window_s, stale, set_id, vals in rows:
+                names = self._names_of(conn, int(set_id))
+                values = struct.unpack(f"<{len(names)}d", vals)
+                found[int(seq)] = StoredRow(
+                    asset_id=asset, point=point, ts_ns=int(ts_ns), window_s=float(window_s),
+                    stale=bool(stale),
+                    features={n: v for n, v in zip(names, values, strict=True)
+                              if not math.isnan(v)},
+                )
+        return found
 
     def query(
         self,
@@ -245,7 +303,7 @@ class SqliteTelemetryStore:
         return int(
             self._one(
                 "SELECT COUNT(*) - (SELECT COUNT(*) FROM "
-                "(SELECT DISTINCT gateway_id, seq FROM records)) FROM records",
+                "(SELECT DISTINCT gateway_id, epoch, seq FROM records)) FROM records",
                 [],
             )
         )
@@ -296,6 +354,13 @@ class SqliteTelemetryStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring a file of an older schema up to date (records keyed without the epoch)."""
+    columns = [row[1] for row in conn.execute("PRAGMA table_info(records)")]
+    if columns and "epoch" not in columns:
+        conn.executescript("BEGIN IMMEDIATE;" + _MIGRATE_TO_EPOCHS + "COMMIT;")
 
 
 def _where(

@@ -1,18 +1,109 @@
 """The TelemetryStore interface every backend implements (embedded SQLite, InfluxDB, ...).
 
-Writes are idempotent on (gateway_id, record seq): MQTT QoS 1 redelivers, and a gateway
-replays its outbox after a reconnect, so the same record may arrive more than once.
+Writes are idempotent on (gateway_id, outbox epoch, record seq): MQTT QoS 1 redelivers,
+and a gateway replays its outbox after a reconnect, so the same record may arrive more
+than once. A record whose key is stored already with other content is a conflict: it is
+not written (the first copy stays) and the caller is told its seq.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from cloud.telemetry._frame import FeatureFrame, TimeLike
+from cloud.telemetry._frame import FeatureFrame, TimeLike, datetime_to_ns
 from ironwatch.wire import FeatureRecord, WaveformSnapshot
 
-__all__ = ["TelemetryReader", "TelemetryStore"]
+__all__ = [
+    "LEGACY_EPOCH",
+    "StoredRow",
+    "TelemetryReader",
+    "TelemetryStore",
+    "WriteResult",
+    "sort_out",
+]
+
+LEGACY_EPOCH = ""
+"""The epoch of records stored before outbox epochs existed (and of `write` without one)."""
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What one write did: `new` records stored, exact `duplicates` ignored, `conflicts`
+    (seqs already stored with other content) refused."""
+
+    new: int = 0
+    duplicates: int = 0
+    conflicts: tuple[int, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRow:
+    """A record's content as a store keeps it (features without the null ones)."""
+
+    asset_id: str
+    point: str
+    ts_ns: int
+    window_s: float
+    stale: bool
+    features: Mapping[str, float]
+
+    @classmethod
+    def of(cls, record: FeatureRecord) -> StoredRow:
+        return cls(
+            asset_id=record.asset_id,
+            point=record.point,
+            ts_ns=datetime_to_ns(record.ts),
+            window_s=float(record.window_s),
+            stale=bool(record.stale),
+            features={k: float(v) for k, v in record.features.items() if v is not None},
+        )
+
+    def same_as(self, other: StoredRow, *, ts_resolution_ns: int = 1) -> bool:
+        """Equal content, up to the store's time resolution and float round-trip error."""
+        if (self.asset_id, self.point, self.stale) != (other.asset_id, other.point, other.stale):
+            return False
+        if self.ts_ns // ts_resolution_ns != other.ts_ns // ts_resolution_ns:
+            return False
+        if not _close(self.window_s, other.window_s):
+            return False
+        if self.features.keys() != other.features.keys():
+            return False
+        return all(_close(v, other.features[k]) for k, v in self.features.items())
+
+
+def _close(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-300)
+
+
+def sort_out(
+    records: Sequence[FeatureRecord],
+    existing: Mapping[int, StoredRow],
+    *,
+    ts_resolution_ns: int = 1,
+) -> tuple[list[FeatureRecord], WriteResult]:
+    """Split one gateway epoch's records into those to write and a WriteResult.
+
+    `existing` maps seqs already stored to their content. A repeat inside the batch is
+    compared with its first copy, as if that one were stored already.
+    """
+    seen: dict[int, StoredRow] = dict(existing)
+    to_write: list[FeatureRecord] = []
+    duplicates = 0
+    conflicts: list[int] = []
+    for r in records:
+        row = StoredRow.of(r)
+        stored = seen.get(r.seq)
+        if stored is None:
+            seen[r.seq] = row
+            to_write.append(r)
+        elif stored.same_as(row, ts_resolution_ns=ts_resolution_ns):
+            duplicates += 1
+        else:
+            conflicts.append(r.seq)
+    return to_write, WriteResult(len(to_write), duplicates, tuple(conflicts))
 
 
 @runtime_checkable
@@ -49,12 +140,25 @@ class TelemetryReader(Protocol):
 class TelemetryStore(TelemetryReader, Protocol):
     """Where feature records and waveform snapshots live; safe to call from several threads."""
 
-    def write(self, gateway_id: str, records: Sequence[FeatureRecord]) -> int:
-        """Store records of one gateway; return how many were new (the rest were duplicates)."""
+    def write_records(
+        self, gateway_id: str, epoch: str, records: Sequence[FeatureRecord]
+    ) -> WriteResult:
+        """Store records of one gateway outbox epoch; say which were new, repeats, conflicts.
+
+        Raises StoreUnavailableError when retrying may help (connection, timeout, lock),
+        RecordRejectedError when the store refuses the data itself; nothing of the batch
+        is then guaranteed stored.
+        """
+        ...
+
+    def write(
+        self, gateway_id: str, records: Sequence[FeatureRecord], *, epoch: str = LEGACY_EPOCH
+    ) -> int:
+        """`write_records` returning only how many records were new."""
         ...
 
     def duplicate_count(self) -> int:
-        """Stored rows beyond one per (gateway_id, seq): 0 unless idempotency is broken."""
+        """Stored rows beyond one per (gateway_id, epoch, seq): 0 unless idempotency is broken."""
         ...
 
     def save_snapshot(self, snapshot: WaveformSnapshot) -> bool:

@@ -23,6 +23,7 @@ from cloud.telemetry._http_store import HttpLineStoreBase
 from cloud.telemetry._lineproto import MEASUREMENT, META_FIELDS, V2LineWriter, to_lines
 from cloud.telemetry._query_args import check_asset_ids, check_limit
 from cloud.telemetry._snapshots import SnapshotDirectory
+from cloud.telemetry._store import LEGACY_EPOCH, StoredRow, WriteResult, sort_out
 from ironwatch.wire import FeatureRecord
 
 __all__ = ["VictoriaMetricsStore"]
@@ -88,21 +89,49 @@ class VictoriaMetricsStore(HttpLineStoreBase):
         except httpx.HTTPError as err:
             raise StoreUnavailableError(f"VictoriaMetrics export failed: {err}") from err
 
-    def write(self, gateway_id: str, records: Sequence[FeatureRecord]) -> int:
+    def write(
+        self, gateway_id: str, records: Sequence[FeatureRecord], *, epoch: str = LEGACY_EPOCH
+    ) -> int:
+        return self.write_records(gateway_id, epoch, records).new
+
+    def write_records(
+        self, gateway_id: str, epoch: str, records: Sequence[FeatureRecord]
+    ) -> WriteResult:
         if not records:
-            return 0
-        new = len({r.seq for r in records})
-        if self.count_new:
-            times = [datetime_to_ns(r.ts) for r in records]
-            wanted = {r.seq for r in records}
-            seen = {int(v) for s in self._export(["seq"], min(times), max(times),
-                                                  gateway=gateway_id)
-                    for v in s["values"]}
-            new -= len(wanted & seen)
-        self._writer.write(to_lines(gateway_id, records))
-        if self.flush_after_write:
-            self._flush()
-        return new
+            return WriteResult()
+        existing = self._stored_rows(gateway_id, epoch, records) if self.count_new else {}
+        to_write, result = sort_out(records, existing, ts_resolution_ns=_MS)
+        if to_write:
+            self._writer.write(to_lines(gateway_id, to_write, epoch))
+            if self.flush_after_write:
+                self._flush()
+        return result
+
+    def _stored_rows(
+        self, gateway_id: str, epoch: str, records: Sequence[FeatureRecord]
+    ) -> dict[int, StoredRow]:
+        """This batch's seqs already stored, with their content, from the batch's time span."""
+        times = [datetime_to_ns(r.ts) for r in records]
+        wanted = {r.seq for r in records}
+        rows: dict[tuple[str, str, int], dict[str, float]] = {}
+        # epoch="" matches series without the label: the legacy epoch.
+        for s in self._export(None, min(times), max(times), gateway=gateway_id, epoch=epoch):
+            m = s["metric"]
+            field = m["__name__"][len(_PREFIX):]
+            for v, t in zip(s["values"], s["timestamps"], strict=True):
+                rows.setdefault((m.get("asset", ""), m.get("point", ""), int(t)), {})[field] = v
+        found: dict[int, StoredRow] = {}
+        for (asset, point, t_ms), fields in rows.items():
+            seq = fields.get("seq")
+            if seq is None or int(seq) not in wanted:
+                continue
+            found[int(seq)] = StoredRow(
+                asset_id=asset, point=point, ts_ns=t_ms * _MS,
+                window_s=float(fields.get("window_s", np.nan)),
+                stale=bool(fields.get("stale", 0.0)),
+                features={k: float(v) for k, v in fields.items() if k not in META_FIELDS},
+            )
+        return found
 
     def _flush(self) -> None:
         try:
@@ -127,7 +156,8 @@ class VictoriaMetricsStore(HttpLineStoreBase):
         start_ns = None if start is None else to_ns(start)
         end_ns = None if end is None else to_ns(end)
         names = None if features is None else [*META_FIELDS, *features]
-        rows: dict[tuple[str, str, str, int], dict[str, float]] = {}
+        # Keyed with the epoch too: two outbox epochs may hold a record of the same time.
+        rows: dict[tuple[str, str, str, int, str], dict[str, float]] = {}
         for s in self._export(names, start_ns, end_ns, asset=asset_ids, point=point):
             m = s["metric"]
             field = m["__name__"][len(_PREFIX):]
@@ -138,7 +168,7 @@ class VictoriaMetricsStore(HttpLineStoreBase):
                     continue
                 if end_ns is not None and ts >= end_ns:
                     continue
-                rows.setdefault((*key_base, ts), {})[field] = v
+                rows.setdefault((*key_base, ts, m.get("epoch", "")), {})[field] = v
         keyed = sorted(
             ((k, f) for k, f in rows.items() if "seq" in f),
             key=lambda kf: (kf[0][3], kf[0][0], kf[1]["seq"]),
@@ -168,7 +198,8 @@ class VictoriaMetricsStore(HttpLineStoreBase):
                    for s in self._export(["seq"], gateway=gateway_id, asset=asset_id))
 
     def duplicate_count(self) -> int:
-        per_gateway: dict[str, list[float]] = {}
+        per_gateway: dict[tuple[str, str], list[float]] = {}
         for s in self._export(["seq"]):
-            per_gateway.setdefault(s["metric"].get("gateway", ""), []).extend(s["values"])
+            key = (s["metric"].get("gateway", ""), s["metric"].get("epoch", ""))
+            per_gateway.setdefault(key, []).extend(s["values"])
         return sum(len(v) - len(set(v)) for v in per_gateway.values())

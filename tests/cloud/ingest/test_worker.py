@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from cloud.ingest import IngestionWorker, SqliteDeadLetterStore
-from cloud.telemetry import SqliteTelemetryStore, StoreUnavailableError
+from cloud.telemetry import SqliteTelemetryStore, StoreUnavailableError, WriteResult
 from ironwatch.wire import (
     FeatureRecord,
     GatewayStatus,
@@ -93,7 +93,8 @@ class _DownStore:
         self.attempts = 0
         self.tried = threading.Event()
 
-    def write(self, gateway_id: str, records: Sequence[FeatureRecord]) -> int:
+    def write_records(self, gateway_id: str, epoch: str,
+                      records: Sequence[FeatureRecord]) -> WriteResult:
         self.attempts += 1
         self.tried.set()
         raise StoreUnavailableError("down")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import struct
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -77,3 +79,38 @@ def test_frame_from_records_matches_store(tmp_path: Path) -> None:
     assert stored.feature_names == built.feature_names
     sub = built.take(built.asset_ids == "a1")
     assert sub.seqs.tolist() == [1, 6]
+
+
+_SCHEMA_BEFORE_EPOCHS = """
+CREATE TABLE feature_sets (id INTEGER PRIMARY KEY, names TEXT NOT NULL UNIQUE);
+CREATE TABLE records (
+    gateway_id TEXT NOT NULL, seq INTEGER NOT NULL, asset_id TEXT NOT NULL,
+    point TEXT NOT NULL, ts_ns INTEGER NOT NULL, window_s REAL NOT NULL,
+    stale INTEGER NOT NULL, feature_set INTEGER NOT NULL REFERENCES feature_sets(id),
+    vals BLOB NOT NULL, PRIMARY KEY (gateway_id, seq));
+CREATE INDEX records_asset_time ON records (asset_id, point, ts_ns);
+CREATE INDEX records_time ON records (ts_ns);
+INSERT INTO feature_sets (id, names) VALUES (1, 'f0_ms2');
+"""
+
+
+def test_a_file_from_before_epochs_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(_SCHEMA_BEFORE_EPOCHS)
+    for seq in range(3):
+        conn.execute("INSERT INTO records VALUES ('gw', ?, 'a0', 'de', ?, 1.0, 0, 1, ?)",
+                     (seq, seq * 1000, struct.pack("<d", seq * 2.0)))
+    conn.commit()
+    conn.close()
+    with SqliteTelemetryStore(path) as s:
+        assert s.count() == 3
+        assert s.query().column("f0_ms2").tolist() == [0.0, 2.0, 4.0]
+        # The old rows are the legacy epoch; a real epoch with the same seqs is new data.
+        old = FeatureRecord(seq=1, asset_id="a0", point="de", ts=T0, window_s=1.0,
+                            features={"f0_ms2": 7.0})
+        assert s.write_records("gw", "", [old]).conflicts == (1,)
+        assert s.write_records("gw", "0123abcd", [old]).new == 1
+        assert s.count() == 4 and s.duplicate_count() == 0
+    with SqliteTelemetryStore(path) as s:  # opening again migrates nothing more
+        assert s.count() == 4

@@ -139,3 +139,19 @@ def test_snapshots_latest_per_asset_and_point(store: TelemetryStore) -> None:
     latest_de = store.latest_snapshot("a1", "de")
     assert latest_de is not None and latest_de.seq == 3
     np.testing.assert_array_equal(latest_de.samples(), np.arange(8) * 3)
+
+
+def test_epochs_are_separate_and_conflicts_are_refused(store: TelemetryStore) -> None:
+    old = [rec(i) for i in range(5)]
+    assert store.write_records("gw-1", "aaaaaaaa", old).new == 5
+    # A reinstalled gateway: seqs restart under a new epoch and are new records.
+    again = [rec(i, velocity_rms_mms=1.0 + i) for i in range(3)]
+    assert store.write_records("gw-1", "bbbbbbbb", again).new == 3
+    assert store.count(gateway_id="gw-1") == 8
+    # Same key, same content: a duplicate; same key, other content: a conflict, not written.
+    changed = rec(2, accel_rms_ms2=99.0, temperature_c=42.0)
+    result = store.write_records("gw-1", "aaaaaaaa", [rec(1), changed, rec(5)])
+    assert (result.new, result.duplicates, result.conflicts) == (1, 1, (2,))
+    frame = store.query(asset_ids=["a1"], features=["accel_rms_ms2"])
+    assert 99.0 not in frame.column("accel_rms_ms2")
+    assert store.count() == 9 and store.duplicate_count() == 0
