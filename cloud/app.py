@@ -30,7 +30,8 @@ from cloud.telemetry import TelemetryStore
 if TYPE_CHECKING:
     # Imported where they are started: each pulls its own libraries (paho, scikit-learn).
     from cloud.api import ApiContext
-    from cloud.ingest import IngestConfig, IngestionWorker
+    from cloud.domain.deadletters import DbDeadLetterStore
+    from cloud.ingest import IngestConfig, IngestionWorker, IngestStats
     from cloud.pipeline import GatewayCommands, ScoringPipeline
     from cloud.webhooks import WebhookDispatcher
     from ironwatch.wire import GatewayStatus, WaveformSnapshot
@@ -132,6 +133,10 @@ def ingest_config(settings: CloudSettings, *, client_id: str | None = None) -> I
         tls_ca=settings.mqtt_tls_ca,
         client_id=client_id or settings.mqtt_client_id,
         shared_group=settings.mqtt_shared_group,
+        max_payload_bytes=settings.ingest_max_payload_bytes,
+        ts_past_s=settings.ingest_ts_past_days * 86_400,
+        ts_future_s=settings.ingest_ts_future_h * 3_600,
+        max_features_per_asset=settings.ingest_max_features_per_asset,
     )
 
 
@@ -146,6 +151,7 @@ class CloudServices:
     policy: ServiceLevelPolicy
     catalogue: FailureModeCatalogue
     registry: DbAssetRegistry
+    dead_letters: DbDeadLetterStore
     clock: Callable[[], datetime] = utc_now
     ingest: IngestionWorker | None = None
     pipeline: ScoringPipeline | None = None
@@ -159,6 +165,8 @@ class CloudServices:
         cls, settings: CloudSettings, *, clock: Callable[[], datetime] = utc_now
     ) -> CloudServices:
         """Migrate the database, seed the fleet file and open the telemetry store."""
+        from cloud.domain.deadletters import DbDeadLetterStore
+
         engine = make_engine(settings.sqlalchemy_url)
         try:
             upgrade(engine)
@@ -177,8 +185,29 @@ class CloudServices:
             policy=load_policy(settings.sla_policy_file),
             catalogue=load_catalogue(settings.failure_mode_catalogue_file),
             registry=DbAssetRegistry(factory),
+            dead_letters=DbDeadLetterStore(factory, max_rows=settings.dead_letter_max_rows),
             clock=clock,
         )
+
+    def ingestion_worker(self, config: IngestConfig) -> IngestionWorker:
+        """An ingestion worker wired to this cloud: registry, dead letters, status, epochs."""
+        from cloud.ingest import IngestionWorker
+
+        return IngestionWorker(
+            config,
+            self.store,
+            self.registry,
+            on_status=self.on_status,
+            on_snapshot=self.on_snapshot,
+            dead_letters=self.dead_letters,
+            on_epoch=self.on_epoch,
+        )
+
+    def ingest_stats(self) -> tuple[IngestStats, int] | None:
+        """The running worker's counters and the dead letters dropped, or None."""
+        if self.ingest is None:
+            return None
+        return self.ingest.stats, self.dead_letters.dropped
 
     # -- callbacks from ingestion ----------------------------------------------------------
     def on_status(self, status: GatewayStatus) -> None:
@@ -212,6 +241,21 @@ class CloudServices:
                                         physics=status.physics, now=self.clock())
             session.commit()
 
+    def on_epoch(self, gateway_id: str, epoch: str, first_seq: int) -> None:
+        """Records of an outbox epoch the worker had not seen: a new one becomes an event."""
+        from cloud.domain.errors import NotFoundError
+        from cloud.domain.gateways import note_epoch
+
+        with self.session_factory() as session:
+            try:
+                event = note_epoch(session, gateway_id=gateway_id, epoch=epoch,
+                                   first_seq=first_seq, now=self.clock())
+            except NotFoundError:
+                return
+            session.commit()
+        if event is not None:
+            log.warning("%s", event.message)
+
     def on_snapshot(self, snapshot: WaveformSnapshot) -> None:
         # The worker already stored it; diagnosis picks it up in the next scoring round.
         log.info("waveform snapshot from %s/%s (%s)", snapshot.asset_id, snapshot.point,
@@ -241,7 +285,6 @@ class CloudServices:
     # -- lifecycle -------------------------------------------------------------------------
     def start(self, *, ingest: bool = True, scoring: bool = True) -> None:
         """Start the background workers; ingestion keeps retrying if the broker is down."""
-        from cloud.ingest import IngestionWorker
         from cloud.pipeline import GatewayCommands, ModelSuite, ScoringPipeline
 
         try:
@@ -281,13 +324,7 @@ class CloudServices:
                 pipeline.start()
                 self._started.append(pipeline)
             if ingest:
-                worker = IngestionWorker(
-                    ingest_config(self.settings),
-                    self.store,
-                    self.registry,
-                    on_status=self.on_status,
-                    on_snapshot=self.on_snapshot,
-                )
+                worker = self.ingestion_worker(ingest_config(self.settings))
                 self.ingest = worker
                 worker.start(wait=False)
                 self._started.append(worker)
@@ -372,6 +409,7 @@ def _api_context(services: CloudServices) -> ApiContext:
         registry=services.registry,
         clock=services.clock,
         request_snapshot=services.request_snapshot,
+        ingest_stats=services.ingest_stats,
     )
 
 

@@ -139,7 +139,7 @@ def _ingest(args: argparse.Namespace) -> int:
     previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
     _quiet_libraries()
     from cloud.app import CloudServices, ingest_config
-    from cloud.ingest import IngestConfigError, IngestConnectError, IngestionWorker
+    from cloud.ingest import IngestConfigError, IngestConnectError
 
     try:
         settings = load_cli_settings(args)
@@ -154,12 +154,7 @@ def _ingest(args: argparse.Namespace) -> int:
         # --client-id each.
         client_id = args.client_id or f"{settings.mqtt_client_id}-ingest-{socket.gethostname()}"
         try:
-            worker = IngestionWorker(
-                ingest_config(settings, client_id=client_id),
-                services.store,
-                services.registry,
-                on_status=services.on_status,
-            )
+            worker = services.ingestion_worker(ingest_config(settings, client_id=client_id))
             worker.start(wait=False)
         except (IngestConfigError, IngestConnectError) as err:
             raise _cli_error(str(err)) from err

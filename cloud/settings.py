@@ -95,6 +95,20 @@ class CloudSettings(BaseSettings):
     mqtt_shared_group: str | None = Field(
         default=None, description="MQTT 5 shared-subscription group for N ingestion workers"
     )
+    # Ingestion limits (docs/ingestion.md, "Limits").
+    ingest_max_payload_bytes: int = Field(
+        default=4 * 1024 * 1024, ge=1024, description="larger telemetry/status is dead-lettered"
+    )
+    ingest_ts_past_days: float = Field(
+        default=3652.5, gt=0, description="records older than this (cloud clock) are refused"
+    )
+    ingest_ts_future_h: float = Field(
+        default=24.0, gt=0, description="records further ahead than this are refused"
+    )
+    ingest_max_features_per_asset: int = Field(default=300, ge=1, le=100_000)
+    dead_letter_max_rows: int = Field(
+        default=100_000, ge=100, description="dead letters kept; the oldest are dropped"
+    )
 
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)

@@ -7,12 +7,19 @@ from datetime import datetime
 
 from fastapi import APIRouter, Depends, FastAPI
 
-from cloud.api.context import ApiContext, FleetCache, Notifier, SnapshotRequester
+from cloud.api.context import (
+    ApiContext,
+    FleetCache,
+    IngestStatsSource,
+    Notifier,
+    SnapshotRequester,
+)
 from cloud.api.deps import publish_context
 from cloud.api.errors import install_error_handlers, reject_unknown_query_params
 from cloud.api.routes import (
     alerts,
     assets,
+    dead_letters,
     gateways,
     health,
     kpis,
@@ -53,6 +60,7 @@ def api_router() -> APIRouter:
         webhooks,
         telemetry,
         tokens,
+        dead_letters,
     ):
         router.include_router(module.router)
     return router
@@ -69,6 +77,7 @@ def make_context(
     registry: FleetCache | None = None,
     clock: Callable[[], datetime] = utc_now,
     request_snapshot: SnapshotRequester | None = None,
+    ingest_stats: IngestStatsSource | None = None,
 ) -> ApiContext:
     """The ApiContext; policy and catalogue default to the files named in the settings."""
     if catalogue is None:
@@ -87,6 +96,7 @@ def make_context(
         registry=registry,
         clock=clock,
         request_snapshot=request_snapshot,
+        ingest_stats=ingest_stats,
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from cloud.db.engine import SessionFactory
 from cloud.domain.catalogue import FailureModeCatalogue, default_catalogue
@@ -19,10 +19,22 @@ from cloud.domain.policy import DEFAULT_POLICY, ServiceLevelPolicy
 from cloud.settings import CloudSettings
 from cloud.telemetry import TelemetryReader
 
-__all__ = ["ApiContext", "FleetCache", "Notifier", "SnapshotRequester", "TelemetryReader"]
+if TYPE_CHECKING:
+    from cloud.ingest import IngestStats
+
+__all__ = [
+    "ApiContext",
+    "FleetCache",
+    "IngestStatsSource",
+    "Notifier",
+    "SnapshotRequester",
+    "TelemetryReader",
+]
 
 # (asset_id, point or None, actor) -> command id; sends a snapshot command to the gateway.
 SnapshotRequester = Callable[[str, str | None, str], str]
+# The running ingestion worker's counters and the dead letters dropped (None: no worker).
+IngestStatsSource = Callable[[], "tuple[IngestStats, int] | None"]
 
 
 class Notifier(Protocol):
@@ -54,6 +66,7 @@ class ApiContext:
     registry: FleetCache | None = None
     clock: Callable[[], datetime] = utc_now
     request_snapshot: SnapshotRequester | None = None
+    ingest_stats: IngestStatsSource | None = None
 
     def fleet_changed(self) -> None:
         """Tell the ingestion registry cache that gateways or assets changed."""

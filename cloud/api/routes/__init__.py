@@ -3,6 +3,7 @@
 from cloud.api.routes import (
     alerts,
     assets,
+    dead_letters,
     gateways,
     health,
     kpis,
@@ -15,6 +16,7 @@ from cloud.api.routes import (
 __all__ = [
     "alerts",
     "assets",
+    "dead_letters",
     "gateways",
     "health",
     "kpis",

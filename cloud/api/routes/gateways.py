@@ -17,7 +17,8 @@ from cloud.api.schemas import (
     GatewayStatusUpdate,
     Page,
 )
-from cloud.db.models import Asset, Gateway
+from cloud.api.schemas.ingest import GatewayEventPublic
+from cloud.db.models import Asset, Gateway, GatewayEvent
 from cloud.domain import gateways as gateways_domain
 
 router = APIRouter(prefix="/gateways", tags=["gateways"], responses=ERROR_RESPONSES)
@@ -70,6 +71,23 @@ def get_gateway(
     ):
         raise api_error(403, "a gateway token may only read its own registration")
     return _public(session, gateways_domain.get_gateway(session, gateway_id))
+
+
+@router.get("/{gateway_id}/events", response_model=Page[GatewayEventPublic])
+def list_gateway_events(
+    gateway_id: GatewayId, session: SessionDep, _: EngineerDep,
+    limit: Limit = 50, offset: Offset = 0,
+) -> Page[GatewayEventPublic]:
+    """What happened to a gateway that an operator should know (e.g. a new outbox), newest first."""
+    gateways_domain.get_gateway(session, gateway_id)
+    return page_of(
+        session,
+        select(GatewayEvent).where(GatewayEvent.gateway_id == gateway_id)
+        .order_by(GatewayEvent.id.desc()),
+        limit=limit,
+        offset=offset,
+        schema=GatewayEventPublic,
+    )
 
 
 @router.put("/{gateway_id}/status", response_model=GatewayPublic)

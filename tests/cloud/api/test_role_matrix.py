@@ -28,6 +28,10 @@ ENDPOINTS: list[tuple[str, str, Any, set[str]]] = [
     ("POST", "/api/v1/gateways", {"id": "gw-9"}, ADMIN),
     ("GET", "/api/v1/gateways/gw-1", None, ENGINEERS | {"gateway"}),
     ("GET", "/api/v1/gateways/gw-2", None, ENGINEERS),  # another gateway's registration
+    ("GET", "/api/v1/gateways/gw-1/events", None, ENGINEERS),
+    ("GET", "/api/v1/dead-letters", None, ENGINEERS),
+    ("GET", "/api/v1/dead-letters?gateway_id=gw-1&reason=conflict", None, ENGINEERS),
+    ("GET", "/api/v1/ingest/stats", None, ENGINEERS),
     ("PUT", "/api/v1/gateways/gw-1/status", {"state": "online", "seq": 5}, {"admin", "gateway"}),
     ("PUT", "/api/v1/gateways/gw-2/status", {"state": "online"}, ADMIN),
     ("GET", "/api/v1/alerts", None, READERS),
