@@ -23,6 +23,7 @@ from cloud.api.context import SnapshotRequester
 from cloud.api.deps import ContextDep, NowDep, get_context
 from cloud.dashboard import _format
 from cloud.dashboard._asset_charts import spectrum_view, trend_panels, velocity_sparkline
+from cloud.dashboard._ingestion import ingestion_view
 from cloud.dashboard._views import (
     BOARD_COLUMNS,
     alert_row,
@@ -267,6 +268,14 @@ def build_router() -> APIRouter:
             titles=dict(BOARD_COLUMNS),
             refresh_s=REFRESH_S * 6,
         )
+
+    @router.get("/ingestion", response_class=HTMLResponse)
+    def ingestion(
+        request: Request, session: SessionDep, who: ViewerDep,
+        gateway: str | None = None, reason: str | None = None,
+    ) -> HTMLResponse:
+        view = ingestion_view(session, gateway_id=gateway or None, reason_code=reason or None)
+        return render(request, "ingestion.html", who, view=view, refresh_s=REFRESH_S * 6)
 
     @router.get("/alerts/{alert_id}", response_class=HTMLResponse)
     def alert_page(

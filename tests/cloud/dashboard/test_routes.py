@@ -286,3 +286,31 @@ def test_mounted_by_the_cloud_app(tmp_path: Path) -> None:
     assert not any(
         p.startswith(("/assets", "/work-orders", "/login")) for p in app.openapi()["paths"]
     )
+
+
+def test_ingestion_page_shows_gateway_events_and_dead_letters(
+    fleet: Fleet, client: TestClient
+) -> None:
+    from cloud.domain.deadletters import DbDeadLetterStore
+    from cloud.domain.gateways import note_epoch
+    from cloud.ingest import DeadLetter
+
+    assert "No dead letters." in client.get("/ingestion").text
+    with fleet.session_factory() as session:
+        for epoch in ("aaaaaaaa", "bbbbbbbb"):
+            note_epoch(session, gateway_id="gw-hall-a", epoch=epoch, first_seq=0, now=fleet.now)
+        session.commit()
+    DbDeadLetterStore(fleet.session_factory).put_many([
+        DeadLetter.make("ironwatch/v1/gw-hall-a/telemetry", b'{"seq": 7, "<script>": 1}',
+                        "conflict", "seq 7 is stored already with other content",
+                        max_payload_bytes=2048, gateway_id="gw-hall-a", seq=7),
+        DeadLetter.make("ironwatch/v1/gw-x/telemetry", b"garbage", "unknown_gateway",
+                        "gateway 'gw-x' is not registered", max_payload_bytes=2048,
+                        gateway_id="gw-x"),
+    ])
+    html = client.get("/ingestion").text
+    assert "new_epoch" in html and "epoch bbbbbbbb" in html
+    assert "seq 7 is stored already with other content" in html
+    assert "&lt;script&gt;" in html and "<script>" not in html  # payloads are escaped
+    filtered = client.get("/ingestion?reason=unknown_gateway").text
+    assert "gw-x" in filtered and "stored already" not in filtered
