@@ -54,9 +54,10 @@ class IngestConfig:
     ts_future_s: float = 24 * 3600
     max_features_per_asset: int = 300
     # Transient store errors (connection, timeout, lock) are retried in line for at most
-    # store_retry_s, then the records wait (unacknowledged) while newer messages go on;
-    # data errors are never retried.
-    store_retry_s: float = 1.0
+    # store_retry_s (after every other gateway of the batch had its turn), then the records
+    # wait, unacknowledged, and are retried with backoff up to store_backoff_max_s while
+    # newer messages go on. Data errors are never retried.
+    store_retry_s: float = 0.25
     store_backoff_max_s: float = 5.0
 
     def __post_init__(self) -> None:

@@ -35,6 +35,7 @@ from tenacity import (
     RetryCallState,
     Retrying,
     retry_if_exception_type,
+    stop_after_attempt,
     stop_after_delay,
     wait_exponential,
 )
@@ -430,9 +431,14 @@ class IngestionWorker:
                     else:
                         group.letters.append(
                             self._record_letter(group, r, "too_many_features", too_many))
+        # Every gateway's records get one attempt first; only then are the ones that met a
+        # transient error retried in line, so one gateway's trouble does not delay the rest.
         done: list[_Group] = []
+        failed: list[_Group] = []
         for group in groups.values():
-            if self._store_group(group):
+            (done if self._store_group(group, patient=False) else failed).append(group)
+        for group in failed:
+            if self._store_group(group, patient=True):
                 done.append(group)
             else:
                 self._hold(group)
@@ -449,29 +455,36 @@ class IngestionWorker:
 
     # -- storing with isolation -----------------------------------------------------------
 
-    def _store_group(self, group: _Group) -> bool:
-        """Write a group's records, isolating refused ones; False if the store stays down."""
+    def _store_group(self, group: _Group, *, patient: bool = True) -> bool:
+        """Write a group's records, isolating refused ones; False if the store stays down.
+
+        Records already stored or dead-lettered (in `group.done`) are not written again.
+        """
+        done = set(group.done)
+        group.records = [r for r in group.records if r.seq not in done]
         try:
-            self._write_isolated(group, group.records)
+            self._write_isolated(group, group.records, patient)
         except _GaveUp:
             return False
         return True
 
-    def _write_isolated(self, group: _Group, records: Sequence[FeatureRecord]) -> None:
+    def _write_isolated(
+        self, group: _Group, records: Sequence[FeatureRecord], patient: bool
+    ) -> None:
         """Write records; if the store refuses the batch, split it until the culprit is alone."""
         if not records:
             return
         try:
             result = self._store_call(self.store.write_records, group.gateway_id, group.epoch,
-                                      records)
+                                      records, patient=patient)
         except RecordRejectedError as err:
             if len(records) == 1:
                 group.letters.append(
                     self._record_letter(group, records[0], "store_rejected", str(err)))
                 return
             mid = len(records) // 2
-            self._write_isolated(group, records[:mid])
-            self._write_isolated(group, records[mid:])
+            self._write_isolated(group, records[:mid], patient)
+            self._write_isolated(group, records[mid:], patient)
             return
         self._stats.add(stored=result.new, duplicates=result.duplicates)
         conflicts = set(result.conflicts)
@@ -484,15 +497,16 @@ class IngestionWorker:
             else:
                 group.done.append(r.seq)
 
-    def _store_call(self, action: Callable[..., _T], *args: Any) -> _T:
-        """Call the store, retrying transient errors for at most store_retry_s.
+    def _store_call(self, action: Callable[..., _T], *args: Any, patient: bool = True) -> _T:
+        """Call the store, retrying transient errors for at most store_retry_s (once if not
+        patient).
 
         Raises _GaveUp after that (or at once for an unexpected error, which is logged),
         RecordRejectedError as is (a data error is never retried), _AbortedError on abort.
         """
         retrying = Retrying(
             retry=retry_if_exception_type(_TRANSIENT),
-            stop=stop_after_delay(self.config.store_retry_s),
+            stop=stop_after_delay(self.config.store_retry_s) if patient else stop_after_attempt(1),
             wait=wait_exponential(multiplier=0.05, max=self.config.store_backoff_max_s),
             sleep=self._sleep,
             before_sleep=self._count_retry,
@@ -526,8 +540,6 @@ class IngestionWorker:
                     state.attempt_number)
 
     def _hold(self, group: _Group) -> None:
-        done = set(group.done)
-        group.records = [r for r in group.records if r.seq not in done]
         self._held.append(group)
         self._stats.add(store_give_ups=1)
         self._held_backoff_s = min(max(0.25, self._held_backoff_s * 2),
