@@ -114,6 +114,10 @@ class SqliteDeadLetterStore:
                 "received_at TEXT NOT NULL, topic TEXT NOT NULL, reason_code TEXT NOT NULL, "
                 "reason TEXT NOT NULL, payload BLOB NOT NULL, payload_size INTEGER NOT NULL)"
             )
+            columns = {r[1] for r in self._conn.execute("PRAGMA table_info(dead_letters)")}
+            for name, kind in (("gateway_id", "TEXT"), ("epoch", "TEXT"), ("seq", "INTEGER")):
+                if name not in columns:  # a file from before these columns
+                    self._conn.execute(f"ALTER TABLE dead_letters ADD COLUMN {name} {kind}")
             self._conn.commit()
         except sqlite3.Error as err:
             raise IngestError(f"cannot open dead-letter store {self.path}: {err}") from err
@@ -122,9 +126,10 @@ class SqliteDeadLetterStore:
         with self._lock, self._conn:
             cur = self._conn.execute(
                 "INSERT INTO dead_letters (received_at, topic, reason_code, reason, payload, "
-                "payload_size) VALUES (?, ?, ?, ?, ?, ?)",
+                "payload_size, gateway_id, epoch, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (letter.received_at.isoformat(), letter.topic, letter.reason_code, letter.reason,
-                 letter.payload, letter.payload_size),
+                 letter.payload, letter.payload_size, letter.gateway_id, letter.epoch,
+                 letter.seq),
             )
             # Bounded: a gateway stuck sending garbage must not fill the disk.
             if cur.lastrowid is not None and cur.lastrowid % 1000 == 0:
@@ -139,8 +144,8 @@ class SqliteDeadLetterStore:
     def recent(self, limit: int = 100) -> list[DeadLetter]:
         with self._lock:
             rows = self._conn.execute(
-                "SELECT received_at, topic, reason_code, reason, payload, payload_size "
-                "FROM dead_letters ORDER BY id DESC LIMIT ?",
+                "SELECT received_at, topic, reason_code, reason, payload, payload_size, "
+                "gateway_id, epoch, seq FROM dead_letters ORDER BY id DESC LIMIT ?",
                 (limit,),
             ).fetchall()
         return [_row(r) for r in rows]
@@ -168,4 +173,7 @@ def _row(r: Sequence[object]) -> DeadLetter:
         reason=str(r[3]),
         payload=bytes(r[4]),  # type: ignore[call-overload]
         payload_size=int(r[5]),  # type: ignore[call-overload]
+        gateway_id=None if r[6] is None else str(r[6]),
+        epoch=None if r[7] is None else str(r[7]),
+        seq=None if r[8] is None else int(r[8]),  # type: ignore[call-overload]
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -85,3 +86,42 @@ def test_dead_letter_payload_is_bounded() -> None:
     assert [d.reason for d in recent] == ["r2", "r1"]
     assert recent[0].payload == b"x" * 10 and recent[0].payload_size == 1000
     assert store.count() == 3 and store.count("invalid_payload") == 3
+
+
+def test_sqlite_dead_letters_keep_gateway_epoch_and_seq(tmp_path: Path) -> None:
+    import sqlite3
+
+    from cloud.ingest import SqliteDeadLetterStore
+
+    path = tmp_path / "dead.db"
+    old = sqlite3.connect(path)  # a file from before the gateway/epoch/seq columns
+    old.execute("CREATE TABLE dead_letters (id INTEGER PRIMARY KEY, received_at TEXT NOT NULL, "
+                "topic TEXT NOT NULL, reason_code TEXT NOT NULL, reason TEXT NOT NULL, "
+                "payload BLOB NOT NULL, payload_size INTEGER NOT NULL)")
+    old.commit()
+    old.close()
+    store = SqliteDeadLetterStore(path)
+    store.put_many([DeadLetter.make("t", b"{}", "conflict", "r", max_payload_bytes=10,
+                                    gateway_id="gw-1", epoch="0123abcd", seq=7)])
+    [letter] = store.recent()
+    store.close()
+    assert (letter.gateway_id, letter.epoch, letter.seq) == ("gw-1", "0123abcd", 7)
+
+
+def test_time_window_is_relative_to_the_cloud_clock() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from cloud.ingest import TimeWindow
+
+    now = datetime(2026, 6, 1, tzinfo=UTC)
+    window = TimeWindow(past=timedelta(days=3650), future=timedelta(days=1))
+    records = make_records(0, 3, t0=now - timedelta(days=4000))
+    payload = encode(make_telemetry("gw-1", records))
+    verdict = validate(telemetry_topic("gw-1"), payload, REG, window=window, now=now)
+    assert isinstance(verdict, Accepted)
+    assert verdict.records == () and len(verdict.out_of_window) == 3
+    fresh = encode(make_telemetry("gw-1", make_records(0, 3, t0=now - timedelta(hours=1))))
+    verdict = validate(telemetry_topic("gw-1"), fresh, REG, window=window, now=now)
+    assert isinstance(verdict, Accepted) and len(verdict.records) == 3
+    assert not window.refuses(now + timedelta(hours=23), now)
+    assert window.refuses(now + timedelta(hours=25), now)
