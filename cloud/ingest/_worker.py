@@ -404,6 +404,11 @@ class IngestionWorker:
                     self._store_call(self.store.save_snapshot, message)
                 except _GaveUp:
                     continue  # not acknowledged: the broker redelivers it after a reconnect
+                except RecordRejectedError as err:
+                    letters.append(self._letter(item, Rejected("store_rejected", str(err)),
+                                                seq=message.seq))
+                    to_ack.append(item)
+                    continue
                 self._stats.add(snapshots=1)
                 self._call(self._on_snapshot, message)
                 to_ack.append(item)
