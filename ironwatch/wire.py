@@ -49,6 +49,7 @@ __all__ = [
     "Command",
     "FeatureRecord",
     "GatewayStatus",
+    "ImplausibleValueError",
     "Message",
     "StoredAck",
     "TelemetryMessage",
@@ -125,6 +126,14 @@ class WireError(ValueError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class ImplausibleValueError(ValueError):
+    """A feature value that no working sensor gives: not finite, or outside its unit's range.
+
+    Apart from ValueError so a receiver can tell one bad sample (isolate that record) from a
+    sender that breaks the contract itself (a unit-less name, a wrong type of message).
+    """
 
 
 def _check_utc(value: datetime) -> datetime:
@@ -223,7 +232,7 @@ def check_feature_value(name: str, value: float) -> float:
     low, high = feature_range(name)
     if (low is not None and value < low) or (high is not None and value > high):
         unit = next((u[0] for s, u in UNITS.items() if name.endswith(s)), "")
-        raise ValueError(
+        raise ImplausibleValueError(
             f"feature {name!r} = {value!r}{unit and ' ' + unit} is outside its physical range "
             f"[{'-inf' if low is None else low}, {'inf' if high is None else high}]"
         )
@@ -256,7 +265,7 @@ class FeatureRecord(_Strict):
             check_feature_name(name)
             if v is not None:
                 if not math.isfinite(v):
-                    raise ValueError(
+                    raise ImplausibleValueError(
                         f"feature {name!r} is not finite; send null for a missing value"
                     )
                 check_feature_value(name, v)

@@ -6,22 +6,29 @@ without a broker and the worker stays a thin shell.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
 
 from cloud.ingest._registry import AssetRegistry
 from ironwatch.wire import (
+    MAX_SEQ,
     Command,
     FeatureRecord,
     GatewayStatus,
+    ImplausibleValueError,
     StoredAck,
     TelemetryMessage,
     WaveformSnapshot,
     WireError,
     decode,
+    parse_topic,
 )
 
-__all__ = ["REASON_CODES", "Accepted", "Rejected", "TimeWindow", "validate"]
+__all__ = ["REASON_CODES", "Accepted", "InvalidRecord", "Rejected", "TimeWindow", "validate"]
 
 # Stable codes for counting and alerting; the free-text reason carries the detail.
 REASON_CODES = (
@@ -33,6 +40,7 @@ REASON_CODES = (
     "unknown_asset",
     "unexpected_command",
     # per record, after the message is valid:
+    "invalid_record",
     "ts_out_of_window",
     "too_many_features",
     "conflict",
@@ -62,6 +70,19 @@ class Accepted:
     records: tuple[FeatureRecord, ...] = ()
     refused: Rejected | None = None
     out_of_window: tuple[FeatureRecord, ...] = ()
+    invalid: tuple[InvalidRecord, ...] = ()
+
+
+@dataclass(frozen=True)
+class InvalidRecord:
+    """One record of a telemetry message with an impossible value (the rest is valid).
+
+    `raw` is the record as sent; `seq` is its seq if that one is valid.
+    """
+
+    raw: Any
+    seq: int | None
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -103,10 +124,14 @@ def validate(
     With `window` and `now`, telemetry records whose ts lies outside the window are set
     apart in `out_of_window` (each is dead-lettered on its own; the rest is stored).
     """
+    invalid: tuple[InvalidRecord, ...] = ()
     try:
         message = decode(topic, payload)
     except WireError as err:
-        return Rejected(_code_of(err), err.reason)
+        salvaged = _isolate_bad_records(topic, payload)
+        if salvaged is None:
+            return Rejected(_code_of(err), err.reason)
+        message, invalid = salvaged
     if isinstance(message, Command | StoredAck):
         return Rejected(
             "unexpected_command", f"a cloud-to-gateway {message.type} arrived on {topic!r}"
@@ -140,4 +165,67 @@ def validate(
         late = tuple(r for r in kept if window.refuses(r.ts, now))
         if late:
             kept = tuple(r for r in kept if not window.refuses(r.ts, now))
-    return Accepted(message, kept, refused, late)
+    return Accepted(message, kept, refused, late, invalid)
+
+
+# Where a record's error may be one bad sample rather than a sender breaking the contract.
+_SAMPLE_FIELDS = frozenset({"seq", "ts", "window_s", "stale"})
+
+
+def _is_bad_sample(error: Any) -> bool:
+    loc = error.get("loc", ())
+    if not loc:
+        return False
+    if loc[0] in _SAMPLE_FIELDS:
+        return True
+    if loc[0] == "features":
+        if len(loc) >= 2:
+            return True  # a value of the wrong JSON type, e.g. "1.5" or true
+        return isinstance(error.get("ctx", {}).get("error"), ImplausibleValueError)
+    return False
+
+
+def _isolate_bad_records(
+    topic: str, payload: bytes
+) -> tuple[TelemetryMessage, tuple[InvalidRecord, ...]] | None:
+    """A telemetry message whose only faults are bad samples in some records: the valid
+    records as a message, and the bad ones. None if anything else is wrong with it.
+
+    A unit-less feature name or an unknown field is the sender's software breaking the
+    contract, and refuses the whole message; an impossible value (-300 degC, "1.5", a ts
+    in 2263) is one sample, and refuses only its record.
+    """
+    try:
+        gateway_id, kind = parse_topic(topic)
+        body = json.loads(payload)
+    except ValueError:
+        return None
+    if kind != "telemetry" or not isinstance(body, dict):
+        return None
+    raw_records = body.get("records")
+    if not isinstance(raw_records, list):
+        return None
+    good: list[FeatureRecord] = []
+    bad: list[InvalidRecord] = []
+    for raw in raw_records:
+        try:
+            good.append(FeatureRecord.model_validate(raw))
+        except ValidationError as err:
+            errors = err.errors()
+            if not isinstance(raw, dict) or not all(_is_bad_sample(e) for e in errors):
+                return None
+            seq = raw.get("seq")
+            where = ".".join(str(p) for p in errors[0].get("loc", ()))
+            bad.append(InvalidRecord(
+                raw, seq if type(seq) is int and 0 <= seq <= MAX_SEQ else None,
+                f"invalid record at {where}: {errors[0]['msg']}",
+            ))
+    if not good or not bad:
+        return None
+    try:
+        message = TelemetryMessage.model_validate({**body, "records": good, "seq": good[0].seq})
+    except ValidationError:
+        return None
+    if message.gateway_id != gateway_id:
+        return None
+    return message, tuple(bad)

@@ -96,6 +96,7 @@ class _Group:
     items: list[_Received] = field(default_factory=list)
     records: list[FeatureRecord] = field(default_factory=list)
     done: list[int] = field(default_factory=list)  # seqs stored or dead-lettered
+    written: set[int] = field(default_factory=set)  # seqs the store has dealt with
     letters: list[DeadLetter] = field(default_factory=list)
 
 
@@ -426,6 +427,9 @@ class IngestionWorker:
                     letters.append(self._letter(item, verdict.refused, epoch=epoch,
                                                 seq=refused[0] if len(refused) == 1 else None))
                     group.done.extend(refused)
+                for bad in verdict.invalid:
+                    group.letters.append(self._raw_letter(group, bad.raw, bad.seq,
+                                                          "invalid_record", bad.reason))
                 for r in verdict.out_of_window:
                     group.letters.append(self._record_letter(
                         group, r, "ts_out_of_window", self._window.reason(r.ts, now)))
@@ -463,10 +467,9 @@ class IngestionWorker:
     def _store_group(self, group: _Group, *, patient: bool = True) -> bool:
         """Write a group's records, isolating refused ones; False if the store stays down.
 
-        Records already stored or dead-lettered (in `group.done`) are not written again.
+        Records the store dealt with in an earlier attempt are not written again.
         """
-        done = set(group.done)
-        group.records = [r for r in group.records if r.seq not in done]
+        group.records = [r for r in group.records if r.seq not in group.written]
         try:
             self._write_isolated(group, group.records, patient)
         except _GaveUp:
@@ -486,12 +489,14 @@ class IngestionWorker:
             if len(records) == 1:
                 group.letters.append(
                     self._record_letter(group, records[0], "store_rejected", str(err)))
+                group.written.add(records[0].seq)
                 return
             mid = len(records) // 2
             self._write_isolated(group, records[:mid], patient)
             self._write_isolated(group, records[mid:], patient)
             return
         self._stats.add(stored=result.new, duplicates=result.duplicates)
+        group.written.update(r.seq for r in records)
         conflicts = set(result.conflicts)
         for r in records:
             if r.seq in conflicts:
@@ -617,13 +622,19 @@ class IngestionWorker:
 
     def _record_letter(self, group: _Group, record: FeatureRecord, code: str,
                        reason: str) -> DeadLetter:
+        return self._raw_letter(group, record.model_dump(mode="json"), record.seq, code, reason)
+
+    def _raw_letter(self, group: _Group, raw: Any, seq: int | None, code: str,
+                    reason: str) -> DeadLetter:
+        """A dead letter of one record of a group (seq None: the record's own seq is bad)."""
         self._count_letter(code, group.gateway_id, group.topic, reason)
-        group.done.append(record.seq)
-        body = record.model_dump_json().encode()
+        if seq is not None:
+            group.done.append(seq)
+        body = json.dumps(raw, separators=(",", ":")).encode()
         return DeadLetter.make(
             group.topic, body, code, reason,
             max_payload_bytes=self.config.max_dead_letter_payload_bytes,
-            gateway_id=group.gateway_id, epoch=group.epoch, seq=record.seq,
+            gateway_id=group.gateway_id, epoch=group.epoch, seq=seq,
         )
 
     def _count_letter(self, code: str, gateway_id: str | None, topic: str, reason: str) -> None:

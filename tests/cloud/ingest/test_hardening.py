@@ -148,9 +148,12 @@ def test_poison_records_are_dead_lettered_and_other_gateways_go_on(
         "-300 degC": record(3, temperature_c=-300.0),
         "negative RMS": record(4, velocity_rms_mms=-0.5),
     }
-    # Inside a valid message: one record from 26 years ago, outside the cloud's window.
+    # Inside a valid message: one record from 26 years ago, outside the cloud's window, and
+    # two impossible samples; only those three records are refused.
     mixed = [record(s) for s in range(10, 20)]
     mixed[3] = record(13, ts="2000-06-01T00:00:00Z")
+    mixed[5] = record(15, temperature_c=-300.0)
+    mixed[7] = record(17, velocity_rms_mms="1.5")
     started = time.monotonic()
     send(pub, "gw-a", [message("gw-a", [r]) for r in poison.values()])
     send(pub, "gw-a", [message("gw-a", mixed)])
@@ -158,22 +161,26 @@ def test_poison_records_are_dead_lettered_and_other_gateways_go_on(
     wait_for(lambda: cloud.store.count(gateway_id="gw-b") == 50)
     through_s = time.monotonic() - started
     send(pub, "gw-a", batches("gw-a", 20, 30, "fan-02"))  # gw-a's own good data goes on too
-    wait_for(lambda: cloud.store.count(gateway_id="gw-a") == 9 + 30)
+    wait_for(lambda: cloud.store.count(gateway_id="gw-a") == 7 + 30)
+    stored_seqs = set(cloud.store.query(asset_ids=["pump-01"]).seqs.tolist())
+    assert stored_seqs == {10, 11, 12, 14, 16, 18, 19}  # every valid record of the mix
     print(f"\nother gateway's 50 records stored {through_s:.2f} s after the first poison "
           f"record was published; valid records lost: 0")
     assert through_s < 1.0
 
     letters = cloud.dead_letters(gateway_id="gw-a")
     reasons = sorted(d["reason_code"] for d in letters)
-    assert reasons == ["invalid_payload"] * len(poison) + ["ts_out_of_window"]
+    assert reasons == (["invalid_payload"] * len(poison) + ["invalid_record"] * 2
+                       + ["ts_out_of_window"])
     by_reason = " | ".join(d["reason"] for d in letters)
     for field in ("records.0.ts", "seq", "velocity_rms_mms", "temperature_c"):
         assert field in by_reason
     late = next(d for d in letters if d["reason_code"] == "ts_out_of_window")
     assert late["seq"] == 13 and late["epoch"] == EPOCH_A and "2000-06-01" in late["payload"]
     stats = cloud.get("/api/v1/ingest/stats")["stats"]
-    assert stats["dead_lettered_by_gateway"]["gw-a"] == {"invalid_payload": 6,
-                                                         "ts_out_of_window": 1}
+    assert stats["dead_lettered_by_gateway"]["gw-a"] == {
+        "invalid_payload": 6, "invalid_record": 2, "ts_out_of_window": 1}
+    assert {d["seq"] for d in letters if d["reason_code"] == "invalid_record"} == {15, 17}
     assert "gw-b" not in stats["dead_lettered_by_gateway"]
     assert cloud.store.duplicate_count() == 0
 

@@ -125,3 +125,23 @@ def test_time_window_is_relative_to_the_cloud_clock() -> None:
     assert isinstance(verdict, Accepted) and len(verdict.records) == 3
     assert not window.refuses(now + timedelta(hours=23), now)
     assert window.refuses(now + timedelta(hours=25), now)
+
+
+def test_an_impossible_sample_refuses_only_its_record() -> None:
+    body = json.loads(_payload(assets=("asset-1",)))
+    body["records"][1]["features"] = {"temperature_c": -300.0}
+    body["records"][2]["features"]["velocity_rms_mms"] = "1.5"
+    verdict = validate(telemetry_topic("gw-1"), json.dumps(body).encode(), REG)
+    assert isinstance(verdict, Accepted)
+    assert [r.seq for r in verdict.records] == [0, 3]
+    assert [(b.seq, "temperature_c" in b.reason) for b in verdict.invalid] == [(1, True),
+                                                                             (2, False)]
+    assert "velocity_rms_mms" in verdict.invalid[1].reason
+
+
+def test_a_record_breaking_the_contract_still_refuses_the_message() -> None:
+    body = json.loads(_payload(assets=("asset-1",)))
+    body["records"][1]["features"] = {"temperature_c": -300.0}
+    body["records"][2]["colour"] = "blue"  # an unknown field: the sender's software is wrong
+    verdict = validate(telemetry_topic("gw-1"), json.dumps(body).encode(), REG)
+    assert isinstance(verdict, Rejected) and verdict.reason_code == "invalid_payload"
