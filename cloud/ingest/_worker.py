@@ -15,6 +15,7 @@ backoff while newer messages are handled.
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import queue
@@ -497,10 +498,12 @@ class IngestionWorker:
             return
         self._stats.add(stored=result.new, duplicates=result.duplicates)
         group.written.update(r.seq for r in records)
-        conflicts = set(result.conflicts)
-        for r in records:
-            if r.seq in conflicts:
-                conflicts.discard(r.seq)  # the first conflicting copy; a repeat is the same
+        # The refused copies of a seq are its last ones: the first copy in the batch was
+        # written unless an earlier one was stored already.
+        conflicts = collections.Counter(result.conflicts)
+        for r in reversed(records):
+            if conflicts[r.seq] > 0:
+                conflicts[r.seq] -= 1
                 group.letters.append(self._record_letter(
                     group, r, "conflict",
                     f"seq {r.seq} of epoch {group.epoch} is stored already with other content"))
@@ -530,8 +533,9 @@ class IngestionWorker:
             raise
         except _TRANSIENT as err:
             self._stats.add(store_errors=1)
-            log.warning("ingest %s: store unavailable (%s); records wait and are retried",
-                        self.config.client_id, err)
+            if patient:
+                log.warning("ingest %s: store unavailable (%s); records wait and are retried",
+                            self.config.client_id, err)
             raise _GaveUp from err
         except Exception as err:
             self._stats.add(store_errors=1)

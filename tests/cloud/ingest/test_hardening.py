@@ -219,6 +219,14 @@ def test_a_repeat_with_other_content_is_a_conflict(cloud: Cloud, pub: Publisher)
     stored = cloud.store.query(asset_ids=["pump-01"], features=["velocity_rms_mms"])
     assert 99.0 not in stored.column("velocity_rms_mms")  # the first copy stays
     assert cloud.store.count() == 10
+    # Both copies arriving together (most likely in one batch): the later one is refused.
+    fresh = [record(s) for s in range(20, 25)]
+    other = dict(fresh[2], features={"velocity_rms_mms": 77.0, "temperature_c": 41.5})
+    send(pub, "gw-a", [message("gw-a", fresh), message("gw-a", [other])])
+    wait_for(lambda: len(cloud.dead_letters(reason="conflict")) == 2)
+    assert "77.0" in cloud.dead_letters(reason="conflict")[0]["payload"]
+    stored = cloud.store.query(asset_ids=["pump-01"], features=["velocity_rms_mms"])
+    assert cloud.store.count() == 15 and 77.0 not in stored.column("velocity_rms_mms")
 
 
 def test_a_reinstalled_gateway_is_stored_under_its_new_epoch_and_reported(
