@@ -15,7 +15,7 @@ from cloud.api.context import (
     SnapshotRequester,
 )
 from cloud.api.deps import publish_context
-from cloud.api.errors import install_error_handlers, reject_unknown_query_params
+from cloud.api.errors import install_error_handlers, reject_query_where_none_is_taken
 from cloud.api.routes import (
     alerts,
     assets,
@@ -49,7 +49,9 @@ Authenticate with `Authorization: Bearer <token>`. Roles: `gateway`, `engineer`,
 
 def api_router() -> APIRouter:
     """All resource routers under /api/v1."""
-    router = APIRouter(prefix=API_PREFIX, dependencies=[Depends(reject_unknown_query_params)])
+    router = APIRouter(
+        prefix=API_PREFIX, dependencies=[Depends(reject_query_where_none_is_taken)]
+    )
     for module in (
         health,
         assets,

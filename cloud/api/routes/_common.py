@@ -3,33 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Query
+from fastapi import Depends
 from pydantic import BaseModel
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from cloud.api.auth import Principal
 from cloud.api.deps import require
-from cloud.api.schemas.common import MAX_DB_INT, Page
-from cloud.domain.clock import require_utc
+from cloud.api.schemas.common import Page
 
 __all__ = [
     "AdminDep",
     "EngineerDep",
-    "Limit",
-    "Offset",
     "ReaderDep",
     "ServiceDeskDep",
     "page_of",
-    "utc_or_none",
 ]
-
-Limit = Annotated[int, Query(ge=1, le=500, description="page size")]
-Offset = Annotated[int, Query(ge=0, le=MAX_DB_INT, description="rows to skip")]
-PathInt = Annotated[int, Query(ge=1, le=MAX_DB_INT)]
 
 # Role sets, named after who they are for; admin is always included by `require`.
 AdminDep = Annotated[Principal, Depends(require("admin"))]
@@ -56,8 +47,3 @@ def page_of(
     return Page[schema](  # type: ignore[valid-type]
         items=[make(row) for row in rows], total=int(total or 0), limit=limit, offset=offset
     )
-
-
-def utc_or_none(value: datetime | None) -> datetime | None:
-    """Query-string times must say their offset; converted to UTC."""
-    return require_utc(value) if value is not None else None

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from cloud.api.deps import NowDep, SessionDep
 from cloud.api.errors import ERROR_RESPONSES
-from cloud.api.routes._common import EngineerDep, Limit, Offset, ReaderDep, page_of, utc_or_none
+from cloud.api.routes._common import EngineerDep, ReaderDep, page_of
 from cloud.api.schemas import (
     AlertAction,
     AlertEventPublic,
@@ -18,11 +18,11 @@ from cloud.api.schemas import (
     VerdictCreate,
     VerdictPublic,
 )
-from cloud.api.schemas.common import MAX_DB_INT, UtcInput
+from cloud.api.schemas.common import MAX_DB_INT
+from cloud.api.schemas.queries import AlertQuery, VerdictQuery
 from cloud.db.models import Alert, AlertEvent, Verdict
 from cloud.domain import alerts as alerts_domain
 from cloud.domain import verdicts as verdicts_domain
-from cloud.domain.vocabulary import AlertState, Severity
 
 router = APIRouter(tags=["alerts"], responses=ERROR_RESPONSES)
 AlertId = Annotated[int, Path(ge=1, le=MAX_DB_INT)]
@@ -30,33 +30,23 @@ AlertId = Annotated[int, Path(ge=1, le=MAX_DB_INT)]
 
 @router.get("/alerts", response_model=Page[AlertPublic])
 def list_alerts(
-    *,
-    session: SessionDep,
-    _: ReaderDep,
-    limit: Limit = 50,
-    offset: Offset = 0,
-    asset_id: Annotated[str | None, Query(max_length=64)] = None,
-    state: AlertState | None = None,
-    severity: Severity | None = None,
-    failure_mode: Annotated[str | None, Query(max_length=64)] = None,
-    opened_after: UtcInput | None = None,
-    opened_before: UtcInput | None = None,
+    *, session: SessionDep, _: ReaderDep, q: Annotated[AlertQuery, Query()]
 ) -> Page[AlertPublic]:
     """Alerts, newest first, filtered by asset, state, severity, failure mode, time."""
     query = select(Alert).order_by(Alert.opened_at.desc(), Alert.id.desc())
-    if asset_id is not None:
-        query = query.where(Alert.asset_id == asset_id)
-    if state is not None:
-        query = query.where(Alert.state == state)
-    if severity is not None:
-        query = query.where(Alert.severity == severity)
-    if failure_mode is not None:
-        query = query.where(Alert.failure_mode == failure_mode)
-    if (after := utc_or_none(opened_after)) is not None:
-        query = query.where(Alert.opened_at >= after)
-    if (before := utc_or_none(opened_before)) is not None:
-        query = query.where(Alert.opened_at < before)
-    return page_of(session, query, limit=limit, offset=offset, schema=AlertPublic)
+    if q.asset_id is not None:
+        query = query.where(Alert.asset_id == q.asset_id)
+    if q.state is not None:
+        query = query.where(Alert.state == q.state)
+    if q.severity is not None:
+        query = query.where(Alert.severity == q.severity)
+    if q.failure_mode is not None:
+        query = query.where(Alert.failure_mode == q.failure_mode)
+    if q.opened_after is not None:
+        query = query.where(Alert.opened_at >= q.opened_after)
+    if q.opened_before is not None:
+        query = query.where(Alert.opened_at < q.opened_before)
+    return page_of(session, query, limit=q.limit, offset=q.offset, schema=AlertPublic)
 
 
 @router.get("/alerts/{alert_id}", response_model=AlertPublic)
@@ -111,17 +101,12 @@ def judge_alert(
 
 @router.get("/verdicts", response_model=Page[VerdictPublic])
 def list_verdicts(
-    session: SessionDep,
-    _: EngineerDep,
-    limit: Limit = 50,
-    offset: Offset = 0,
-    model: Annotated[str | None, Query(max_length=100)] = None,
-    since: UtcInput | None = None,
+    session: SessionDep, _: EngineerDep, q: Annotated[VerdictQuery, Query()]
 ) -> Page[VerdictPublic]:
     """Verdicts, oldest first: what model retraining reads."""
     query = select(Verdict).order_by(Verdict.at, Verdict.id)
-    if model is not None:
-        query = query.where(Verdict.model == model)
-    if (start := utc_or_none(since)) is not None:
-        query = query.where(Verdict.at >= start)
-    return page_of(session, query, limit=limit, offset=offset, schema=VerdictPublic)
+    if q.model is not None:
+        query = query.where(Verdict.model == q.model)
+    if q.since is not None:
+        query = query.where(Verdict.at >= q.since)
+    return page_of(session, query, limit=q.limit, offset=q.offset, schema=VerdictPublic)

@@ -9,14 +9,7 @@ from sqlalchemy import select
 
 from cloud.api.deps import ContextDep, NowDep, SessionDep
 from cloud.api.errors import ERROR_RESPONSES
-from cloud.api.routes._common import (
-    AdminDep,
-    Limit,
-    Offset,
-    ReaderDep,
-    ServiceDeskDep,
-    page_of,
-)
+from cloud.api.routes._common import AdminDep, ReaderDep, ServiceDeskDep, page_of
 from cloud.api.schemas import (
     AssetCreate,
     AssetPublic,
@@ -26,10 +19,10 @@ from cloud.api.schemas import (
     Page,
     RunningHoursUpdate,
 )
+from cloud.api.schemas.queries import AssetQuery
 from cloud.db.models import Asset, Gateway, MaintenancePlan
 from cloud.domain import reminders
 from cloud.domain.errors import ConflictError, NotFoundError
-from cloud.domain.vocabulary import AssetKind, CustomerTier
 
 router = APIRouter(prefix="/assets", tags=["assets"], responses=ERROR_RESPONSES)
 AssetId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
@@ -44,24 +37,17 @@ def _get(session: SessionDep, asset_id: str) -> Asset:
 
 @router.get("", response_model=Page[AssetPublic])
 def list_assets(
-    *,
-    session: SessionDep,
-    _: ReaderDep,
-    limit: Limit = 50,
-    offset: Offset = 0,
-    gateway_id: Annotated[str | None, Query(max_length=64)] = None,
-    kind: AssetKind | None = None,
-    customer_tier: CustomerTier | None = None,
+    *, session: SessionDep, _: ReaderDep, q: Annotated[AssetQuery, Query()]
 ) -> Page[AssetPublic]:
     """Assets, ordered by id, filtered by gateway, kind or customer tier."""
     query = select(Asset).order_by(Asset.id)
-    if gateway_id is not None:
-        query = query.where(Asset.gateway_id == gateway_id)
-    if kind is not None:
-        query = query.where(Asset.kind == kind)
-    if customer_tier is not None:
-        query = query.where(Asset.customer_tier == customer_tier)
-    return page_of(session, query, limit=limit, offset=offset, schema=AssetPublic)
+    if q.gateway_id is not None:
+        query = query.where(Asset.gateway_id == q.gateway_id)
+    if q.kind is not None:
+        query = query.where(Asset.kind == q.kind)
+    if q.customer_tier is not None:
+        query = query.where(Asset.customer_tier == q.customer_tier)
+    return page_of(session, query, limit=q.limit, offset=q.offset, schema=AssetPublic)
 
 
 @router.post("", response_model=AssetPublic, status_code=201)

@@ -8,20 +8,14 @@ from fastapi import APIRouter, Query
 
 from cloud.api.deps import ContextDep, SessionDep
 from cloud.api.errors import ERROR_RESPONSES
-from cloud.api.routes._common import EngineerDep, Limit, Offset, page_of
+from cloud.api.routes._common import EngineerDep, page_of
 from cloud.api.schemas import Page
 from cloud.api.schemas.ingest import DeadLetterPublic, IngestStatsPublic
+from cloud.api.schemas.queries import DeadLetterQuery
 from cloud.db.models import DeadLetterRow
 from cloud.domain.deadletters import dead_letters_query
 
 router = APIRouter(tags=["ingestion"], responses=ERROR_RESPONSES)
-
-GatewayFilter = Annotated[
-    str | None, Query(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$", description="gateway id")
-]
-ReasonFilter = Annotated[
-    str | None, Query(pattern=r"^[a-z_]{1,32}$", description="reason code, e.g. conflict")
-]
 
 
 def _public(row: DeadLetterRow) -> DeadLetterPublic:
@@ -35,19 +29,14 @@ def _public(row: DeadLetterRow) -> DeadLetterPublic:
 
 @router.get("/dead-letters", response_model=Page[DeadLetterPublic])
 def list_dead_letters(
-    session: SessionDep,
-    _: EngineerDep,
-    gateway_id: GatewayFilter = None,
-    reason: ReasonFilter = None,
-    limit: Limit = 50,
-    offset: Offset = 0,
+    session: SessionDep, _: EngineerDep, q: Annotated[DeadLetterQuery, Query()]
 ) -> Page[DeadLetterPublic]:
     """Refused messages and records, newest first; filter by gateway and reason code."""
     return page_of(
         session,
-        dead_letters_query(gateway_id=gateway_id, reason_code=reason),
-        limit=limit,
-        offset=offset,
+        dead_letters_query(gateway_id=q.gateway_id, reason_code=q.reason),
+        limit=q.limit,
+        offset=q.offset,
         schema=DeadLetterPublic,
         convert=_public,
     )

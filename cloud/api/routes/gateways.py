@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Path, Query, Response
 from sqlalchemy import select
 
 from cloud.api.deps import ContextDep, NowDep, PrincipalDep, SessionDep
 from cloud.api.errors import ERROR_RESPONSES, api_error
-from cloud.api.routes._common import AdminDep, EngineerDep, Limit, Offset, page_of
+from cloud.api.routes._common import AdminDep, EngineerDep, page_of
 from cloud.api.schemas import (
     GatewayCreate,
     GatewayCreated,
@@ -18,6 +18,7 @@ from cloud.api.schemas import (
     Page,
 )
 from cloud.api.schemas.ingest import GatewayEventPublic
+from cloud.api.schemas.queries import PageQuery
 from cloud.db.models import Asset, Gateway, GatewayEvent
 from cloud.domain import gateways as gateways_domain
 
@@ -36,14 +37,14 @@ def _public(session: SessionDep, gateway: Gateway) -> GatewayPublic:
 
 @router.get("", response_model=Page[GatewayPublic])
 def list_gateways(
-    session: SessionDep, _: EngineerDep, limit: Limit = 50, offset: Offset = 0
+    session: SessionDep, _: EngineerDep, q: Annotated[PageQuery, Query()]
 ) -> Page[GatewayPublic]:
     """Gateways, ordered by id."""
     return page_of(
         session,
         select(Gateway).order_by(Gateway.id),
-        limit=limit,
-        offset=offset,
+        limit=q.limit,
+        offset=q.offset,
         schema=GatewayPublic,
         convert=lambda g: _public(session, g),
     )
@@ -75,8 +76,7 @@ def get_gateway(
 
 @router.get("/{gateway_id}/events", response_model=Page[GatewayEventPublic])
 def list_gateway_events(
-    gateway_id: GatewayId, session: SessionDep, _: EngineerDep,
-    limit: Limit = 50, offset: Offset = 0,
+    gateway_id: GatewayId, session: SessionDep, _: EngineerDep, q: Annotated[PageQuery, Query()]
 ) -> Page[GatewayEventPublic]:
     """What happened to a gateway that an operator should know (e.g. a new outbox), newest first."""
     gateways_domain.get_gateway(session, gateway_id)
@@ -84,8 +84,8 @@ def list_gateway_events(
         session,
         select(GatewayEvent).where(GatewayEvent.gateway_id == gateway_id)
         .order_by(GatewayEvent.id.desc()),
-        limit=limit,
-        offset=offset,
+        limit=q.limit,
+        offset=q.offset,
         schema=GatewayEventPublic,
     )
 

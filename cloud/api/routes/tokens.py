@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 from sqlalchemy import select
 
 from cloud.api.deps import NowDep, SessionDep
 from cloud.api.errors import ERROR_RESPONSES
-from cloud.api.routes._common import AdminDep, Limit, Offset, page_of
+from cloud.api.routes._common import AdminDep, page_of
 from cloud.api.schemas import Page, TokenCreate, TokenCreated, TokenPublic
 from cloud.api.schemas.common import MAX_DB_INT
+from cloud.api.schemas.queries import PageQuery
 from cloud.db.models import ApiToken
 from cloud.domain import tokens as tokens_domain
 
@@ -21,11 +22,11 @@ TokenId = Annotated[int, Path(ge=1, le=MAX_DB_INT)]
 
 @router.get("", response_model=Page[TokenPublic])
 def list_tokens(
-    session: SessionDep, _: AdminDep, limit: Limit = 50, offset: Offset = 0
+    session: SessionDep, _: AdminDep, q: Annotated[PageQuery, Query()]
 ) -> Page[TokenPublic]:
     """Tokens' metadata (never the tokens themselves)."""
     query = select(ApiToken).order_by(ApiToken.id)
-    return page_of(session, query, limit=limit, offset=offset, schema=TokenPublic)
+    return page_of(session, query, limit=q.limit, offset=q.offset, schema=TokenPublic)
 
 
 @router.post("", response_model=TokenCreated, status_code=201)

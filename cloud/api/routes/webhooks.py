@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 from sqlalchemy import select
 
 from cloud.api.deps import NowDep, SessionDep
 from cloud.api.errors import ERROR_RESPONSES
-from cloud.api.routes._common import AdminDep, Limit, Offset, ServiceDeskDep, page_of
+from cloud.api.routes._common import AdminDep, ServiceDeskDep, page_of
 from cloud.api.schemas import Page, WebhookDeliveryPublic
 from cloud.api.schemas.common import MAX_DB_INT
+from cloud.api.schemas.queries import DeliveryQuery
 from cloud.db.models import WebhookDelivery
 from cloud.domain.errors import InvalidTransitionError, NotFoundError
 
@@ -28,20 +29,15 @@ def _get(session: SessionDep, delivery_id: int) -> WebhookDelivery:
 
 @router.get("/deliveries", response_model=Page[WebhookDeliveryPublic])
 def list_deliveries(
-    session: SessionDep,
-    _: ServiceDeskDep,
-    limit: Limit = 50,
-    offset: Offset = 0,
-    state: Literal["pending", "delivered", "failed"] | None = None,
-    work_order_id: Annotated[int | None, Query(ge=1, le=MAX_DB_INT)] = None,
+    session: SessionDep, _: ServiceDeskDep, q: Annotated[DeliveryQuery, Query()]
 ) -> Page[WebhookDeliveryPublic]:
     """Deliveries, newest first: attempts, last status code and last error."""
     query = select(WebhookDelivery).order_by(WebhookDelivery.id.desc())
-    if state is not None:
-        query = query.where(WebhookDelivery.state == state)
-    if work_order_id is not None:
-        query = query.where(WebhookDelivery.work_order_id == work_order_id)
-    return page_of(session, query, limit=limit, offset=offset, schema=WebhookDeliveryPublic)
+    if q.state is not None:
+        query = query.where(WebhookDelivery.state == q.state)
+    if q.work_order_id is not None:
+        query = query.where(WebhookDelivery.work_order_id == q.work_order_id)
+    return page_of(session, query, limit=q.limit, offset=q.offset, schema=WebhookDeliveryPublic)
 
 
 @router.get("/deliveries/{delivery_id}", response_model=WebhookDeliveryPublic)

@@ -9,14 +9,7 @@ from sqlalchemy import select
 
 from cloud.api.deps import ContextDep, NowDep, SessionDep
 from cloud.api.errors import ERROR_RESPONSES
-from cloud.api.routes._common import (
-    Limit,
-    Offset,
-    ReaderDep,
-    ServiceDeskDep,
-    page_of,
-    utc_or_none,
-)
+from cloud.api.routes._common import ReaderDep, ServiceDeskDep, page_of
 from cloud.api.schemas import (
     EscalationPublic,
     Page,
@@ -26,11 +19,11 @@ from cloud.api.schemas import (
     WorkOrderTransition,
     WorkOrderUpdate,
 )
-from cloud.api.schemas.common import MAX_DB_INT, UtcInput
+from cloud.api.schemas.common import MAX_DB_INT
+from cloud.api.schemas.queries import EscalationQuery, WorkOrderQuery
 from cloud.db.models import OPEN_WORK_ORDER_STATES, Escalation, WorkOrder, WorkOrderEvent
 from cloud.domain import escalation as escalation_domain
 from cloud.domain import workorders
-from cloud.domain.vocabulary import Priority, WorkOrderSource, WorkOrderState
 
 router = APIRouter(tags=["work orders"], responses=ERROR_RESPONSES)
 WorkOrderId = Annotated[int, Path(ge=1, le=MAX_DB_INT)]
@@ -39,41 +32,28 @@ EscalationId = Annotated[int, Path(ge=1, le=MAX_DB_INT)]
 
 @router.get("/work-orders", response_model=Page[WorkOrderPublic])
 def list_work_orders(
-    *,
-    session: SessionDep,
-    now: NowDep,
-    _: ReaderDep,
-    limit: Limit = 50,
-    offset: Offset = 0,
-    asset_id: Annotated[str | None, Query(max_length=64)] = None,
-    state: WorkOrderState | None = None,
-    priority: Priority | None = None,
-    source: WorkOrderSource | None = None,
-    failure_mode: Annotated[str | None, Query(max_length=64)] = None,
-    overdue: Annotated[bool | None, Query(description="open and past resolve_by")] = None,
-    created_after: UtcInput | None = None,
-    created_before: UtcInput | None = None,
+    *, session: SessionDep, now: NowDep, _: ReaderDep, q: Annotated[WorkOrderQuery, Query()]
 ) -> Page[WorkOrderPublic]:
     """Work orders, most urgent first (priority, then resolution deadline)."""
     query = select(WorkOrder).order_by(WorkOrder.priority, WorkOrder.resolve_by, WorkOrder.id)
-    if asset_id is not None:
-        query = query.where(WorkOrder.asset_id == asset_id)
-    if state is not None:
-        query = query.where(WorkOrder.state == state)
-    if priority is not None:
-        query = query.where(WorkOrder.priority == priority)
-    if source is not None:
-        query = query.where(WorkOrder.source == source)
-    if failure_mode is not None:
-        query = query.where(WorkOrder.failure_mode == failure_mode)
-    if overdue is not None:
+    if q.asset_id is not None:
+        query = query.where(WorkOrder.asset_id == q.asset_id)
+    if q.state is not None:
+        query = query.where(WorkOrder.state == q.state)
+    if q.priority is not None:
+        query = query.where(WorkOrder.priority == q.priority)
+    if q.source is not None:
+        query = query.where(WorkOrder.source == q.source)
+    if q.failure_mode is not None:
+        query = query.where(WorkOrder.failure_mode == q.failure_mode)
+    if q.overdue is not None:
         late = WorkOrder.state.in_(OPEN_WORK_ORDER_STATES) & (WorkOrder.resolve_by < now)
-        query = query.where(late if overdue else ~late)
-    if (after := utc_or_none(created_after)) is not None:
-        query = query.where(WorkOrder.created_at >= after)
-    if (before := utc_or_none(created_before)) is not None:
-        query = query.where(WorkOrder.created_at < before)
-    return page_of(session, query, limit=limit, offset=offset, schema=WorkOrderPublic)
+        query = query.where(late if q.overdue else ~late)
+    if q.created_after is not None:
+        query = query.where(WorkOrder.created_at >= q.created_after)
+    if q.created_before is not None:
+        query = query.where(WorkOrder.created_at < q.created_before)
+    return page_of(session, query, limit=q.limit, offset=q.offset, schema=WorkOrderPublic)
 
 
 @router.post("/work-orders", response_model=WorkOrderPublic, status_code=201)
@@ -170,21 +150,16 @@ def work_order_history(
 
 @router.get("/escalations", response_model=Page[EscalationPublic])
 def list_escalations(
-    session: SessionDep,
-    _: ServiceDeskDep,
-    limit: Limit = 50,
-    offset: Offset = 0,
-    work_order_id: Annotated[int | None, Query(ge=1, le=MAX_DB_INT)] = None,
-    acknowledged: bool | None = None,
+    session: SessionDep, _: ServiceDeskDep, q: Annotated[EscalationQuery, Query()]
 ) -> Page[EscalationPublic]:
     """Missed deadlines, newest first."""
     query = select(Escalation).order_by(Escalation.raised_at.desc(), Escalation.id.desc())
-    if work_order_id is not None:
-        query = query.where(Escalation.work_order_id == work_order_id)
-    if acknowledged is not None:
+    if q.work_order_id is not None:
+        query = query.where(Escalation.work_order_id == q.work_order_id)
+    if q.acknowledged is not None:
         column = Escalation.acknowledged_at
-        query = query.where(column.is_not(None) if acknowledged else column.is_(None))
-    return page_of(session, query, limit=limit, offset=offset, schema=EscalationPublic)
+        query = query.where(column.is_not(None) if q.acknowledged else column.is_(None))
+    return page_of(session, query, limit=q.limit, offset=q.offset, schema=EscalationPublic)
 
 
 @router.post("/escalations/{escalation_id}/acknowledge", response_model=EscalationPublic)

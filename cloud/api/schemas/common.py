@@ -7,12 +7,29 @@ from typing import Annotated, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema
 
-__all__ = ["MAX_DB_INT", "Id", "InputModel", "Page", "PublicModel", "Text", "UtcTime"]
+__all__ = [
+    "ID_PATTERN",
+    "MAX_DB_INT",
+    "MAX_TIME",
+    "MIN_TIME",
+    "Id",
+    "InputModel",
+    "Page",
+    "PublicModel",
+    "Text",
+    "UtcInput",
+    "UtcTime",
+]
 
 # Ids and offsets fit a 32-bit signed integer column; larger numbers are rejected as input
 # errors instead of reaching the database driver.
 MAX_DB_INT = 2**31 - 1
-Id = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$", examples=["pump-7"])]
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
+Id = Annotated[str, Field(pattern=ID_PATTERN, examples=["pump-7"])]
+# Times given to the API: the telemetry store counts nanoseconds in a signed 64-bit integer
+# (up to 2262-04-11), so a time outside these bounds is an input error, not a store failure.
+MIN_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_TIME = datetime(2262, 1, 1, tzinfo=UTC)
 Text = Annotated[str, Field(max_length=2000, pattern=r"^[^\x00]*$")]
 
 
@@ -38,9 +55,14 @@ def _parse_utc(value: object) -> datetime:
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise ValueError("the date-time needs an offset (Z or +00:00)")
     try:
-        return parsed.astimezone(UTC)
+        utc = parsed.astimezone(UTC)
     except OverflowError as err:
         raise ValueError("the date-time is out of range") from err
+    if not MIN_TIME <= utc < MAX_TIME:
+        raise ValueError(
+            f"the date-time must be from {_iso_utc(MIN_TIME)} to before {_iso_utc(MAX_TIME)}"
+        )
+    return utc
 
 
 UtcInput = Annotated[

@@ -105,9 +105,11 @@ class TelemetryCount(PublicModel):
 
 
 class TelemetryPage(PublicModel):
-    """Feature records in time order, at most `limit`."""
+    """One page of feature records in time order, at most `limit`, and where the next starts."""
 
     items: list[TelemetryRow]
     count: int
     limit: int
     feature_names: list[str]
+    next_cursor: str | None = None
+    next: str | None = Field(None, description="the path and query of the next page")

@@ -20,6 +20,7 @@ import schemathesis
 from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
 from schemathesis import Case as GenericCase
+from schemathesis.core.result import Ok
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from cloud.api import build_api
@@ -95,3 +96,67 @@ def test_api_never_fails_with_a_server_error(case: Case) -> None:
         headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
         excluded_checks=[positive_data_acceptance],
     )
+
+
+# Values at and beyond the bounds of every query parameter: dates the telemetry store's
+# nanosecond clock cannot hold, integers past a database column. Generated examples rarely
+# reach them, so each operation gets them explicitly.
+_DATE_EDGES = (
+    "9999-12-31T23:59:59Z",
+    "0001-01-01T00:00:00Z",
+    "0001-01-01T00:00:00+14:00",
+    "2262-04-11T23:47:17Z",
+)
+_INT_EDGES = (2**31, 2**63, 10**30, -(2**63), -1)
+_REQUIRED = {"asset_id": "pump-1"}
+
+
+def _edge_cases() -> list[tuple[str, str, str, object]]:
+    cases: list[tuple[str, str, str, object]] = []
+    for result in schema.get_all_operations():
+        assert isinstance(result, Ok), result
+        operation = result.ok()
+        if operation.path_parameters:
+            continue
+        for parameter in operation.query:
+            spec = parameter.definition.get("schema", {})
+            kinds = {spec.get("type"), spec.get("format")} | {
+                s.get("format") or s.get("type") for s in spec.get("anyOf", [])
+            }
+            edges: tuple[object, ...] = ()
+            if "date-time" in kinds:
+                edges = _DATE_EDGES
+            elif "integer" in kinds:
+                edges = _INT_EDGES
+            cases.extend(
+                (operation.method.upper(), operation.path, parameter.name, v) for v in edges
+            )
+    return cases
+
+
+@pytest.mark.parametrize(("method", "path", "name", "value"), _edge_cases())
+def test_out_of_range_query_values_are_422(
+    method: str, path: str, name: str, value: object
+) -> None:
+    query = {k: v for k, v in _REQUIRED.items() if k != name} if path.endswith("/telemetry") else {}
+    case = schema[path][method].Case(query={**query, name: value})
+    response = case.call_and_validate(
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        excluded_checks=[positive_data_acceptance],
+    )
+    assert response.status_code == 422, (path, name, value, response.text)
+    assert response.json()["error"]["code"] == "validation_error"
+
+
+def test_the_edge_cases_cover_the_bounded_parameters() -> None:
+    covered = {(path, name) for _, path, name, _ in _edge_cases()}
+    for expected in (
+        ("/api/v1/telemetry", "start"),
+        ("/api/v1/telemetry", "end"),
+        ("/api/v1/telemetry", "limit"),
+        ("/api/v1/kpis", "start"),
+        ("/api/v1/alerts", "opened_after"),
+        ("/api/v1/alerts", "offset"),
+        ("/api/v1/escalations", "work_order_id"),
+    ):
+        assert expected in covered

@@ -1,0 +1,138 @@
+"""Query-string models, one per list endpoint.
+
+Each is taken with `Annotated[Model, Query()]`; `extra="forbid"` makes an unknown
+parameter a 422 (`?sate=open` is a typo, and ignoring it would return everything), and
+the field bounds keep every value the handlers pass on within what storage can take.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from cloud.api.schemas.common import ID_PATTERN, MAX_DB_INT, UtcInput
+from cloud.domain.vocabulary import (
+    AlertState,
+    AssetKind,
+    CustomerTier,
+    Priority,
+    Severity,
+    WorkOrderSource,
+    WorkOrderState,
+)
+
+__all__ = [
+    "FEATURE_PATTERN",
+    "MAX_TELEMETRY_PAGE",
+    "AlertQuery",
+    "AssetQuery",
+    "DeadLetterQuery",
+    "DeliveryQuery",
+    "EscalationQuery",
+    "KpiQuery",
+    "PageQuery",
+    "QueryModel",
+    "TelemetryCountQuery",
+    "TelemetryQuery",
+    "VerdictQuery",
+    "WorkOrderQuery",
+]
+
+FEATURE_PATTERN = r"^[a-z][a-z0-9_]{0,79}$"
+# Rows per telemetry page: with at most 256 features a record (the wire's bound), a page
+# stays a few megabytes however many feature names the fleet has.
+MAX_TELEMETRY_PAGE = 1000
+
+QueryId = Annotated[str, Field(pattern=ID_PATTERN, max_length=64)]
+Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\x00]*$")]
+
+
+class QueryModel(BaseModel):
+    """Base of the query-string models: unknown parameters are errors."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class PageQuery(QueryModel):
+    """`limit` and `offset` of a list endpoint."""
+
+    limit: int = Field(50, ge=1, le=500, description="page size")
+    offset: int = Field(0, ge=0, le=MAX_DB_INT, description="rows to skip")
+
+
+class AssetQuery(PageQuery):
+    gateway_id: Name | None = None
+    kind: AssetKind | None = None
+    customer_tier: CustomerTier | None = None
+
+
+class AlertQuery(PageQuery):
+    asset_id: Name | None = None
+    state: AlertState | None = None
+    severity: Severity | None = None
+    failure_mode: Name | None = None
+    opened_after: UtcInput | None = None
+    opened_before: UtcInput | None = None
+
+
+class VerdictQuery(PageQuery):
+    model: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00]*$")] | None = None
+    since: UtcInput | None = None
+
+
+class WorkOrderQuery(PageQuery):
+    asset_id: Name | None = None
+    state: WorkOrderState | None = None
+    priority: Priority | None = None
+    source: WorkOrderSource | None = None
+    failure_mode: Name | None = None
+    overdue: bool | None = Field(None, description="open and past resolve_by")
+    created_after: UtcInput | None = None
+    created_before: UtcInput | None = None
+
+
+class EscalationQuery(PageQuery):
+    work_order_id: int | None = Field(None, ge=1, le=MAX_DB_INT)
+    acknowledged: bool | None = None
+
+
+class DeliveryQuery(PageQuery):
+    state: Literal["pending", "delivered", "failed"] | None = None
+    work_order_id: int | None = Field(None, ge=1, le=MAX_DB_INT)
+
+
+class DeadLetterQuery(PageQuery):
+    """GET /dead-letters."""
+
+    gateway_id: QueryId | None = Field(None, description="gateway id")
+    reason: str | None = Field(
+        None, pattern=r"^[a-z_]{1,32}$", description="reason code, e.g. conflict"
+    )
+
+
+class KpiQuery(QueryModel):
+    start: UtcInput | None = None
+    end: UtcInput | None = None
+    asset_id: Name | None = None
+
+
+class TelemetryCountQuery(QueryModel):
+    asset_id: QueryId | None = None
+
+
+class TelemetryQuery(QueryModel):
+    asset_id: list[QueryId] = Field(min_length=1, max_length=50)
+    point: QueryId | None = None
+    start: UtcInput | None = None
+    end: UtcInput | None = None
+    feature: list[Annotated[str, Field(pattern=FEATURE_PATTERN, max_length=80)]] | None = Field(
+        None, max_length=100, description="the features to return (repeatable)"
+    )
+    limit: int = Field(500, ge=1, le=MAX_TELEMETRY_PAGE, description="records per page")
+    cursor: str | None = Field(
+        None,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9_\-]+$",
+        description="where the page starts: the `next_cursor` of the previous page",
+    )
