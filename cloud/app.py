@@ -345,15 +345,22 @@ class CloudServices:
 
 
 def _mount(app: FastAPI) -> None:
-    """Mount the REST API at /api/v1 and the dashboard at /; both read the published context."""
+    """Mount the REST API at /api/v1 and the dashboard at /; both read the published context.
+    Every response gets the security headers, every dashboard form the CSRF check."""
     from cloud.api import api_router, install_error_handlers
+    from cloud.api.security import SecurityHeaders
 
     install_error_handlers(app)
     app.include_router(api_router())
     try:
         from cloud.dashboard import dashboard_router
+        from cloud.dashboard.csrf import CsrfProtection
     except ImportError:  # a build without the dashboard still serves the API
+        app.add_middleware(SecurityHeaders)
         return
+    # Added last is outermost: the headers also go on the CSRF check's refusals.
+    app.add_middleware(CsrfProtection)
+    app.add_middleware(SecurityHeaders)
     app.include_router(dashboard_router())
 
 
@@ -387,8 +394,9 @@ def create_app(
         title="Ironwatch",
         version=_version(),
         lifespan=lifespan,
-        openapi_url="/api/v1/openapi.json",
-        docs_url="/api/v1/docs",
+        # /api/v1/openapi.json is an API route behind a token (cloud.api.routes.openapi).
+        openapi_url=None,
+        docs_url=None,
         redoc_url=None,
     )
     _mount(app)

@@ -23,11 +23,13 @@ from cloud.api.routes import (
     gateways,
     health,
     kpis,
+    openapi,
     telemetry,
     tokens,
     webhooks,
     work_orders,
 )
+from cloud.api.security import SecurityHeaders
 from cloud.db.engine import SessionFactory
 from cloud.domain.catalogue import FailureModeCatalogue, default_catalogue, load_catalogue
 from cloud.domain.clock import utc_now
@@ -63,6 +65,7 @@ def api_router() -> APIRouter:
         telemetry,
         tokens,
         dead_letters,
+        openapi,
     ):
         router.include_router(module.router)
     return router
@@ -103,9 +106,10 @@ def make_context(
 
 
 def mount_api(app: FastAPI, context: ApiContext) -> None:
-    """Add the API routes and the error model to an existing app (the service composer's)."""
+    """Add the API routes, the error model and the security headers to an existing app."""
     publish_context(app, context)
     install_error_handlers(app)
+    app.add_middleware(SecurityHeaders)
     app.include_router(api_router())
 
 
@@ -124,8 +128,10 @@ def build_api(
         title="Ironwatch cloud API",
         version="1.0.0",
         description=DESCRIPTION,
-        openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        # Served by cloud.api.routes.openapi behind a token; no docs page that loads its
+        # scripts from a CDN (the content security policy allows no scripts at all).
+        openapi_url=None,
+        docs_url=None,
         redoc_url=None,
     )
     mount_api(

@@ -1,9 +1,10 @@
-"""Who is looking at the dashboard: an API token given once at /login, kept in a cookie.
+"""Who is looking at the dashboard: an API token given once at /login starts a session.
 
-The pages accept the same tokens as the REST API and the same roles. The token goes into
-an HttpOnly, SameSite=Strict cookie, so page scripts cannot read it and other sites cannot
-make the browser send it. Without a cookie, a browser on the same host (127.0.0.1/::1)
-gets read-only access unless `dashboard_local_read_only` is turned off.
+The pages accept the same tokens as the REST API and the same roles. Signing in starts a
+server-side session (`cloud.dashboard.sessions`) whose random secret goes into an HttpOnly,
+SameSite=Strict cookie; the token itself is not kept by the browser. Without a session, a
+browser on the same host (127.0.0.1/::1) gets read-only access unless
+`dashboard_local_read_only` is turned off.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
-from cloud.api.auth import resolve_principal
+from cloud.api.auth import Principal, resolve_principal
+from cloud.dashboard.sessions import SESSION_COOKIE
 from cloud.settings import CloudSettings
 
 __all__ = [
@@ -25,10 +27,11 @@ __all__ = [
     "Viewer",
     "is_loopback",
     "local_read_only_enabled",
+    "principal_for_token",
     "viewer_for_token",
 ]
 
-COOKIE_NAME = "ironwatch_dashboard"
+COOKIE_NAME = SESSION_COOKIE
 # Gateways have tokens too, but they publish telemetry; they do not read the fleet.
 READ_ROLES = frozenset({"engineer", "service_desk", "admin"})
 # Requesting a snapshot sends a command to a gateway: the same roles the API allows for it.
@@ -69,9 +72,9 @@ def is_loopback(host: str | None) -> bool:
     return address.is_loopback
 
 
-def viewer_for_token(
+def principal_for_token(
     session: Session, settings: CloudSettings, token: str, now: datetime | None = None
-) -> Viewer | None:
+) -> Principal | None:
     """The principal a token stands for, or None if the API would refuse it or it is a gateway's.
 
     The check is the API's own (`cloud.api.auth.resolve_principal`), so the bootstrap admin
@@ -84,4 +87,12 @@ def viewer_for_token(
     caller = resolve_principal(session, settings, token, now=now or datetime.now(UTC))
     if caller is None or caller.role not in READ_ROLES:
         return None
-    return Viewer(name=caller.name, role=caller.role, via_token=True)
+    return caller
+
+
+def viewer_for_token(
+    session: Session, settings: CloudSettings, token: str, now: datetime | None = None
+) -> Viewer | None:
+    """The viewer a token would sign in as, or None (see `principal_for_token`)."""
+    caller = principal_for_token(session, settings, token, now)
+    return None if caller is None else Viewer(name=caller.name, role=caller.role, via_token=True)

@@ -33,14 +33,15 @@ from cloud.dashboard._views import (
     work_order_card,
 )
 from cloud.dashboard.auth import (
-    COOKIE_NAME,
     LOCAL_VIEWER,
     Viewer,
     is_loopback,
     local_read_only_enabled,
-    viewer_for_token,
+    principal_for_token,
 )
 from cloud.dashboard.charts import TimeMarker, rul_chart, score_gauge
+from cloud.dashboard.csrf import csrf_field, require_csrf_checked
+from cloud.dashboard.sessions import SESSION_COOKIE, SESSION_LIFETIME, SessionStore
 from cloud.db.models import OPEN_ALERT_STATES, Alert, Asset, WorkOrder
 from cloud.telemetry import TelemetryError, TelemetryReader
 from ironwatch.physics import iso_class
@@ -70,6 +71,7 @@ def _templates() -> Jinja2Templates:
         velocity_sparkline=velocity_sparkline,
         iso_class=iso_class,
         static=STATIC_PREFIX,
+        csrf_field=csrf_field,
     )
     return templates
 
@@ -84,7 +86,8 @@ def _safe_next(target: str | None) -> str:
 def build_router() -> APIRouter:
     """All dashboard pages and the stylesheet on one router, to be mounted at `/`."""
     templates = _templates()
-    router = APIRouter(include_in_schema=False)
+    # Every write on this router must have passed the CSRF middleware (cloud.dashboard.csrf).
+    router = APIRouter(include_in_schema=False, dependencies=[Depends(require_csrf_checked)])
 
     def session_dep(context: ContextDep) -> Iterator[Session]:
         # Pages only read: the session is closed (rolled back), never committed.
@@ -105,17 +108,18 @@ def build_router() -> APIRouter:
 
     RequesterDep = Annotated[SnapshotRequester | None, Depends(snapshot_dep)]
 
-    def viewer(request: Request, context: ContextDep, now: NowDep) -> Viewer:
+    def sessions_dep(context: ContextDep) -> SessionStore:
+        return SessionStore(context.session_factory, context.clock)
+
+    SessionsDep = Annotated[SessionStore, Depends(sessions_dep)]
+
+    def viewer(request: Request, context: ContextDep, sessions: SessionsDep) -> Viewer:
         settings = context.settings
-        token = request.cookies.get(COOKIE_NAME)
-        if token:
-            # Own short session, rolled back: a page view must not hold SQLite's write lock
-            # (the last-used stamp) while it renders; the stamp is written at login.
-            with context.session_factory() as auth_session:
-                principal = viewer_for_token(auth_session, settings, token, now)
-                auth_session.rollback()
-            if principal is not None:
-                return principal
+        secret = request.cookies.get(SESSION_COOKIE)
+        if secret:
+            signed_in = sessions.resolve(secret)
+            if signed_in is not None:
+                return Viewer(name=signed_in.name, role=signed_in.role, via_token=True)
         local_ok = local_read_only_enabled(settings)
         if local_ok and is_loopback(request.client.host if request.client else None):
             return LOCAL_VIEWER
@@ -312,15 +316,23 @@ def build_router() -> APIRouter:
         return templates.TemplateResponse(request, "login.html", context)
 
     @router.post("/login", response_model=None)
-    async def login(request: Request, context: ContextDep, now: NowDep) -> Response:
-        # A two-field form does not justify a multipart dependency: parse it here.
+    async def login(
+        request: Request, context: ContextDep, now: NowDep, sessions: SessionsDep
+    ) -> Response:
+        # A three-field form does not justify a multipart dependency: parse it here.
         form = parse_qs((await request.body()).decode("utf-8", "replace"))
         token = (form.get("token") or [""])[0]
         target = _safe_next((form.get("next") or ["/"])[0])
+        secret: str | None = None
         with context.session_factory() as session:
-            principal = viewer_for_token(session, context.settings, token, now)
+            principal = principal_for_token(session, context.settings, token, now)
+            if principal is not None:
+                # A session of its own: the cookie never holds the API token.
+                secret = sessions.start(
+                    session, name=principal.name, role=principal.role, token_id=principal.token_id
+                )
             session.commit()
-        if principal is None:
+        if secret is None:
             return templates.TemplateResponse(
                 request,
                 "login.html",
@@ -335,20 +347,22 @@ def build_router() -> APIRouter:
             )
         response = RedirectResponse(target, status_code=303)
         response.set_cookie(
-            COOKIE_NAME,
-            token.strip(),
+            SESSION_COOKIE,
+            secret,
             httponly=True,
             samesite="strict",
             secure=request.url.scheme == "https",
-            max_age=12 * 3600,
+            max_age=int(SESSION_LIFETIME.total_seconds()),
             path="/",
         )
         return response
 
     @router.post("/logout")
-    def logout() -> Response:
+    def logout(request: Request, sessions: SessionsDep) -> Response:
+        # Ended on the server: a copy of the cookie is worthless from now on.
+        sessions.end(request.cookies.get(SESSION_COOKIE, ""))
         response = RedirectResponse("/login", status_code=303)
-        response.delete_cookie(COOKIE_NAME, path="/")
+        response.delete_cookie(SESSION_COOKIE, path="/")
         return response
 
     return router

@@ -39,6 +39,7 @@ __all__ = [
     "ApiToken",
     "Asset",
     "Base",
+    "DashboardSession",
     "DeadLetterRow",
     "Escalation",
     "Gateway",
@@ -445,3 +446,21 @@ class DeadLetterRow(Base):
     reason: Mapped[str] = mapped_column(Text)
     payload: Mapped[bytes] = mapped_column(LargeBinary)
     payload_size: Mapped[int] = mapped_column(Integer)
+
+
+class DashboardSession(Base):
+    """A browser signed in to the dashboard. The cookie holds a random secret; this row
+    keeps only its SHA-256, so a copy of the database does not sign anyone in."""
+
+    __tablename__ = "dashboard_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # The API token used to sign in; revoking it ends its sessions. None: the bootstrap admin.
+    token_id: Mapped[int | None] = mapped_column(
+        ForeignKey("api_tokens.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    revoked_at: Mapped[datetime | None]

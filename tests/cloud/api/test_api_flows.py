@@ -273,7 +273,7 @@ def test_telemetry_query_reads_the_store() -> None:
 
 
 def test_openapi_documents_every_route_and_the_error_model(api: Api) -> None:
-    schema = api.client.get(f"{V1}/openapi.json").json()
+    schema = api.client.get(f"{V1}/openapi.json", headers=api.as_("engineer")).json()
     assert "ErrorResponse" in schema["components"]["schemas"]
     assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     paths = schema["paths"]

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -16,7 +17,10 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 
 from cloud.api import make_context
+from cloud.api.security import SecurityHeaders
 from cloud.dashboard import mount_dashboard
+from cloud.dashboard.csrf import CSRF_FIELD, CsrfProtection
+from cloud.dashboard.sessions import CSRF_COOKIE, SESSION_COOKIE, csrf_token_for
 from cloud.db.engine import SessionFactory, make_engine, make_session_factory
 from cloud.db.models import (
     Alert,
@@ -41,6 +45,7 @@ with warnings.catch_warnings():
 __all__ = [
     "ADMIN_TOKEN",
     "LOCAL",
+    "DashboardClient",
     "Fleet",
     "TestClient",
     "make_app",
@@ -354,8 +359,24 @@ def seed_fleet(tmp: Path, now: datetime) -> Fleet:
     return Fleet(factory, store, settings, now, alert_id, engineer, desk, gateway, [])
 
 
+class DashboardClient(TestClient):
+    """A test client that sends its forms the way the pages do: with the CSRF token of the
+    cookie the dashboard gave it."""
+
+    def csrf_token(self) -> str:
+        if not (self.cookies.get(SESSION_COOKIE) or self.cookies.get(CSRF_COOKIE)):
+            self.get("/login")
+        secret = self.cookies.get(SESSION_COOKIE) or self.cookies.get(CSRF_COOKIE)
+        assert secret is not None, "the dashboard set no cookie"
+        return csrf_token_for(secret)
+
+    def post(self, url: Any, *, data: Any = None, **kwargs: Any) -> Any:
+        form = {CSRF_FIELD: self.csrf_token(), **(data or {})}
+        return super().post(url, data=form, **kwargs)
+
+
 def make_app(fleet: Fleet, *, with_snapshot: bool = True) -> FastAPI:
-    """An app with only the dashboard, as cloud/app.py includes it."""
+    """An app with only the dashboard, as cloud/app.py includes it (with its protections)."""
 
     def request_snapshot(asset_id: str, point: str | None, actor: str) -> str:
         fleet.requested.append((asset_id, point, actor))
@@ -371,6 +392,8 @@ def make_app(fleet: Fleet, *, with_snapshot: bool = True) -> FastAPI:
             request_snapshot=request_snapshot if with_snapshot else None,
         ),
     )
+    app.add_middleware(CsrfProtection)
+    app.add_middleware(SecurityHeaders)
     return app
 
 
@@ -387,5 +410,5 @@ def fleet(tmp_path: Path) -> Iterator[Fleet]:
 
 @pytest.fixture
 def client(fleet: Fleet) -> Iterator[TestClient]:
-    with TestClient(make_app(fleet), client=LOCAL) as c:
+    with DashboardClient(make_app(fleet), client=LOCAL) as c:
         yield c

@@ -13,14 +13,15 @@ from fastapi import FastAPI
 from cloud.api import make_context
 from cloud.dashboard import mount_dashboard
 from cloud.dashboard.auth import COOKIE_NAME
+from cloud.dashboard.csrf import CsrfProtection
 from cloud.telemetry import FeatureFrame, StoreUnavailableError, TelemetryReader
 from ironwatch.wire import WaveformSnapshot
 
-from .conftest import ADMIN_TOKEN, LOCAL, Fleet, TestClient, make_app
+from .conftest import ADMIN_TOKEN, LOCAL, DashboardClient, Fleet, TestClient, make_app
 
 
 def signed_in(fleet: Fleet, token: str, **kw: bool) -> TestClient:
-    c = TestClient(make_app(fleet, **kw), client=LOCAL)
+    c = DashboardClient(make_app(fleet, **kw), client=LOCAL)
     r = c.post("/login", data={"token": token, "next": "/"}, follow_redirects=False)
     assert r.status_code == 303
     return c
@@ -122,7 +123,8 @@ def test_failed_command_is_reported(fleet: Fleet) -> None:
             request_snapshot=broken,
         ),
     )
-    c = TestClient(app, client=LOCAL)
+    app.add_middleware(CsrfProtection)
+    c = DashboardClient(app, client=LOCAL)
     c.post("/login", data={"token": fleet.engineer_token}, follow_redirects=False)
     r = c.post("/assets/pump-01/snapshot", follow_redirects=False)
     assert r.status_code == 503 and "no broker connection" in r.text
@@ -174,7 +176,7 @@ def test_pages_are_not_in_openapi(fleet: Fleet) -> None:
 
 
 def test_remote_browser_must_sign_in(fleet: Fleet) -> None:
-    remote = TestClient(make_app(fleet), client=("10.1.2.3", 50000))
+    remote = DashboardClient(make_app(fleet), client=("10.1.2.3", 50000))
     r = remote.get("/assets/pump-01", follow_redirects=False)
     assert r.status_code == 303
     assert r.headers["location"] == "/login?next=/assets/pump-01"
@@ -182,7 +184,7 @@ def test_remote_browser_must_sign_in(fleet: Fleet) -> None:
 
 
 def test_login_sets_httponly_cookie_and_opens_pages(fleet: Fleet) -> None:
-    c = TestClient(make_app(fleet), client=("10.1.2.3", 50000))
+    c = DashboardClient(make_app(fleet), client=("10.1.2.3", 50000))
     r = c.post(
         "/login",
         data={"token": fleet.engineer_token, "next": "/work-orders"},
@@ -202,21 +204,21 @@ def test_login_sets_httponly_cookie_and_opens_pages(fleet: Fleet) -> None:
 @pytest.mark.parametrize("which", ["gateway", "bogus"])
 def test_login_refuses_gateway_and_unknown_tokens(fleet: Fleet, which: str) -> None:
     token = fleet.gateway_token if which == "gateway" else "iw_not-a-real-token-at-all"
-    c = TestClient(make_app(fleet), client=("10.1.2.3", 50000))
+    c = DashboardClient(make_app(fleet), client=("10.1.2.3", 50000))
     r = c.post("/login", data={"token": token}, follow_redirects=False)
     assert r.status_code == 401 and "Unknown, expired or revoked token" in r.text
     assert COOKIE_NAME not in r.headers.get("set-cookie", "")
 
 
 def test_login_never_redirects_off_site(fleet: Fleet) -> None:
-    c = TestClient(make_app(fleet), client=LOCAL)
+    c = DashboardClient(make_app(fleet), client=LOCAL)
     for target in ("//evil.example/", "https://evil.example/"):
         r = c.post("/login", data={"token": ADMIN_TOKEN, "next": target}, follow_redirects=False)
         assert r.headers["location"] == "/"
 
 
 def test_snapshot_request_needs_engineer(fleet: Fleet) -> None:
-    local = TestClient(make_app(fleet), client=LOCAL)
+    local = DashboardClient(make_app(fleet), client=LOCAL)
     assert local.post("/assets/pump-01/snapshot").status_code == 403
     desk = signed_in(fleet, fleet.desk_token)
     assert desk.post("/assets/pump-01/snapshot").status_code == 403
