@@ -1,9 +1,11 @@
 """The dashboard in real headless Chromium, served by uvicorn: each page loads, shows its key
-content and charts, and its full-page screenshot is a real, non-blank picture."""
+content and charts, and its full-page screenshot is a real, non-blank picture; a form posted
+from another origin is refused, and signing out ends the session for every copy of its cookie."""
 
 from __future__ import annotations
 
 import base64
+import http.server
 import os
 import shutil
 import socket
@@ -11,13 +13,15 @@ import struct
 import threading
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import uvicorn
 from playwright.sync_api import Browser, Page, sync_playwright
+
+from cloud.dashboard.sessions import SESSION_COOKIE, csrf_token_for
 
 from .conftest import Fleet, make_app, seed_fleet
 
@@ -236,3 +240,109 @@ def test_sign_in_in_the_browser(served: tuple[str, Fleet], page: Page) -> None:
     pg.wait_for_url("**/assets/fan-02?snapshot=*")
     assert pg.get_by_text("Snapshot requested").is_visible()
     assert fleet.requested[-1] == ("fan-02", None, "token:eng-1")
+
+
+@pytest.fixture
+def other_site() -> Iterator[Callable[[str], str]]:
+    """A second web server on another port of 127.0.0.1 (another origin, the same site):
+    `put(html)` serves the page and returns its URL."""
+    pages: dict[str, bytes] = {}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = pages.get(self.path, b"not found")
+            self.send_response(200 if self.path in pages else 404)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, name="other-site", daemon=True)
+    thread.start()
+
+    def put(html: str) -> str:
+        path = f"/page-{len(pages)}.html"
+        pages[path] = html.encode("utf-8")
+        return f"http://127.0.0.1:{server.server_address[1]}{path}"
+
+    try:
+        yield put
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def _sign_in(page: Page, base: str, token: str) -> str:
+    page.goto(base + "/login?next=/assets/fan-02", wait_until="load")
+    page.get_by_label("API token").fill(token)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/assets/fan-02")
+    cookies = {c["name"]: c["value"] for c in page.context.cookies(base)}
+    return cookies[SESSION_COOKIE]
+
+
+def test_cross_origin_form_post_is_refused(
+    served: tuple[str, Fleet], page: Page, other_site: Callable[[str], str]
+) -> None:
+    base, fleet = served
+    _sign_in(page, base, fleet.engineer_token)
+    before = list(fleet.requested)
+    # Even a page that somehow knew the form token (leaked) is refused: its Origin is not ours.
+    leaked = page.locator("input[name=csrf_token]").first.get_attribute("value") or ""
+    for token in ("guessed", leaked):
+        attack = other_site(
+            f'<form id="f" method="post" action="{base}/assets/fan-02/snapshot">'
+            f'<input type="hidden" name="csrf_token" value="{token}"></form>'
+            '<script>document.getElementById("f").submit()</script>'
+        )
+        with page.expect_response(f"{base}/assets/fan-02/snapshot") as answer:
+            page.goto(attack)
+        response = answer.value
+        assert response.status == 403
+        assert (response.request.headers.get("origin") or "").startswith("http://127.0.0.1:")
+        assert response.request.headers["origin"] != base
+        assert "Refused" in page.content()
+    assert fleet.requested == before
+    # The session itself is fine: the dashboard's own form still works.
+    page.goto(base + "/assets/fan-02", wait_until="load")
+    page.get_by_role("button", name="Request a new snapshot").click()
+    page.wait_for_url("**/assets/fan-02?snapshot=*")
+    assert fleet.requested == [*before, ("fan-02", None, "token:eng-1")]
+
+
+def test_sign_out_ends_the_session(served: tuple[str, Fleet], browser: Browser) -> None:
+    base, fleet = served
+    context = browser.new_context()
+    page = context.new_page()
+    old = _sign_in(page, base, fleet.engineer_token)
+    assert page.get_by_text("token:eng-1").is_visible()
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url("**/login")
+    assert SESSION_COOKIE not in {c["name"] for c in context.cookies(base)}
+    context.close()
+    # Another browser holding a copy of the old cookie: not signed in any more.
+    thief = browser.new_context()
+    try:
+        thief.add_cookies([{"name": SESSION_COOKIE, "value": old, "url": base}])
+        stolen = thief.new_page()
+        stolen.goto(base + "/assets/fan-02", wait_until="load")
+        # Only the read-only view a browser on this host gets without signing in.
+        assert stolen.get_by_text("read-only").is_visible()
+        assert stolen.get_by_text("token:eng-1").count() == 0
+        assert stolen.get_by_role("button", name="Request a new snapshot").count() == 0
+        before = list(fleet.requested)
+        refused = thief.request.post(
+            base + "/assets/fan-02/snapshot",
+            form={"csrf_token": csrf_token_for(old)},
+            headers={"Origin": base},
+            max_redirects=0,
+        )
+        assert refused.status == 403
+        assert fleet.requested == before
+    finally:
+        thief.close()
