@@ -447,7 +447,7 @@ class DemoRun:
         }
         self._say(
             f"dashboard: http://127.0.0.1:{self.http_port}/   "
-            f"API: http://127.0.0.1:{self.http_port}/docs (admin token in "
+            f"API: http://127.0.0.1:{self.http_port}/api/v1/openapi.json (admin token in "
             f"{self.workdir / 'admin-token'})"
         )
         (self.workdir / "admin-token").write_text(self.admin_token + "\n")
