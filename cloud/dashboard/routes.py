@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from cloud.api.context import SnapshotRequester
 from cloud.api.deps import ContextDep, NowDep, get_context
+from cloud.api.schemas.common import MAX_DB_INT
 from cloud.dashboard import _format
 from cloud.dashboard._asset_charts import spectrum_view, trend_panels, velocity_sparkline
 from cloud.dashboard._ingestion import ingestion_view
@@ -285,7 +286,8 @@ def build_router() -> APIRouter:
     def alert_page(
         request: Request, alert_id: int, session: SessionDep, now: NowDep, who: ViewerDep
     ) -> HTMLResponse:
-        alert = session.get(Alert, alert_id)
+        # An id beyond the column's range is not an alert either (and must not reach the driver).
+        alert = session.get(Alert, alert_id) if 1 <= alert_id <= MAX_DB_INT else None
         if alert is None:
             return error_page(
                 request, who, 404, "Alert not found", f"There is no alert #{alert_id}."

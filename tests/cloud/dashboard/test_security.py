@@ -234,3 +234,18 @@ def test_the_cloud_app_has_headers_and_csrf(tmp_path: Path) -> None:
         headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
         created = TestClient.post(c, "/api/v1/gateways", json={"id": "gw-x"}, headers=headers)
         assert created.status_code == 201, created.text
+
+
+def test_bad_input_on_pages_is_never_a_server_error(fleet: Fleet) -> None:
+    c = DashboardClient(make_app(fleet), client=LOCAL, raise_server_exceptions=False)
+    for url in (
+        "/alerts/99999999999999999999",
+        "/alerts/-1",
+        "/alerts/abc",
+        "/assets/pump-01?hours=99999999999999999999999",
+        "/assets/" + "x" * 5000,
+        "/login?next=" + "z" * 10000,
+    ):
+        r = c.get(url, follow_redirects=False)
+        assert r.status_code < 500, (url, r.status_code)
+    assert c.get("/alerts/99999999999999999999").status_code == 404
