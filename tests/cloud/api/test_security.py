@@ -63,3 +63,19 @@ def test_health_alone_answers_without_a_token(api: Api) -> None:
             if api.request(None, method.upper(), url).status_code != 401:
                 public.append((method, path))
     assert public == [("get", f"{V1}/health")]
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "allow"),
+    [
+        ("DELETE", f"{V1}/alerts", "GET, HEAD"),
+        ("PUT", f"{V1}/work-orders/1", "GET, HEAD, PATCH"),
+        ("GET", f"{V1}/alerts/1/acknowledge", "POST"),
+        ("POST", f"{V1}/tokens/3", "DELETE"),
+    ],
+)
+def test_405_lists_every_method_of_the_path(api: Api, method: str, url: str, allow: str) -> None:
+    response = api.request("admin", method, url)
+    assert response.status_code == 405
+    assert response.headers["Allow"] == allow
+    assert response.json()["error"]["code"] == "method_not_allowed"
