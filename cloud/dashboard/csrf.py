@@ -22,12 +22,12 @@ import hmac
 import logging
 import secrets
 from collections.abc import Iterable
-from http.cookies import SimpleCookie
 from urllib.parse import parse_qs, urlsplit
 
 from fastapi import HTTPException, Request
 from markupsafe import Markup
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.requests import cookie_parser
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -45,13 +45,8 @@ _CHECKED = "csrf_checked"
 
 
 def _cookies(headers: Headers) -> dict[str, str]:
-    jar: SimpleCookie = SimpleCookie()
-    for raw in headers.getlist("cookie"):
-        try:
-            jar.load(raw)
-        except Exception:  # a malformed Cookie header: as if absent
-            continue
-    return {key: morsel.value for key, morsel in jar.items()}
+    # Starlette's own parser: the same cookies the handlers see as `request.cookies`.
+    return cookie_parser(headers.get("cookie", ""))
 
 
 def _origin_of(url: str) -> str | None:
@@ -62,16 +57,24 @@ def _origin_of(url: str) -> str | None:
 
 
 def _same_origin(headers: Headers) -> tuple[bool, str]:
-    """Whether the request came from a page of the host it was sent to, and why not."""
-    host = (headers.get("host") or "").lower()
+    """Whether the request came from a page of the host it was sent to, and why not.
+
+    The host is the `Host` header, or the `X-Forwarded-Host` a reverse proxy sets when it
+    rewrites `Host`. A cross-site form cannot set either header, so trusting the forwarded
+    one gives an attacker nothing."""
+    hosts = {
+        value.strip().lower()
+        for value in (headers.get("host"), *headers.get("x-forwarded-host", "").split(","))
+        if value and value.strip()
+    }
     origin = headers.get("origin")
     if origin is not None:
-        if origin == "null" or _origin_of(origin) != host:
-            return False, f"Origin {origin!r} is not this site ({host})"
+        if origin == "null" or _origin_of(origin) not in hosts:
+            return False, f"Origin {origin!r} is not this site ({', '.join(sorted(hosts))})"
         return True, ""
     referer = headers.get("referer")
-    if referer is not None and _origin_of(referer) != host:
-        return False, f"Referer of another site ({host} expected)"
+    if referer is not None and _origin_of(referer) not in hosts:
+        return False, "Referer of another site"
     # Neither header: not a browser form (browsers send Origin with every POST); the token
     # below still has to match a cookie of the caller.
     return True, ""

@@ -326,6 +326,8 @@ def build_router() -> APIRouter:
         token = (form.get("token") or [""])[0]
         target = _safe_next((form.get("next") or ["/"])[0])
         secret: str | None = None
+        # A sign-in ends the session this browser had, if any: one browser, one session.
+        sessions.end(request.cookies.get(SESSION_COOKIE, ""))
         with context.session_factory() as session:
             principal = principal_for_token(session, context.settings, token, now)
             if principal is not None:

@@ -249,3 +249,32 @@ def test_bad_input_on_pages_is_never_a_server_error(fleet: Fleet) -> None:
         r = c.get(url, follow_redirects=False)
         assert r.status_code < 500, (url, r.status_code)
     assert c.get("/alerts/99999999999999999999").status_code == 404
+
+
+def test_behind_a_proxy_the_forwarded_host_is_this_site(fleet: Fleet) -> None:
+    c = signed_in(fleet, fleet.engineer_token)
+    token = csrf_token_for(c.cookies[SESSION_COOKIE])
+    proxied = {"Origin": "https://iw.example.com", "X-Forwarded-Host": "iw.example.com"}
+    r = TestClient.post(
+        c,
+        "/assets/fan-02/snapshot",
+        data={CSRF_FIELD: token},
+        headers=proxied,
+        follow_redirects=False,
+    )
+    assert r.status_code == 303 and len(fleet.requested) == 1
+    elsewhere = {"Origin": "https://evil.example", "X-Forwarded-Host": "iw.example.com"}
+    r = TestClient.post(c, "/assets/fan-02/snapshot", data={CSRF_FIELD: token}, headers=elsewhere)
+    assert r.status_code == 403 and len(fleet.requested) == 1
+
+
+def test_signing_in_again_ends_the_previous_session(fleet: Fleet) -> None:
+    c = signed_in(fleet, fleet.desk_token)
+    first = c.cookies[SESSION_COOKIE]
+    r = c.post("/login", data={"token": fleet.engineer_token}, follow_redirects=False)
+    assert r.status_code == 303
+    assert c.cookies[SESSION_COOKIE] != first
+    assert "token:eng-1" in c.get("/").text
+    with fleet.session_factory() as db:
+        old = db.get(DashboardSession, hash_token(first))
+        assert old is not None and old.revoked_at is not None
