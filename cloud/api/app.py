@@ -15,7 +15,7 @@ from cloud.api.context import (
     SnapshotRequester,
 )
 from cloud.api.deps import publish_context
-from cloud.api.errors import install_error_handlers, reject_query_where_none_is_taken
+from cloud.api.errors import install_error_handlers, reject_unknown_query_params
 from cloud.api.routes import (
     alerts,
     assets,
@@ -51,9 +51,7 @@ Authenticate with `Authorization: Bearer <token>`. Roles: `gateway`, `engineer`,
 
 def api_router() -> APIRouter:
     """All resource routers under /api/v1."""
-    router = APIRouter(
-        prefix=API_PREFIX, dependencies=[Depends(reject_query_where_none_is_taken)]
-    )
+    router = APIRouter(prefix=API_PREFIX, dependencies=[Depends(reject_unknown_query_params)])
     for module in (
         health,
         assets,

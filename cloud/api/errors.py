@@ -30,7 +30,7 @@ __all__ = [
     "ErrorResponse",
     "api_error",
     "install_error_handlers",
-    "reject_query_where_none_is_taken",
+    "reject_unknown_query_params",
 ]
 
 log = logging.getLogger(__name__)
@@ -138,33 +138,43 @@ def _operations(request: Request) -> dict[str, Any]:
     return found
 
 
-def _takes_query(route: APIRoute) -> bool:
-    # A walk over a handful of dependants, only for requests that carry a query string.
+def _declared_query(route: APIRoute) -> set[str] | None:
+    """The plain query parameters the route declares, or None if it takes a query model
+    (which refuses unknown parameters itself)."""
+    names: set[str] = set()
     pending = [route.dependant]
-    while pending:
+    while pending:  # a handful of dependants, walked only for requests with a query string
         dependant = pending.pop()
-        if dependant.query_params:
-            return True
+        for field in dependant.query_params:
+            annotation = field.field_info.annotation
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                return None
+            names.add(field.alias)
         pending.extend(dependant.dependencies)
-    return False
+    return names
 
 
-def reject_query_where_none_is_taken(request: Request) -> None:
-    """422 for a query string on an operation that takes none.
+def reject_unknown_query_params(request: Request) -> None:
+    """422 for query parameters the operation does not take: `?sate=open` is a typo, and
+    silently ignoring it would return everything.
 
-    Operations with query parameters take them as one model with `extra="forbid"`
-    (`cloud.api.schemas.queries`), which refuses unknown ones itself; this covers the rest,
-    so `GET /alerts/7?verbose=1` is an error too rather than a silently ignored wish."""
+    Operations take their query string as one model with `extra="forbid"`
+    (`cloud.api.schemas.queries`), which refuses unknown names itself; this covers
+    operations without one, so `GET /alerts/7?verbose=1` is an error too."""
     route = request.scope.get("route")
-    if not request.query_params or not isinstance(route, APIRoute) or _takes_query(route):
+    if not request.query_params or not isinstance(route, APIRoute):
         return
-    unknown = sorted(set(request.query_params))
-    raise api_error(
-        422,
-        f"unknown query parameter(s): {', '.join(unknown)}",
-        code="validation_error",
-        details={"unknown": unknown, "allowed": []},
-    )
+    declared = _declared_query(route)
+    if declared is None:
+        return
+    unknown = sorted(set(request.query_params) - declared)
+    if unknown:
+        raise api_error(
+            422,
+            f"unknown query parameter(s): {', '.join(unknown)}",
+            code="validation_error",
+            details={"unknown": unknown, "allowed": sorted(declared)},
+        )
 
 
 def _allowed_methods(request: Request) -> str | None:

@@ -5,22 +5,29 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends
+from fastapi import Depends, Query
 from pydantic import BaseModel
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from cloud.api.auth import Principal
 from cloud.api.deps import require
-from cloud.api.schemas.common import Page
+from cloud.api.schemas.common import MAX_DB_INT, Page
 
 __all__ = [
     "AdminDep",
     "EngineerDep",
+    "Limit",
+    "Offset",
     "ReaderDep",
     "ServiceDeskDep",
     "page_of",
 ]
+
+# For a route that takes `limit` and `offset` as plain parameters; list endpoints take a
+# query model instead (cloud.api.schemas.queries.PageQuery).
+Limit = Annotated[int, Query(ge=1, le=500, description="page size")]
+Offset = Annotated[int, Query(ge=0, le=MAX_DB_INT, description="rows to skip")]
 
 # Role sets, named after who they are for; admin is always included by `require`.
 AdminDep = Annotated[Principal, Depends(require("admin"))]

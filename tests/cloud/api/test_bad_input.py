@@ -7,14 +7,18 @@ import base64
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
+from fastapi import APIRouter, Depends, FastAPI, Query
 
+from cloud.api.errors import install_error_handlers, reject_unknown_query_params
+from cloud.api.routes._common import Limit
+from cloud.api.schemas.queries import PageQuery
 from cloud.telemetry import SqliteTelemetryStore
 from ironwatch.wire import FeatureRecord
 
-from .conftest import Api, build
+from .conftest import Api, TestClient, build
 
 V1 = "/api/v1"
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -232,3 +236,32 @@ def test_only_the_features_asked_for_or_each_rows_own(tmp_path: Path) -> None:
     finally:
         store.close()
         tapi.session_factory.kw["bind"].dispose()
+
+
+def test_unknown_parameters_are_refused_however_a_route_takes_its_query() -> None:
+    router = APIRouter(dependencies=[Depends(reject_unknown_query_params)])
+
+    @router.get("/plain")
+    def plain(limit: Limit = 50) -> int:
+        return limit
+
+    @router.get("/model")
+    def model(q: Annotated[PageQuery, Query()]) -> int:
+        return q.limit
+
+    @router.get("/none")
+    def none() -> int:
+        return 0
+
+    app = FastAPI()
+    install_error_handlers(app)
+    app.include_router(router)
+    client = TestClient(app)
+    for path in ("/plain", "/model"):
+        assert client.get(f"{path}?limit=7").json() == 7
+        refused = client.get(f"{path}?limit=7&limt=8")
+        assert refused.status_code == 422
+        assert refused.json()["error"]["code"] == "validation_error"
+    assert client.get("/plain?limt=8").json()["error"]["details"]["allowed"] == ["limit"]
+    assert client.get("/none").json() == 0
+    assert client.get("/none?x=1").status_code == 422
