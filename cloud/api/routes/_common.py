@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Query
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session
 from cloud.api.auth import Principal
 from cloud.api.deps import require
 from cloud.api.schemas.common import MAX_DB_INT, Page
+from cloud.domain.clock import require_utc
 
 __all__ = [
     "AdminDep",
@@ -22,6 +24,7 @@ __all__ = [
     "ReaderDep",
     "ServiceDeskDep",
     "page_of",
+    "utc_or_none",
 ]
 
 # For a route that takes `limit` and `offset` as plain parameters; list endpoints take a
@@ -54,3 +57,8 @@ def page_of(
     return Page[schema](  # type: ignore[valid-type]
         items=[make(row) for row in rows], total=int(total or 0), limit=limit, offset=offset
     )
+
+
+def utc_or_none(value: datetime | None) -> datetime | None:
+    """Query-string times must say their offset; converted to UTC."""
+    return require_utc(value) if value is not None else None
