@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import pytest
 from fastapi import APIRouter, Depends, FastAPI, Query
+from fastapi.testclient import TestClient  # imported first, warning handled, by conftest
 
 from cloud.api.errors import install_error_handlers, reject_unknown_query_params
 from cloud.api.routes._common import Limit
@@ -18,10 +19,16 @@ from cloud.api.schemas.queries import PageQuery
 from cloud.telemetry import SqliteTelemetryStore
 from ironwatch.wire import FeatureRecord
 
-from .conftest import Api, TestClient, build
+from .conftest import Api, build
 
 V1 = "/api/v1"
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+
+
+def _features(i: int, names: int) -> dict[str, float | None]:
+    features: dict[str, float | None] = {f"f{i}_{k}_hz": float(i + k) for k in range(names)}
+    features["velocity_rms_mms"] = 1.0 + i
+    return features
 
 
 def _records(gateway_seq_start: int, n: int, *, names: int = 1) -> list[FeatureRecord]:
@@ -33,8 +40,7 @@ def _records(gateway_seq_start: int, n: int, *, names: int = 1) -> list[FeatureR
             point="de" if i % 2 else "nde",
             ts=T0 + timedelta(seconds=i // 3),
             window_s=1.0,
-            features={f"f{i}_{k}_hz": float(i + k) for k in range(names)}
-            | {"velocity_rms_mms": 1.0 + i},
+            features=_features(i, names),
         )
         for i in range(n)
     ]
