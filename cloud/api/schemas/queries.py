@@ -62,12 +62,16 @@ class PageQuery(QueryModel):
 
 
 class AssetQuery(PageQuery):
+    """GET /assets."""
+
     gateway_id: Name | None = None
     kind: AssetKind | None = None
     customer_tier: CustomerTier | None = None
 
 
 class AlertQuery(PageQuery):
+    """GET /alerts: times filter `opened_at` in [opened_after, opened_before)."""
+
     asset_id: Name | None = None
     state: AlertState | None = None
     severity: Severity | None = None
@@ -77,11 +81,15 @@ class AlertQuery(PageQuery):
 
 
 class VerdictQuery(PageQuery):
+    """GET /verdicts."""
+
     model: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00]*$")] | None = None
     since: UtcInput | None = None
 
 
 class WorkOrderQuery(PageQuery):
+    """GET /work-orders: times filter `created_at` in [created_after, created_before)."""
+
     asset_id: Name | None = None
     state: WorkOrderState | None = None
     priority: Priority | None = None
@@ -93,11 +101,15 @@ class WorkOrderQuery(PageQuery):
 
 
 class EscalationQuery(PageQuery):
+    """GET /escalations."""
+
     work_order_id: int | None = Field(None, ge=1, le=MAX_DB_INT)
     acknowledged: bool | None = None
 
 
 class DeliveryQuery(PageQuery):
+    """GET /webhooks/deliveries."""
+
     state: Literal["pending", "delivered", "failed"] | None = None
     work_order_id: int | None = Field(None, ge=1, le=MAX_DB_INT)
 
@@ -112,16 +124,22 @@ class DeadLetterQuery(PageQuery):
 
 
 class KpiQuery(QueryModel):
+    """GET /kpis: [start, end), by default the 30 days before now."""
+
     start: UtcInput | None = None
     end: UtcInput | None = None
     asset_id: Name | None = None
 
 
 class TelemetryCountQuery(QueryModel):
+    """GET /telemetry/count."""
+
     asset_id: QueryId | None = None
 
 
 class TelemetryQuery(QueryModel):
+    """GET /telemetry: one page of at most `limit` records; `cursor` picks the page."""
+
     asset_id: list[QueryId] = Field(min_length=1, max_length=50)
     point: QueryId | None = None
     start: UtcInput | None = None
