@@ -348,19 +348,16 @@ def _mount(app: FastAPI) -> None:
     """Mount the REST API at /api/v1 and the dashboard at /; both read the published context.
     Every response gets the security headers, every dashboard form the CSRF check."""
     from cloud.api import api_router, install_error_handlers
-    from cloud.api.security import SecurityHeaders
+    from cloud.api.security import install_security_headers
 
     install_error_handlers(app)
+    install_security_headers(app)
     app.include_router(api_router())
     try:
-        from cloud.dashboard import dashboard_router
-        from cloud.dashboard.csrf import CsrfProtection
+        from cloud.dashboard import dashboard_router, install_csrf_protection
     except ImportError:  # a build without the dashboard still serves the API
-        app.add_middleware(SecurityHeaders)
         return
-    # Added last is outermost: the headers also go on the CSRF check's refusals.
-    app.add_middleware(CsrfProtection)
-    app.add_middleware(SecurityHeaders)
+    install_csrf_protection(app)
     app.include_router(dashboard_router())
 
 

@@ -29,7 +29,7 @@ from cloud.api.routes import (
     webhooks,
     work_orders,
 )
-from cloud.api.security import SecurityHeaders
+from cloud.api.security import install_security_headers
 from cloud.db.engine import SessionFactory
 from cloud.domain.catalogue import FailureModeCatalogue, default_catalogue, load_catalogue
 from cloud.domain.clock import utc_now
@@ -107,7 +107,7 @@ def mount_api(app: FastAPI, context: ApiContext) -> None:
     """Add the API routes, the error model and the security headers to an existing app."""
     publish_context(app, context)
     install_error_handlers(app)
-    app.add_middleware(SecurityHeaders)
+    install_security_headers(app)
     app.include_router(api_router())
 
 

@@ -9,10 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from fastapi import FastAPI
 from starlette.datastructures import MutableHeaders
+from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["CONTENT_SECURITY_POLICY", "SECURITY_HEADERS", "SecurityHeaders"]
+__all__ = [
+    "CONTENT_SECURITY_POLICY",
+    "SECURITY_HEADERS",
+    "SecurityHeaders",
+    "install_security_headers",
+    "is_middleware",
+]
 
 CONTENT_SECURITY_POLICY = "; ".join(
     (
@@ -67,3 +75,18 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def install_security_headers(app: FastAPI) -> None:
+    """Make `SecurityHeaders` the outermost middleware of `app`, once however often called,
+    so the headers also go on answers that inner middleware (the CSRF check) gives itself."""
+    app.user_middleware[:] = [
+        m for m in app.user_middleware if not is_middleware(m, SecurityHeaders)
+    ]
+    app.add_middleware(SecurityHeaders)
+
+
+def is_middleware(entry: Middleware, cls: type) -> bool:
+    """Whether an entry of `app.user_middleware` adds `cls`."""
+    factory: object = entry.cls
+    return factory is cls

@@ -24,16 +24,24 @@ import secrets
 from collections.abc import Iterable
 from urllib.parse import parse_qs, urlsplit
 
-from fastapi import HTTPException, Request
+from fastapi import FastAPI, HTTPException, Request
 from markupsafe import Markup
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.requests import cookie_parser
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from cloud.api.security import install_security_headers, is_middleware
 from cloud.dashboard.sessions import CSRF_COOKIE, SESSION_COOKIE, csrf_token_for
 
-__all__ = ["CSRF_FIELD", "MAX_FORM_BYTES", "CsrfProtection", "csrf_field", "require_csrf_checked"]
+__all__ = [
+    "CSRF_FIELD",
+    "MAX_FORM_BYTES",
+    "CsrfProtection",
+    "csrf_field",
+    "install_csrf_protection",
+    "require_csrf_checked",
+]
 
 log = logging.getLogger(__name__)
 
@@ -194,3 +202,10 @@ def csrf_field(request: Request) -> Markup:
     """The hidden form field carrying the page's CSRF token (a template global)."""
     token = getattr(request.state, "csrf_token", "")
     return Markup('<input type="hidden" name="{}" value="{}">').format(CSRF_FIELD, token)
+
+
+def install_csrf_protection(app: FastAPI) -> None:
+    """Add `CsrfProtection` to `app` once, inside the security headers."""
+    if not any(is_middleware(m, CsrfProtection) for m in app.user_middleware):
+        app.add_middleware(CsrfProtection)
+    install_security_headers(app)

@@ -17,9 +17,8 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 
 from cloud.api import make_context
-from cloud.api.security import SecurityHeaders
 from cloud.dashboard import mount_dashboard
-from cloud.dashboard.csrf import CSRF_FIELD, CsrfProtection
+from cloud.dashboard.csrf import CSRF_FIELD
 from cloud.dashboard.sessions import CSRF_COOKIE, SESSION_COOKIE, csrf_token_for
 from cloud.db.engine import SessionFactory, make_engine, make_session_factory
 from cloud.db.models import (
@@ -392,8 +391,6 @@ def make_app(fleet: Fleet, *, with_snapshot: bool = True) -> FastAPI:
             request_snapshot=request_snapshot if with_snapshot else None,
         ),
     )
-    app.add_middleware(CsrfProtection)
-    app.add_middleware(SecurityHeaders)
     return app
 
 

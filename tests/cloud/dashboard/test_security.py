@@ -278,3 +278,27 @@ def test_signing_in_again_ends_the_previous_session(fleet: Fleet) -> None:
     with fleet.session_factory() as db:
         old = db.get(DashboardSession, hash_token(first))
         assert old is not None and old.revoked_at is not None
+
+
+@pytest.mark.parametrize("api_first", [True, False])
+def test_api_and_dashboard_on_one_app_install_each_protection_once(
+    fleet: Fleet, api_first: bool
+) -> None:
+    from cloud.api import mount_api
+    from cloud.api.security import SecurityHeaders, is_middleware
+    from cloud.dashboard import mount_dashboard
+    from cloud.dashboard.csrf import CsrfProtection
+
+    context = make_context(fleet.settings, fleet.session_factory, telemetry_store=fleet.store)
+    app = FastAPI()
+    for mount in (mount_api, mount_dashboard) if api_first else (mount_dashboard, mount_api):
+        mount(app, context)
+    stack = [m for m in app.user_middleware]
+    assert sum(is_middleware(m, SecurityHeaders) for m in stack) == 1
+    assert sum(is_middleware(m, CsrfProtection) for m in stack) == 1
+    assert is_middleware(stack[0], SecurityHeaders)  # outermost
+    c = TestClient(app, client=REMOTE)
+    refused = c.post("/logout", data={CSRF_FIELD: "forged"})
+    assert refused.status_code == 403
+    assert refused.headers["X-Frame-Options"] == "DENY"
+    assert c.get("/api/v1/health").headers["Cache-Control"] == "no-store"
