@@ -121,6 +121,14 @@ BAD_REQUESTS = [
     f"{V1}/assets?gateway_id=",
     f"{V1}/gateways?limit=100000",
     f"{V1}/tokens?offset=1e3",
+    f"{V1}/dead-letters?limit=0",
+    f"{V1}/dead-letters?reason=DROP%20TABLE",
+    f"{V1}/dead-letters?gateway_id=gw/1",
+    f"{V1}/dead-letters?gateway=gw-1",
+    f"{V1}/gateways/gw-1/events?limit=501",
+    f"{V1}/gateways/gw-1/events?offset=2147483648",
+    f"{V1}/gateways/gw-1/events?since=2026-03-02T00:00:00Z",
+    f"{V1}/ingest/stats?verbose=1",
 ]
 
 

@@ -37,7 +37,14 @@ def signed_in(fleet: Fleet, token: str, client: tuple[str, int] = REMOTE) -> Das
 
 
 def test_pages_have_the_security_headers(client: TestClient, fleet: Fleet) -> None:
-    for path in ("/", "/assets/pump-01", "/work-orders", f"/alerts/{fleet.alert_id}", "/login"):
+    for path in (
+        "/",
+        "/assets/pump-01",
+        "/work-orders",
+        f"/alerts/{fleet.alert_id}",
+        "/ingestion",
+        "/login",
+    ):
         r = client.get(path)
         assert r.status_code == 200
         for name, value in SECURITY_HEADERS.items():
