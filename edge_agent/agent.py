@@ -69,21 +69,26 @@ class EdgeAgent:
         if self._final_counters is not None:
             return dict(self._final_counters)
         ob = self.outbox.stats()
-        pub = self.publisher.counters if self.publisher is not None else None
+        pub = self.publisher
         return {
             "produced": self.produced,
-            "queued": ob.queued,
-            "sent": pub.sent if pub else 0,
+            "queued": pub.unsent if pub else ob.queued,
+            "sent": pub.counters.sent if pub else 0,
+            "awaiting_cloud": pub.awaiting_cloud if pub else 0,
+            "stored": pub.counters.stored if pub else 0,
+            "resent": pub.counters.resent if pub else 0,
+            "foreign_acks": pub.counters.foreign_acks if pub else 0,
             "dropped": ob.dropped,
+            "dropped_sent": ob.dropped_sent,
             "decode_errors": sum(s.decode_errors() for s in self.serial),
             "window_gaps": sum(s.counters.window_gaps for s in self.serial),
             "windows": sum(s.counters.windows for s in self.serial),
             "poll_failures": sum(m.counters.poll_failures for m in self.modbus),
             "stale_values": sum(m.counters.stale_values for m in self.modbus),
-            "reconnects": pub.reconnects if pub else 0,
-            "bad_commands": pub.bad_commands if pub else 0,
-            "invalid_records": pub.invalid_records if pub else 0,
-            "snapshots": pub.snapshots if pub else 0,
+            "reconnects": pub.counters.reconnects if pub else 0,
+            "bad_commands": pub.counters.bad_commands if pub else 0,
+            "invalid_records": pub.counters.invalid_records if pub else 0,
+            "snapshots": pub.counters.snapshots if pub else 0,
             "snapshot_misses": self.snapshot_misses,
             "outbox_errors": self.outbox_errors,
             "feature_errors": sum(s.counters.feature_errors for s in self.serial),
@@ -106,6 +111,7 @@ class EdgeAgent:
             counters=self.counters(),
             # No time reference (NTP state, GPS) is read yet, so the offset is unknown.
             clock_offset_s=None,
+            epoch=self.outbox.epoch,
         )
 
     # -- main loop --------------------------------------------------------------------------

@@ -80,6 +80,13 @@ class MqttConfig(_Section):
     max_records_per_message: int = Field(default=500, ge=1, le=5000)
     max_message_bytes: int = Field(default=65_536, ge=4096, le=16_000_000)
     max_inflight_batches: int = Field(default=8, ge=1, le=1000)
+    stored_ack_timeout_s: float = Field(
+        default=60.0, ge=0.5, le=86_400,
+        description="send records again when the cloud has not said they are stored by then",
+    )
+    max_unstored_records: int = Field(
+        default=100_000, ge=1, description="records out with the broker, not yet stored",
+    )
     status_interval_s: float = Field(default=15.0, ge=1, le=3600)
 
     @field_validator("password")

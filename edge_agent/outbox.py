@@ -1,4 +1,4 @@
-"""The durable outbox: feature records wait here, in SQLite, until the broker acknowledged them.
+"""The durable outbox: feature records wait here, in SQLite, until the cloud has stored them.
 
 SQLite in WAL mode survives kill -9 and power loss at any moment: a transaction is either
 in the file or not. `synchronous=FULL` (the default) fsyncs the WAL at every commit, so a
@@ -8,6 +8,10 @@ cards and only risks the last commits before a power cut (never corruption, neve
 The outbox has an epoch, made with the file: a new outbox (reinstall, SD-card swap) starts
 its sequence numbers again under a new epoch, and the cloud deduplicates on (gateway,
 epoch, seq).
+
+A record leaves the outbox through `ack`, which the publisher calls when the cloud's
+`StoredAck` names it (end-to-end acknowledgement), not when the broker took it: a broker
+that dies before it saved its queue cannot lose a record the gateway still holds.
 
 Sequence numbers come from an AUTOINCREMENT key: SQLite never hands out a number again,
 even after the rows were deleted, and the counter commits with the row, so a number that
@@ -98,14 +102,19 @@ class OutboxStats:
     appended: int
     acked: int
     dropped: int
+    dropped_sent: int = 0
+    """Records deleted for room after they had been handed to the broker (the cloud may have
+    them); `dropped` counts only records that never left, so it is an exact loss count."""
 
 
 class OutboxQueue:
     """A bounded FIFO of records on disk; records leave it only through `ack`.
 
-    Thread-safe: the acquisition side appends, the MQTT network thread acks.
-    When more than `max_records` are queued, the oldest are deleted (policy `drop_oldest`:
-    recent data matters more for a machine's condition) and counted in `dropped`.
+    Thread-safe: the acquisition side appends, the publisher acks. When more than
+    `max_records` are queued, the oldest records not yet handed to the broker are deleted
+    (policy `drop_oldest`: recent data matters more for a machine's condition) and counted
+    in `dropped`. Records already sent (`mark_sent`) go last: they are on their way and
+    most likely stored; if they must go too they are counted apart, in `dropped_sent`.
     """
 
     def __init__(
@@ -136,6 +145,8 @@ class OutboxQueue:
             self._queued = int(self._db.execute("SELECT count(*) FROM records").fetchone()[0])
             self._check()
             self.epoch = self._epoch()
+            row = self._db.execute("SELECT value FROM meta WHERE name = 'sent_through'").fetchone()
+            self._sent_through = int(row[0]) if row else 0
         except (sqlite3.Error, OSError) as err:
             raise OutboxError(f"cannot open outbox {self.path}: {err}") from err
 
@@ -165,24 +176,66 @@ class OutboxQueue:
                     seqs.append(int(cur.lastrowid or 0))
                 self._queued += len(bodies)
                 over = self._queued - self.max_records
-                if over > 0:
-                    self._db.execute(
-                        "DELETE FROM records WHERE seq IN "
-                        "(SELECT seq FROM records ORDER BY seq LIMIT ?)",
-                        (over,),
-                    )
-                    self._bump("dropped", over)
-                    self._queued -= over
+                unsent, sent = self._drop(over) if over > 0 else (0, 0)
                 self._db.execute("COMMIT")
             except sqlite3.Error as err:
                 self._rollback()
                 self._queued = int(self._db.execute("SELECT count(*) FROM records").fetchone()[0])
                 raise OutboxError(f"cannot append to outbox {self.path}: {err}") from err
             if over > 0:
-                _log.warning("outbox full (%d records): dropped the %d oldest", self.max_records,
-                             over)
+                _log.warning("outbox full (%d records): dropped the %d oldest unsent records"
+                             " and %d sent but not yet stored", self.max_records, unsent, sent)
             self._appended += len(bodies)
             return seqs
+
+    def _drop(self, over: int) -> tuple[int, int]:
+        """Delete `over` records for room: unsent ones first, oldest first (in a transaction)."""
+        # Count what was deleted, not what was asked: the exact number of lost records.
+        unsent = self._db.execute(
+            "DELETE FROM records WHERE seq IN "
+            "(SELECT seq FROM records WHERE seq > ? ORDER BY seq LIMIT ?)",
+            (self._sent_through, over),
+        ).rowcount
+        if unsent:
+            self._bump("dropped", unsent)
+        sent = 0
+        if unsent < over:
+            sent = self._db.execute(
+                "DELETE FROM records WHERE seq IN (SELECT seq FROM records ORDER BY seq LIMIT ?)",
+                (over - unsent,),
+            ).rowcount
+            if sent:
+                self._bump("dropped_sent", sent)
+        self._queued -= unsent + sent
+        return unsent, sent
+
+    def mark_sent(self, through_seq: int) -> None:
+        """Note that every record up to through_seq was handed to the broker (kept on disk)."""
+        with self._lock:
+            if through_seq <= self._sent_through:
+                return
+            try:
+                self._db.execute(
+                    "INSERT INTO meta (name, value) VALUES ('sent_through', ?) "
+                    "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                    (str(through_seq),),
+                )
+            except sqlite3.Error as err:
+                raise OutboxError(f"cannot note sent records in {self.path}: {err}") from err
+            self._sent_through = through_seq
+
+    def get(self, seqs: Sequence[int]) -> list[StoredRecord]:
+        """The records among seqs still in the outbox, in seq order."""
+        found: list[StoredRecord] = []
+        with self._lock:
+            for i in range(0, len(seqs), 500):
+                chunk = list(seqs[i : i + 500])
+                marks = ",".join("?" * len(chunk))
+                rows = self._db.execute(
+                    f"SELECT seq, body FROM records WHERE seq IN ({marks})", chunk
+                ).fetchall()
+                found += [StoredRecord(int(seq), str(body)) for seq, body in rows]
+        return sorted(found, key=lambda r: r.seq)
 
     def peek(self, after_seq: int = -1, limit: int = 500) -> list[StoredRecord]:
         """Up to `limit` queued records with seq > after_seq, oldest first."""
@@ -215,6 +268,27 @@ class OutboxQueue:
             self._acked += deleted
             return deleted
 
+    def ack_ranges(self, ranges: Sequence[tuple[int, int]]) -> int:
+        """Delete the records in inclusive (first, last) seq ranges; returns how many were there."""
+        if not ranges:
+            return 0
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                deleted = 0
+                for first, last in ranges:
+                    cur = self._db.execute(
+                        "DELETE FROM records WHERE seq BETWEEN ? AND ?", (first, last)
+                    )
+                    deleted += cur.rowcount
+                self._db.execute("COMMIT")
+            except sqlite3.Error as err:
+                self._rollback()
+                raise OutboxError(f"cannot delete stored records: {err}") from err
+            self._queued -= deleted
+            self._acked += deleted
+            return deleted
+
     @property
     def last_seq(self) -> int:
         """The last sequence number ever assigned (-1 if none), acknowledged or not."""
@@ -230,9 +304,10 @@ class OutboxQueue:
 
     def stats(self) -> OutboxStats:
         with self._lock:
-            row = self._db.execute("SELECT value FROM counters WHERE name = 'dropped'").fetchone()
+            counters = dict(self._db.execute("SELECT name, value FROM counters").fetchall())
             queued, appended, acked = self._queued, self._appended, self._acked
-        return OutboxStats(queued, self.last_seq, appended, acked, int(row[0]) if row else 0)
+        return OutboxStats(queued, self.last_seq, appended, acked,
+                           int(counters.get("dropped", 0)), int(counters.get("dropped_sent", 0)))
 
     def close(self) -> None:
         with self._lock:

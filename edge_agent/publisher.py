@@ -1,11 +1,18 @@
-"""MQTT side of the gateway: outbox batches out, PUBACKs back, status and commands.
+"""MQTT side of the gateway: outbox batches out, PUBACKs and stored-acks back, status, commands.
 
 Delivery: records are read from the outbox in seq order, batched into `TelemetryMessage`s
 (bounded in records and bytes) and published at QoS 1, at most `max_inflight_batches` at a
 time. paho keeps every unacknowledged message and re-sends it, in order, after a
-reconnect; a batch's records are deleted from the outbox only when its PUBACK arrives
-(`on_publish` gives the mid, mapped back to the batch). After a restart, whatever is still
-in the outbox is sent again: at-least-once, and the cloud deduplicates on (gateway, seq).
+reconnect. A PUBACK (`on_publish` gives the mid, mapped back to the batch) only means the
+broker has the batch: its records then *await the cloud*. They are deleted from the outbox
+when the cloud's `StoredAck` for this outbox's epoch names them (end-to-end
+acknowledgement), so a broker that dies before saving its queue loses nothing.
+
+Records awaiting the cloud are sent again, in seq order, after every reconnect (the broker
+may have restarted without them) and when no StoredAck has arrived for
+`stored_ack_timeout_s` (the wait doubles on each try, up to an hour, until one arrives).
+At most `max_unstored_records` are out at once. After a restart whatever is still in the
+outbox is sent again: at-least-once, and the cloud deduplicates on (gateway, epoch, seq).
 
 paho runs its network thread (`loop_start`); its callbacks only queue events, and `pump()`
 does the work in the caller's thread. That keeps SQLite and the batch map in one thread
@@ -14,6 +21,7 @@ and avoids waiting on our locks while paho holds its own.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import queue
 import ssl
@@ -34,9 +42,11 @@ from ironwatch.wire import (
     Command,
     FeatureRecord,
     GatewayStatus,
+    StoredAck,
     TelemetryMessage,
     WaveformSnapshot,
     WireError,
+    ack_topic,
     command_topic,
     decode,
     encode,
@@ -50,12 +60,23 @@ __all__ = ["MqttPublisher", "PublisherCounters"]
 
 _log = logging.getLogger(__name__)
 
+_MAX_ACK_WAIT_S = 3600.0
+
 
 @dataclass
 class PublisherCounters:
-    """What the MQTT side did since start; `sent` counts records the broker acknowledged."""
+    """What the MQTT side did since start.
+
+    `sent` counts records the broker acknowledged (PUBACK), `stored` records the cloud
+    acknowledged as stored (StoredAck), `resent` records sent again because no StoredAck
+    came in time or the connection was new.
+    """
 
     sent: int = 0
+    stored: int = 0
+    resent: int = 0
+    foreign_acks: int = 0
+    bad_acks: int = 0
     batches: int = 0
     connects: int = 0
     disconnects: int = 0
@@ -87,6 +108,13 @@ class MqttPublisher:
         self.commands: queue.SimpleQueue[Command] = queue.SimpleQueue()
         self._inflight: dict[int, list[int]] = {}  # mid -> record seqs of that batch
         self._cursor = -1  # highest seq handed to paho
+        # seq -> monotonic time of its PUBACK: with the broker, not yet stored by the cloud.
+        self._awaiting: dict[int, float] = {}
+        self._resend: list[int] = []  # awaiting records to send again, in seq order
+        self._resent_mids: set[int] = set()  # batches in flight that are such re-sends
+        self._ack_wait_s = config.mqtt.stored_ack_timeout_s
+        self._last_progress = time.monotonic()
+        self._cloud_seen = False  # a StoredAck arrived in this run
         self._connected = threading.Event()
         self._stopping = False
         self.client = self._make_client()
@@ -141,6 +169,12 @@ class MqttPublisher:
     def inflight_batches(self) -> int:
         return len(self._inflight)
 
+    @property
+    def awaiting_cloud(self) -> int:
+        """Records the broker acknowledged whose StoredAck has not come yet."""
+        again = sum(len(self._inflight.get(mid, ())) for mid in self._resent_mids)
+        return len(self._awaiting) + len(self._resend) + again
+
     # -- paho callbacks (network thread): queue events only -----------------------------------
     def _on_connect(self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any,
                     _props: Any) -> None:
@@ -149,7 +183,8 @@ class MqttPublisher:
             return
         self._connected.set()
         self.counters.connects += 1
-        client.subscribe(command_topic(self._gw), qos=1)
+        client.subscribe([(command_topic(self._gw), 1), (ack_topic(self._gw), 1)])
+        self._events.put(("connect", None))
         # Birth message, retained, so the cloud sees the gateway online at once.
         client.publish(status_topic(self._gw), encode(self._status("online")), qos=1,
                        retain=True)
@@ -168,6 +203,17 @@ class MqttPublisher:
         self._events.put(("ack", mid))
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        if msg.topic == ack_topic(self._gw):
+            try:
+                ack = decode(msg.topic, bytes(msg.payload))
+                if not isinstance(ack, StoredAck):
+                    raise WireError(f"expected a stored-ack, got {ack.type}")
+            except WireError as err:
+                self.counters.bad_acks += 1
+                _log.warning("ignoring malformed stored-ack on %s: %s", msg.topic, err.reason)
+                return
+            self._events.put(("stored", ack))
+            return
         try:
             message = decode(msg.topic, bytes(msg.payload))
             if not isinstance(message, Command):
@@ -180,33 +226,109 @@ class MqttPublisher:
 
     # -- the work (caller's thread) -----------------------------------------------------------
     def pump(self, timeout_s: float = 0.1) -> None:
-        """Apply PUBACKs and hand new batches to paho; waits up to timeout_s for an event."""
+        """Apply PUBACKs and StoredAcks, re-send what timed out, hand new batches to paho.
+
+        Waits up to timeout_s for an event.
+        """
         try:
             event = self._events.get(timeout=timeout_s)
         except queue.Empty:
             event = None
         while event is not None:
-            kind, mid = event
+            kind, value = event
             if kind == "ack":
-                self._acked(mid)
+                self._acked(value)
+            elif kind == "stored":
+                self._stored(value)
+            elif kind == "connect":
+                self._rewind("reconnected")
             try:
                 event = self._events.get_nowait()
             except queue.Empty:
                 event = None
+        self._check_ack_timeout()
         self._fill()
 
     def _acked(self, mid: int) -> None:
         seqs = self._inflight.pop(mid, None)
+        self._resent_mids.discard(mid)
         if seqs is None:
             return  # status or snapshot
-        self.outbox.ack(seqs)
+        now = time.monotonic()
+        if not self._awaiting:
+            self._last_progress = now  # the wait for the cloud starts now
+        for seq in seqs:
+            self._awaiting[seq] = now
         self.counters.sent += len(seqs)
+
+    def _stored(self, ack: StoredAck) -> None:
+        """The cloud stored these records: delete them; a stale epoch's ack changes nothing."""
+        if ack.epoch != self.outbox.epoch:
+            self.counters.foreign_acks += 1
+            _log.info("stored-ack for outbox epoch %s ignored (this outbox is %s)", ack.epoch,
+                      self.outbox.epoch)
+            return
+        ranges = sorted(ack.ranges)
+        firsts = [first for first, _ in ranges]
+
+        def covered(seq: int) -> bool:
+            i = bisect.bisect_right(firsts, seq) - 1
+            return i >= 0 and seq <= ranges[i][1]
+
+        deleted = self.outbox.ack_ranges(ranges)
+        self._cloud_seen = True
+        for seq in [s for s in self._awaiting if covered(s)]:
+            del self._awaiting[seq]
+        if self._resend:
+            self._resend = [s for s in self._resend if not covered(s)]
+        for mid, seqs in self._inflight.items():
+            # Stored before its PUBACK came (a re-send overtaken by the first copy's ack).
+            if any(covered(s) for s in seqs):
+                self._inflight[mid] = [s for s in seqs if not covered(s)]
+        self.counters.stored += deleted
+        if deleted:
+            self._last_progress = time.monotonic()
+            self._ack_wait_s = self.config.mqtt.stored_ack_timeout_s
+
+    def _check_ack_timeout(self) -> None:
+        if not self._awaiting or not self.connected:
+            return
+        now = time.monotonic()
+        oldest = next(iter(self._awaiting.values()))
+        if now - max(oldest, self._last_progress) < self._ack_wait_s:
+            return
+        self._rewind(f"no stored-ack for {self._ack_wait_s:.0f} s")
+        self._last_progress = now
+        self._ack_wait_s = min(self._ack_wait_s * 2, max(_MAX_ACK_WAIT_S,
+                                                         self.config.mqtt.stored_ack_timeout_s))
+
+    def _rewind(self, why: str) -> None:
+        """Queue every record awaiting the cloud to be sent again, oldest first."""
+        if not self._awaiting:
+            return
+        _log.info("sending %d records again that await the cloud (%s)", len(self._awaiting), why)
+        self._resend = sorted({*self._resend, *self._awaiting})
+        self._awaiting.clear()
+
+    def _out(self) -> int:
+        """Records handed to the broker and not yet stored by the cloud."""
+        return sum(len(s) for s in self._inflight.values()) + len(self._awaiting)
 
     def _fill(self) -> None:
         m = self.config.mqtt
-        while len(self._inflight) < m.max_inflight_batches:
-            stored = self.outbox.peek(self._cursor, m.max_records_per_message)
+        # A full outbox drops unsent records first; keeping room for them keeps the newest.
+        window = max(1, min(m.max_unstored_records, self.outbox.max_records // 2))
+        while len(self._inflight) < m.max_inflight_batches and self._out() < window:
+            resend = bool(self._resend)
+            if resend:
+                chunk = self._resend[: m.max_records_per_message]
+                stored = self.outbox.get(chunk)
+                del self._resend[: len(chunk)]
+            else:
+                stored = self.outbox.peek(self._cursor, m.max_records_per_message)
             if not stored:
+                if resend:
+                    continue  # stored meanwhile, or dropped for room
                 return
             records = self._records(stored)
             if not records:
@@ -216,11 +338,19 @@ class MqttPublisher:
             if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
                 # Queue full or a client error: try again on the next pump.
                 _log.warning("publish refused: %s", mqtt.error_string(info.rc))
+                if resend:
+                    self._resend[:0] = [r.seq for r in records]
                 return
             # NO_CONN still queues the message in paho; it goes out after the reconnect.
             sent = records[:n]
             self._inflight[info.mid] = [r.seq for r in sent]
-            self._cursor = sent[-1].seq
+            self.outbox.mark_sent(sent[-1].seq)
+            if resend:
+                self._resent_mids.add(info.mid)
+                self.counters.resent += n
+                self._resend[:0] = [r.seq for r in records[n:]]
+            else:
+                self._cursor = sent[-1].seq
             self.counters.batches += 1
 
     def _records(self, stored: list[StoredRecord]) -> list[FeatureRecord]:
@@ -252,6 +382,11 @@ class MqttPublisher:
                 return payload, n
             n = max(1, n * self.config.mqtt.max_message_bytes // len(payload) * 9 // 10)
 
+    @property
+    def unsent(self) -> int:
+        """Records in the outbox the broker has not acknowledged yet."""
+        return max(0, len(self.outbox) - self.awaiting_cloud)
+
     def publish_status(self) -> bool:
         """Retained periodic status; skipped while disconnected (a newer one follows)."""
         if not self.connected:
@@ -270,8 +405,10 @@ class MqttPublisher:
     def stop(self, flush_timeout_s: float = 5.0) -> None:
         """Try to deliver what is queued, publish 'offline' (retained), then disconnect."""
         deadline = time.monotonic() + flush_timeout_s
+        # Hand the broker what is left; wait for the cloud's StoredAcks too if a cloud has
+        # answered in this run (records still awaiting it are sent again at the next start).
         while self.connected and time.monotonic() < deadline and (
-            len(self.outbox) or self._inflight
+            self.unsent or self._inflight or (self._cloud_seen and self._awaiting)
         ):
             self.pump(0.05)
         if self.connected:

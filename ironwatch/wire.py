@@ -314,6 +314,7 @@ class GatewayStatus(_Strict):
         description="queued, sent, dropped, decode_errors, reconnects, ...",
     )
     clock_offset_s: float | None = Field(default=None, description="gateway clock minus reference")
+    epoch: Epoch | None = Field(default=None, description="the gateway's current outbox epoch")
 
     @model_validator(mode="after")
     def _physics_of_own_assets(self) -> GatewayStatus:

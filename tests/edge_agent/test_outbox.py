@@ -150,3 +150,50 @@ def test_kill_9_loses_nothing_stored_and_reuses_no_seq(tmp_path: Path, kill_afte
         assert ob.last_seq >= max(stored)
         new = ob.append([rec()])
         assert new[0] > max(stored | present)
+
+
+def test_full_outbox_drops_unsent_records_first_and_counts_exactly(tmp_path: Path) -> None:
+    path = tmp_path / "o.db"
+    with OutboxQueue(path, max_records=10) as ob:
+        ob.append([rec(i) for i in range(8)])
+        ob.mark_sent(4)  # 1..4 are with the broker: on their way, most likely stored
+        ob.append([rec(i) for i in range(5)])  # 3 over: the oldest unsent go, 5 6 7
+        assert [s.seq for s in ob.peek(limit=20)] == [1, 2, 3, 4, 8, 9, 10, 11, 12, 13]
+        stats = ob.stats()
+        assert (stats.dropped, stats.dropped_sent, stats.queued) == (3, 0, 10)
+    with OutboxQueue(path, max_records=10) as ob:  # the sent mark survives a restart
+        ob.append([rec(i) for i in range(9)])  # 9 over: 8..16, unsent, go
+        assert [s.seq for s in ob.peek(limit=20)] == [1, 2, 3, 4, *range(17, 23)]
+        ob.mark_sent(22)  # everything is with the broker now
+        ob.append([rec(i) for i in range(3)])  # only the new ones are unsent: they go
+        assert [s.seq for s in ob.peek(limit=20)] == [1, 2, 3, 4, *range(17, 23)]
+        assert (ob.stats().dropped, ob.stats().dropped_sent) == (15, 0)
+    with OutboxQueue(path, max_records=5) as ob:  # made smaller: sent records must go too
+        ob.append([rec()])
+        assert [s.seq for s in ob.peek(limit=20)] == [18, 19, 20, 21, 22]
+        stats = ob.stats()
+        assert (stats.dropped, stats.dropped_sent, stats.queued) == (16, 5, 5)
+        assert stats.dropped + stats.dropped_sent + stats.queued == stats.last_seq
+
+
+def test_ack_ranges_and_get(tmp_path: Path) -> None:
+    with OutboxQueue(tmp_path / "o.db") as ob:
+        ob.append([rec(i) for i in range(10)])
+        assert [r.seq for r in ob.get([9, 2, 40, 5])] == [2, 5, 9]
+        assert ob.ack_ranges([(0, 3), (7, 7), (9, 100)]) == 6
+        assert [r.seq for r in ob.peek(limit=20)] == [4, 5, 6, 8]
+        assert len(ob) == 4 and ob.stats().acked == 6
+
+
+def test_a_new_outbox_file_has_a_new_epoch(tmp_path: Path) -> None:
+    path = tmp_path / "o.db"
+    with OutboxQueue(path) as ob:
+        first = ob.epoch
+        ob.append([rec(i) for i in range(3)])
+    with OutboxQueue(path) as ob:
+        assert ob.epoch == first  # the epoch lives in the file
+    for leftover in tmp_path.glob("o.db*"):
+        leftover.unlink()  # an SD-card swap: the outbox is gone
+    with OutboxQueue(path) as ob:
+        assert ob.epoch != first and len(ob.epoch) == 16
+        assert ob.append([rec()]) == [1]  # seqs restart, under the new epoch
