@@ -1,9 +1,17 @@
-"""Mosquitto password and ACL files generated from the gateway registry.
+"""Mosquitto password, ACL and listener configuration generated from the gateway registry.
 
 Each gateway may publish only its own telemetry, status and snapshot topics and read only
-its own command topic; the cloud account reads every gateway topic and writes commands.
-A gateway that is compromised can therefore neither impersonate another gateway at the
-broker nor read another gateway's commands.
+its own command and stored-ack topics; the cloud accounts read every gateway topic and
+write commands and stored-acks. A gateway that is compromised can therefore neither
+impersonate another gateway at the broker nor read another gateway's commands.
+
+Client ids are bound to accounts too. The broker gets two listeners
+(`per_listener_settings`): gateways connect to the gateway listener, where
+`use_username_as_clientid` makes every client's id its username, so gw-a can neither take
+gw-b's id (and kick it off) nor the cloud's (and wipe its persistent session). The cloud's
+workers connect to the cloud listener, whose password file holds only the cloud accounts;
+there they choose their own client ids (one persistent session per worker), and no gateway
+password opens it.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from pathlib import Path
 
 from ironwatch.wire import (
     TOPIC_ROOT,
+    ack_topic,
     command_topic,
     snapshot_topic,
     status_topic,
@@ -30,9 +39,11 @@ __all__ = [
     "BrokerAuthError",
     "BrokerAuthFiles",
     "acl_text",
+    "broker_conf_text",
     "cloud_acl_lines",
     "gateway_acl_lines",
     "generate_password",
+    "listener_lines",
     "write_broker_auth",
     "write_password_file",
 ]
@@ -58,10 +69,14 @@ class BrokerAccount:
 
 @dataclass(frozen=True)
 class BrokerAuthFiles:
-    """Paths to give Mosquitto as `password_file` and `acl_file`."""
+    """Paths for Mosquitto: `password_file`/`acl_file` for the gateway listener (every
+    account), `cloud_password_file`/`cloud_acl_file` for the cloud listener (the cloud's
+    accounts only)."""
 
     password_file: Path
     acl_file: Path
+    cloud_password_file: Path | None = None
+    cloud_acl_file: Path | None = None
 
 
 def generate_password() -> str:
@@ -76,12 +91,51 @@ def gateway_acl_lines(gateway_id: str) -> list[str]:
         f"topic write {status_topic(gateway_id)}",
         f"topic write {snapshot_topic(gateway_id)}",
         f"topic read {command_topic(gateway_id)}",
+        f"topic read {ack_topic(gateway_id)}",
     ]
 
 
 def cloud_acl_lines() -> list[str]:
-    """The cloud reads all gateway topics (also via $share groups) and writes commands."""
-    return [f"topic read {TOPIC_ROOT}/#", f"topic write {TOPIC_ROOT}/+/command"]
+    """The cloud reads all gateway topics (also via $share groups), writes commands and
+    tells each gateway which of its records are stored."""
+    return [
+        f"topic read {TOPIC_ROOT}/#",
+        f"topic write {TOPIC_ROOT}/+/command",
+        f"topic write {TOPIC_ROOT}/+/ack",
+    ]
+
+
+def listener_lines(
+    files: BrokerAuthFiles,
+    *,
+    gateway_listener: tuple[str, int] = ("0.0.0.0", 1883),
+    cloud_listener: tuple[str, int] = ("127.0.0.1", 1884),
+) -> list[str]:
+    """The mosquitto.conf lines of the two listeners, (address, port) each.
+
+    Put the cloud listener where only the cloud's hosts reach it; TLS options for a
+    listener go right after its `listener` line.
+    """
+    gw_host, gw_port = gateway_listener
+    cloud_host, cloud_port = cloud_listener
+    lines = [
+        "# Authentication and ACLs per listener: the cloud listener admits only the cloud.",
+        "per_listener_settings true",
+        f"listener {gw_port} {gw_host}",
+        "allow_anonymous false",
+        f"password_file {files.password_file}",
+        f"acl_file {files.acl_file}",
+        "# A client's id is its username here: no account can take another's id.",
+        "use_username_as_clientid true",
+    ]
+    if files.cloud_password_file is not None:
+        lines += [
+            f"listener {cloud_port} {cloud_host}",
+            "allow_anonymous false",
+            f"password_file {files.cloud_password_file}",
+            f"acl_file {files.cloud_acl_file or files.acl_file}",
+        ]
+    return lines
 
 
 def acl_text(gateway_ids: Iterable[str], cloud_usernames: Iterable[str]) -> str:
@@ -99,6 +153,35 @@ def _mosquitto_passwd() -> str:
     if path is None:
         raise BrokerAuthError("mosquitto_passwd not found: install Debian's mosquitto package")
     return path
+
+
+def broker_conf_text(
+    files: BrokerAuthFiles,
+    *,
+    gateway_listener: tuple[str, int] = ("0.0.0.0", 1883),
+    cloud_listener: tuple[str, int] = ("127.0.0.1", 1884),
+    persistence_location: str = "/var/lib/mosquitto/",
+    autosave_interval_s: int = 60,
+) -> str:
+    """A whole mosquitto.conf for the fleet: persistence, queue limits and the listeners.
+
+    The broker saves its sessions and queued messages every `autosave_interval_s` and on
+    a clean stop. A crash loses what changed since: a session made meanwhile, messages
+    queued meanwhile. Gateways keep every record until the cloud says it is stored, so
+    such a loss costs a re-send, not data; the interval trades disk writes for re-sends.
+    """
+    lines = [
+        "# Generated by `ironwatch cloud acl`; see docs/cloud.md.",
+        "persistence true",
+        f"persistence_location {persistence_location}",
+        f"autosave_interval {autosave_interval_s}",
+        "# The cloud's persistent session keeps what arrives while it is down: no silent cap.",
+        "max_queued_messages 1000000",
+        "max_queued_bytes 0",
+        "persistent_client_expiration 7d",
+        *listener_lines(files, gateway_listener=gateway_listener, cloud_listener=cloud_listener),
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def write_password_file(path: Path, accounts: Iterable[BrokerAccount]) -> Path:
@@ -129,9 +212,11 @@ def write_broker_auth(
     gateways: Mapping[str, str],
     cloud_accounts: Iterable[BrokerAccount],
 ) -> BrokerAuthFiles:
-    """Write `passwd` and `acl` into directory for gateways {gateway_id: password} and the cloud.
+    """Write the auth files into directory for gateways {gateway_id: password} and the cloud.
 
-    Mosquitto re-reads both on SIGHUP, so adding a gateway needs no broker restart.
+    `passwd` and `acl` hold every account (the gateway listener), `cloud-passwd` and
+    `cloud-acl` only the cloud's (the cloud listener); see `listener_lines`. Mosquitto
+    re-reads them on SIGHUP, so adding a gateway needs no broker restart.
     """
     cloud = list(cloud_accounts)
     accounts = [BrokerAccount(gw, pw) for gw, pw in gateways.items()] + cloud
@@ -142,4 +227,7 @@ def write_broker_auth(
     password_file = write_password_file(directory / "passwd", accounts)
     acl_file = directory / "acl"
     acl_file.write_text(acl_text(gateways, (a.username for a in cloud)))
-    return BrokerAuthFiles(password_file, acl_file)
+    cloud_password_file = write_password_file(directory / "cloud-passwd", cloud)
+    cloud_acl_file = directory / "cloud-acl"
+    cloud_acl_file.write_text(acl_text((), (a.username for a in cloud)))
+    return BrokerAuthFiles(password_file, acl_file, cloud_password_file, cloud_acl_file)

@@ -205,7 +205,13 @@ def _acl(args: argparse.Namespace) -> int:
     _quiet_libraries()
     from sqlalchemy import select
 
-    from cloud.acl import BrokerAccount, BrokerAuthError, generate_password, write_broker_auth
+    from cloud.acl import (
+        BrokerAccount,
+        BrokerAuthError,
+        broker_conf_text,
+        generate_password,
+        write_broker_auth,
+    )
     from cloud.db import Gateway, make_engine, make_session_factory, upgrade
     from cloud.domain.registry import seed_fleet
 
@@ -241,10 +247,26 @@ def _acl(args: argparse.Namespace) -> int:
         fh.write(f'[cloud]\nusername = "{cloud_user}"\npassword = "{cloud_password}"\n')
         for gw, pw in gateways.items():
             fh.write(f'\n[gateways."{gw}"]\nusername = "{gw}"\npassword = "{pw}"\n')
+    conf = out / "mosquitto.conf"
+    conf.write_text(broker_conf_text(files, gateway_listener=args.gateway_listener,
+                                     cloud_listener=args.cloud_listener))
     print(f"password_file {files.password_file}")
     print(f"acl_file {files.acl_file}")
+    print(f"mosquitto.conf {conf} (gateways on {_addr(args.gateway_listener)}, "
+          f"the cloud on {_addr(args.cloud_listener)})")
     print(f"credentials {creds} ({len(gateways)} gateways, cloud user {cloud_user})")
     return 0
+
+
+def _listener(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return host, int(port)
+
+
+def _addr(listener: tuple[str, int]) -> str:
+    return f"{listener[0]}:{listener[1]}"
 
 
 # -- token ---------------------------------------------------------------------------------
@@ -325,7 +347,13 @@ def register(subparsers: Any) -> None:
 
     acl = sub.add_parser("acl", help="generate Mosquitto password and ACL files for the fleet")
     _add_common(acl)
-    acl.add_argument("--out", required=True, metavar="DIR", help="directory for passwd and acl")
+    acl.add_argument("--out", required=True, metavar="DIR",
+                     help="directory for passwd, acl and mosquitto.conf")
+    acl.add_argument("--gateway-listener", type=_listener, default=("0.0.0.0", 1883),
+                     metavar="HOST:PORT", help="where gateways connect (default 0.0.0.0:1883)")
+    acl.add_argument("--cloud-listener", type=_listener, default=("127.0.0.1", 1884),
+                     metavar="HOST:PORT",
+                     help="where the cloud connects; only its accounts (default 127.0.0.1:1884)")
     acl.add_argument(
         "--fleet", type=Path, default=None, metavar="FILE", help="fleet TOML to register first"
     )

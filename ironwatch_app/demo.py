@@ -345,11 +345,13 @@ class DemoRun:
         passwords = {g: generate_password() for g in gateways}
         cloud_password = generate_password()
         users = [MosquittoUser(g, passwords[g], tuple(gateway_acl_lines(g))) for g in gateways]
-        users.append(MosquittoUser("ironwatch-cloud", cloud_password, tuple(cloud_acl_lines())))
+        users.append(MosquittoUser("ironwatch-cloud", cloud_password, tuple(cloud_acl_lines()),
+                                   cloud=True))
         self.broker = Mosquitto(workdir=self.workdir / "mosquitto", users=users)
         self.broker.start()
         self._say(
-            f"broker: Mosquitto on 127.0.0.1:{self.broker.port} (per-gateway accounts and ACL)"
+            f"broker: Mosquitto on 127.0.0.1:{self.broker.port} for gateways, "
+            f":{self.broker.cloud_port} for the cloud (per-gateway accounts and ACL)"
         )
 
         fleet_path = self.workdir / "fleet.toml"
@@ -366,7 +368,7 @@ class DemoRun:
                 "--mqtt-host",
                 "127.0.0.1",
                 "--mqtt-port",
-                str(self.broker.port),
+                str(self.broker.cloud_port),
                 "--fleet",
                 str(fleet_path),
             ),
@@ -442,6 +444,7 @@ class DemoRun:
         self._check_alive()
         self.ports = {
             "broker": self.broker.port,
+            "broker-cloud": self.broker.cloud_port,
             "http": self.http_port,
             **{f"modbus-{k}": v for k, v in modbus_ports.items()},
         }

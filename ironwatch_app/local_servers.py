@@ -32,6 +32,7 @@ __all__ = [
     "ServiceError",
     "VictoriaMetrics",
     "free_port",
+    "free_ports",
     "stop_process",
     "wait_for_port",
 ]
@@ -46,6 +47,16 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def free_ports(n: int) -> list[int]:
+    """n distinct TCP ports on 127.0.0.1 that are free right now (held open together)."""
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+                 for _ in range(n)]
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in socks]
 
 
 def wait_for_port(port: int, host: str = "127.0.0.1", timeout_s: float = 10.0) -> None:
@@ -99,11 +110,16 @@ def _require(binary: str, package: str) -> str:
 
 @dataclass(frozen=True)
 class MosquittoUser:
-    """A broker account; `acl` lines follow mosquitto.conf(5) `topic` syntax."""
+    """A broker account; `acl` lines follow mosquitto.conf(5) `topic` syntax.
+
+    A `cloud` account may also log in on the cloud listener, under client ids of its own
+    choosing; every account's client id on the gateway listener is its username.
+    """
 
     username: str
     password: str
     acl: Sequence[str] = ()
+    cloud: bool = False
 
 
 @dataclass
@@ -113,7 +129,11 @@ class Mosquitto:
     Queue limits are set deliberately: the default per-client queue of 1,000 messages
     silently drops messages for a slow or offline persistent subscriber.
     With `users`, anonymous access is off and each user gets its ACL lines; with
-    `acl_file`/`password_file`, those generated files are used as they are.
+    `acl_file`/`password_file`, those generated files are used as they are. With
+    authentication the broker listens twice (see `cloud.acl.listener_lines`): on `port`
+    for gateways, where a client's id is its username, and on `cloud_port` for the cloud's
+    accounts only (`cloud` users, or `cloud_password_file`/`cloud_acl_file`). Without a
+    cloud listener, `cloud_port` is `port`.
     """
 
     port: int = 0
@@ -121,8 +141,12 @@ class Mosquitto:
     users: Sequence[MosquittoUser] = ()
     password_file: Path | None = None
     acl_file: Path | None = None
+    cloud_password_file: Path | None = None
+    cloud_acl_file: Path | None = None
+    cloud_port: int = 0
     max_queued_messages: int = 1_000_000
     persistence: bool = True
+    autosave_interval_s: int = 1
     proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     _own_workdir: bool = field(default=False, init=False, repr=False)
 
@@ -135,13 +159,12 @@ class Mosquitto:
         wd = self.workdir
         (wd / "data").mkdir(parents=True, exist_ok=True)
         lines = [
-            f"listener {self.port} 127.0.0.1",
             # Run as whoever started us: as root, mosquitto would otherwise switch to the
             # `mosquitto` user, which cannot read a private temporary directory.
             f"user {pwd.getpwuid(os.geteuid()).pw_name}",
             f"persistence {'true' if self.persistence else 'false'}",
             f"persistence_location {wd / 'data'}/",
-            "autosave_interval 1",
+            f"autosave_interval {self.autosave_interval_s}",
             f"max_queued_messages {self.max_queued_messages}",
             "max_queued_bytes 0",
             "max_inflight_messages 100",
@@ -151,30 +174,51 @@ class Mosquitto:
             "log_type error",
             "log_type warning",
         ]
-        password_file = self.password_file
-        acl_file = self.acl_file
+        password_file, acl_file = self.password_file, self.acl_file
+        cloud_password_file, cloud_acl_file = self.cloud_password_file, self.cloud_acl_file
         if self.users:
-            password_file = wd / "passwd"
-            password_file.write_text("".join(f"{u.username}:{u.password}\n" for u in self.users))
-            password_file.chmod(0o600)
-            mosquitto_passwd = _require("mosquitto_passwd", "mosquitto")
-            subprocess.run([mosquitto_passwd, "-U", str(password_file)], check=True)
-            acl_file = wd / "acl"
-            acl_file.write_text(
-                "".join(
-                    f"user {u.username}\n" + "".join(f"{line}\n" for line in u.acl) + "\n"
-                    for u in self.users
-                )
-            )
-        if password_file is not None:
-            lines += ["allow_anonymous false", f"password_file {password_file}"]
+            password_file, acl_file = self._write_auth(wd, "", self.users)
+            cloud_users = [u for u in self.users if u.cloud]
+            if cloud_users:
+                cloud_password_file, cloud_acl_file = self._write_auth(wd, "cloud-", cloud_users)
+        if password_file is None:
+            self.cloud_port = self.port
+            lines += [f"listener {self.port} 127.0.0.1", "allow_anonymous true"]
+            if acl_file is not None:
+                lines.append(f"acl_file {acl_file}")
         else:
-            lines.append("allow_anonymous true")
-        if acl_file is not None:
-            lines.append(f"acl_file {acl_file}")
+            from cloud.acl import BrokerAuthFiles, listener_lines
+
+            if acl_file is None:
+                acl_file = wd / "acl-all"
+                acl_file.write_text("pattern readwrite #\n")
+            if cloud_password_file is None:
+                self.cloud_port = self.port
+            elif not self.cloud_port:
+                self.cloud_port = next(p for p in free_ports(2) if p != self.port)
+            files = BrokerAuthFiles(password_file, acl_file, cloud_password_file,
+                                    cloud_acl_file)
+            lines += listener_lines(files, gateway_listener=("127.0.0.1", self.port),
+                                    cloud_listener=("127.0.0.1", self.cloud_port))
         conf = wd / "mosquitto.conf"
         conf.write_text("\n".join(lines) + "\n")
         return conf
+
+    @staticmethod
+    def _write_auth(wd: Path, prefix: str, users: Sequence[MosquittoUser]) -> tuple[Path, Path]:
+        password_file = wd / f"{prefix}passwd"
+        password_file.write_text("".join(f"{u.username}:{u.password}\n" for u in users))
+        password_file.chmod(0o600)
+        mosquitto_passwd = _require("mosquitto_passwd", "mosquitto")
+        subprocess.run([mosquitto_passwd, "-U", str(password_file)], check=True)
+        acl_file = wd / f"{prefix}acl"
+        acl_file.write_text(
+            "".join(
+                f"user {u.username}\n" + "".join(f"{line}\n" for line in u.acl) + "\n"
+                for u in users
+            )
+        )
+        return password_file, acl_file
 
     def start(self) -> Mosquitto:
         binary = _require("mosquitto", "mosquitto")
@@ -189,6 +233,7 @@ class Mosquitto:
         log.close()
         try:
             wait_for_port(self.port)
+            wait_for_port(self.cloud_port)
         except ServiceError as err:
             self.stop()
             raise ServiceError(f"mosquitto did not start: {self.log_tail()}") from err
@@ -197,6 +242,13 @@ class Mosquitto:
     def stop(self) -> None:
         stop_process(self.proc)
         self.proc = None
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash or power cut would: nothing is saved since the last autosave."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(10)
+            self.proc = None
 
     def restart(self, down_s: float = 0.0) -> None:
         """Stop, stay down for down_s seconds, start again on the same port and data."""
