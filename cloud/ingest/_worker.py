@@ -41,6 +41,7 @@ from tenacity import (
     wait_exponential,
 )
 
+from cloud.ingest._acks import StoredAckPublisher
 from cloud.ingest._config import IngestConfig
 from cloud.ingest._deadletter import DeadLetter, DeadLetterStore, MemoryDeadLetterStore
 from cloud.ingest._errors import IngestConnectError
@@ -106,7 +107,8 @@ class IngestionWorker:
 
     `on_status` / `on_snapshot` are called from the processing thread after validation
     (a snapshot after it is saved); `on_stored(gateway_id, epoch, seqs)` once records are
-    stored or dead-lettered (the one place an end-to-end acknowledgement hooks in);
+    stored or dead-lettered (the one place an end-to-end acknowledgement hooks in; by
+    default it publishes the gateway's StoredAck on this worker's connection, see `_acks`);
     `on_epoch(gateway_id, epoch, first_seq)` when records of an outbox epoch this worker
     has not seen are stored. Their exceptions are logged and counted, never fatal.
     """
@@ -129,7 +131,8 @@ class IngestionWorker:
         self.dead_letters: DeadLetterStore = dead_letters or MemoryDeadLetterStore()
         self._on_status = on_status
         self._on_snapshot = on_snapshot
-        self.on_stored = on_stored
+        self.on_stored: StoredCallback | None = (
+            on_stored if on_stored is not None else StoredAckPublisher(self._publish_ack))
         self._on_epoch = on_epoch
         self._stats = StatsCounter()
         self._queue: queue.Queue[_Received] = queue.Queue()
@@ -602,6 +605,14 @@ class IngestionWorker:
         except Exception:
             self._stats.add(callback_errors=1)
             log.exception("ingest: on_stored failed for %s/%s", gateway_id, epoch)
+
+    def _publish_ack(self, topic: str, payload: bytes) -> None:
+        client = self._client
+        if client is None:
+            raise IngestConnectError("the worker is stopped")
+        info = client.publish(topic, payload, qos=1)
+        if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+            raise IngestConnectError(mqtt.error_string(info.rc))
 
     def _ack(self, items: Sequence[_Received]) -> None:
         client = self._client
