@@ -92,6 +92,8 @@ class EdgeAgent:
             "snapshot_misses": self.snapshot_misses,
             "outbox_errors": self.outbox_errors,
             "feature_errors": sum(s.counters.feature_errors for s in self.serial),
+            "identity_mismatches": sum(s.counters.identity_mismatches for s in self.serial),
+            "unverified_frames": sum(s.counters.unverified_frames for s in self.serial),
         }
 
     def status(self, state: str) -> GatewayStatus:

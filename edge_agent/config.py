@@ -35,6 +35,7 @@ __all__ = [
     "ModbusSourceConfig",
     "MqttConfig",
     "OutboxConfig",
+    "SensorIdentity",
     "SerialSourceConfig",
     "TlsConfig",
     "load_config",
@@ -150,12 +151,34 @@ class ChannelMap(_Section):
     point: Id
 
 
+class SensorIdentity(_Section):
+    """What a sensor's Hello must say for its data to count as the configured asset's."""
+
+    model: str | None = Field(default=None, min_length=1, max_length=255)
+    serial_number: str | None = Field(default=None, min_length=1, max_length=255)
+
+    @model_validator(mode="after")
+    def _something(self) -> SensorIdentity:
+        if self.model is None and self.serial_number is None:
+            raise ValueError("pin at least one of model, serial_number")
+        return self
+
+    def describe(self) -> str:
+        return f"model {self.model or '*'}, serial {self.serial_number or '*'}"
+
+
 class SerialSourceConfig(_Section):
-    """A sensor speaking the firmware protocol on a serial port."""
+    """A sensor speaking the firmware protocol on a serial port.
+
+    With `identity`, data is taken only from a device whose Hello names that model and
+    serial number: another device on the port (a swapped or misplaced sensor) is reported,
+    and its data is not ingested as the asset.
+    """
 
     port: str = Field(min_length=1)
     baudrate: int = Field(default=921_600, gt=0)
     device_id: int | None = Field(default=None, ge=0, le=0xFFFF, description="None: any")
+    identity: SensorIdentity | None = None
     window_samples: int = Field(default=4096, ge=64, le=1_048_576)
     channels: list[ChannelMap] = Field(min_length=1)
 

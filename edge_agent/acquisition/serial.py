@@ -4,6 +4,10 @@ It owns the read loop (the transport reopens the port with backoff after an unpl
 reassembles SampleBlocks into windows, computes features with the shared
 `models.features.extract_features`, and writes them and the scalar readings into the
 `PointTable`. Bad frames and broken windows are counted, never fatal.
+
+A source with a pinned identity (model, serial number) takes data only from a device
+whose Hello matched it since the port was last opened; until then, and from any other
+device, frames are counted in `unverified_frames` and dropped.
 """
 
 from __future__ import annotations
@@ -64,6 +68,8 @@ class SerialCounters:
     window_gaps: int = 0
     foreign_frames: int = 0
     feature_errors: int = 0
+    identity_mismatches: int = 0
+    unverified_frames: int = 0
 
 
 def _open_transport(src: SerialSourceConfig) -> FrameSource:
@@ -101,6 +107,10 @@ class SerialCoordinator:
             group = (ch.asset_id, bearing.geometry() if bearing is not None else None)
             self._groups.setdefault(group, []).append((ch.channel, (ch.asset_id, ch.point)))
         self._keys = [(ch.asset_id, ch.point) for ch in source.channels]
+        # The device whose Hello matched the pinned identity (None: none yet, or not pinned).
+        self._verified_device: int | None = None
+        self._opens = 0
+        self.identity_problem: str | None = None  # the last mismatch, for status and logs
 
     @property
     def name(self) -> str:
@@ -144,11 +154,27 @@ class SerialCoordinator:
                     self.counters.feature_errors += 1
                     _log.exception("%s: cannot process %s", self.name, type(frame).__name__)
 
+    def _check_reopened(self) -> None:
+        """A reopened port may have another device behind it: verify the identity again."""
+        stats = getattr(self._transport, "stats", None)
+        opens = getattr(stats, "opens", None)
+        if isinstance(opens, int) and opens != self._opens:
+            self._opens = opens
+            self._verified_device = None
+
     def handle(self, frame: Frame) -> None:
         """Process one frame (public so tests can drive the coordinator without a port)."""
         if self.source.device_id is not None and frame.device_id != self.source.device_id:
             self.counters.foreign_frames += 1
             return
+        if self.source.identity is not None:
+            if isinstance(frame, Hello):
+                self._hello(frame)
+                return
+            self._check_reopened()
+            if frame.device_id != self._verified_device:
+                self.counters.unverified_frames += 1
+                return
         self.counters.frames += 1
         if isinstance(frame, SampleBlock):
             for window in self._assembler.feed(frame):
@@ -159,6 +185,30 @@ class SerialCoordinator:
         elif isinstance(frame, Hello):
             _log.info("%s: device %d %s firmware %s (serial %s)", self.name, frame.device_id,
                       frame.model, frame.firmware_version, frame.serial_number)
+
+    def _hello(self, frame: Hello) -> None:
+        identity = self.source.identity
+        assert identity is not None
+        self._check_reopened()
+        self.counters.frames += 1
+        if (identity.model in (None, frame.model)
+                and identity.serial_number in (None, frame.serial_number)):
+            if self._verified_device != frame.device_id:
+                _log.info("%s: device %d is the pinned sensor (%s %s)", self.name,
+                          frame.device_id, frame.model, frame.serial_number)
+            self._verified_device = frame.device_id
+            self.identity_problem = None
+            return
+        self.counters.identity_mismatches += 1
+        self._verified_device = None
+        self._assembler = WindowAssembler(self.source.window_samples)  # nothing carries over
+        self.identity_problem = (
+            f"device {frame.device_id} is model {frame.model!r}, serial {frame.serial_number!r};"
+            f" expected {identity.describe()}"
+        )
+        _log.warning("%s: another sensor on the port, its data is not taken as %s: %s",
+                     self.name, ", ".join(sorted({a for a, _ in self._keys})),
+                     self.identity_problem)
 
     def _scalar(self, frame: ScalarReading) -> None:
         value = float(frame.value)

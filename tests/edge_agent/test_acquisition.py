@@ -255,3 +255,41 @@ def test_each_point_uses_the_bearing_under_it() -> None:
     assert by_point["de"]["env_bpfo_ms2"] is not None
     assert by_point["nde"]["env_bpfo_ms2"] is None
     assert all(by_point[p]["order_1x_ms2"] is not None for p in ("de", "nde"))
+
+
+def _pinned_source(identity: dict[str, str]) -> SerialSourceConfig:
+    return SerialSourceConfig.model_validate(
+        {"port": "/dev/null", "device_id": 7, "window_samples": 2048, "identity": identity,
+         "channels": [{"channel": 0, "asset_id": "pump-01", "point": "de"}]}
+    )
+
+
+def test_pinned_identity_takes_data_only_from_the_pinned_sensor() -> None:
+    table = PointTable([KEY])
+    source = _pinned_source({"model": "IW-1", "serial_number": "SN1"})
+    coord = SerialCoordinator(source, {"pump-01": _ASSET}, table)
+    blocks = iter(sine_block(7, i, i * 512) for i in range(100))
+    # Before any Hello the device is unknown: nothing is taken.
+    for _ in range(4):
+        coord.handle(next(blocks))
+    assert coord.counters.windows == 0 and coord.counters.unverified_frames == 4
+    # Another sensor (same device id, other serial number) says Hello: reported, not taken.
+    coord.handle(Hello(7, 0, "1.0", "IW-1", "SN2", 1, SAMPLE_RATE_HZ))
+    coord.handle(ScalarReading(7, 1, 0, Quantity.TEMPERATURE_C, 99.0))
+    for _ in range(8):
+        coord.handle(next(blocks))
+    assert coord.counters.identity_mismatches == 1 and coord.counters.windows == 0
+    assert coord.counters.unverified_frames == 4 + 9
+    assert coord.identity_problem is not None and "'SN2'" in coord.identity_problem
+    assert table.collect(1.0) == []  # nothing of it reached the asset's point
+    # The pinned sensor: its data is the asset's.
+    coord.handle(Hello(7, 2, "1.0", "IW-1", "SN1", 1, SAMPLE_RATE_HZ))
+    for _ in range(8):
+        coord.handle(next(blocks))
+    assert coord.counters.windows == 2 and coord.identity_problem is None
+    assert coord.counters.unverified_frames == 13
+
+
+def test_identity_needs_model_or_serial() -> None:
+    with pytest.raises(ValueError, match="at least one"):
+        _pinned_source({})
