@@ -70,7 +70,8 @@ def _check(args: argparse.Namespace) -> int:
     for s in config.serial:
         chans = ", ".join(f"ch{c.channel}->{c.asset_id}/{c.point}" for c in s.channels)
         device = "any" if s.device_id is None else s.device_id
-        lines.append(f"serial {s.port} @ {s.baudrate} device {device}"
+        pinned = f" pinned to {s.identity.describe()}" if s.identity is not None else ""
+        lines.append(f"serial {s.port} @ {s.baudrate} device {device}{pinned}"
                      f" window {s.window_samples}: {chans}")
     for mb, interval in zip(config.modbus, intervals, strict=True):
         where = f"{mb.host}:{mb.port or 502}" if mb.transport == "tcp" else mb.serial_port
