@@ -408,7 +408,8 @@ class MqttPublisher:
         # Hand the broker what is left; wait for the cloud's StoredAcks too if a cloud has
         # answered in this run (records still awaiting it are sent again at the next start).
         while self.connected and time.monotonic() < deadline and (
-            self.unsent or self._inflight or (self._cloud_seen and self._awaiting)
+            self.unsent or self._inflight or self._resend
+            or (self._cloud_seen and self._awaiting)
         ):
             self.pump(0.05)
         if self.connected:
