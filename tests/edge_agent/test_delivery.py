@@ -160,3 +160,38 @@ def test_broker_killed_while_the_cloud_is_down_loses_nothing(
     finally:
         store.close()
         broker.close()
+
+
+def test_a_deleted_outbox_comes_back_with_a_new_epoch_in_birth_and_telemetry(
+    mosquitto: Mosquitto, tmp_path: Path, listener_factory: Callable[..., Listener]
+) -> None:
+    listener = listener_factory(mosquitto.port)
+    path = tmp_path / "gw.toml"
+    path.write_text(gateway_toml(gateway_id=GW, broker_port=mosquitto.port,
+                                 outbox=tmp_path / "o.db", interval_s=0.1))
+
+    def run_until_records(n: int) -> str:
+        agent = EdgeAgent(load_config(path), serial_factory=lambda _s: FakeSerial())
+        stop = threading.Event()
+        thread = threading.Thread(target=agent.run, args=(stop,), daemon=True)
+        thread.start()
+        try:
+            epoch = agent.outbox.epoch
+            assert wait_until(lambda: len([m for m in listener.of_type("telemetry")
+                                           if m["epoch"] == epoch]) >= n, timeout_s=15)
+        finally:
+            stop.set()
+            thread.join(20)
+        return epoch
+
+    first = run_until_records(2)
+    for leftover in tmp_path.glob("o.db*"):
+        leftover.unlink()  # the SD card is swapped
+    second = run_until_records(2)
+    assert first != second
+    births = [s for s in listener.of_type("status") if s["state"] == "online"]
+    assert [b["epoch"] for b in births][:1] == [first] and births[-1]["epoch"] == second
+    for epoch in (first, second):
+        seqs = [r["seq"] for m in listener.of_type("telemetry") if m["epoch"] == epoch
+                for r in m["records"]]
+        assert seqs[0] == 1  # each outbox numbers its records from 1
