@@ -277,8 +277,14 @@ class MqttPublisher:
 
         deleted = self.outbox.ack_ranges(ranges)
         self._cloud_seen = True
-        for seq in [s for s in self._awaiting if covered(s)]:
-            del self._awaiting[seq]
+        # Walk whichever is shorter: the acknowledged seqs or the records awaiting the cloud.
+        if sum(last - first + 1 for first, last in ranges) <= len(self._awaiting):
+            for first, last in ranges:
+                for seq in range(first, last + 1):
+                    self._awaiting.pop(seq, None)
+        else:
+            for seq in [s for s in self._awaiting if covered(s)]:
+                del self._awaiting[seq]
         if self._resend:
             self._resend = [s for s in self._resend if not covered(s)]
         for mid, seqs in self._inflight.items():

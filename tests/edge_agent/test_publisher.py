@@ -119,6 +119,10 @@ def test_puback_keeps_records_until_the_cloud_stored_them(publisher: MqttPublish
     assert len(publisher.outbox) == 396
     assert publisher.awaiting_cloud == len(first) - 4
     assert [r.seq for r in publisher.outbox.peek(limit=3)] == [first[3], *first[5:7]]
+    # One wide range covers everything: all of it goes, nothing awaits any more.
+    _stored(publisher, [(0, 2**40)])
+    assert len(publisher.outbox) == 0 and publisher.awaiting_cloud == 0
+    assert publisher.counters.stored == 400
 
 
 def _send_everything(publisher: MqttPublisher) -> list[int]:
