@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import pwd
+import shutil
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -16,13 +20,14 @@ from cloud.acl import (
     BrokerAccount,
     BrokerAuthError,
     acl_text,
+    broker_conf_text,
     listener_lines,
     write_broker_auth,
 )
 from cloud.ingest import IngestConfig, IngestConnectError, IngestionWorker, MemoryAssetRegistry
 from cloud.telemetry import SqliteTelemetryStore
 from ironwatch.wire import encode, telemetry_topic
-from ironwatch_app.local_servers import Mosquitto
+from ironwatch_app.local_servers import Mosquitto, free_ports, stop_process, wait_for_port
 from ironwatch_testing.ingest import Publisher, make_records, make_telemetry
 
 PASSWORDS = {"gw-a": "pw-a-0123456789abcdef", "gw-b": "pw-b-0123456789abcdef"}
@@ -241,3 +246,36 @@ def test_a_gateway_cannot_wipe_the_clouds_session(secured: Mosquitto, tmp_path: 
     finally:
         worker.stop()
         store.close()
+
+
+@pytest.mark.integration
+def test_generated_mosquitto_conf_runs_and_keeps_gateways_off_the_cloud_listener(
+    tmp_path: Path,
+) -> None:
+    files = write_broker_auth(tmp_path / "auth", PASSWORDS, [CLOUD])
+    gw_port, cloud_port = free_ports(2)
+    conf = tmp_path / "mosquitto.conf"
+    conf.write_text(
+        broker_conf_text(files, gateway_listener=("127.0.0.1", gw_port),
+                         cloud_listener=("127.0.0.1", cloud_port),
+                         persistence_location=f"{tmp_path}/")
+        # Only for the test: stay the current user (root would switch to `mosquitto`).
+        + f"user {pwd.getpwuid(os.geteuid()).pw_name}\n"
+    )
+    with open(tmp_path / "broker.log", "wb") as log:
+        proc = subprocess.Popen([shutil.which("mosquitto") or "/usr/sbin/mosquitto", "-c",
+                                 str(conf)], stdout=log, stderr=log)
+    clients: list[mqtt.Client] = []
+    try:
+        wait_for_port(gw_port)
+        wait_for_port(cloud_port)
+        gw, gw_up, _ = _connect(gw_port, "gw-a", PASSWORDS["gw-a"], "gw-a")
+        cloud, cloud_up, _ = _connect(cloud_port, CLOUD.username, CLOUD.password, "ingest-7")
+        intruder, intruder_up, refused = _connect(cloud_port, "gw-a", PASSWORDS["gw-a"], "x")
+        clients += [gw, cloud, intruder]
+        assert gw_up.wait(5) and cloud_up.wait(5)
+        time.sleep(0.5)
+        assert not intruder_up.is_set() and refused
+    finally:
+        _close(*clients)
+        stop_process(proc)
