@@ -171,8 +171,11 @@ class MqttPublisher:
 
     @property
     def awaiting_cloud(self) -> int:
-        """Records the broker acknowledged whose StoredAck has not come yet."""
-        again = sum(len(self._inflight.get(mid, ())) for mid in self._resent_mids)
+        """Records the broker acknowledged whose StoredAck has not come yet.
+
+        Also read from paho's thread (the birth message): the set is copied in one step.
+        """
+        again = sum(len(self._inflight.get(mid, ())) for mid in tuple(self._resent_mids))
         return len(self._awaiting) + len(self._resend) + again
 
     # -- paho callbacks (network thread): queue events only -----------------------------------
