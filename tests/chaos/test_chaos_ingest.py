@@ -348,12 +348,6 @@ def test_chaos_broker_outage_edge_kill_and_ingest_kill_lose_and_double_nothing(
         store.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="waits for the cloud's deduplication on (gateway, epoch, seq) (issue 11, item 4): "
-    "the store still dedups on (gateway, seq), so a new outbox's records 1, 2, 3 ... are "
-    "taken for repeats of the old outbox's",
-)
 def test_chaos_deleted_outbox_starts_a_new_epoch_that_is_stored(fleet: Fleet) -> None:
     t0 = time.monotonic()
     say = _say_from(t0)
