@@ -73,6 +73,7 @@ def role_bare(port: int, expected: int) -> None:
 def role_ingest(port: int, expected: int, db: str, cache_names: bool) -> None:
     from cloud.ingest import IngestConfig, IngestionWorker, MemoryAssetRegistry
     from cloud.telemetry import SqliteTelemetryStore
+    from ironwatch.mqtt import BrokerSettings
 
     if cache_names:
         # What-if only: ironwatch.wire re-checks every feature name of every record; a
@@ -88,8 +89,9 @@ def role_ingest(port: int, expected: int, db: str, cache_names: bool) -> None:
     registry = MemoryAssetRegistry({f"gw{g}": {f"gw{g}-a{i}" for i in range(5)}
                                     for g in range(GATEWAYS)})
     store = SqliteTelemetryStore(db)
-    worker = IngestionWorker(IngestConfig(port=port, client_id="bench-ingest",
-                                          topics=("ironwatch/v1/+/telemetry",)), store, registry)
+    config = IngestConfig(broker=BrokerSettings(port=port), client_id="bench-ingest",
+                          topics=("ironwatch/v1/+/telemetry",))
+    worker = IngestionWorker(config, store, registry)
     worker.start()
     _emit({"ready": True})
     first = 0.0

@@ -124,13 +124,9 @@ def ingest_config(settings: CloudSettings, *, client_id: str | None = None) -> I
     """Map cloud settings to the ingestion worker's broker config."""
     from cloud.ingest import IngestConfig
 
-    password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
+    broker = settings.broker.model_copy(update={"reconnect_min_s": 0.2, "reconnect_max_s": 5.0})
     return IngestConfig(
-        host=settings.mqtt_host,
-        port=settings.mqtt_port,
-        username=settings.mqtt_username,
-        password=password,
-        tls_ca=settings.mqtt_tls_ca,
+        broker=broker,
         client_id=client_id or settings.mqtt_client_id,
         shared_group=settings.mqtt_shared_group,
         max_payload_bytes=settings.ingest_max_payload_bytes,

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -19,30 +19,13 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from ironwatch.credentials import is_weak_secret
+from ironwatch.mqtt import BrokerSettings, TlsSettings
+
 __all__ = ["CONFIG_FILE_ENV", "CloudSettings", "SettingsError", "load_settings"]
 
 CONFIG_FILE_ENV = "IRONWATCH_CLOUD_CONFIG"
 MIN_SECRET_LENGTH = 16
-# Values seen in tutorials, templates and docker-compose files: never acceptable as secrets.
-_WEAK_SECRETS = frozenset(
-    {
-        "changeme",
-        "changethis",
-        "change-me",
-        "admin",
-        "password",
-        "secret",
-        "token",
-        "ironwatch",
-        "default",
-        "test",
-        "12345678",
-        "123456789",
-        "1234567890",
-        "0000000000000000",
-    }
-)
-
 # The TOML file chosen for one load_settings() call; a context variable keeps
 # concurrent loads (tests, several apps in one process) from seeing each other's file.
 _toml_file: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
@@ -58,7 +41,7 @@ def _check_secret(name: str, value: SecretStr | None) -> SecretStr | None:
     if value is None:
         return None
     raw = value.get_secret_value()
-    if raw.strip().lower() in _WEAK_SECRETS or len(set(raw)) <= 2:
+    if is_weak_secret(raw) or len(set(raw)) <= 2:
         raise ValueError(f"{name} is a well-known default or trivial value; generate a random one")
     if len(raw) < MIN_SECRET_LENGTH:
         raise ValueError(f"{name} must be at least {MIN_SECRET_LENGTH} characters")
@@ -91,6 +74,9 @@ class CloudSettings(BaseSettings):
     mqtt_username: str | None = None
     mqtt_password: SecretStr | None = None
     mqtt_tls_ca: Path | None = None
+    mqtt_tls_cert: Path | None = None
+    mqtt_tls_key: Path | None = None
+    mqtt_tls_insecure: bool = False
     mqtt_client_id: str = "ironwatch-cloud"
     mqtt_shared_group: str | None = Field(
         default=None, description="MQTT 5 shared-subscription group for N ingestion workers"
@@ -168,7 +154,25 @@ class CloudSettings(BaseSettings):
         if self.webhook_url is not None and self.webhook_secret is None:
             # An unsigned webhook lets anyone who finds the receiver forge work orders.
             raise ValueError("webhook_url needs webhook_secret to sign deliveries")
+        try:
+            self.broker  # noqa: B018 -- checked at load time, not at first connect
+        except ValidationError as err:
+            first = err.errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ()))
+            msg = str(first["msg"]).removeprefix("Value error, ")
+            raise ValueError(f"mqtt settings: {where + ': ' if where else ''}{msg}") from err
         return self
+
+    @property
+    def broker(self) -> BrokerSettings:
+        """The broker connection as the contract's settings model (used by every MQTT client)."""
+        tls = None
+        if (self.mqtt_tls_ca or self.mqtt_tls_cert or self.mqtt_tls_key
+                or self.mqtt_tls_insecure):
+            tls = TlsSettings(ca_file=self.mqtt_tls_ca, cert_file=self.mqtt_tls_cert,
+                              key_file=self.mqtt_tls_key, insecure=self.mqtt_tls_insecure)
+        return BrokerSettings(host=self.mqtt_host, port=self.mqtt_port,
+                              username=self.mqtt_username, password=self.mqtt_password, tls=tls)
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -14,8 +14,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    FilePath,
-    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
@@ -25,6 +23,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from edge_agent._errors import ConfigError
 from ironwatch.errors import describe_validation_error
 from ironwatch.ids import Id
+from ironwatch.mqtt import BrokerSettings, MqttVersion, TlsSettings
 from ironwatch.physics import AssetPhysics
 from ironwatch.wire import check_feature_name
 
@@ -42,42 +41,21 @@ __all__ = [
 ]
 
 ENV_PREFIX = "IRONWATCH_EDGE_"
-# Passwords that ship in examples and tutorials; a gateway must not run with them.
-_DEFAULT_SECRETS = frozenset({"changeme", "change-me", "password", "secret", "admin", "public"})
 
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class TlsConfig(_Section):
-    """TLS to the broker; `insecure` skips hostname checks (test rigs only)."""
-
-    ca_file: FilePath | None = None
-    cert_file: FilePath | None = None
-    key_file: FilePath | None = None
-    insecure: bool = False
-
-    @model_validator(mode="after")
-    def _pair(self) -> TlsConfig:
-        if (self.cert_file is None) != (self.key_file is None):
-            raise ValueError("cert_file and key_file go together (client certificate)")
-        return self
+TlsConfig = TlsSettings
+"""TLS to the broker (the contract's `ironwatch.mqtt.TlsSettings`)."""
 
 
-class MqttConfig(_Section):
-    """Broker connection, batching and in-flight limits."""
+class MqttConfig(BrokerSettings):
+    """Broker connection (the contract's `BrokerSettings`), batching and in-flight limits."""
 
-    host: str = "127.0.0.1"
-    port: int = Field(default=1883, ge=1, le=65535)
-    username: str | None = None
-    password: SecretStr | None = None
     client_id: str | None = Field(default=None, description="default: the gateway id")
-    keepalive_s: int = Field(default=30, ge=5, le=3600)
-    protocol: Literal["3.1.1", "5"] = "3.1.1"
-    tls: TlsConfig | None = None
-    reconnect_min_s: float = Field(default=1.0, gt=0, le=60)
-    reconnect_max_s: float = Field(default=30.0, gt=0, le=3600)
+    protocol: MqttVersion = "3.1.1"
     max_records_per_message: int = Field(default=500, ge=1, le=5000)
     max_message_bytes: int = Field(default=65_536, ge=4096, le=16_000_000)
     max_inflight_batches: int = Field(default=8, ge=1, le=1000)
@@ -89,19 +67,6 @@ class MqttConfig(_Section):
         default=100_000, ge=1, description="records out with the broker, not yet stored",
     )
     status_interval_s: float = Field(default=15.0, ge=1, le=3600)
-
-    @field_validator("password")
-    @classmethod
-    def _no_default_secret(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and value.get_secret_value().lower() in _DEFAULT_SECRETS:
-            raise ValueError("refusing a well-known default password; set a real one")
-        return value
-
-    @model_validator(mode="after")
-    def _backoff(self) -> MqttConfig:
-        if self.reconnect_min_s > self.reconnect_max_s:
-            raise ValueError("reconnect_min_s must not exceed reconnect_max_s")
-        return self
 
 
 class OutboxConfig(_Section):

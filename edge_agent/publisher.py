@@ -24,7 +24,6 @@ from __future__ import annotations
 import bisect
 import logging
 import queue
-import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -32,12 +31,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.enums import MQTTErrorCode
 from pydantic import ValidationError
 
 from edge_agent._errors import ConfigError
 from edge_agent.config import EdgeConfig
 from edge_agent.outbox import OutboxQueue, StoredRecord
+from ironwatch.mqtt import MqttSetupError, Will, build_client
 from ironwatch.wire import (
     Command,
     FeatureRecord,
@@ -122,33 +122,13 @@ class MqttPublisher:
     # -- set-up -------------------------------------------------------------------------------
     def _make_client(self) -> mqtt.Client:
         m = self.config.mqtt
-        v5 = m.protocol == "5"
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=self.config.client_id,
-            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
-            clean_session=None if v5 else True,
-        )
-        if m.username is not None:
-            password = m.password.get_secret_value() if m.password is not None else None
-            client.username_pw_set(m.username, password)
-        if m.tls is not None:
-            try:
-                client.tls_set(
-                    ca_certs=str(m.tls.ca_file) if m.tls.ca_file else None,
-                    certfile=str(m.tls.cert_file) if m.tls.cert_file else None,
-                    keyfile=str(m.tls.key_file) if m.tls.key_file else None,
-                    cert_reqs=ssl.CERT_NONE if m.tls.insecure else ssl.CERT_REQUIRED,
-                )
-            except (OSError, ssl.SSLError, ValueError) as err:
-                raise ConfigError(f"mqtt.tls: cannot load certificates: {err}") from err
-            client.tls_insecure_set(m.tls.insecure)
-        # Telemetry batches plus room for status and snapshot messages.
-        client.max_inflight_messages_set(m.max_inflight_batches + 4)
-        client.reconnect_delay_set(min_delay=max(1, round(m.reconnect_min_s)),
-                                   max_delay=max(1, round(m.reconnect_max_s)))
-        will = self._status("offline")
-        client.will_set(status_topic(self._gw), encode(will), qos=1, retain=True)
+        will = Will(status_topic(self._gw), encode(self._status("offline")), qos=1, retain=True)
+        try:
+            # Telemetry batches plus room for status and snapshot messages in flight.
+            client = build_client(m, client_id=self.config.client_id, will=will,
+                                  max_inflight_messages=m.max_inflight_batches + 4)
+        except MqttSetupError as err:
+            raise ConfigError(f"mqtt: {err}") from err
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
@@ -157,8 +137,6 @@ class MqttPublisher:
 
     def start(self) -> None:
         """Connect in the background; paho retries with backoff until the broker answers."""
-        m = self.config.mqtt
-        self.client.connect_async(m.host, m.port, keepalive=m.keepalive_s)
         self.client.loop_start()
 
     @property

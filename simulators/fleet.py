@@ -22,9 +22,10 @@ from typing import Any
 
 import numpy as np
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+from pydantic import SecretStr
 
 from ironwatch import wire
+from ironwatch.mqtt import BrokerSettings, Will, build_client
 from simulators.machine import Machine
 from simulators.spec import BEARINGS, FaultMode, LoadStep, MachineSpec, PointSpec
 
@@ -194,8 +195,11 @@ class FleetPublisher:
         self.assignment = {
             gw: self.machines[g::gateways] for g, gw in enumerate(self.gateway_ids)
         }
-        self.host, self.port = host, port
-        self.username, self.password = username, password
+        self.broker = BrokerSettings(
+            host=host, port=port, protocol="3.1.1",
+            username=username or None,
+            password=SecretStr(password) if username and password is not None else None,
+        )
         self.rate_hz = rate_hz
         self.batch_records = batch_records
         self.stats = FleetStats(per_gateway_records={gw: 0 for gw in self.gateway_ids})
@@ -223,18 +227,15 @@ class FleetPublisher:
 
     def _connect(self) -> None:
         for gw in self.gateway_ids:
-            client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=gw, clean_session=False)
-            if self.username:
-                client.username_pw_set(self.username, self.password)
-            client.max_inflight_messages_set(200)
-            client.max_queued_messages_set(0)
-            client.on_publish = self._on_publish
             status = wire.GatewayStatus(
                 gateway_id=gw, seq=self._seq[gw], sent_at=wire.utc_now(), state="offline",
                 software_version="ironwatch-sim",
             )
-            client.will_set(wire.status_topic(gw), wire.encode(status), qos=1, retain=True)
-            client.connect(self.host, self.port, keepalive=30)
+            will = Will(wire.status_topic(gw), wire.encode(status), qos=1, retain=True)
+            client = build_client(self.broker, client_id=gw, clean_start=False, will=will,
+                                  max_inflight_messages=200)
+            client.on_publish = self._on_publish
+            client.reconnect()
             client.loop_start()
             self._clients[gw] = client
             online = status.model_copy(update={"state": "online", "assets": [

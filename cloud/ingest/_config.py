@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 from cloud.ingest._errors import IngestConfigError
+from ironwatch.mqtt import BrokerSettings, MqttVersion
 from ironwatch.wire import SNAPSHOT_FILTER, STATUS_FILTER, TELEMETRY_FILTER, shared_subscription
 
 __all__ = ["IngestConfig"]
 
 WEEK_S = 7 * 24 * 3600
+# A worker reconnects quickly: while it is away the broker queues, and the queue grows.
+_LOCAL_BROKER = BrokerSettings(reconnect_min_s=0.2, reconnect_max_s=5.0)
 
 
 @dataclass(frozen=True, kw_only=True)
 class IngestConfig:
     """Broker connection and session of one ingestion worker (the cloud maps its settings here).
+
+    `broker` is the contract's `BrokerSettings` (address, login, TLS, MQTT version).
 
     The session is persistent (clean_start False, session expiry) so the broker queues
     messages while the worker is down; with `shared_group`, N workers with distinct
@@ -24,23 +28,15 @@ class IngestConfig:
     "3.1.1" the session is clean_session=False and never expires (session_expiry_s unused).
     """
 
-    host: str = "127.0.0.1"
-    port: int = 1883
-    username: str | None = None
-    password: str | None = None
-    tls_ca: Path | None = None
+    broker: BrokerSettings = _LOCAL_BROKER
     client_id: str = "ironwatch-ingest"
     shared_group: str | None = None
     clean_start: bool = False
     session_expiry_s: int = WEEK_S
     qos: Literal[1, 2] = 1
     topics: tuple[str, ...] = (TELEMETRY_FILTER, STATUS_FILTER, SNAPSHOT_FILTER)
-    protocol: Literal["5", "3.1.1"] = "5"
-    keepalive_s: int = 30
     receive_maximum: int = 1000
     max_batch_messages: int = 200
-    reconnect_min_s: float = 0.2
-    reconnect_max_s: float = 5.0
     max_dead_letter_payload_bytes: int = 2 * 1024
     # Limits (docs/ingestion.md, "Limits"): a message larger than its kind's limit is
     # dead-lettered (`too_large`) without being parsed; a record whose ts lies outside
@@ -61,14 +57,12 @@ class IngestConfig:
     store_backoff_max_s: float = 5.0
 
     def __post_init__(self) -> None:
-        if not 1 <= self.port <= 65535:
-            raise IngestConfigError(f"port {self.port} is out of range")
         if not self.client_id:
             raise IngestConfigError("client_id is required: a persistent session is keyed by it")
         if self.qos not in (1, 2):
             # QoS 0 would lose records silently; at-least-once + dedup is the contract.
             raise IngestConfigError("qos must be 1 or 2")
-        if (self.username is None) != (self.password is None):
+        if (self.broker.username is None) != (self.broker.password is None):
             raise IngestConfigError("username and password go together")
         if not self.topics:
             raise IngestConfigError("topics must not be empty")
@@ -82,8 +76,18 @@ class IngestConfig:
             raise IngestConfigError("ts_past_s and ts_future_s must be > 0")
         if self.store_retry_s < 0 or self.store_backoff_max_s <= 0:
             raise IngestConfigError("store_retry_s >= 0 and store_backoff_max_s > 0")
-        if self.tls_ca is not None and not Path(self.tls_ca).is_file():
-            raise IngestConfigError(f"tls_ca {self.tls_ca} is not a file")
+
+    @property
+    def host(self) -> str:
+        return self.broker.host
+
+    @property
+    def port(self) -> int:
+        return self.broker.port
+
+    @property
+    def protocol(self) -> MqttVersion:
+        return self.broker.protocol
 
     @property
     def subscriptions(self) -> tuple[str, ...]:

@@ -27,9 +27,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 from tenacity import (
@@ -50,6 +47,7 @@ from cloud.ingest._registry import AssetRegistry
 from cloud.ingest._stats import IngestStats, StatsCounter
 from cloud.ingest._validate import Rejected, TimeWindow, validate
 from cloud.telemetry import RecordRejectedError, StoreUnavailableError, TelemetryStore
+from ironwatch.mqtt import MqttSetupError, build_client
 from ironwatch.wire import MAX_SEQ, FeatureRecord, GatewayStatus, WaveformSnapshot, parse_topic
 
 __all__ = ["IngestionWorker"]
@@ -182,26 +180,15 @@ class IngestionWorker:
         self._abort.clear()
         self._subscribed.clear()
         self._refused = None
-        self._client = self._make_client()
+        cfg = self.config
+        try:
+            self._client = self._make_client()
+        except MqttSetupError as err:
+            raise IngestConnectError(f"cannot connect to {cfg.host}:{cfg.port}: {err}") from err
         self._thread = threading.Thread(
             target=self._process_loop, name=f"ingest-{self.config.client_id}", daemon=True
         )
         self._thread.start()
-        cfg = self.config
-        try:
-            if cfg.protocol == "5":
-                props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-                props.SessionExpiryInterval = cfg.session_expiry_s
-                props.ReceiveMaximum = min(cfg.receive_maximum, 65535)
-                self._client.connect_async(
-                    cfg.host, cfg.port, cfg.keepalive_s, clean_start=cfg.clean_start,
-                    properties=props,
-                )
-            else:
-                self._client.connect_async(cfg.host, cfg.port, cfg.keepalive_s)
-        except (OSError, ValueError) as err:
-            self.stop()
-            raise IngestConnectError(f"cannot connect to {cfg.host}:{cfg.port}: {err}") from err
         self._client.loop_start()
         if not wait:
             return
@@ -251,27 +238,11 @@ class IngestionWorker:
 
     def _make_client(self) -> mqtt.Client:
         cfg = self.config
-        if cfg.protocol == "5":
-            client = mqtt.Client(
-                CallbackAPIVersion.VERSION2,
-                client_id=cfg.client_id,
-                protocol=MQTTProtocolVersion.MQTTv5,
-                manual_ack=True,
-            )
-        else:
-            client = mqtt.Client(
-                CallbackAPIVersion.VERSION2,
-                client_id=cfg.client_id,
-                protocol=MQTTProtocolVersion.MQTTv311,
-                clean_session=cfg.clean_start,
-                manual_ack=True,
-            )
-        if cfg.username is not None:
-            client.username_pw_set(cfg.username, cfg.password)
-        if cfg.tls_ca is not None:
-            client.tls_set(ca_certs=str(cfg.tls_ca))
-        client.reconnect_delay_set(
-            max(1, round(cfg.reconnect_min_s)), max(1, round(cfg.reconnect_max_s))
+        # With MQTT 3.1.1 a persistent session never expires; session_expiry_s is MQTT 5 only.
+        client = build_client(
+            cfg.broker, client_id=cfg.client_id, clean_start=cfg.clean_start,
+            session_expiry_s=cfg.session_expiry_s, receive_maximum=cfg.receive_maximum,
+            manual_ack=True,
         )
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect

@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import logging
 import secrets
-import ssl
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from cloud.db.engine import SessionFactory
 from cloud.db.models import Asset
 from cloud.settings import CloudSettings
+from ironwatch.mqtt import build_client
 from ironwatch.wire import Command, command_topic, encode
 
 __all__ = ["GatewayCommands", "SnapshotRequestError"]
@@ -49,19 +48,8 @@ class GatewayCommands:
 
     def start(self) -> None:
         s = self.settings
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"{s.mqtt_client_id}-commands",
-            protocol=MQTTProtocolVersion.MQTTv5,
-        )
-        if s.mqtt_username is not None:
-            password = s.mqtt_password.get_secret_value() if s.mqtt_password else None
-            client.username_pw_set(s.mqtt_username, password)
-        if s.mqtt_tls_ca is not None:
-            client.tls_set(ca_certs=str(s.mqtt_tls_ca), tls_version=ssl.PROTOCOL_TLS_CLIENT)
-        client.reconnect_delay_set(1, 30)
         # Asynchronous: the cloud must come up even while the broker is still down.
-        client.connect_async(s.mqtt_host, s.mqtt_port, keepalive=30)
+        client = build_client(s.broker, client_id=f"{s.mqtt_client_id}-commands")
         client.loop_start()
         self._client = client
 

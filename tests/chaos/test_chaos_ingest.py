@@ -29,6 +29,7 @@ import pytest
 from cloud.acl import BrokerAccount, generate_password, write_broker_auth
 from cloud.ingest import IngestConfig, IngestionWorker, MemoryAssetRegistry
 from cloud.telemetry import SqliteTelemetryStore
+from ironwatch.mqtt import BrokerSettings
 from ironwatch_app.demo import DemoMachine, toml_dumps
 from ironwatch_app.local_servers import Mosquitto, free_port, stop_process, wait_for_port
 
@@ -142,9 +143,9 @@ class Fleet:
         gateway sends before the ingestion process first subscribes is never delivered.
         """
         assert self.broker is not None
-        cfg = IngestConfig(host=self.broker.host, port=self.broker.cloud_port,
-                           client_id=CLIENT_ID, username=self.cloud.username,
-                           password=self.cloud.password)
+        broker = BrokerSettings(host=self.broker.host, port=self.broker.cloud_port,
+                                username=self.cloud.username, password=self.cloud.password)
+        cfg = IngestConfig(broker=broker, client_id=CLIENT_ID)
         worker = IngestionWorker(cfg, _NullStore(), MemoryAssetRegistry())  # type: ignore[arg-type]
         worker.start()
         worker.stop()

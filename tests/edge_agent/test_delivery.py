@@ -18,6 +18,7 @@ from edge_agent.agent import EdgeAgent
 from edge_agent.config import load_config
 from edge_agent.outbox import OutboxQueue, PendingRecord
 from edge_agent.publisher import MqttPublisher
+from ironwatch.mqtt import BrokerSettings
 from ironwatch.wire import GatewayStatus, StoredAck, ack_topic, encode, utc_now
 from ironwatch_app.local_servers import Mosquitto, free_port
 
@@ -109,8 +110,9 @@ def test_broker_killed_while_the_cloud_is_down_loses_nothing(
                        autosave_interval_s=autosave_interval_s)
     broker.start()
     store = SqliteTelemetryStore(tmp_path / "telemetry.db")
-    cfg = IngestConfig(host=broker.host, port=broker.cloud_port, client_id="cloud-ingest",
-                       username=cloud.username, password=cloud.password)
+    cfg = IngestConfig(broker=BrokerSettings(host=broker.host, port=broker.cloud_port,
+                                             username=cloud.username, password=cloud.password),
+                       client_id="cloud-ingest")
 
     def cloud_worker() -> IngestionWorker:
         worker = IngestionWorker(cfg, store, MemoryAssetRegistry({GW: {"pump-01"}}))

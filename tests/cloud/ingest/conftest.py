@@ -11,6 +11,7 @@ import pytest
 
 from cloud.ingest import IngestConfig, IngestionWorker, MemoryAssetRegistry
 from cloud.telemetry import SqliteTelemetryStore
+from ironwatch.mqtt import BrokerSettings
 from ironwatch_app.local_servers import Mosquitto
 
 
@@ -34,7 +35,8 @@ def make_worker(
 
     def make(*, start: bool = True, store_: Any = None, **config: Any) -> IngestionWorker:
         config.setdefault("client_id", f"ingest-{len(workers)}")
-        cfg = IngestConfig(host=mosquitto.host, port=mosquitto.port, **config)
+        broker = BrokerSettings(host=mosquitto.host, port=mosquitto.port)
+        cfg = IngestConfig(broker=broker, **config)
         w = IngestionWorker(cfg, store_ or store, registry)
         workers.append(w)
         if start:

@@ -26,6 +26,7 @@ from cloud.acl import (
 )
 from cloud.ingest import IngestConfig, IngestConnectError, IngestionWorker, MemoryAssetRegistry
 from cloud.telemetry import SqliteTelemetryStore
+from ironwatch.mqtt import BrokerSettings
 from ironwatch.wire import encode, telemetry_topic
 from ironwatch_app.local_servers import Mosquitto, free_ports, stop_process, wait_for_port
 from ironwatch_testing.ingest import Publisher, make_records, make_telemetry
@@ -127,7 +128,8 @@ def test_gateway_cannot_publish_into_another_gateways_topics(secured: Mosquitto)
 
 @pytest.mark.integration
 def test_wrong_password_is_refused(secured: Mosquitto, tmp_path: Path) -> None:
-    cfg = IngestConfig(host=secured.host, port=secured.port, username="cloud", password="wrong")
+    cfg = IngestConfig(broker=BrokerSettings(host=secured.host, port=secured.port,
+                                             username="cloud", password="wrong"))
     worker = IngestionWorker(cfg, SqliteTelemetryStore(tmp_path / "t.db"), MemoryAssetRegistry())
     with pytest.raises(IngestConnectError):
         worker.start(timeout_s=5)
@@ -139,8 +141,9 @@ def test_cloud_dead_letters_a_payload_speaking_for_another_gateway(
 ) -> None:
     store = SqliteTelemetryStore(tmp_path / "t.db")
     registry = MemoryAssetRegistry({"gw-a": {"asset-1"}, "gw-b": {"asset-1"}})
-    cfg = IngestConfig(host=secured.host, port=secured.port, client_id="cloud-ingest",
-                       username=CLOUD.username, password=CLOUD.password)
+    broker = BrokerSettings(host=secured.host, port=secured.port,
+                            username=CLOUD.username, password=CLOUD.password)
+    cfg = IngestConfig(broker=broker, client_id="cloud-ingest")
     worker = IngestionWorker(cfg, store, registry)
     worker.start()
     gw_a = _client(secured, "gw-a", PASSWORDS["gw-a"])
@@ -216,8 +219,9 @@ def test_a_gateway_cannot_wipe_the_clouds_session(secured: Mosquitto, tmp_path: 
     """As gw-a, connect under the cloud worker's client id with a clean start: nothing lost."""
     store = SqliteTelemetryStore(tmp_path / "t.db")
     registry = MemoryAssetRegistry({"gw-a": {"asset-1"}})
-    cfg = IngestConfig(host=secured.host, port=secured.cloud_port, client_id="cloud-ingest",
-                       username=CLOUD.username, password=CLOUD.password)
+    cfg = IngestConfig(broker=BrokerSettings(host=secured.host, port=secured.cloud_port,
+                                             username=CLOUD.username, password=CLOUD.password),
+                       client_id="cloud-ingest")
     assert secured.cloud_port != secured.port
     worker = IngestionWorker(cfg, store, registry)
     worker.start()

@@ -17,6 +17,7 @@ import pytest
 
 from cloud.ingest import IngestConfig, IngestionWorker, MemoryDeadLetterStore
 from cloud.telemetry import InfluxStore
+from ironwatch.mqtt import BrokerSettings
 from ironwatch.wire import FeatureRecord
 from ironwatch_app.local_servers import InfluxD, Mosquitto
 from ironwatch_testing.ingest import Publisher, make_records, make_telemetry
@@ -38,7 +39,8 @@ def test_a_record_the_store_refuses_is_isolated(
         db = f"rp{uuid.uuid4().hex[:8]}"
         influx.query(f'CREATE DATABASE "{db}" WITH DURATION 1h')
         with InfluxStore(influx.url, database=db, snapshot_dir=tmp_path) as store:
-            worker = IngestionWorker(IngestConfig(port=mosquitto.port, client_id="rp-test"),
+            worker = IngestionWorker(IngestConfig(broker=BrokerSettings(port=mosquitto.port),
+                                                  client_id="rp-test"),
                                      store, registry, dead_letters=letters,
                                      on_stored=lambda gw, ep, seqs: acked.append((gw, ep, seqs)))
             worker.start()

@@ -18,6 +18,7 @@ from cloud.ingest import (
     validate,
 )
 from cloud.ingest._deadletter import DeadLetter
+from ironwatch.mqtt import BrokerSettings
 from ironwatch.wire import encode, telemetry_topic
 from ironwatch_testing.ingest import make_records, make_telemetry
 
@@ -72,7 +73,7 @@ def test_config_refuses_qos0_and_half_credentials() -> None:
     with pytest.raises(IngestConfigError):
         IngestConfig(qos=0)  # type: ignore[arg-type]
     with pytest.raises(IngestConfigError):
-        IngestConfig(username="cloud")
+        IngestConfig(broker=BrokerSettings(username="cloud"))
     cfg = IngestConfig(shared_group="ironwatch")
     assert all(s.startswith("$share/ironwatch/ironwatch/v1/") for s in cfg.subscriptions)
 

@@ -10,6 +10,7 @@ import pytest
 
 from cloud.ingest import IngestionWorker, SqliteDeadLetterStore
 from cloud.telemetry import SqliteTelemetryStore, StoreUnavailableError, WriteResult
+from ironwatch.mqtt import BrokerSettings
 from ironwatch.wire import (
     FeatureRecord,
     GatewayStatus,
@@ -182,7 +183,8 @@ def test_worker_started_before_the_broker_catches_up(
     from ironwatch_app.local_servers import free_port
 
     broker = Mosquitto(port=free_port())
-    worker = IngestionWorker(IngestConfig(port=broker.port, client_id="early"), store, registry)
+    config = IngestConfig(broker=BrokerSettings(port=broker.port), client_id="early")
+    worker = IngestionWorker(config, store, registry)
     worker.start(wait=False)  # the cloud may come up first; it keeps retrying
     try:
         broker.start()
@@ -203,7 +205,8 @@ def test_ingestion_into_influxdb(mosquitto: Mosquitto, registry: Any, until: Unt
 
     with InfluxD() as influx, InfluxStore(influx.url, database=influx.database,
                                           snapshot_dir=tmp_path) as store:
-        worker = IngestionWorker(IngestConfig(port=mosquitto.port, client_id="to-influx"),
+        worker = IngestionWorker(IngestConfig(broker=BrokerSettings(port=mosquitto.port),
+                                              client_id="to-influx"),
                                  store, registry)
         worker.start()
         try:
