@@ -42,7 +42,7 @@ class _PointState:
     windows: list[dict[str, float]] = field(default_factory=list)
     window_s: float = 0.0
     temps: list[tuple[float, float]] = field(default_factory=list)  # (monotonic s, °C)
-    scalars: dict[str, float] = field(default_factory=dict)
+    scalars: dict[str, float | None] = field(default_factory=dict)
     scalars_stale: bool = False
     fresh: bool = False
     last_ts: datetime | None = None
@@ -61,8 +61,8 @@ class _PointState:
 _MAX_DEFERRALS = 2
 
 
-def _finite(value: float) -> float | None:
-    return float(value) if math.isfinite(value) else None
+def _finite(value: float | None) -> float | None:
+    return float(value) if value is not None and math.isfinite(value) else None
 
 
 class PointTable:
@@ -101,12 +101,17 @@ class PointTable:
             st.last_ts = utc_now()
 
     def set_scalars(
-        self, key: PointKey, values: Mapping[str, float], *, stale: bool = False
+        self, key: PointKey, values: Mapping[str, float | None], *, stale: bool = False
     ) -> None:
-        """Latest readings (speed, load, Modbus registers); `stale` if the source said so."""
+        """Latest readings (speed, load, Modbus registers); `stale` if the source said so.
+
+        None is a reading the source no longer has (stale for longer than `max_stale_s`):
+        it is reported as null, not dropped, so the record says the value is gone.
+        """
         with self._lock:
             st = self._points[key]
-            st.scalars.update({k: v for k, v in values.items() if math.isfinite(v)})
+            st.scalars.update(
+                {k: v for k, v in values.items() if v is None or math.isfinite(v)})
             st.scalars_stale = st.scalars_stale or stale
             st.fresh = True
             st.last_ts = utc_now()

@@ -2,8 +2,9 @@
 
 Register values (already in SI units, decoded by the firmware_bridge profile) become
 features of one (asset, point). A value the poller marks stale is passed on flagged
-`stale`; a failed poll writes nothing, so the point table repeats the last good values as
-stale. Values are never invented.
+`stale`, and as null once it has been stale for longer than the point table's
+`max_stale_s` (the same rule as serial points); a failed poll writes nothing, so the point
+table repeats the last good values as stale, then nulls. Values are never invented.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -109,6 +111,7 @@ class ModbusCoordinator:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._warned: set[str] = set()
+        self._fresh_at: dict[str, float] = {}  # feature -> monotonic time of its last good read
         self.last_success = False
 
     @property
@@ -176,8 +179,9 @@ class ModbusCoordinator:
         return True
 
     def _store(self, readings: Mapping[str, Any]) -> None:
-        values: dict[str, float] = {}
+        values: dict[str, float | None] = {}
         stale = False
+        now = time.monotonic()
         for key, reading in readings.items():
             named = feature_name(key, self.source.features)
             if named is None:
@@ -194,6 +198,11 @@ class ModbusCoordinator:
             if getattr(reading, "stale", False):
                 stale = True
                 self.counters.stale_values += 1
+                if now - self._fresh_at.setdefault(name, now) > self.table.max_stale_s:
+                    values[name] = None  # too old to stand for the machine now
+                    continue
+            else:
+                self._fresh_at[name] = now
             values[name] = float(value) * factor
         if values:
             self.table.set_scalars((self.source.asset_id, self.source.point), values, stale=stale)
