@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import tomli_w
+
 from ironwatch.physics import AssetPhysics, BearingSpec, Foundation, IsoGroup, MeasurementPoint
 from ironwatch_app.local_servers import (
     Mosquitto,
@@ -139,46 +141,6 @@ def default_machines() -> list[DemoMachine]:
             customer_tier="strategic",
         ),
     ]
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    return json.dumps(str(value))
-
-
-def toml_dumps(doc: dict[str, Any]) -> str:
-    """A small TOML writer for the demo's generated files (tables and arrays of tables)."""
-    lines: list[str] = []
-
-    def emit(prefix: str, table: dict[str, Any]) -> None:
-        scalars = {
-            k: v for k, v in table.items() if not isinstance(v, dict) and not _is_table_array(v)
-        }
-        for k, v in scalars.items():
-            lines.append(f"{k} = {_toml_value(v)}")
-        for k, v in table.items():
-            name = f"{prefix}.{k}" if prefix else k
-            if isinstance(v, dict):
-                lines.append(f"\n[{name}]")
-                emit(name, v)
-            elif _is_table_array(v):
-                for item in v:
-                    lines.append(f"\n[[{name}]]")
-                    emit(name, item)
-
-    emit("", doc)
-    return "\n".join(lines).lstrip() + "\n"
-
-
-def _is_table_array(value: Any) -> bool:
-    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
 
 
 class DemoError(RuntimeError):
@@ -355,7 +317,7 @@ class DemoRun:
         )
 
         fleet_path = self.workdir / "fleet.toml"
-        fleet_path.write_text(toml_dumps(self.fleet_document()))
+        fleet_path.write_text(tomli_w.dumps(self.fleet_document()))
         self._spawn(
             "cloud",
             self._ironwatch(
@@ -437,7 +399,7 @@ class DemoRun:
         for g in gateways:
             path = self.workdir / f"{g}.toml"
             path.write_text(
-                toml_dumps(self.gateway_document(g, passwords[g], serial_paths, modbus_ports))
+                tomli_w.dumps(self.gateway_document(g, passwords[g], serial_paths, modbus_ports))
             )
             self._spawn(f"edge-{g}", self._ironwatch("edge", "run", "--config", str(path)))
             self._say(f"gateway {g}: edge agent with config {path}")

@@ -25,12 +25,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import tomli_w
 
 from cloud.acl import BrokerAccount, generate_password, write_broker_auth
 from cloud.ingest import IngestConfig, IngestionWorker, MemoryAssetRegistry
 from cloud.telemetry import SqliteTelemetryStore
 from ironwatch.mqtt import BrokerSettings
-from ironwatch_app.demo import DemoMachine, toml_dumps
+from ironwatch_app.demo import DemoMachine
 from ironwatch_app.local_servers import Mosquitto, free_port, stop_process, wait_for_port
 
 pytestmark = [pytest.mark.chaos, pytest.mark.integration, pytest.mark.slow]
@@ -133,7 +134,7 @@ class Fleet:
             ],
         }
         path = self.workdir / f"{gateway_id}.toml"
-        path.write_text(toml_dumps(doc))
+        path.write_text(tomli_w.dumps(doc))
         self.spawn(f"edge-{gateway_id}", _cli("edge", "run", "--config", str(path)))
 
     def open_cloud_session(self) -> None:
@@ -153,7 +154,7 @@ class Fleet:
     def start_ingest(self) -> None:
         assert self.broker is not None
         fleet = self.workdir / "fleet.toml"
-        fleet.write_text(toml_dumps({
+        fleet.write_text(tomli_w.dumps({
             "gateways": [{"id": g, "name": g} for g in GATEWAYS],
             "assets": [
                 m.fleet_asset() for m in MACHINES
