@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import re
-import struct
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -18,9 +17,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, cast
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pymodbus.client.mixin import ModbusClientMixin
+
 from firmware_bridge._errors import FirmwareBridgeError
 
 __all__ = [
+    "UNIT_SUFFIXES",
     "DType",
     "DeviceProfile",
     "Order",
@@ -28,6 +31,7 @@ __all__ = [
     "ReadBlock",
     "RegisterSpec",
     "Table",
+    "unit_of",
 ]
 
 
@@ -65,37 +69,50 @@ class DType(StrEnum):
         return 2 if self in (DType.INT32, DType.UINT32, DType.FLOAT32) else 1
 
 
-_STRUCT = {
-    DType.INT16: ">h",
-    DType.UINT16: ">H",
-    DType.INT32: ">i",
-    DType.UINT32: ">I",
-    DType.FLOAT32: ">f",
+# Register conversion is pymodbus's own; the profile adds byte order, scale and offset.
+_CONVERT = ModbusClientMixin
+_DATATYPE = {
+    DType.INT16: ModbusClientMixin.DATATYPE.INT16,
+    DType.UINT16: ModbusClientMixin.DATATYPE.UINT16,
+    DType.INT32: ModbusClientMixin.DATATYPE.INT32,
+    DType.UINT32: ModbusClientMixin.DATATYPE.UINT32,
+    DType.FLOAT32: ModbusClientMixin.DATATYPE.FLOAT32,
 }
+
 _INT_RANGE = {
     DType.INT16: (-(2**15), 2**15 - 1),
     DType.UINT16: (0, 2**16 - 1),
     DType.INT32: (-(2**31), 2**31 - 1),
     DType.UINT32: (0, 2**32 - 1),
 }
-# A key that ends in one of these suffixes must declare this unit (ARCHITECTURE: names carry units).
-_SUFFIX_UNITS = {
-    "_mms": "mm/s",
+# A key that ends in one of these suffixes must declare this unit (names carry units).
+# The same table as the contract's `ironwatch.units.UNIT_SUFFIXES` (this package may not
+# import it); tests/firmware_bridge/test_modbus_profile.py holds the two equal.
+UNIT_SUFFIXES: dict[str, str] = {
     "_ms2": "m/s²",
+    "_mms": "mm/s",
+    "_c_per_h": "°C/h",
     "_c": "°C",
+    "_hz": "Hz",
     "_rpm": "rpm",
     "_a": "A",
-    "_v": "V",
     "_kw": "kW",
-    "_hz": "Hz",
+    "_v": "V",
     "_pct": "%",
-    "_kpa": "kPa",
+    "_s": "s",
     "_h": "h",
-    "_kwh": "kWh",
+    "_bar": "bar",
 }
+
+
+def unit_of(key: str) -> str | None:
+    """The unit a key says by its suffix (the longest that matches), or None."""
+    matches = [suffix for suffix in UNIT_SUFFIXES if key.endswith(suffix)]
+    return UNIT_SUFFIXES[max(matches, key=len)] if matches else None
+
+
 Order = Literal["big", "little"]
 _KEY_RE = re.compile(r"^[a-z][a-z0-9_]*$")
-_ORDERS = ("big", "little")
 # Modbus PDU limits per read request (function codes 3/4 and 1/2).
 MAX_REGISTERS_PER_READ = 125
 MAX_BITS_PER_READ = 2000
@@ -126,12 +143,13 @@ class RegisterSpec:
         """Physical value from this value's registers (or its bit), lowest address first."""
         if self.dtype is DType.BOOL:
             return float(bool(words[0])) * self.scale + self.offset
-        ordered = list(words[: self.count])
-        if self.word_order == "little":
-            ordered.reverse()
-        raw_bytes = b"".join(int(w).to_bytes(2, self.byte_order) for w in ordered)
-        (raw,) = struct.unpack(_STRUCT[self.dtype], raw_bytes)
-        return float(raw) * self.scale + self.offset
+        registers = [int(w) for w in words[: self.count]]
+        if self.byte_order == "little":
+            registers = [_swap_bytes(w) for w in registers]
+        raw = _CONVERT.convert_from_registers(
+            registers, _DATATYPE[self.dtype], word_order=self.word_order
+        )
+        return float(cast(float, raw)) * self.scale + self.offset
 
     def encode(self, value: float) -> list[int] | list[bool]:
         """Registers (or the bit) holding `value`, lowest address first; raises if it won't fit."""
@@ -140,26 +158,30 @@ class RegisterSpec:
         raw = (value - self.offset) / self.scale
         if self.dtype is DType.BOOL:
             return [bool(round(raw))]
+        number: float | int
         if self.dtype is DType.FLOAT32:
-            try:
-                raw_bytes = struct.pack(">f", raw)
-            except OverflowError as err:
-                raise ProfileError(f"{self.key}: {value} overflows float32") from err
+            number = raw
         else:
-            raw_int = round(raw)
+            number = round(raw)
             low, high = _INT_RANGE[self.dtype]
-            if not low <= raw_int <= high:
+            if not low <= number <= high:
                 raise ProfileError(
-                    f"{self.key}: {value} {self.unit} is raw {raw_int}, outside {self.dtype}"
+                    f"{self.key}: {value} {self.unit} is raw {number}, outside {self.dtype}"
                 )
-            raw_bytes = struct.pack(_STRUCT[self.dtype], raw_int)
-        words = [
-            int.from_bytes(raw_bytes[i : i + 2], self.byte_order)
-            for i in range(0, len(raw_bytes), 2)
-        ]
-        if self.word_order == "little":
-            words.reverse()
+        try:
+            words = _CONVERT.convert_to_registers(
+                number, _DATATYPE[self.dtype], word_order=self.word_order
+            )
+        except OverflowError as err:
+            raise ProfileError(f"{self.key}: {value} overflows float32") from err
+        if self.byte_order == "little":
+            words = [_swap_bytes(w) for w in words]
         return words
+
+
+def _swap_bytes(word: int) -> int:
+    """A register with its two bytes swapped: pymodbus converts big-endian words only."""
+    return ((word & 0xFF) << 8) | (word >> 8)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,30 +192,6 @@ class ReadBlock:
     start: int
     count: int
     keys: tuple[str, ...]
-
-
-_REGISTER_FIELDS = {
-    "key",
-    "address",
-    "table",
-    "dtype",
-    "unit",
-    "scale",
-    "offset",
-    "word_order",
-    "byte_order",
-    "poll_interval_s",
-    "description",
-}
-_DEVICE_FIELDS = {
-    "name",
-    "description",
-    "manufacturer",
-    "default_poll_interval_s",
-    "default_word_order",
-    "default_byte_order",
-    "max_gap",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,120 +332,162 @@ def _register_lines(text: str) -> list[int]:
     ]
 
 
+class _Entry(BaseModel):
+    # strict: "10" is not an address and true is not a number; ints are taken as floats.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class _Device(_Entry):
+    """The [device] table."""
+
+    name: str | None = None
+    description: str = ""
+    manufacturer: str = ""
+    default_poll_interval_s: float = 1.0
+    default_word_order: Order = "big"
+    default_byte_order: Order = "big"
+    max_gap: int = 0
+
+    @model_validator(mode="after")
+    def _positive(self) -> _Device:
+        if not (math.isfinite(self.default_poll_interval_s) and self.default_poll_interval_s > 0
+                and self.max_gap >= 0):
+            raise ValueError("default_poll_interval_s must be > 0 and max_gap >= 0")
+        return self
+
+
+class _Register(_Entry):
+    """One [[register]] table; word/byte order and interval default to the device's."""
+
+    key: str
+    address: int
+    table: Literal["holding", "input", "coil", "discrete"]
+    dtype: Literal["bool", "int16", "uint16", "int32", "uint32", "float32"] | None = None
+    unit: str
+    scale: float = 1.0
+    offset: float = 0.0
+    word_order: Order | None = None
+    byte_order: Order | None = None
+    poll_interval_s: float | None = None
+    description: str = ""
+
+    @field_validator("key")
+    @classmethod
+    def _snake_case(cls, key: str) -> str:
+        if not _KEY_RE.match(key):
+            raise ValueError(f"key {key!r} must be snake_case (a-z, 0-9, _)")
+        return key
+
+    @field_validator("address")
+    @classmethod
+    def _in_range(cls, address: int) -> int:
+        if not 0 <= address <= 0xFFFF:
+            raise ValueError(f"address {address} is outside 0..65535")
+        return address
+
+    @model_validator(mode="after")
+    def _consistent(self) -> _Register:
+        table = Table(self.table)
+        if self.dtype is None and not table.is_bits:
+            raise ValueError("missing field 'dtype'")
+        dtype = DType(self.dtype or "bool")
+        if table.is_bits != (dtype is DType.BOOL):
+            raise ValueError(f"dtype {dtype} does not fit the {table} table")
+        if self.address + dtype.words - 1 > 0xFFFF:
+            raise ValueError(f"{dtype} at {self.address} runs past address 65535")
+        expected = unit_of(self.key)
+        if expected is not None and self.unit != expected:
+            raise ValueError(f"key {self.key!r} says {expected!r} but unit is {self.unit!r}")
+        if not (math.isfinite(self.scale) and self.scale != 0 and math.isfinite(self.offset)):
+            raise ValueError("scale must be finite and non-zero, offset finite")
+        if self.poll_interval_s is not None and not (
+            math.isfinite(self.poll_interval_s) and self.poll_interval_s > 0
+        ):
+            raise ValueError("poll_interval_s must be > 0")
+        return self
+
+    def spec(self, device: _Device) -> RegisterSpec:
+        return RegisterSpec(
+            key=self.key,
+            address=self.address,
+            table=Table(self.table),
+            dtype=DType(self.dtype or "bool"),
+            unit=self.unit,
+            scale=self.scale,
+            offset=self.offset,
+            word_order=self.word_order or device.default_word_order,
+            byte_order=self.byte_order or device.default_byte_order,
+            poll_interval_s=self.poll_interval_s or device.default_poll_interval_s,
+            description=self.description,
+        )
+
+
+class _File(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    device: dict[str, Any] = {}
+    registers: list[Any] = Field(default=[], alias="register")  # BaseModel has .register
+
+
+_KINDS = {"int": "int", "float": "float", "string": "str", "bool": "bool", "dict": "table",
+          "model": "table", "list": "array"}
+
+
+def _describe(err: ValidationError) -> str:
+    """A pydantic error as the one line a profile author needs."""
+    errors = err.errors()
+    extra = [str(e["loc"][-1]) for e in errors if e["type"] == "extra_forbidden"]
+    if extra:
+        return f"unknown field(s) {sorted(extra)}"
+    first = errors[0]
+    field = ".".join(str(p) for p in first["loc"])
+    kind = first["type"]
+    value = first.get("input")
+    if kind == "missing":
+        return f"missing field {field!r}"
+    if kind == "literal_error":
+        return f"field {field!r} is {value!r}, must be one of {first['ctx']['expected']}"
+    stem = kind.split("_")[0]
+    if kind.endswith(("_type", "_parsing")) and stem in _KINDS:
+        return f"field {field!r} must be {_KINDS[stem]}, got {type(value).__name__} {value!r}"
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return f"field {field!r}: {message}" if field and first["type"] != "value_error" else message
+
+
 def _parse(doc: dict[str, Any], text: str, source: str) -> DeviceProfile:
-    unknown = set(doc) - {"device", "register"}
-    if unknown:
-        raise ProfileError(f"{source}: unknown top-level table(s) {sorted(unknown)}")
-    device = doc.get("device", {})
-    if not isinstance(device, dict):
-        raise ProfileError(f"{source}: [device] must be a table")
-    bad = set(device) - _DEVICE_FIELDS
-    if bad:
-        raise ProfileError(f"{source}: [device] has unknown field(s) {sorted(bad)}")
-    where = f"{source}: [device]"
-    name = _get(device, "name", str, where, Path(source).stem)
-    default_interval = _get(device, "default_poll_interval_s", float, where, 1.0)
-    default_word = _get(device, "default_word_order", str, where, "big")
-    default_byte = _get(device, "default_byte_order", str, where, "big")
-    max_gap = _get(device, "max_gap", int, where, 0)
-    if default_interval <= 0 or max_gap < 0:
-        raise ProfileError(f"{where}: default_poll_interval_s must be > 0 and max_gap >= 0")
-    entries = doc.get("register", [])
-    if not isinstance(entries, list) or not entries:
+    try:
+        top = _File.model_validate(doc)
+    except ValidationError as err:
+        extra = sorted(str(e["loc"][0]) for e in err.errors() if e["type"] == "extra_forbidden")
+        if extra:
+            raise ProfileError(f"{source}: unknown top-level table(s) {extra}") from err
+        raise ProfileError(f"{source}: {_describe(err)}") from err
+    try:
+        device = _Device.model_validate(top.device)
+    except ValidationError as err:
+        raise ProfileError(f"{source}: [device]: {_describe(err)}") from err
+    if not top.registers:
         raise ProfileError(f"{source}: a profile needs at least one [[register]] table")
     lines = _register_lines(text)
     specs: list[RegisterSpec] = []
-    for n, entry in enumerate(entries):
+    for n, entry in enumerate(top.registers):
         line = f":{lines[n]}" if n < len(lines) else ""  # no line for inline-table arrays
-        key_hint = f" ({entry.get('key')!r})" if isinstance(entry.get("key"), str) else ""
+        key = entry.get("key") if isinstance(entry, dict) else None
+        key_hint = f" ({key!r})" if isinstance(key, str) else ""
         where = f"{source}{line}: [[register]] #{n + 1}{key_hint}"
-        specs.append(_parse_register(entry, where, default_interval, default_word, default_byte))
+        if not isinstance(entry, dict):
+            raise ProfileError(f"{where}: must be a table")
+        try:
+            specs.append(_Register.model_validate(entry).spec(device))
+        except ValidationError as err:
+            raise ProfileError(f"{where}: {_describe(err)}") from err
     try:
         return DeviceProfile(
-            name=name,
+            name=device.name if device.name is not None else Path(source).stem,
             registers=tuple(specs),
-            description=_get(device, "description", str, f"{source}: [device]", ""),
-            manufacturer=_get(device, "manufacturer", str, f"{source}: [device]", ""),
-            max_gap=max_gap,
+            description=device.description,
+            manufacturer=device.manufacturer,
+            max_gap=device.max_gap,
         )
     except ProfileError as err:
         raise ProfileError(f"{source}: {err}") from err
-
-
-_MISSING = object()
-
-
-def _get(
-    table: Mapping[str, Any], field: str, kind: type, where: str, default: Any = _MISSING
-) -> Any:
-    value = table.get(field, default)
-    if value is _MISSING:
-        raise ProfileError(f"{where}: missing field {field!r}")
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ProfileError(
-            f"{where}: field {field!r} must be {kind.__name__},"
-            f" got {type(value).__name__} {value!r}"
-        )
-    return value
-
-
-def _choice(
-    entry: Mapping[str, Any],
-    field: str,
-    options: Sequence[str],
-    where: str,
-    default: Any = _MISSING,
-) -> str:
-    value = _get(entry, field, str, where, default)
-    if value not in options:
-        raise ProfileError(f"{where}: field {field!r} is {value!r}, must be one of {list(options)}")
-    return str(value)
-
-
-def _parse_register(
-    entry: Any, where: str, default_interval: float, default_word: str, default_byte: str
-) -> RegisterSpec:
-    if not isinstance(entry, dict):
-        raise ProfileError(f"{where}: must be a table")
-    unknown = set(entry) - _REGISTER_FIELDS
-    if unknown:
-        raise ProfileError(f"{where}: unknown field(s) {sorted(unknown)}")
-    key = _get(entry, "key", str, where)
-    if not _KEY_RE.match(key):
-        raise ProfileError(f"{where}: key {key!r} must be snake_case (a-z, 0-9, _)")
-    address = _get(entry, "address", int, where)
-    if not 0 <= address <= 0xFFFF:
-        raise ProfileError(f"{where}: address {address} is outside 0..65535")
-    table = Table(_choice(entry, "table", [t.value for t in Table], where))
-    default_dtype = "bool" if table.is_bits else _MISSING
-    dtype = DType(_choice(entry, "dtype", [d.value for d in DType], where, default_dtype))
-    if table.is_bits != (dtype is DType.BOOL):
-        raise ProfileError(f"{where}: dtype {dtype} does not fit the {table} table")
-    if address + dtype.words - 1 > 0xFFFF:
-        raise ProfileError(f"{where}: {dtype} at {address} runs past address 65535")
-    unit = _get(entry, "unit", str, where)
-    for suffix, expected in _SUFFIX_UNITS.items():
-        if key.endswith(suffix) and unit != expected:
-            raise ProfileError(f"{where}: key {key!r} says {expected!r} but unit is {unit!r}")
-    scale = _get(entry, "scale", float, where, 1.0)
-    offset = _get(entry, "offset", float, where, 0.0)
-    if not (math.isfinite(scale) and scale != 0 and math.isfinite(offset)):
-        raise ProfileError(f"{where}: scale must be finite and non-zero, offset finite")
-    interval = _get(entry, "poll_interval_s", float, where, default_interval)
-    if not (math.isfinite(interval) and interval > 0):
-        raise ProfileError(f"{where}: poll_interval_s must be > 0")
-    return RegisterSpec(
-        key=key,
-        address=address,
-        table=table,
-        dtype=dtype,
-        unit=unit,
-        scale=scale,
-        offset=offset,
-        word_order=cast(Order, _choice(entry, "word_order", _ORDERS, where, default_word)),
-        byte_order=cast(Order, _choice(entry, "byte_order", _ORDERS, where, default_byte)),
-        poll_interval_s=interval,
-        description=_get(entry, "description", str, where, ""),
-    )

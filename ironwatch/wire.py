@@ -32,8 +32,15 @@ from pydantic import (
     model_validator,
 )
 
-from ironwatch.ids import ID_RE, Id
+from ironwatch.ids import Id, is_id
 from ironwatch.physics import AssetPhysics
+from ironwatch.units import (
+    DIMENSIONLESS_FEATURES,
+    DIMENSIONLESS_RANGES,
+    NON_SI_SUFFIXES,
+    UNIT_SUFFIXES,
+    UNITS,
+)
 
 __all__ = [
     "DIMENSIONLESS_FEATURES",
@@ -75,45 +82,6 @@ WIRE_VERSION = 1
 TOPIC_ROOT = f"ironwatch/v{WIRE_VERSION}"
 MAX_RECORDS_PER_MESSAGE = 5000
 SHARED_GROUP = "ironwatch"
-
-# A feature name says its unit: it ends in one of these suffixes, or it is dimensionless.
-# The one table of units: symbol and the physically possible range of a value in that unit
-# (None: unbounded on that side). A value outside its range is a broken sensor or a
-# careless sender, refused at the wire so it never reaches a model.
-_C_ABS_ZERO = -273.15
-UNITS: dict[str, tuple[str, float | None, float | None]] = {
-    "_ms2": ("m/s²", 0.0, None),  # RMS, peak, envelope and order magnitudes
-    "_mms": ("mm/s", 0.0, None),  # velocity RMS (ISO 10816/20816)
-    "_c_per_h": ("°C/h", None, None),  # a rate of change: either sign
-    "_c": ("°C", _C_ABS_ZERO, 5000.0),
-    "_hz": ("Hz", 0.0, None),
-    "_rpm": ("rpm", 0.0, None),
-    "_a": ("A", 0.0, None),  # RMS current
-    "_kw": ("kW", None, None),  # regenerating drives report negative power
-    "_v": ("V", None, None),
-    "_pct": ("%", -100.0, 1000.0),  # overload reads above 100 %, but not by orders of magnitude
-    "_s": ("s", 0.0, None),
-    "_h": ("h", 0.0, None),
-    "_bar": ("bar", -1.01325, None),  # gauge pressure: vacuum is at most -1 atm
-}
-UNIT_SUFFIXES: dict[str, str] = {suffix: unit[0] for suffix, unit in UNITS.items()}
-# Ranges of the dimensionless features (crest factor and kurtosis are ratios of magnitudes;
-# excess kurtosis is at least -2).
-DIMENSIONLESS_RANGES: dict[str, tuple[float | None, float | None]] = {
-    "crest_factor": (0.0, None),
-    "kurtosis": (-2.0, None),
-    "skewness": (None, None),
-}
-DIMENSIONLESS_FEATURES = frozenset(DIMENSIONLESS_RANGES)
-# Units people send by mistake; naming them makes the rejection message useful.
-_NON_SI_SUFFIXES = {
-    "_g": "g (use m/s², _ms2)",
-    "_f": "°F (use °C, _c)",
-    "_ips": "in/s (use mm/s, _mms)",
-    "_inps": "in/s (use mm/s, _mms)",
-    "_k": "K (use °C, _c)",
-    "_mils": "mils",
-}
 
 _EPOCH_RE = re.compile(r"^[0-9a-f]{8,32}$")
 MAX_SEQ = 2**63 - 1  # the largest signed 64-bit integer: what SQLite and InfluxDB store
@@ -204,7 +172,7 @@ def check_feature_name(name: str) -> str:
         raise ValueError(f"feature name {name!r} must be lower_snake_case")
     if name in DIMENSIONLESS_FEATURES:
         return name
-    for suffix, unit in _NON_SI_SUFFIXES.items():
+    for suffix, unit in NON_SI_SUFFIXES.items():
         if name.endswith(suffix):
             raise ValueError(f"feature {name!r} is in {unit}: Ironwatch takes SI units only")
     if any(name.endswith(suffix) for suffix in UNIT_SUFFIXES):
@@ -453,7 +421,7 @@ def parse_topic(topic: str) -> tuple[str, str]:
     if len(parts) != 4 or f"{parts[0]}/{parts[1]}" != TOPIC_ROOT:
         raise WireError(f"topic {topic!r} is not {TOPIC_ROOT}/<gateway>/<kind>")
     gateway_id, kind = parts[2], parts[3]
-    if not ID_RE.match(gateway_id):
+    if not is_id(gateway_id):
         raise WireError(f"topic {topic!r} has an invalid gateway id")
     if kind not in _KINDS:
         raise WireError(f"topic {topic!r}: unknown kind {kind!r}")

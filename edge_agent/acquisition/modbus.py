@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from edge_agent._errors import ConfigError
 from edge_agent.acquisition._points import PointTable
 from edge_agent.config import ModbusSourceConfig
+from ironwatch.units import SI_CONVERSIONS
 from ironwatch.wire import check_feature_name
 
 __all__ = ["ModbusCoordinator", "ModbusCounters", "ModbusReader", "feature_name"]
@@ -27,8 +28,6 @@ __all__ = ["ModbusCoordinator", "ModbusCounters", "ModbusReader", "feature_name"
 _log = logging.getLogger(__name__)
 
 _BACKOFF_MAX_S = 30.0
-# Units in register keys the wire contract does not take, with the SI-named replacement.
-_RENAMES: dict[str, tuple[str, float]] = {"_kpa": ("_bar", 0.01)}
 
 
 class ModbusReader(Protocol):
@@ -51,7 +50,8 @@ def feature_name(key: str, mapping: Mapping[str, str]) -> tuple[str, float] | No
     """The feature name and factor for a register key, or None if it cannot be named in SI."""
     if key in mapping:
         return mapping[key], 1.0
-    for suffix, (replacement, factor) in _RENAMES.items():
+    # A unit the contract does not take but converts exactly (kPa -> bar).
+    for suffix, (replacement, factor) in SI_CONVERSIONS.items():
         if key.endswith(suffix):
             key, scale = key.removesuffix(suffix) + replacement, factor
             break

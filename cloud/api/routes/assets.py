@@ -23,9 +23,10 @@ from cloud.api.schemas.queries import AssetQuery
 from cloud.db.models import Asset, Gateway, MaintenancePlan
 from cloud.domain import reminders
 from cloud.domain.errors import ConflictError, NotFoundError
+from ironwatch.ids import ID_PATTERN
 
 router = APIRouter(prefix="/assets", tags=["assets"], responses=ERROR_RESPONSES)
-AssetId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
+AssetId = Annotated[str, Path(pattern=ID_PATTERN)]
 
 
 def _get(session: SessionDep, asset_id: str) -> Asset:

@@ -21,9 +21,10 @@ from cloud.api.schemas.ingest import GatewayEventPublic
 from cloud.api.schemas.queries import PageQuery
 from cloud.db.models import Asset, Gateway, GatewayEvent
 from cloud.domain import gateways as gateways_domain
+from ironwatch.ids import ID_PATTERN
 
 router = APIRouter(prefix="/gateways", tags=["gateways"], responses=ERROR_RESPONSES)
-GatewayId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
+GatewayId = Annotated[str, Path(pattern=ID_PATTERN)]
 
 
 def _public(session: SessionDep, gateway: Gateway) -> GatewayPublic:

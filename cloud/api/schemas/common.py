@@ -7,6 +7,8 @@ from typing import Annotated, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema
 
+from ironwatch.ids import ID_PATTERN, Id
+
 __all__ = [
     "ID_PATTERN",
     "MAX_DB_INT",
@@ -24,8 +26,6 @@ __all__ = [
 # Ids and offsets fit a 32-bit signed integer column; larger numbers are rejected as input
 # errors instead of reaching the database driver.
 MAX_DB_INT = 2**31 - 1
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
-Id = Annotated[str, Field(pattern=ID_PATTERN, examples=["pump-7"])]
 # Times given to the API: the telemetry store counts nanoseconds in a signed 64-bit integer
 # (up to 2262-04-11), so a time outside these bounds is an input error, not a store failure.
 MIN_TIME = datetime(1970, 1, 1, tzinfo=UTC)
