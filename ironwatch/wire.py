@@ -63,6 +63,7 @@ __all__ = [
     "WaveformSnapshot",
     "WireError",
     "ack_topic",
+    "as_utc",
     "check_feature_name",
     "check_feature_value",
     "command_topic",
@@ -104,10 +105,25 @@ class ImplausibleValueError(ValueError):
     """
 
 
-def _check_utc(value: datetime) -> datetime:
-    if value.utcoffset() != UTC.utcoffset(None):
+def as_utc(value: datetime, *, any_offset: bool = False) -> datetime:
+    """The one UTC rule: `value` in UTC, or ValueError saying why not.
+
+    A naive time is refused. On the wire the offset must be zero (`Z` or `+00:00`); with
+    `any_offset` (HTTP query parameters, people typing dates) another offset is converted.
+    """
+    offset = value.utcoffset()
+    if offset is None:
+        raise ValueError("the date-time needs an offset (Z or +00:00)")
+    if not any_offset and offset != UTC.utcoffset(None):
         raise ValueError("timestamps must be UTC (end in Z or +00:00)")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as err:
+        raise ValueError("the date-time is out of range") from err
+
+
+def _check_utc(value: datetime) -> datetime:
+    return as_utc(value)
 
 
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_check_utc)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from cloud.domain.errors import InvalidInputError
+from ironwatch.wire import as_utc
 
 __all__ = ["require_utc", "utc_now"]
 
@@ -16,9 +17,7 @@ def utc_now() -> datetime:
 
 def require_utc(value: datetime) -> datetime:
     """Return `value` in UTC; a naive datetime is a bug upstream, so it is refused."""
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise InvalidInputError("naive datetime: pass timezone-aware UTC times")
     try:
-        return value.astimezone(UTC)
-    except OverflowError as err:
-        raise InvalidInputError(f"datetime {value.isoformat()} is out of range") from err
+        return as_utc(value, any_offset=True)
+    except ValueError as err:
+        raise InvalidInputError(f"datetime {value.isoformat()}: {err}") from err

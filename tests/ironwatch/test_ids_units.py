@@ -70,3 +70,23 @@ def test_every_shipped_profile_key_is_a_contract_feature_or_says_no_unit() -> No
                 assert units.unit_of(spec.key) is None, (name, spec.key)
             else:
                 assert units.unit_of(spec.key) in (spec.unit, None), (name, spec.key)
+
+
+def test_one_utc_rule_for_the_wire_and_the_api() -> None:
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from cloud.api.schemas.common import _parse_utc
+
+    plus2 = datetime(2026, 3, 2, 10, 0, tzinfo=timezone(timedelta(hours=2)))
+    utc = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+    with pytest.raises(ValueError, match="must be UTC"):
+        wire.as_utc(plus2)  # the wire takes UTC only
+    assert wire.as_utc(plus2, any_offset=True) == utc
+    assert _parse_utc("2026-03-02T10:00:00+02:00") == utc  # the API converts
+    for naive in (datetime(2026, 3, 2), "2026-03-02T08:00:00"):  # noqa: DTZ001
+        with pytest.raises(ValueError, match="needs an offset"):
+            _parse_utc(naive)
+    with pytest.raises(ValueError, match="out of range"):
+        _parse_utc("9999-12-31T23:59:59-05:00")
+    with pytest.raises(ValueError, match="ISO 8601"):
+        _parse_utc(1_700_000_000)

@@ -8,6 +8,7 @@ from typing import Annotated, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema
 
 from ironwatch.ids import ID_PATTERN, Id
+from ironwatch.wire import as_utc
 
 __all__ = [
     "ID_PATTERN",
@@ -42,7 +43,8 @@ UtcTime = Annotated[datetime, PlainSerializer(_iso_utc, return_type=str)]
 
 def _parse_utc(value: object) -> datetime:
     # Only ISO 8601 text with an offset: pydantic's lax mode would also take numbers
-    # (epoch seconds) and naive times, which the schema does not promise.
+    # (epoch seconds) and naive times, which the schema does not promise. The UTC rule
+    # itself is the wire contract's.
     if isinstance(value, datetime):
         parsed = value
     elif isinstance(value, str):
@@ -52,12 +54,7 @@ def _parse_utc(value: object) -> datetime:
             raise ValueError("expected an ISO 8601 date-time, e.g. 2026-03-02T08:00:00Z") from err
     else:
         raise ValueError("expected an ISO 8601 date-time string")
-    if parsed.tzinfo is None or parsed.utcoffset() is None:
-        raise ValueError("the date-time needs an offset (Z or +00:00)")
-    try:
-        utc = parsed.astimezone(UTC)
-    except OverflowError as err:
-        raise ValueError("the date-time is out of range") from err
+    utc = as_utc(parsed, any_offset=True)
     if not MIN_TIME <= utc < MAX_TIME:
         raise ValueError(
             f"the date-time must be from {_iso_utc(MIN_TIME)} to before {_iso_utc(MAX_TIME)}"
