@@ -6,6 +6,7 @@ import gc
 import queue
 import ssl
 import subprocess
+import sys
 import threading
 import warnings
 from collections.abc import Iterator
@@ -26,6 +27,15 @@ OTHER = MosquittoUser("gw-2", "gw-2-0123456789abcdef", acl=("topic readwrite #",
 
 
 # -- settings (pure) ----------------------------------------------------------------------
+
+def test_the_contract_package_does_not_pull_paho() -> None:
+    code = ("import sys, ironwatch.mqtt, ironwatch.wire, ironwatch.ids, ironwatch.units\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules}))")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                         text=True).stdout
+    assert "'paho'" not in out
+    assert "'pydantic'" in out
+
 
 def test_weak_password_is_refused_at_the_password_field() -> None:
     with pytest.raises(ValidationError) as err:
