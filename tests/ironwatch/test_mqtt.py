@@ -272,3 +272,28 @@ def test_tls_connects_only_to_a_broker_the_ca_vouches_for(
     reason = _connect(insecure)
     _close(insecure)
     assert reason is not None and not reason.is_failure
+
+
+@pytest.mark.integration
+def test_ingestion_worker_speaks_tls_from_the_cloud_settings(
+    tls_broker: Mosquitto, certificates: Path, tmp_path: Path
+) -> None:
+    from cloud.ingest import IngestConfig, IngestionWorker, MemoryAssetRegistry
+    from cloud.settings import load_settings
+    from cloud.telemetry import SqliteTelemetryStore
+
+    settings = load_settings(
+        data_dir=tmp_path, mqtt_host=tls_broker.host, mqtt_port=tls_broker.port,
+        mqtt_username=USER.username, mqtt_password=USER.password,
+        mqtt_tls_ca=certificates / "ca.pem",
+    )
+    assert settings.broker.tls is not None
+    store = SqliteTelemetryStore(tmp_path / "t.db")
+    worker = IngestionWorker(IngestConfig(broker=settings.broker, client_id="cloud-tls"),
+                             store, MemoryAssetRegistry())
+    try:
+        worker.start(timeout_s=10)  # raises unless connected and subscribed over TLS
+        assert worker.connected
+    finally:
+        worker.stop()
+        store.close()
