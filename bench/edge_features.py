@@ -3,7 +3,7 @@
 Usage: python bench/edge_features.py [--seconds 20 --fs 25600 --window 16384]
 Three accelerometer axes at 25.6 kHz, split into windows; extract_features with shaft speed
 and bearing (every feature) next to a bare scipy.fft.rfft of the same windows and the
-reference implementation it replaced (models._reference_features), all in the same run.
+reference implementation it replaced (ironwatch_testing.reference_features), all in the same run.
 Real-time factor = processing time / signal duration (below 1 keeps up; the gateway's
 budget is 0.005). Times are the CPU time of the (single) working thread, best of
 ``--repeats``: on a shared machine the wall time of a 0.1 s batch mostly says how often
@@ -27,7 +27,7 @@ import numpy as np
 import scipy.fft as sfft
 from _common import best_of
 
-from models._reference_features import reference_extract_features
+from ironwatch_testing.reference_features import reference_extract_features
 from models.bearing import SKF_6205
 from models.features import extract_features
 

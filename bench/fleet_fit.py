@@ -4,8 +4,8 @@ Usage: python bench/fleet_fit.py [--assets 1000,10000,50000 --rows 30 --old-max 
 Synthetic commissioning rows (17 features, a speed condition, heavy-tailed noise). For each
 fleet size: ``FleetBaseline.fit`` (new), ``refit`` of 1 % of the assets, a scoring round
 (one row per asset, rows gathered per model against the per-asset loop), and the working
-memory of the fit (tracemalloc peak). The reference (the per-asset loop it
-replaced, ``models._reference_anomaly``) runs in full up to ``--old-max`` assets; above, its
+memory of the fit (tracemalloc peak). The reference (the per-asset loop it replaced,
+``ironwatch_testing.reference_anomaly``) runs in full up to ``--old-max`` assets; above, its
 time is estimated from parts measured in the same run: its per-asset fit cost at
 ``--old-max`` assets plus its per-asset ``ids == a`` mask, timed on the full-size fleet.
 Prints a table and a final JSON line.
@@ -22,8 +22,8 @@ from functools import partial
 
 import numpy as np
 
+from ironwatch_testing.reference_anomaly import ReferenceFleetBaseline
 from models import anomaly
-from models._reference_anomaly import ReferenceFleetBaseline
 from models.anomaly import FleetBaseline
 
 N_FEATURES = 17

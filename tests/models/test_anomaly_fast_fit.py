@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
+from ironwatch_testing.reference_anomaly import ReferenceFleetBaseline
 from models import anomaly
-from models._reference_anomaly import ReferenceFleetBaseline
 from models.anomaly import FleetBaseline
 
 FITTED = ("coef_", "scale_", "precision_", "used_", "corr_", "threshold_", "consistency_")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from models._reference_features import reference_extract_features
+from ironwatch_testing.reference_features import reference_extract_features
 from models.bearing import SKF_6205
 from models.features import FEATURE_NAMES, extract_features
 from simulators import BEARINGS, Machine, MachineSpec
