@@ -29,9 +29,10 @@ def whitened_spectrum(windows: FloatArray) -> ComplexArray:
     """
     spec = sfft.rfft(windows - windows.mean(axis=-1, keepdims=True), axis=-1)
     mag = np.abs(spec)
-    # A floor relative to the mean magnitude keeps empty bins from being blown up to 1.
-    eps = 1e-12 * (mag.mean(axis=-1, keepdims=True) + 1e-300)
-    return np.asarray(spec / np.maximum(mag, eps), dtype=np.complex128)
+    # Bins far below the mean magnitude (empty bins, or every bin of a constant window)
+    # stay empty rather than being blown up to 1; dividing by a tiny floor would overflow.
+    live = mag > 1e-12 * mag.mean(axis=-1, keepdims=True)
+    return np.asarray(np.where(live, spec / np.where(live, mag, 1.0), 0.0), dtype=np.complex128)
 
 
 @lru_cache(maxsize=32)
@@ -58,7 +59,10 @@ def squared_envelope_spectrum(
     gain = np.clip(np.minimum(freqs - lo, hi - freqs) / taper + 0.5, 0.0, 1.0)
     gain = 0.5 - 0.5 * np.cos(np.pi * gain)
     keep = int(np.ceil(max_hz / resolution)) + FLOOR_BINS
-    m = sfft.next_fast_len(hi_bin - lo_bin + keep + 1)
+    # m samples span `keep` bins of the envelope spectrum only if m/2 + 1 >= keep: a band
+    # narrower than max_hz needs more samples than its own width plus max_hz (else the
+    # spectrum comes out shorter than its frequency axis).
+    m = sfft.next_fast_len(max(hi_bin - lo_bin + keep + 1, 2 * keep))
     analytic = np.zeros((*spec.shape[:-1], m), dtype=np.complex128)
     analytic[..., : hi_bin - lo_bin] = spec[..., lo_bin:hi_bin] * gain
     env2 = np.abs(sfft.ifft(analytic, axis=-1)) ** 2
