@@ -3,12 +3,17 @@
 One round reads every asset's new rows in one query, scores them in one vectorised
 call, and turns persistent anomalies into alerts and work orders through the domain
 layer. State (cursors, baselines, persistence tails) is saved after each round.
+
+A model that raises for one asset never stops the fleet: a fleet-wide call that fails
+is retried per asset to find the one that fails, and that asset's round is skipped,
+counted and shown (`ScoringHealth`) while every other asset is scored as usual.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -16,6 +21,7 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+import numpy.typing as npt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -25,14 +31,16 @@ from cloud.domain.catalogue import FailureModeCatalogue
 from cloud.domain.policy import ServiceLevelPolicy
 from cloud.domain.workorders import open_from_alert
 from cloud.pipeline._alert_rule import PersistenceRule, rolling_counts
-from cloud.pipeline._assessment import AssetView, KeyView
+from cloud.pipeline._assessment import Assessment, AssetView, KeyView
 from cloud.pipeline._batch import Batch
 from cloud.pipeline._evidence import build_evidence
 from cloud.pipeline._model_suite import ModelSuite
+from cloud.pipeline._scoring_health import ScoringHealth, ScoringStage
 from cloud.pipeline._severity import decide_severity
 from cloud.pipeline._state import PipelineState, align_columns, point_key, split_key
 from cloud.settings import CloudSettings
 from cloud.telemetry import FeatureFrame, TimeLike
+from ironwatch.physics import AssetPhysics
 
 __all__ = ["FeatureSource", "RoundReport", "ScoringPipeline"]
 
@@ -50,6 +58,15 @@ SNAPSHOT_RETRY = timedelta(minutes=1)
 SNAPSHOT_WAIT = timedelta(seconds=15)
 # Rows around an alert handed to the detector with an engineer's verdict.
 VERDICT_ROWS = 500
+FloatArray = npt.NDArray[np.float64]
+
+
+def _stage_of(err: BaseException) -> ScoringStage:
+    """Which model an assessment error came from: RUL if raised inside it, else diagnosis."""
+    for frame in traceback.extract_tb(err.__traceback__):
+        if frame.name == "_rul" or frame.filename.endswith(("models/rul.py", "models\\rul.py")):
+            return "rul"
+    return "diagnosis"
 
 
 class FeatureSource(Protocol):
@@ -83,6 +100,9 @@ class RoundReport:
     snapshots_requested: list[str] = field(default_factory=list)
     verdicts_seen: int = 0
     verdicts_applied: int = 0
+    # Assets whose rows went through the round, and those whose round was skipped.
+    scored_assets: set[str] = field(default_factory=set)
+    failed_assets: set[str] = field(default_factory=set)
 
 
 class ScoringPipeline:
@@ -120,8 +140,11 @@ class ScoringPipeline:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.last_report: RoundReport | None = None
+        self.health = ScoringHealth(settings.scoring_interval_s, clock=self.clock)
+        # Assets whose baseline the detector could not be fitted on, with the error.
+        self._unfit: dict[str, BaseException] = {}
         if self.state.baseline.rows:
-            self._refit()
+            self._refit(self.clock())
 
     # -- background loop -------------------------------------------------------------------
     def start(self) -> None:
@@ -142,9 +165,9 @@ class ScoringPipeline:
         while not self._stop.wait(self.settings.scoring_interval_s):
             try:
                 self.run_once(self.clock())
-            except Exception:
+            except Exception as err:
                 # A bad round must not kill scoring; the next round retries from the cursors.
-                log.exception("scoring round failed")
+                self.health.round_failed(err)
 
     # -- one round -------------------------------------------------------------------------
     def run_once(self, now: datetime) -> RoundReport:
@@ -156,11 +179,13 @@ class ScoringPipeline:
             report = RoundReport(at=now)
             # Verdicts first, so this round's windows are judged by the corrected threshold.
             with self.session_factory() as session:
-                report.verdicts_seen, report.verdicts_applied = self._apply_verdicts(session)
+                report.verdicts_seen, report.verdicts_applied = self._apply_verdicts(
+                    session, now, report
+                )
             batch = self._read_new(now)
             report.rows_read = len(batch)
             scored = self._commission(batch, now, report) if len(batch) else batch
-            keys_scored = self._score(scored, report) if len(scored) else {}
+            keys_scored = self._score(scored, now, report) if len(scored) else {}
             self._last_views.update(keys_scored)
             # An alert held for its snapshot is decided even if its asset sent nothing new.
             for key, view in self._last_views.items():
@@ -172,6 +197,9 @@ class ScoringPipeline:
                 session.commit()
             if report.rows_read or report.verdicts_seen:
                 self.state.save(self.state_dir)
+            for asset_id in sorted(report.scored_assets - report.failed_assets):
+                self.health.scored(asset_id, now)
+            self.health.round_completed(now)
             self.last_report = report
             if report.rows_read or report.alerts_upserted:
                 log.info(
@@ -234,7 +262,7 @@ class ScoringPipeline:
         if completed:
             self.state.baseline.version += 1
             report.commissioned = completed
-            self._refit()
+            self._refit(now, report)
             log.info("commissioned %s (baseline v%d)", ", ".join(completed),
                      self.state.baseline.version)
         commissioned = np.array(
@@ -243,27 +271,114 @@ class ScoringPipeline:
         )
         return batch.take(~to_baseline & commissioned)
 
-    def _refit(self) -> None:
+    def _refit(self, now: datetime, report: RoundReport | None = None) -> None:
+        """Fit the detector on every commissioned key; an asset whose rows fail is left out."""
         keys = sorted(k for k, ks in self.state.keys.items() if ks.commissioned_at_s is not None)
         keys = [k for k in keys if self.state.baseline.count(k)]
+        self._unfit = {}
         if not keys:
             return
-        x, ids = self.state.baseline.stacked(keys)
-        self.models.fit(x, ids, self.state.baseline.feature_names)
+        try:
+            self._fit_keys(keys)
+        except Exception as fleet_err:
+            # Find the assets whose baselines make the fit fail, and fit the rest.
+            by_asset: dict[str, list[str]] = {}
+            for key in keys:
+                by_asset.setdefault(split_key(key)[0], []).append(key)
+            for asset_id, asset_keys in by_asset.items():
+                try:
+                    self._fit_keys(asset_keys)
+                except Exception as err:
+                    self._unfit[asset_id] = err
+                    self._failed(asset_id, "fit", err, now, report)
+            fit_keys = [k for k in keys if split_key(k)[0] not in self._unfit]
+            if not self._unfit:
+                raise  # no single asset to blame: the round fails as a whole
+            if fit_keys:
+                try:
+                    self._fit_keys(fit_keys)
+                except Exception:
+                    raise fleet_err from None
         # A refit starts from the commissioning rows again: replay engineers' verdicts.
         for item in self.state.verdict_rows:
+            asset_id = split_key(item["key"])[0]
+            if asset_id in self._unfit:
+                continue
             rows = np.asarray(item["rows"], dtype=np.float64).reshape(len(item["rows"]), -1)
-            self.models.apply_verdict(item["key"], item["verdict"], rows, item["names"])
+            try:
+                self.models.apply_verdict(item["key"], item["verdict"], rows, item["names"])
+            except Exception as err:
+                self._failed(asset_id, "verdict", err, now, report)
 
-    def _score(self, batch: Batch, report: RoundReport) -> dict[str, KeyView]:
+    def _fit_keys(self, keys: list[str]) -> None:
+        x, ids = self.state.baseline.stacked(keys)
+        self.models.fit(x, ids, self.state.baseline.feature_names)
+
+    def _failed(
+        self,
+        asset_id: str,
+        stage: ScoringStage,
+        err: BaseException,
+        now: datetime,
+        report: RoundReport | None,
+    ) -> None:
+        """A model call for one asset raised: skip its round, count and show it."""
+        self.health.failed(asset_id, stage, err, now)
+        if report is not None:
+            report.failed_assets.add(asset_id)
+
+    def _anomaly(
+        self, batch: Batch
+    ) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_], FloatArray]:
+        """Aligned features, anomaly ratio, over-threshold flag and robust z of each row."""
+        x = align_columns(batch.values, batch.feature_names, self.state.baseline.feature_names)
+        scores, over = self.models.score(batch.values, batch.feature_names, batch.keys)
+        z = self.models.feature_z(x, batch.keys, self.state.baseline)
+        return x, scores, over, z
+
+    def _score_isolated(
+        self, batch: Batch, now: datetime, report: RoundReport
+    ) -> tuple[Batch, tuple[FloatArray, FloatArray, npt.NDArray[np.bool_], FloatArray]]:
+        """Score the batch in one call; if that raises, drop the assets whose rows do."""
+        keep = np.ones(len(batch), dtype=bool)
+        for asset_id, err in self._unfit.items():
+            rows = batch.asset_ids == asset_id
+            if rows.any():
+                keep &= ~rows
+                self._failed(asset_id, "fit", err, now, report)
+        batch = batch.take(keep)
+        if not len(batch):
+            return batch, self._nothing()
+        try:
+            return batch, self._anomaly(batch)
+        except Exception:
+            keep = np.ones(len(batch), dtype=bool)
+            for asset_id in np.unique(batch.asset_ids).tolist():
+                rows = batch.asset_ids == asset_id
+                try:
+                    self._anomaly(batch.take(rows))
+                except Exception as err:
+                    keep &= ~rows
+                    self._failed(asset_id, "anomaly", err, now, report)
+            if keep.all():
+                raise  # no single asset to blame: the round fails as a whole
+            batch = batch.take(keep)
+            return batch, self._anomaly(batch) if len(batch) else self._nothing()
+
+    def _nothing(self) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_], FloatArray]:
+        width = len(self.state.baseline.feature_names)
+        return np.zeros((0, width)), np.zeros(0), np.zeros(0, dtype=bool), np.zeros((0, width))
+
+    def _score(self, batch: Batch, now: datetime, report: RoundReport) -> dict[str, KeyView]:
         """Score all rows in one call, update persistence per key; return per-key views."""
         if not self.models.fitted:
             return {}
         names = self.state.baseline.feature_names
-        x = align_columns(batch.values, batch.feature_names, names)
-        scores, over = self.models.score(batch.values, batch.feature_names, batch.keys)
-        z = self.models.feature_z(x, batch.keys, self.state.baseline)
+        batch, (x, scores, over, z) = self._score_isolated(batch, now, report)
+        if not len(batch):
+            return {}
         report.rows_scored = len(batch)
+        report.scored_assets.update(np.unique(batch.asset_ids).tolist())
         # The health indicator for RUL is the ISO velocity: its failure level is known.
         health = batch.column(HEALTH_INDICATOR)
         report.over_threshold = int(over.sum())
@@ -312,14 +427,28 @@ class ScoringPipeline:
         assets = {
             a.id: a for a in session.scalars(select(Asset).where(Asset.id.in_(list(by_asset))))
         }
-        physics = {aid: a.physics for aid, a in assets.items()}
-        raised_ids = [aid for aid, vs in by_asset.items() if any(v.raised for v in vs)]
-        assessments = self.models.assess(
-            [AssetView(asset_id=aid, keys=by_asset[aid]) for aid in raised_ids if aid in physics],
-            physics,
-        )
+        physics: dict[str, AssetPhysics | None] = {}
+        for aid, asset in assets.items():
+            try:
+                physics[aid] = asset.physics
+            except Exception as err:
+                self._failed(aid, "physics", err, now, report)
+        assessments: dict[str, Assessment] = {}
+        for aid, views_of in by_asset.items():
+            if aid not in physics or not any(v.raised for v in views_of):
+                continue
+            # One asset per call: diagnosis or RUL raising for one machine skips only it.
+            try:
+                assessments.update(
+                    self.models.assess([AssetView(asset_id=aid, keys=views_of)], physics)
+                )
+            except Exception as err:
+                self._failed(aid, _stage_of(err), err, now, report)
         for asset_id, views_of in by_asset.items():
             if asset_id not in assets:
+                self.health.forget(asset_id)
+                continue
+            if asset_id in report.failed_assets:
                 continue
             open_modes = self.state.open_modes.setdefault(asset_id, [])
             assessment = assessments.get(asset_id)
@@ -347,14 +476,18 @@ class ScoringPipeline:
                 # One alert per episode: its failure mode stays what it was opened as, and
                 # a later diagnosis shows in the evidence (and raises severity).
                 assessment.failure_mode = open_modes[0]
-            severity = decide_severity(
-                diagnosed=diagnosed,
-                confidence=assessment.confidence,
-                iso_zone=assessment.iso_zone,
-                rul_low_h=None if assessment.rul_hours is None else assessment.rul_hours[0],
-                model_severity=assessment.severity,
-            )
-            evidence = build_evidence(assessment, self.rule, self.models)
+            try:
+                severity = decide_severity(
+                    diagnosed=diagnosed,
+                    confidence=assessment.confidence,
+                    iso_zone=assessment.iso_zone,
+                    rul_low_h=None if assessment.rul_hours is None else assessment.rul_hours[0],
+                    model_severity=assessment.severity,
+                )
+                evidence = build_evidence(assessment, self.rule, self.models)
+            except Exception as err:
+                self._failed(asset_id, "evidence", err, now, report)
+                continue
             alert = upsert_alert(
                 session,
                 asset_id=asset_id,
@@ -413,7 +546,9 @@ class ScoringPipeline:
         report.snapshots_requested.append(asset_id)
         return True
 
-    def _apply_verdicts(self, session: Session) -> tuple[int, int]:
+    def _apply_verdicts(
+        self, session: Session, now: datetime, report: RoundReport
+    ) -> tuple[int, int]:
         """Feed new verdicts back to the anomaly detector, once each, with the alarmed rows.
 
         Returns (verdicts seen, verdicts the detector took).
@@ -440,7 +575,12 @@ class ScoringPipeline:
                 continue
             key = point_key(alert.asset_id, str(point))
             names = list(frame.feature_names)
-            if self.models.apply_verdict(key, verdict.verdict, frame.values, names):
+            try:
+                taken = self.models.apply_verdict(key, verdict.verdict, frame.values, names)
+            except Exception as err:
+                self._failed(alert.asset_id, "verdict", err, now, report)
+                continue
+            if taken:
                 applied += 1
                 if verdict.verdict == "false_alarm":
                     # Judged normal: start the persistence count afresh under the new threshold,
