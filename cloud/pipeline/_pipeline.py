@@ -12,6 +12,7 @@ counted and shown (`ScoringHealth`) while every other asset is scored as usual.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import traceback
 from collections.abc import Callable, Sequence
@@ -22,11 +23,11 @@ from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from cloud.db.models import OPEN_ALERT_STATES, Alert, Asset, Verdict
-from cloud.domain.alerts import clear_condition, upsert_alert
+from cloud.db.models import OPEN_ALERT_STATES, Alert, Asset, Verdict, WorkOrder
+from cloud.domain.alerts import clear_condition, severity_rank, upsert_alert
 from cloud.domain.catalogue import FailureModeCatalogue
 from cloud.domain.policy import ServiceLevelPolicy
 from cloud.domain.workorders import open_from_alert
@@ -35,12 +36,19 @@ from cloud.pipeline._assessment import Assessment, AssetView, KeyView
 from cloud.pipeline._batch import Batch
 from cloud.pipeline._evidence import build_evidence
 from cloud.pipeline._model_suite import ModelSuite
+from cloud.pipeline._protection import (
+    PROTECTION_MODES,
+    PointReadings,
+    ProtectionFinding,
+    protection_findings,
+    temperature_limit,
+)
 from cloud.pipeline._scoring_health import ScoringHealth, ScoringStage
 from cloud.pipeline._severity import decide_severity
 from cloud.pipeline._state import PipelineState, align_columns, point_key, split_key
 from cloud.settings import CloudSettings
 from cloud.telemetry import FeatureFrame, TimeLike
-from ironwatch.physics import AssetPhysics
+from ironwatch.physics import AssetPhysics, iso_class
 
 __all__ = ["FeatureSource", "RoundReport", "ScoringPipeline"]
 
@@ -58,6 +66,9 @@ SNAPSHOT_RETRY = timedelta(minutes=1)
 SNAPSHOT_WAIT = timedelta(seconds=15)
 # Rows around an alert handed to the detector with an engineer's verdict.
 VERDICT_ROWS = 500
+# What the protection rules are recorded as on their alerts.
+PROTECTION_MODEL = "ironwatch.protection"
+PROTECTION_VERSION = "1"
 FloatArray = npt.NDArray[np.float64]
 
 
@@ -100,6 +111,8 @@ class RoundReport:
     snapshots_requested: list[str] = field(default_factory=list)
     verdicts_seen: int = 0
     verdicts_applied: int = 0
+    verdicts_expired: int = 0
+    protection_alerts: list[int] = field(default_factory=list)
     # Assets whose rows went through the round, and those whose round was skipped.
     scored_assets: set[str] = field(default_factory=set)
     failed_assets: set[str] = field(default_factory=set)
@@ -143,6 +156,8 @@ class ScoringPipeline:
         self.health = ScoringHealth(settings.scoring_interval_s, clock=self.clock)
         # Assets whose baseline the detector could not be fitted on, with the error.
         self._unfit: dict[str, BaseException] = {}
+        # The last few velocity/temperature readings per asset and point, for the rules.
+        self._readings: dict[str, dict[str, PointReadings]] = {}
         if self.state.baseline.rows:
             self._refit(self.clock())
 
@@ -179,11 +194,13 @@ class ScoringPipeline:
             report = RoundReport(at=now)
             # Verdicts first, so this round's windows are judged by the corrected threshold.
             with self.session_factory() as session:
+                self._expire_verdicts(session, now, report)
                 report.verdicts_seen, report.verdicts_applied = self._apply_verdicts(
                     session, now, report
                 )
             batch = self._read_new(now)
             report.rows_read = len(batch)
+            self._track_readings(batch)
             scored = self._commission(batch, now, report) if len(batch) else batch
             keys_scored = self._score(scored, now, report) if len(scored) else {}
             self._last_views.update(keys_scored)
@@ -194,8 +211,11 @@ class ScoringPipeline:
             with self.session_factory() as session:
                 if keys_scored:
                     self._act(session, keys_scored, now, report)
+                # Assets with new rows, and those whose rule waited for a held alert.
+                protect = set(np.unique(batch.asset_ids).tolist()) | set(self._waiting_since)
+                self._protect(session, protect, now, report)
                 session.commit()
-            if report.rows_read or report.verdicts_seen:
+            if report.rows_read or report.verdicts_seen or report.verdicts_expired:
                 self.state.save(self.state_dir)
             for asset_id in sorted(report.scored_assets - report.failed_assets):
                 self.health.scored(asset_id, now)
@@ -511,6 +531,128 @@ class ScoringPipeline:
             if work_order is not None:
                 report.work_orders.append(work_order.id)
 
+    # -- absolute protection rules ------------------------------------------------------------
+    def _track_readings(self, batch: Batch) -> None:
+        """Keep each point's last few velocity and temperature readings, from every row read."""
+        if not len(batch):
+            return
+        velocity = batch.column("velocity_rms_mms")
+        temperature = batch.column("temperature_c")
+        # Rows are sorted by key, then time: one slice per key.
+        starts = np.flatnonzero(np.r_[True, batch.keys[1:] != batch.keys[:-1]])
+        ends = np.r_[starts[1:], len(batch)]
+        for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+            asset_id, point = str(batch.asset_ids[start]), str(batch.points[start])
+            readings = self._readings.setdefault(asset_id, {}).setdefault(
+                point, PointReadings(point)
+            )
+            readings.add(velocity[start:end].tolist(), temperature[start:end].tolist())
+
+    def _protect(
+        self, session: Session, asset_ids: set[str], now: datetime, report: RoundReport
+    ) -> None:
+        """ISO zone C/D and temperature limits: their own alerts, whatever the models say."""
+        if not asset_ids:
+            return
+        assets = session.scalars(select(Asset).where(Asset.id.in_(sorted(asset_ids)))).all()
+        for asset in assets:
+            try:
+                iso_group, foundation = iso_class(asset.physics)
+                findings = protection_findings(
+                    list(self._readings.get(asset.id, {}).values()),
+                    iso_group=iso_group,
+                    foundation=foundation,
+                    temperature_limit_c=temperature_limit(
+                        self.settings.temperature_limits_c, self.settings.temperature_limit_c,
+                        asset.id,
+                    ),
+                )
+            except Exception as err:
+                self._failed(asset.id, "protection", err, now, report)
+                continue
+            fired = {f.failure_mode: f for f in findings}
+            open_alerts = session.scalars(
+                select(Alert).where(Alert.asset_id == asset.id,
+                                    Alert.state.in_(OPEN_ALERT_STATES))
+            ).all()
+            for mode in PROTECTION_MODES:
+                finding = fired.get(mode)
+                own = next((a for a in open_alerts if a.failure_mode == mode), None)
+                if finding is None:
+                    if own is not None:
+                        cleared = clear_condition(session, asset_id=asset.id,
+                                                  failure_mode=mode, now=now)
+                        if cleared is not None and cleared.state not in OPEN_ALERT_STATES:
+                            report.cleared.append((asset.id, mode))
+                    continue
+                cover = None if own is not None else max(
+                    (a for a in open_alerts if a.failure_mode not in PROTECTION_MODES),
+                    key=lambda a: severity_rank(a.severity), default=None,
+                )
+                if cover is not None:
+                    # The machine already has an open alert (and work order): the rule lifts
+                    # its severity and adds its evidence rather than opening a second one.
+                    # Once that alert is resolved (a verdict, say), the rule opens its own.
+                    self._escalate(session, cover, finding, now, report)
+                    continue
+                waiting = self._waiting_since.get(asset.id)
+                if (
+                    waiting is not None
+                    and asset.id not in report.failed_assets
+                    and now.timestamp() - waiting < SNAPSHOT_WAIT.total_seconds()
+                ):
+                    # An alert opens within SNAPSHOT_WAIT with its diagnosis; the rule then
+                    # lifts it. A few seconds for one alert instead of two.
+                    continue
+                alert = upsert_alert(
+                    session,
+                    asset_id=asset.id,
+                    failure_mode=mode,
+                    severity=finding.severity,
+                    score=finding.value / finding.limit if finding.limit else finding.value,
+                    evidence=finding.evidence,
+                    model=PROTECTION_MODEL,
+                    model_version=PROTECTION_VERSION,
+                    rul_hours=None,
+                    now=now,
+                    iso_zone=finding.iso_zone,
+                )
+                report.alerts_upserted.append(alert.id)
+                report.protection_alerts.append(alert.id)
+                work_order = open_from_alert(
+                    session, alert, now=now, policy=self.policy, catalogue=self.catalogue
+                )
+                if work_order is not None:
+                    report.work_orders.append(work_order.id)
+
+    def _escalate(
+        self, session: Session, alert: Alert, finding: ProtectionFinding, now: datetime,
+        report: RoundReport,
+    ) -> None:
+        """Raise an open alert to at least the rule's severity, with the rule's evidence."""
+        if severity_rank(finding.severity) > severity_rank(alert.severity):
+            severity = finding.severity
+        else:
+            severity = alert.severity  # type: ignore[assignment]
+        rul = (alert.rul_low_h, alert.rul_median_h, alert.rul_high_h)
+        protection = {**alert.evidence.get("protection", {}), finding.failure_mode:
+                      finding.evidence}
+        upsert_alert(
+            session,
+            asset_id=alert.asset_id,
+            failure_mode=alert.failure_mode,
+            severity=severity,
+            score=alert.score,
+            evidence={**alert.evidence, "protection": protection},
+            model=alert.model,
+            model_version=alert.model_version,
+            rul_hours=None if any(v is None for v in rul) else rul,  # type: ignore[arg-type]
+            now=now,
+            confidence=alert.confidence,
+            iso_zone=finding.iso_zone or alert.iso_zone,  # type: ignore[arg-type]
+        )
+        report.protection_alerts.append(alert.id)
+
     def _hold_for_snapshot(
         self, asset_id: str, point: str, now: datetime, report: RoundReport
     ) -> bool:
@@ -551,47 +693,97 @@ class ScoringPipeline:
     ) -> tuple[int, int]:
         """Feed new verdicts back to the anomaly detector, once each, with the alarmed rows.
 
-        Returns (verdicts seen, verdicts the detector took).
+        A verdict covers what the engineer saw: the alert's rows up to the verdict, so a
+        later departure beyond them alarms again. The latest verdict on an alert is the one
+        that counts: a second one replaces the first (both stay in the verdict history) and
+        the detector is refitted with it, not updated on top of it. Verdicts on protection
+        alerts teach the detector nothing. Returns (verdicts seen, verdicts the detector took).
         """
         last = max(self.state.verdicts_applied, default=0)
         fresh = session.scalars(
             select(Verdict).where(Verdict.id > last).order_by(Verdict.id)
         ).all()
         applied = 0
+        refit = False
         for verdict in fresh:
             self.state.verdicts_applied.append(verdict.id)
             alert = session.get(Alert, verdict.alert_id) if verdict.alert_id is not None else None
             point = alert.evidence.get("point") if alert is not None else None
             if alert is None or not point or not self.models.fitted:
                 continue
+            if alert.failure_mode in PROTECTION_MODES:
+                continue
             frame = self.store.query(
                 asset_ids=[alert.asset_id],
                 point=str(point),
                 start=alert.opened_at - timedelta(minutes=10),
-                end=alert.last_seen_at + timedelta(seconds=1),
+                end=min(alert.last_seen_at, verdict.at) + timedelta(seconds=1),
                 limit=VERDICT_ROWS,
             )
-            if not len(frame):
-                continue
             key = point_key(alert.asset_id, str(point))
             names = list(frame.feature_names)
-            try:
-                taken = self.models.apply_verdict(key, verdict.verdict, frame.values, names)
-            except Exception as err:
-                self._failed(alert.asset_id, "verdict", err, now, report)
-                continue
-            if taken:
+            entry = {"key": key, "verdict": verdict.verdict, "names": names,
+                     "rows": frame.values.tolist(), "alert_id": alert.id,
+                     "at_s": verdict.at.timestamp()}
+            replaced = [v for v in self.state.verdict_rows if v.get("alert_id") == alert.id]
+            if replaced:
+                # The engineer changed their mind: the new verdict replaces the old one and
+                # the detector is refitted from its baseline with the verdicts that now hold.
+                self.state.verdict_rows = [
+                    v for v in self.state.verdict_rows if v.get("alert_id") != alert.id
+                ]
+                if verdict.verdict in ("false_alarm", "confirmed") and len(frame):
+                    self.state.verdict_rows.append(entry)
+                    applied += 1
+                refit = True
+            elif len(frame):
+                try:
+                    taken = self.models.apply_verdict(key, verdict.verdict, frame.values, names)
+                except Exception as err:
+                    self._failed(alert.asset_id, "verdict", err, now, report)
+                    continue
+                if not taken:
+                    continue
                 applied += 1
-                if verdict.verdict == "false_alarm":
-                    # Judged normal: start the persistence count afresh under the new threshold,
-                    # or the windows already counted would reopen the alert at once.
-                    ks = self.state.key(key)
-                    ks.flags_tail, ks.raised, ks.onset_s = [], False, None
-                    modes = self.state.open_modes.get(alert.asset_id, [])
-                    if alert.failure_mode in modes:
-                        modes.remove(alert.failure_mode)
-                self.state.verdict_rows.append(
-                    {"key": key, "verdict": verdict.verdict, "names": names,
-                     "rows": frame.values.tolist()}
-                )
+                self.state.verdict_rows.append(entry)
+            else:
+                continue
+            if verdict.verdict == "false_alarm":
+                # Judged normal: start the persistence count afresh under the new threshold,
+                # or the windows already counted would reopen the alert at once.
+                ks = self.state.key(key)
+                ks.flags_tail, ks.raised, ks.onset_s = [], False, None
+                modes = self.state.open_modes.get(alert.asset_id, [])
+                if alert.failure_mode in modes:
+                    modes.remove(alert.failure_mode)
+        if refit:
+            self._refit(now, report)
         return len(fresh), applied
+
+    def _expire_verdicts(self, session: Session, now: datetime, report: RoundReport) -> None:
+        """Verdicts end with the next maintenance: work done on the machine after them."""
+        if not self.state.verdict_rows:
+            return
+        assets = sorted({split_key(str(v["key"]))[0] for v in self.state.verdict_rows})
+        serviced = func.max(func.coalesce(WorkOrder.done_at, WorkOrder.closed_at))
+        done = {
+            asset_id: at.timestamp()
+            for asset_id, at in session.execute(
+                select(WorkOrder.asset_id, serviced)
+                .where(WorkOrder.asset_id.in_(assets), WorkOrder.cancelled_at.is_(None))
+                .group_by(WorkOrder.asset_id)
+            ).all()
+            if at is not None
+        }
+        keep = [
+            v for v in self.state.verdict_rows
+            if float(v.get("at_s", -math.inf))
+            >= done.get(split_key(str(v["key"]))[0], -math.inf)
+        ]
+        expired = len(self.state.verdict_rows) - len(keep)
+        if expired:
+            self.state.verdict_rows = keep
+            report.verdicts_expired = expired
+            log.info("%d verdicts expired after maintenance; detector refitted without them",
+                     expired)
+            self._refit(now, report)

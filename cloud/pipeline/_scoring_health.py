@@ -22,7 +22,9 @@ __all__ = ["AssetScoring", "ScoringFailure", "ScoringHealth", "ScoringStage", "S
 log = logging.getLogger(__name__)
 
 # Where in a round a model call failed.
-ScoringStage = Literal["physics", "fit", "anomaly", "verdict", "diagnosis", "rul", "evidence"]
+ScoringStage = Literal[
+    "physics", "fit", "anomaly", "verdict", "diagnosis", "rul", "evidence", "protection"
+]
 # No completed round within this many intervals: scoring lags.
 LAG_ROUNDS = 5
 # ...but never sooner than this: a fit or a diagnosis can take a few seconds on a small box.

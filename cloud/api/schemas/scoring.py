@@ -19,7 +19,9 @@ __all__ = [
 class ScoringFailurePublic(PublicModel):
     """Why an asset is not being scored: the model stage that raised, the error, since when."""
 
-    stage: Literal["physics", "fit", "anomaly", "verdict", "diagnosis", "rul", "evidence"]
+    stage: Literal[
+        "physics", "fit", "anomaly", "verdict", "diagnosis", "rul", "evidence", "protection"
+    ]
     error: str
     since: UtcTime
     last_at: UtcTime
