@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cloud.db.models import OPEN_ALERT_STATES, Alert, Asset, Verdict, WorkOrder
-from cloud.domain.alerts import clear_condition, severity_rank, upsert_alert
+from cloud.domain.alerts import clear_condition, upsert_alert
 from cloud.domain.catalogue import FailureModeCatalogue
 from cloud.domain.policy import ServiceLevelPolicy
 from cloud.domain.workorders import open_from_alert
@@ -36,19 +36,14 @@ from cloud.pipeline._assessment import Assessment, AssetView, KeyView
 from cloud.pipeline._batch import Batch
 from cloud.pipeline._evidence import build_evidence
 from cloud.pipeline._model_suite import ModelSuite
-from cloud.pipeline._protection import (
-    PROTECTION_MODES,
-    PointReadings,
-    ProtectionFinding,
-    protection_findings,
-    temperature_limit,
-)
+from cloud.pipeline._protection import PROTECTION_MODES
+from cloud.pipeline._protection_alerts import ProtectionRules
 from cloud.pipeline._scoring_health import ScoringHealth, ScoringStage
 from cloud.pipeline._severity import decide_severity
 from cloud.pipeline._state import PipelineState, align_columns, point_key, split_key
 from cloud.settings import CloudSettings
 from cloud.telemetry import FeatureFrame, TimeLike
-from ironwatch.physics import AssetPhysics, iso_class
+from ironwatch.physics import AssetPhysics
 
 __all__ = ["FeatureSource", "RoundReport", "ScoringPipeline"]
 
@@ -66,9 +61,6 @@ SNAPSHOT_RETRY = timedelta(minutes=1)
 SNAPSHOT_WAIT = timedelta(seconds=15)
 # Rows around an alert handed to the detector with an engineer's verdict.
 VERDICT_ROWS = 500
-# What the protection rules are recorded as on their alerts.
-PROTECTION_MODEL = "ironwatch.protection"
-PROTECTION_VERSION = "1"
 FloatArray = npt.NDArray[np.float64]
 
 
@@ -156,8 +148,7 @@ class ScoringPipeline:
         self.health = ScoringHealth(settings.scoring_interval_s, clock=self.clock)
         # Assets whose baseline the detector could not be fitted on, with the error.
         self._unfit: dict[str, BaseException] = {}
-        # The last few velocity/temperature readings per asset and point, for the rules.
-        self._readings: dict[str, dict[str, PointReadings]] = {}
+        self.protection = ProtectionRules(settings, policy=policy, catalogue=catalogue)
         if self.state.baseline.rows:
             self._refit(self.clock())
 
@@ -200,7 +191,7 @@ class ScoringPipeline:
                 )
             batch = self._read_new(now)
             report.rows_read = len(batch)
-            self._track_readings(batch)
+            self.protection.track(batch)
             scored = self._commission(batch, now, report) if len(batch) else batch
             keys_scored = self._score(scored, now, report) if len(scored) else {}
             self._last_views.update(keys_scored)
@@ -211,9 +202,7 @@ class ScoringPipeline:
             with self.session_factory() as session:
                 if keys_scored:
                     self._act(session, keys_scored, now, report)
-                # Assets with new rows, and those whose rule waited for a held alert.
-                protect = set(np.unique(batch.asset_ids).tolist()) | set(self._waiting_since)
-                self._protect(session, protect, now, report)
+                self._protect(session, batch, now, report)
                 session.commit()
             if report.rows_read or report.verdicts_seen or report.verdicts_expired:
                 self.state.save(self.state_dir)
@@ -531,127 +520,27 @@ class ScoringPipeline:
             if work_order is not None:
                 report.work_orders.append(work_order.id)
 
-    # -- absolute protection rules ------------------------------------------------------------
-    def _track_readings(self, batch: Batch) -> None:
-        """Keep each point's last few velocity and temperature readings, from every row read."""
-        if not len(batch):
-            return
-        velocity = batch.column("velocity_rms_mms")
-        temperature = batch.column("temperature_c")
-        # Rows are sorted by key, then time: one slice per key.
-        starts = np.flatnonzero(np.r_[True, batch.keys[1:] != batch.keys[:-1]])
-        ends = np.r_[starts[1:], len(batch)]
-        for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
-            asset_id, point = str(batch.asset_ids[start]), str(batch.points[start])
-            readings = self._readings.setdefault(asset_id, {}).setdefault(
-                point, PointReadings(point)
+    def _protect(self, session: Session, batch: Batch, now: datetime, report: RoundReport) -> None:
+        """The protection rules for assets with new rows and those whose rule waited."""
+
+        def defer(asset_id: str) -> bool:
+            # An alert held for its waveform opens within SNAPSHOT_WAIT, and the rule then
+            # lifts it: a few seconds for one alert instead of two.
+            waiting = self._waiting_since.get(asset_id)
+            return (
+                waiting is not None
+                and asset_id not in report.failed_assets
+                and now.timestamp() - waiting < SNAPSHOT_WAIT.total_seconds()
             )
-            readings.add(velocity[start:end].tolist(), temperature[start:end].tolist())
 
-    def _protect(
-        self, session: Session, asset_ids: set[str], now: datetime, report: RoundReport
-    ) -> None:
-        """ISO zone C/D and temperature limits: their own alerts, whatever the models say."""
-        if not asset_ids:
-            return
-        assets = session.scalars(select(Asset).where(Asset.id.in_(sorted(asset_ids)))).all()
-        for asset in assets:
-            try:
-                iso_group, foundation = iso_class(asset.physics)
-                findings = protection_findings(
-                    list(self._readings.get(asset.id, {}).values()),
-                    iso_group=iso_group,
-                    foundation=foundation,
-                    temperature_limit_c=temperature_limit(
-                        self.settings.temperature_limits_c, self.settings.temperature_limit_c,
-                        asset.id,
-                    ),
-                )
-            except Exception as err:
-                self._failed(asset.id, "protection", err, now, report)
-                continue
-            fired = {f.failure_mode: f for f in findings}
-            open_alerts = session.scalars(
-                select(Alert).where(Alert.asset_id == asset.id,
-                                    Alert.state.in_(OPEN_ALERT_STATES))
-            ).all()
-            for mode in PROTECTION_MODES:
-                finding = fired.get(mode)
-                own = next((a for a in open_alerts if a.failure_mode == mode), None)
-                if finding is None:
-                    if own is not None:
-                        cleared = clear_condition(session, asset_id=asset.id,
-                                                  failure_mode=mode, now=now)
-                        if cleared is not None and cleared.state not in OPEN_ALERT_STATES:
-                            report.cleared.append((asset.id, mode))
-                    continue
-                cover = None if own is not None else max(
-                    (a for a in open_alerts if a.failure_mode not in PROTECTION_MODES),
-                    key=lambda a: severity_rank(a.severity), default=None,
-                )
-                if cover is not None:
-                    # The machine already has an open alert (and work order): the rule lifts
-                    # its severity and adds its evidence rather than opening a second one.
-                    # Once that alert is resolved (a verdict, say), the rule opens its own.
-                    self._escalate(session, cover, finding, now, report)
-                    continue
-                waiting = self._waiting_since.get(asset.id)
-                if (
-                    waiting is not None
-                    and asset.id not in report.failed_assets
-                    and now.timestamp() - waiting < SNAPSHOT_WAIT.total_seconds()
-                ):
-                    # An alert opens within SNAPSHOT_WAIT with its diagnosis; the rule then
-                    # lifts it. A few seconds for one alert instead of two.
-                    continue
-                alert = upsert_alert(
-                    session,
-                    asset_id=asset.id,
-                    failure_mode=mode,
-                    severity=finding.severity,
-                    score=finding.value / finding.limit if finding.limit else finding.value,
-                    evidence=finding.evidence,
-                    model=PROTECTION_MODEL,
-                    model_version=PROTECTION_VERSION,
-                    rul_hours=None,
-                    now=now,
-                    iso_zone=finding.iso_zone,
-                )
-                report.alerts_upserted.append(alert.id)
-                report.protection_alerts.append(alert.id)
-                work_order = open_from_alert(
-                    session, alert, now=now, policy=self.policy, catalogue=self.catalogue
-                )
-                if work_order is not None:
-                    report.work_orders.append(work_order.id)
-
-    def _escalate(
-        self, session: Session, alert: Alert, finding: ProtectionFinding, now: datetime,
-        report: RoundReport,
-    ) -> None:
-        """Raise an open alert to at least the rule's severity, with the rule's evidence."""
-        if severity_rank(finding.severity) > severity_rank(alert.severity):
-            severity = finding.severity
-        else:
-            severity = alert.severity  # type: ignore[assignment]
-        rul = (alert.rul_low_h, alert.rul_median_h, alert.rul_high_h)
-        protection = {**alert.evidence.get("protection", {}), finding.failure_mode:
-                      finding.evidence}
-        upsert_alert(
-            session,
-            asset_id=alert.asset_id,
-            failure_mode=alert.failure_mode,
-            severity=severity,
-            score=alert.score,
-            evidence={**alert.evidence, "protection": protection},
-            model=alert.model,
-            model_version=alert.model_version,
-            rul_hours=None if any(v is None for v in rul) else rul,  # type: ignore[arg-type]
-            now=now,
-            confidence=alert.confidence,
-            iso_zone=finding.iso_zone or alert.iso_zone,  # type: ignore[arg-type]
-        )
-        report.protection_alerts.append(alert.id)
+        assets = set(np.unique(batch.asset_ids).tolist()) | set(self._waiting_since)
+        outcome = self.protection.act(session, assets, now, defer=defer)
+        for asset_id, err in outcome.failed.items():
+            self._failed(asset_id, "protection", err, now, report)
+        report.alerts_upserted += outcome.opened_or_updated
+        report.protection_alerts += outcome.alerts
+        report.work_orders += outcome.work_orders
+        report.cleared += outcome.cleared
 
     def _hold_for_snapshot(
         self, asset_id: str, point: str, now: datetime, report: RoundReport
