@@ -182,3 +182,27 @@ def test_health_lags_after_n_intervals_without_a_round() -> None:
         "scoring lags: last round completed 51 s ago (interval 10 s)"]
     with pytest.raises(ValueError):
         ScoringHealth(0.0)
+
+
+def test_rul_raising_is_told_apart_from_diagnosis(
+    store: MemoryStore, fleet: Fleet, session_factory: sessionmaker[Session],
+    settings: CloudSettings, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from models.rul import ExponentialDegradation
+
+    def broken(self: ExponentialDegradation, *args: Any, **kwargs: Any) -> Any:
+        raise ZeroDivisionError("float division by zero")
+
+    monkeypatch.setattr(ExponentialDegradation, "predict_rul", broken)
+    pipeline = ScoringPipeline(store, session_factory, settings)
+    pipeline.run_once(fleet.emit(40))
+    for _ in range(6):
+        pipeline.run_once(fleet.emit(10, degrade={"pump-01": 0.06}))
+    failure = pipeline.health.asset("pump-01").failure  # type: ignore[union-attr]
+    assert failure is not None and failure.stage == "rul"
+    assert failure.error == "ZeroDivisionError: float division by zero"
+    # Only its model alert is skipped; the others are scored, the zone D rule still alarms.
+    assert [(a.asset_id, a.model) for a in _alerts(session_factory)] == [
+        ("pump-01", "ironwatch.protection")]
+    motor = pipeline.health.asset("motor-03")
+    assert motor is not None and motor.failure is None
