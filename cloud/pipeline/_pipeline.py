@@ -59,7 +59,7 @@ ANOMALY_MODE = "unknown_anomaly"
 SNAPSHOT_RETRY = timedelta(minutes=1)
 # How long a new alert waits for the waveform it asked for before opening undiagnosed.
 SNAPSHOT_WAIT = timedelta(seconds=15)
-# Rows around an alert handed to the detector with an engineer's verdict.
+# The newest rows of an alert, up to its verdict, handed to the detector with it.
 VERDICT_ROWS = 500
 FloatArray = npt.NDArray[np.float64]
 
@@ -607,8 +607,9 @@ class ScoringPipeline:
                 point=str(point),
                 start=alert.opened_at - timedelta(minutes=10),
                 end=min(alert.last_seen_at, verdict.at) + timedelta(seconds=1),
-                limit=VERDICT_ROWS,
             )
+            # The newest rows up to the verdict: what the engineer looked at.
+            frame = frame.take(np.arange(max(0, len(frame) - VERDICT_ROWS), len(frame)))
             key = point_key(alert.asset_id, str(point))
             names = list(frame.feature_names)
             entry = {"key": key, "verdict": verdict.verdict, "names": names,
