@@ -147,8 +147,10 @@ class ProtectionRules:
                 # The machine already has an open alert (and work order): the rule lifts
                 # its severity and adds its evidence rather than opening a second one.
                 # Once that alert is resolved (a verdict, say), the rule opens its own.
-                self._lift(session, cover, finding, now)
-                outcome.alerts.append(cover.id)
+                lifted = self._lift(session, cover, finding, now)
+                outcome.alerts.append(lifted.id)
+                # Its work order (if it had none, as an advisory, now it does) goes up too.
+                self._work_order(session, lifted, now, outcome)
                 continue
             if own is None and defer(asset_id):
                 continue
@@ -167,14 +169,19 @@ class ProtectionRules:
             )
             outcome.opened_or_updated.append(alert.id)
             outcome.alerts.append(alert.id)
-            work_order = open_from_alert(
-                session, alert, now=now, policy=self.policy, catalogue=self.catalogue
-            )
-            if work_order is not None:
-                outcome.work_orders.append(work_order.id)
+            self._work_order(session, alert, now, outcome)
+
+    def _work_order(
+        self, session: Session, alert: Alert, now: datetime, outcome: ProtectionOutcome
+    ) -> None:
+        work_order = open_from_alert(
+            session, alert, now=now, policy=self.policy, catalogue=self.catalogue
+        )
+        if work_order is not None:
+            outcome.work_orders.append(work_order.id)
 
     @staticmethod
-    def _lift(session: Session, alert: Alert, finding: ProtectionFinding, now: datetime) -> None:
+    def _lift(session: Session, alert: Alert, finding: ProtectionFinding, now: datetime) -> Alert:
         """Raise an open alert to at least the rule's severity, with the rule's evidence."""
         severity = max(finding.severity, _SEVERITIES.get(alert.severity, "advisory"),
                        key=severity_rank)
@@ -182,7 +189,7 @@ class ProtectionRules:
         rul = None if low is None or median is None or high is None else (low, median, high)
         protection = {**alert.evidence.get("protection", {}),
                       finding.failure_mode: finding.evidence}
-        upsert_alert(
+        return upsert_alert(
             session,
             asset_id=alert.asset_id,
             failure_mode=alert.failure_mode,

@@ -217,3 +217,26 @@ def test_one_window_over_a_boundary_is_no_zone_change() -> None:
     both = protection_findings([quiet, readings], iso_group=2, foundation="rigid",
                                temperature_limit_c=85.0)
     assert {f.point for f in both} == {"de_radial"}
+
+
+def test_an_open_alert_is_lifted_by_a_rule_and_gets_its_work_order(
+    store: MemoryStore, session_factory: sessionmaker[Session], settings: CloudSettings,
+) -> None:
+    """One alert and one work order per machine: the rule lifts the open alert."""
+    pipeline = ScoringPipeline(store, session_factory, settings)
+    plant = Plant(store)
+    pipeline.run_once(plant.emit(40, velocity=(1.2, 1.2)))
+    for _ in range(4):
+        pipeline.run_once(plant.emit(5, bpfo=6.0, velocity=(1.25, 1.25)))
+    [advisory] = _open_alerts(session_factory).values()
+    assert advisory.severity == "advisory" and advisory.failure_mode == "unknown_anomaly"
+    with session_factory() as session:
+        assert session.scalars(select(WorkOrder)).all() == []  # zone A: watch, no job yet
+    pipeline.run_once(plant.emit(4, bpfo=6.0, velocity=(5.0, 5.0)))
+    [lifted] = _open_alerts(session_factory).values()
+    assert lifted.id == advisory.id and lifted.severity == "critical"
+    assert lifted.iso_zone == "D"
+    assert lifted.evidence["protection"]["excessive_vibration"]["iso_zone"] == "D"
+    with session_factory() as session:
+        [order] = session.scalars(select(WorkOrder)).all()
+        assert order.alert_id == lifted.id and order.priority == "P0"
