@@ -51,6 +51,9 @@ def squared_envelope_spectrum(
     (no aliasing below ``max_hz``), which makes narrow bands cheap.
     """
     resolution = fs / n
+    # No envelope line lies above Nyquist; an absurd shaft speed (a bad snapshot header)
+    # must not make this allocate gigabytes. Lines beyond it read as missing (NaN).
+    max_hz = min(max_hz, fs / 2.0)
     lo_bin = max(int(band[0] / resolution), 1)
     hi_bin = min(int(np.ceil(band[1] / resolution)) + 1, spec.shape[-1])
     freqs = np.arange(lo_bin, hi_bin) * resolution
@@ -110,8 +113,9 @@ def coherent_line_ratios(
     """
     resolution = float(freqs[1] - freqs[0])
     t = np.asarray(targets_hz, dtype=np.float64)
-    # Grid fine enough that the highest harmonic moves at most half a bin per step.
-    steps = int(np.ceil(4.0 * tol * float(t.max()) / resolution)) + 1
+    # Grid fine enough that the highest visible harmonic moves at most half a bin per step
+    # (targets beyond the spectrum read NaN whatever the factor).
+    steps = int(np.ceil(4.0 * tol * min(float(t.max()), float(freqs[-1])) / resolution)) + 1
     factors = np.linspace(1.0 - tol, 1.0 + tol, max(steps, 3))
     idx = np.rint(np.outer(factors, t) / resolution).astype(np.int64)
     inside = idx < freqs.size

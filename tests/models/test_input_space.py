@@ -174,3 +174,12 @@ def test_four_channel_20khz_sensor_at_2000_rpm() -> None:
     features = extract_features(channels, 20_000.0, shaft_hz=2000.0 / 60.0, bearing=bearing)
     assert np.isnan(features["band_8k_12k_rms_ms2"]).all()  # above Nyquist: missing, not 0
     assert np.isfinite(features["env_bpfo_ms2"]).all()
+
+
+def test_an_absurd_shaft_speed_reads_as_nothing_found_not_gigabytes() -> None:
+    """A snapshot header may carry any speed: lines above Nyquist are just not there."""
+    x = np.random.default_rng(2).normal(size=20_000)
+    d = diagnose(x, 20_000.0, shaft_hz=1e6, bearing=SKF_6205)
+    assert d.fault is Fault.NONE
+    assert all(math.isnan(v) for f in d.findings for k, v in f.evidence.items()
+               if k.startswith("ratio_"))
