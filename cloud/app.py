@@ -372,8 +372,11 @@ def create_app(
 
         services = CloudServices.open(settings, clock=clock)
         try:
-            publish_context(app, _api_context(services))
+            context = _api_context(services)
+            publish_context(app, context)
             services.start(ingest=ingest, scoring=scoring)
+            if services.pipeline is not None:
+                context.scoring = services.pipeline.health
             app.state.ironwatch_services = services
             log.info("ironwatch cloud up: data in %s, broker %s:%d", settings.data_dir,
                      settings.mqtt_host, settings.mqtt_port)

@@ -114,6 +114,14 @@ class CloudSettings(BaseSettings):
     fleet_file: Path | None = Field(
         default=None, description="TOML with [[gateways]] and [[assets]] seeded at start-up"
     )
+    temperature_limit_c: float = Field(
+        default=85.0, gt=-50.0, le=500.0,
+        description="bearing temperature at which any asset raises an overheating alarm",
+    )
+    temperature_limits_c: dict[str, float] = Field(
+        default_factory=dict,
+        description="per-asset temperature limits (asset id -> °C) overriding the default",
+    )
 
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None

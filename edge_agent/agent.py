@@ -240,5 +240,6 @@ class EdgeAgent:
                 sample_rate_hz=raw.sample_rate_hz,
                 speed_rpm=raw.speed_rpm,
                 samples_f32le_b64=WaveformSnapshot.pack(raw.samples_ms2),
+                snapshot_id=WaveformSnapshot.window_id(key[1], raw.ts),
             )
         return None

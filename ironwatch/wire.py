@@ -16,7 +16,8 @@ import functools
 import itertools
 import math
 import re
-from datetime import UTC, datetime
+import zlib
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -85,6 +86,8 @@ MAX_RECORDS_PER_MESSAGE = 5000
 SHARED_GROUP = "ironwatch"
 
 _EPOCH_RE = re.compile(r"^[0-9a-f]{8,32}$")
+_UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 MAX_SEQ = 2**63 - 1  # the largest signed 64-bit integer: what SQLite and InfluxDB store
 _FEATURE_RE = re.compile(r"^[a-z][a-z0-9_]{0,79}$")
 
@@ -328,6 +331,27 @@ class WaveformSnapshot(_Strict):
     samples_f32le_b64: str = Field(
         max_length=12_000_000, description="float32 little-endian samples, base64"
     )
+    snapshot_id: Id | None = Field(
+        default=None,
+        description="made by the gateway, unique per (gateway, asset); the same window sent"
+        " again carries the same id. Older gateways leave it out: the cloud then keys the"
+        " snapshot on its point and capture time (see `key`).",
+    )
+
+    @staticmethod
+    def window_id(point: str, ts: datetime) -> str:
+        """The id of the raw window of `point` captured at `ts`: what a gateway sends.
+
+        Capture time in µs and a checksum of the point: a valid `Id` whatever the point's
+        length, and the same for the same window however often it is sent.
+        """
+        us = (ts - _UNIX_EPOCH) // _MICROSECOND
+        return f"{'' if us >= 0 else 'n'}{abs(us)}-{zlib.crc32(point.encode()):08x}"
+
+    @property
+    def key(self) -> str:
+        """What the cloud stores this snapshot under, together with gateway and asset."""
+        return self.snapshot_id or self.window_id(self.point, self.ts)
 
     def samples(self) -> Any:
         """The samples as a numpy float32 array (numpy imported lazily)."""

@@ -29,9 +29,10 @@ def whitened_spectrum(windows: FloatArray) -> ComplexArray:
     """
     spec = sfft.rfft(windows - windows.mean(axis=-1, keepdims=True), axis=-1)
     mag = np.abs(spec)
-    # A floor relative to the mean magnitude keeps empty bins from being blown up to 1.
-    eps = 1e-12 * (mag.mean(axis=-1, keepdims=True) + 1e-300)
-    return np.asarray(spec / np.maximum(mag, eps), dtype=np.complex128)
+    # Bins far below the mean magnitude (empty bins, or every bin of a constant window)
+    # stay empty rather than being blown up to 1; dividing by a tiny floor would overflow.
+    live = mag > 1e-12 * mag.mean(axis=-1, keepdims=True)
+    return np.asarray(np.where(live, spec / np.where(live, mag, 1.0), 0.0), dtype=np.complex128)
 
 
 @lru_cache(maxsize=32)
@@ -50,6 +51,9 @@ def squared_envelope_spectrum(
     (no aliasing below ``max_hz``), which makes narrow bands cheap.
     """
     resolution = fs / n
+    # No envelope line lies above Nyquist; an absurd shaft speed (a bad snapshot header)
+    # must not make this allocate gigabytes. Lines beyond it read as missing (NaN).
+    max_hz = min(max_hz, fs / 2.0)
     lo_bin = max(int(band[0] / resolution), 1)
     hi_bin = min(int(np.ceil(band[1] / resolution)) + 1, spec.shape[-1])
     freqs = np.arange(lo_bin, hi_bin) * resolution
@@ -58,7 +62,10 @@ def squared_envelope_spectrum(
     gain = np.clip(np.minimum(freqs - lo, hi - freqs) / taper + 0.5, 0.0, 1.0)
     gain = 0.5 - 0.5 * np.cos(np.pi * gain)
     keep = int(np.ceil(max_hz / resolution)) + FLOOR_BINS
-    m = sfft.next_fast_len(hi_bin - lo_bin + keep + 1)
+    # m samples span `keep` bins of the envelope spectrum only if m/2 + 1 >= keep: a band
+    # narrower than max_hz needs more samples than its own width plus max_hz (else the
+    # spectrum comes out shorter than its frequency axis).
+    m = sfft.next_fast_len(max(hi_bin - lo_bin + keep + 1, 2 * keep))
     analytic = np.zeros((*spec.shape[:-1], m), dtype=np.complex128)
     analytic[..., : hi_bin - lo_bin] = spec[..., lo_bin:hi_bin] * gain
     env2 = np.abs(sfft.ifft(analytic, axis=-1)) ** 2
@@ -106,8 +113,9 @@ def coherent_line_ratios(
     """
     resolution = float(freqs[1] - freqs[0])
     t = np.asarray(targets_hz, dtype=np.float64)
-    # Grid fine enough that the highest harmonic moves at most half a bin per step.
-    steps = int(np.ceil(4.0 * tol * float(t.max()) / resolution)) + 1
+    # Grid fine enough that the highest visible harmonic moves at most half a bin per step
+    # (targets beyond the spectrum read NaN whatever the factor).
+    steps = int(np.ceil(4.0 * tol * min(float(t.max()), float(freqs[-1])) / resolution)) + 1
     factors = np.linspace(1.0 - tol, 1.0 + tol, max(steps, 3))
     idx = np.rint(np.outer(factors, t) / resolution).astype(np.int64)
     inside = idx < freqs.size

@@ -51,7 +51,9 @@ def health_evidence(
     """
     centred = windows - windows.mean(axis=-1, keepdims=True)
     rms = np.sqrt(np.mean(centred**2, axis=-1))
-    live = rms > 0
+    # A constant window leaves only rounding after the mean is removed: dead, not live.
+    level = np.abs(windows).max(axis=-1)
+    live = rms > 1e-9 * level
     values: dict[str, float] = {"accel_rms_ms2": float(np.mean(rms))}
     if live.any():
         with np.errstate(invalid="ignore", divide="ignore"):

@@ -21,12 +21,14 @@ from cloud.telemetry import TelemetryReader
 
 if TYPE_CHECKING:
     from cloud.ingest import IngestStats
+    from cloud.pipeline import AssetScoring, ScoringStatus
 
 __all__ = [
     "ApiContext",
     "FleetCache",
     "IngestStatsSource",
     "Notifier",
+    "ScoringMonitor",
     "SnapshotRequester",
     "TelemetryReader",
 ]
@@ -53,6 +55,18 @@ class FleetCache(Protocol):
         ...
 
 
+class ScoringMonitor(Protocol):
+    """The scoring pipeline's health (cloud.pipeline.ScoringHealth): failing assets, lag."""
+
+    def status(self, now: datetime | None = None) -> ScoringStatus:
+        """ok or degraded, with the reasons."""
+        ...
+
+    def asset(self, asset_id: str) -> AssetScoring | None:
+        """One asset's last scored round and its failure, if any."""
+        ...
+
+
 @dataclass
 class ApiContext:
     """Settings, storage, policies and the command channel shared by every request."""
@@ -67,6 +81,8 @@ class ApiContext:
     clock: Callable[[], datetime] = utc_now
     request_snapshot: SnapshotRequester | None = None
     ingest_stats: IngestStatsSource | None = None
+    # Set once scoring runs in this process; None: no scoring here (no "scoring" in health).
+    scoring: ScoringMonitor | None = None
 
     def fleet_changed(self) -> None:
         """Tell the ingestion registry cache that gateways or assets changed."""

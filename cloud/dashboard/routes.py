@@ -85,7 +85,11 @@ def _safe_next(target: str | None) -> str:
 
 
 def build_router() -> APIRouter:
-    """All dashboard pages and the stylesheet on one router, to be mounted at `/`."""
+    """All dashboard pages and the stylesheet on one router, to be mounted at `/`.
+
+    The asset page says when scoring fails for the asset (the context's `scoring`, where
+    scoring runs in this process).
+    """
     templates = _templates()
     # Every write on this router must have passed the CSRF middleware (cloud.dashboard.csrf).
     router = APIRouter(include_in_schema=False, dependencies=[Depends(require_csrf_checked)])
@@ -206,6 +210,7 @@ def build_router() -> APIRouter:
             log.warning("latest snapshot of %s unavailable: %s", asset_id, err)
             snap = None
         spectra = spectrum_view(snap, health.asset) if snap is not None else None
+        monitor = get_context(request).scoring
         return render(
             request,
             "asset.html",
@@ -220,6 +225,7 @@ def build_router() -> APIRouter:
                 alert_row(a) for a in reversed(recent) if a.state not in OPEN_ALERT_STATES
             ],
             snapshot_status=snapshot,
+            scoring=monitor.asset(asset_id) if monitor is not None else None,
         )
 
     @router.post("/assets/{asset_id}/snapshot")

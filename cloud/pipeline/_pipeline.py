@@ -3,12 +3,18 @@
 One round reads every asset's new rows in one query, scores them in one vectorised
 call, and turns persistent anomalies into alerts and work orders through the domain
 layer. State (cursors, baselines, persistence tails) is saved after each round.
+
+A model that raises for one asset never stops the fleet: a fleet-wide call that fails
+is retried per asset to find the one that fails, and that asset's round is skipped,
+counted and shown (`ScoringHealth`) while every other asset is scored as usual.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -16,23 +22,28 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-from sqlalchemy import select
+import numpy.typing as npt
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from cloud.db.models import OPEN_ALERT_STATES, Alert, Asset, Verdict
+from cloud.db.models import OPEN_ALERT_STATES, Alert, Asset, Verdict, WorkOrder
 from cloud.domain.alerts import clear_condition, upsert_alert
 from cloud.domain.catalogue import FailureModeCatalogue
 from cloud.domain.policy import ServiceLevelPolicy
 from cloud.domain.workorders import open_from_alert
 from cloud.pipeline._alert_rule import PersistenceRule, rolling_counts
-from cloud.pipeline._assessment import AssetView, KeyView
+from cloud.pipeline._assessment import Assessment, AssetView, KeyView
 from cloud.pipeline._batch import Batch
 from cloud.pipeline._evidence import build_evidence
 from cloud.pipeline._model_suite import ModelSuite
+from cloud.pipeline._protection import PROTECTION_MODES
+from cloud.pipeline._protection_alerts import ProtectionRules
+from cloud.pipeline._scoring_health import ScoringHealth, ScoringStage
 from cloud.pipeline._severity import decide_severity
 from cloud.pipeline._state import PipelineState, align_columns, point_key, split_key
 from cloud.settings import CloudSettings
 from cloud.telemetry import FeatureFrame, TimeLike
+from ironwatch.physics import AssetPhysics
 
 __all__ = ["FeatureSource", "RoundReport", "ScoringPipeline"]
 
@@ -48,8 +59,17 @@ ANOMALY_MODE = "unknown_anomaly"
 SNAPSHOT_RETRY = timedelta(minutes=1)
 # How long a new alert waits for the waveform it asked for before opening undiagnosed.
 SNAPSHOT_WAIT = timedelta(seconds=15)
-# Rows around an alert handed to the detector with an engineer's verdict.
+# The newest rows of an alert, up to its verdict, handed to the detector with it.
 VERDICT_ROWS = 500
+FloatArray = npt.NDArray[np.float64]
+
+
+def _stage_of(err: BaseException) -> ScoringStage:
+    """Which model an assessment error came from: RUL if raised inside it, else diagnosis."""
+    for frame in traceback.extract_tb(err.__traceback__):
+        if frame.name == "_rul" or frame.filename.endswith(("models/rul.py", "models\\rul.py")):
+            return "rul"
+    return "diagnosis"
 
 
 class FeatureSource(Protocol):
@@ -83,6 +103,11 @@ class RoundReport:
     snapshots_requested: list[str] = field(default_factory=list)
     verdicts_seen: int = 0
     verdicts_applied: int = 0
+    verdicts_expired: int = 0
+    protection_alerts: list[int] = field(default_factory=list)
+    # Assets whose rows went through the round, and those whose round was skipped.
+    scored_assets: set[str] = field(default_factory=set)
+    failed_assets: set[str] = field(default_factory=set)
 
 
 class ScoringPipeline:
@@ -120,8 +145,12 @@ class ScoringPipeline:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.last_report: RoundReport | None = None
+        self.health = ScoringHealth(settings.scoring_interval_s, clock=self.clock)
+        # Assets whose baseline the detector could not be fitted on, with the error.
+        self._unfit: dict[str, BaseException] = {}
+        self.protection = ProtectionRules(settings, policy=policy, catalogue=catalogue)
         if self.state.baseline.rows:
-            self._refit()
+            self._refit(self.clock())
 
     # -- background loop -------------------------------------------------------------------
     def start(self) -> None:
@@ -142,9 +171,9 @@ class ScoringPipeline:
         while not self._stop.wait(self.settings.scoring_interval_s):
             try:
                 self.run_once(self.clock())
-            except Exception:
+            except Exception as err:
                 # A bad round must not kill scoring; the next round retries from the cursors.
-                log.exception("scoring round failed")
+                self.health.round_failed(err)
 
     # -- one round -------------------------------------------------------------------------
     def run_once(self, now: datetime) -> RoundReport:
@@ -156,11 +185,15 @@ class ScoringPipeline:
             report = RoundReport(at=now)
             # Verdicts first, so this round's windows are judged by the corrected threshold.
             with self.session_factory() as session:
-                report.verdicts_seen, report.verdicts_applied = self._apply_verdicts(session)
+                self._expire_verdicts(session, now, report)
+                report.verdicts_seen, report.verdicts_applied = self._apply_verdicts(
+                    session, now, report
+                )
             batch = self._read_new(now)
             report.rows_read = len(batch)
+            self.protection.track(batch)
             scored = self._commission(batch, now, report) if len(batch) else batch
-            keys_scored = self._score(scored, report) if len(scored) else {}
+            keys_scored = self._score(scored, now, report) if len(scored) else {}
             self._last_views.update(keys_scored)
             # An alert held for its snapshot is decided even if its asset sent nothing new.
             for key, view in self._last_views.items():
@@ -169,9 +202,13 @@ class ScoringPipeline:
             with self.session_factory() as session:
                 if keys_scored:
                     self._act(session, keys_scored, now, report)
+                self._protect(session, batch, now, report)
                 session.commit()
-            if report.rows_read or report.verdicts_seen:
+            if report.rows_read or report.verdicts_seen or report.verdicts_expired:
                 self.state.save(self.state_dir)
+            for asset_id in sorted(report.scored_assets - report.failed_assets):
+                self.health.scored(asset_id, now)
+            self.health.round_completed(now)
             self.last_report = report
             if report.rows_read or report.alerts_upserted:
                 log.info(
@@ -234,7 +271,7 @@ class ScoringPipeline:
         if completed:
             self.state.baseline.version += 1
             report.commissioned = completed
-            self._refit()
+            self._refit(now, report)
             log.info("commissioned %s (baseline v%d)", ", ".join(completed),
                      self.state.baseline.version)
         commissioned = np.array(
@@ -243,27 +280,114 @@ class ScoringPipeline:
         )
         return batch.take(~to_baseline & commissioned)
 
-    def _refit(self) -> None:
+    def _refit(self, now: datetime, report: RoundReport | None = None) -> None:
+        """Fit the detector on every commissioned key; an asset whose rows fail is left out."""
         keys = sorted(k for k, ks in self.state.keys.items() if ks.commissioned_at_s is not None)
         keys = [k for k in keys if self.state.baseline.count(k)]
+        self._unfit = {}
         if not keys:
             return
-        x, ids = self.state.baseline.stacked(keys)
-        self.models.fit(x, ids, self.state.baseline.feature_names)
+        try:
+            self._fit_keys(keys)
+        except Exception as fleet_err:
+            # Find the assets whose baselines make the fit fail, and fit the rest.
+            by_asset: dict[str, list[str]] = {}
+            for key in keys:
+                by_asset.setdefault(split_key(key)[0], []).append(key)
+            for asset_id, asset_keys in by_asset.items():
+                try:
+                    self._fit_keys(asset_keys)
+                except Exception as err:
+                    self._unfit[asset_id] = err
+                    self._failed(asset_id, "fit", err, now, report)
+            fit_keys = [k for k in keys if split_key(k)[0] not in self._unfit]
+            if not self._unfit:
+                raise  # no single asset to blame: the round fails as a whole
+            if fit_keys:
+                try:
+                    self._fit_keys(fit_keys)
+                except Exception:
+                    raise fleet_err from None
         # A refit starts from the commissioning rows again: replay engineers' verdicts.
         for item in self.state.verdict_rows:
+            asset_id = split_key(item["key"])[0]
+            if asset_id in self._unfit:
+                continue
             rows = np.asarray(item["rows"], dtype=np.float64).reshape(len(item["rows"]), -1)
-            self.models.apply_verdict(item["key"], item["verdict"], rows, item["names"])
+            try:
+                self.models.apply_verdict(item["key"], item["verdict"], rows, item["names"])
+            except Exception as err:
+                self._failed(asset_id, "verdict", err, now, report)
 
-    def _score(self, batch: Batch, report: RoundReport) -> dict[str, KeyView]:
+    def _fit_keys(self, keys: list[str]) -> None:
+        x, ids = self.state.baseline.stacked(keys)
+        self.models.fit(x, ids, self.state.baseline.feature_names)
+
+    def _failed(
+        self,
+        asset_id: str,
+        stage: ScoringStage,
+        err: BaseException,
+        now: datetime,
+        report: RoundReport | None,
+    ) -> None:
+        """A model call for one asset raised: skip its round, count and show it."""
+        self.health.failed(asset_id, stage, err, now)
+        if report is not None:
+            report.failed_assets.add(asset_id)
+
+    def _anomaly(
+        self, batch: Batch
+    ) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_], FloatArray]:
+        """Aligned features, anomaly ratio, over-threshold flag and robust z of each row."""
+        x = align_columns(batch.values, batch.feature_names, self.state.baseline.feature_names)
+        scores, over = self.models.score(batch.values, batch.feature_names, batch.keys)
+        z = self.models.feature_z(x, batch.keys, self.state.baseline)
+        return x, scores, over, z
+
+    def _score_isolated(
+        self, batch: Batch, now: datetime, report: RoundReport
+    ) -> tuple[Batch, tuple[FloatArray, FloatArray, npt.NDArray[np.bool_], FloatArray]]:
+        """Score the batch in one call; if that raises, drop the assets whose rows do."""
+        keep = np.ones(len(batch), dtype=bool)
+        for asset_id, err in self._unfit.items():
+            rows = batch.asset_ids == asset_id
+            if rows.any():
+                keep &= ~rows
+                self._failed(asset_id, "fit", err, now, report)
+        batch = batch.take(keep)
+        if not len(batch):
+            return batch, self._nothing()
+        try:
+            return batch, self._anomaly(batch)
+        except Exception:
+            keep = np.ones(len(batch), dtype=bool)
+            for asset_id in np.unique(batch.asset_ids).tolist():
+                rows = batch.asset_ids == asset_id
+                try:
+                    self._anomaly(batch.take(rows))
+                except Exception as err:
+                    keep &= ~rows
+                    self._failed(asset_id, "anomaly", err, now, report)
+            if keep.all():
+                raise  # no single asset to blame: the round fails as a whole
+            batch = batch.take(keep)
+            return batch, self._anomaly(batch) if len(batch) else self._nothing()
+
+    def _nothing(self) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_], FloatArray]:
+        width = len(self.state.baseline.feature_names)
+        return np.zeros((0, width)), np.zeros(0), np.zeros(0, dtype=bool), np.zeros((0, width))
+
+    def _score(self, batch: Batch, now: datetime, report: RoundReport) -> dict[str, KeyView]:
         """Score all rows in one call, update persistence per key; return per-key views."""
         if not self.models.fitted:
             return {}
         names = self.state.baseline.feature_names
-        x = align_columns(batch.values, batch.feature_names, names)
-        scores, over = self.models.score(batch.values, batch.feature_names, batch.keys)
-        z = self.models.feature_z(x, batch.keys, self.state.baseline)
+        batch, (x, scores, over, z) = self._score_isolated(batch, now, report)
+        if not len(batch):
+            return {}
         report.rows_scored = len(batch)
+        report.scored_assets.update(np.unique(batch.asset_ids).tolist())
         # The health indicator for RUL is the ISO velocity: its failure level is known.
         health = batch.column(HEALTH_INDICATOR)
         report.over_threshold = int(over.sum())
@@ -312,14 +436,28 @@ class ScoringPipeline:
         assets = {
             a.id: a for a in session.scalars(select(Asset).where(Asset.id.in_(list(by_asset))))
         }
-        physics = {aid: a.physics for aid, a in assets.items()}
-        raised_ids = [aid for aid, vs in by_asset.items() if any(v.raised for v in vs)]
-        assessments = self.models.assess(
-            [AssetView(asset_id=aid, keys=by_asset[aid]) for aid in raised_ids if aid in physics],
-            physics,
-        )
+        physics: dict[str, AssetPhysics | None] = {}
+        for aid, asset in assets.items():
+            try:
+                physics[aid] = asset.physics
+            except Exception as err:
+                self._failed(aid, "physics", err, now, report)
+        assessments: dict[str, Assessment] = {}
+        for aid, views_of in by_asset.items():
+            if aid not in physics or not any(v.raised for v in views_of):
+                continue
+            # One asset per call: diagnosis or RUL raising for one machine skips only it.
+            try:
+                assessments.update(
+                    self.models.assess([AssetView(asset_id=aid, keys=views_of)], physics)
+                )
+            except Exception as err:
+                self._failed(aid, _stage_of(err), err, now, report)
         for asset_id, views_of in by_asset.items():
             if asset_id not in assets:
+                self.health.forget(asset_id)
+                continue
+            if asset_id in report.failed_assets:
                 continue
             open_modes = self.state.open_modes.setdefault(asset_id, [])
             assessment = assessments.get(asset_id)
@@ -347,14 +485,18 @@ class ScoringPipeline:
                 # One alert per episode: its failure mode stays what it was opened as, and
                 # a later diagnosis shows in the evidence (and raises severity).
                 assessment.failure_mode = open_modes[0]
-            severity = decide_severity(
-                diagnosed=diagnosed,
-                confidence=assessment.confidence,
-                iso_zone=assessment.iso_zone,
-                rul_low_h=None if assessment.rul_hours is None else assessment.rul_hours[0],
-                model_severity=assessment.severity,
-            )
-            evidence = build_evidence(assessment, self.rule, self.models)
+            try:
+                severity = decide_severity(
+                    diagnosed=diagnosed,
+                    confidence=assessment.confidence,
+                    iso_zone=assessment.iso_zone,
+                    rul_low_h=None if assessment.rul_hours is None else assessment.rul_hours[0],
+                    model_severity=assessment.severity,
+                )
+                evidence = build_evidence(assessment, self.rule, self.models)
+            except Exception as err:
+                self._failed(asset_id, "evidence", err, now, report)
+                continue
             alert = upsert_alert(
                 session,
                 asset_id=asset_id,
@@ -377,6 +519,28 @@ class ScoringPipeline:
             )
             if work_order is not None:
                 report.work_orders.append(work_order.id)
+
+    def _protect(self, session: Session, batch: Batch, now: datetime, report: RoundReport) -> None:
+        """The protection rules for assets with new rows and those whose rule waited."""
+
+        def defer(asset_id: str) -> bool:
+            # An alert held for its waveform opens within SNAPSHOT_WAIT, and the rule then
+            # lifts it: a few seconds for one alert instead of two.
+            waiting = self._waiting_since.get(asset_id)
+            return (
+                waiting is not None
+                and asset_id not in report.failed_assets
+                and now.timestamp() - waiting < SNAPSHOT_WAIT.total_seconds()
+            )
+
+        assets = set(np.unique(batch.asset_ids).tolist()) | set(self._waiting_since)
+        outcome = self.protection.act(session, assets, now, defer=defer)
+        for asset_id, err in outcome.failed.items():
+            self._failed(asset_id, "protection", err, now, report)
+        report.alerts_upserted += outcome.opened_or_updated
+        report.protection_alerts += outcome.alerts
+        report.work_orders += outcome.work_orders
+        report.cleared += outcome.cleared
 
     def _hold_for_snapshot(
         self, asset_id: str, point: str, now: datetime, report: RoundReport
@@ -413,45 +577,103 @@ class ScoringPipeline:
         report.snapshots_requested.append(asset_id)
         return True
 
-    def _apply_verdicts(self, session: Session) -> tuple[int, int]:
+    def _apply_verdicts(
+        self, session: Session, now: datetime, report: RoundReport
+    ) -> tuple[int, int]:
         """Feed new verdicts back to the anomaly detector, once each, with the alarmed rows.
 
-        Returns (verdicts seen, verdicts the detector took).
+        A verdict covers what the engineer saw: the alert's rows up to the verdict, so a
+        later departure beyond them alarms again. The latest verdict on an alert is the one
+        that counts: a second one replaces the first (both stay in the verdict history) and
+        the detector is refitted with it, not updated on top of it. Verdicts on protection
+        alerts teach the detector nothing. Returns (verdicts seen, verdicts the detector took).
         """
         last = max(self.state.verdicts_applied, default=0)
         fresh = session.scalars(
             select(Verdict).where(Verdict.id > last).order_by(Verdict.id)
         ).all()
         applied = 0
+        refit = False
         for verdict in fresh:
             self.state.verdicts_applied.append(verdict.id)
             alert = session.get(Alert, verdict.alert_id) if verdict.alert_id is not None else None
             point = alert.evidence.get("point") if alert is not None else None
             if alert is None or not point or not self.models.fitted:
                 continue
+            if alert.failure_mode in PROTECTION_MODES:
+                continue
             frame = self.store.query(
                 asset_ids=[alert.asset_id],
                 point=str(point),
                 start=alert.opened_at - timedelta(minutes=10),
-                end=alert.last_seen_at + timedelta(seconds=1),
-                limit=VERDICT_ROWS,
+                end=min(alert.last_seen_at, verdict.at) + timedelta(seconds=1),
             )
-            if not len(frame):
-                continue
+            # The newest rows up to the verdict: what the engineer looked at.
+            frame = frame.take(np.arange(max(0, len(frame) - VERDICT_ROWS), len(frame)))
             key = point_key(alert.asset_id, str(point))
             names = list(frame.feature_names)
-            if self.models.apply_verdict(key, verdict.verdict, frame.values, names):
+            entry = {"key": key, "verdict": verdict.verdict, "names": names,
+                     "rows": frame.values.tolist(), "alert_id": alert.id,
+                     "at_s": verdict.at.timestamp()}
+            replaced = [v for v in self.state.verdict_rows if v.get("alert_id") == alert.id]
+            if replaced:
+                # The engineer changed their mind: the new verdict replaces the old one and
+                # the detector is refitted from its baseline with the verdicts that now hold.
+                self.state.verdict_rows = [
+                    v for v in self.state.verdict_rows if v.get("alert_id") != alert.id
+                ]
+                if verdict.verdict in ("false_alarm", "confirmed") and len(frame):
+                    self.state.verdict_rows.append(entry)
+                    applied += 1
+                refit = True
+            elif len(frame):
+                try:
+                    taken = self.models.apply_verdict(key, verdict.verdict, frame.values, names)
+                except Exception as err:
+                    self._failed(alert.asset_id, "verdict", err, now, report)
+                    continue
+                if not taken:
+                    continue
                 applied += 1
-                if verdict.verdict == "false_alarm":
-                    # Judged normal: start the persistence count afresh under the new threshold,
-                    # or the windows already counted would reopen the alert at once.
-                    ks = self.state.key(key)
-                    ks.flags_tail, ks.raised, ks.onset_s = [], False, None
-                    modes = self.state.open_modes.get(alert.asset_id, [])
-                    if alert.failure_mode in modes:
-                        modes.remove(alert.failure_mode)
-                self.state.verdict_rows.append(
-                    {"key": key, "verdict": verdict.verdict, "names": names,
-                     "rows": frame.values.tolist()}
-                )
+                self.state.verdict_rows.append(entry)
+            else:
+                continue
+            if verdict.verdict == "false_alarm":
+                # Judged normal: start the persistence count afresh under the new threshold,
+                # or the windows already counted would reopen the alert at once.
+                ks = self.state.key(key)
+                ks.flags_tail, ks.raised, ks.onset_s = [], False, None
+                modes = self.state.open_modes.get(alert.asset_id, [])
+                if alert.failure_mode in modes:
+                    modes.remove(alert.failure_mode)
+        if refit:
+            self._refit(now, report)
         return len(fresh), applied
+
+    def _expire_verdicts(self, session: Session, now: datetime, report: RoundReport) -> None:
+        """Verdicts end with the next maintenance: work done on the machine after them."""
+        if not self.state.verdict_rows:
+            return
+        assets = sorted({split_key(str(v["key"]))[0] for v in self.state.verdict_rows})
+        serviced = func.max(func.coalesce(WorkOrder.done_at, WorkOrder.closed_at))
+        done = {
+            asset_id: at.timestamp()
+            for asset_id, at in session.execute(
+                select(WorkOrder.asset_id, serviced)
+                .where(WorkOrder.asset_id.in_(assets), WorkOrder.cancelled_at.is_(None))
+                .group_by(WorkOrder.asset_id)
+            ).all()
+            if at is not None
+        }
+        keep = [
+            v for v in self.state.verdict_rows
+            if float(v.get("at_s", -math.inf))
+            >= done.get(split_key(str(v["key"]))[0], -math.inf)
+        ]
+        expired = len(self.state.verdict_rows) - len(keep)
+        if expired:
+            self.state.verdict_rows = keep
+            report.verdicts_expired = expired
+            log.info("%d verdicts expired after maintenance; detector refitted without them",
+                     expired)
+            self._refit(now, report)

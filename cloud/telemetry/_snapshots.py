@@ -1,7 +1,8 @@
 """Waveform snapshots as JSON files, for backends that cannot hold megabyte strings.
 
 InfluxDB caps string fields at 64 KiB, so a raw waveform lives next to it on disk:
-<dir>/<asset>/<point>/<ts_ns>-<gateway>-<seq>.json, written atomically.
+<dir>/<asset>/<point>/<ts_ns>-<gateway>-<snapshot key>.json, written atomically; one file
+per (gateway, asset, snapshot id), so a resend is kept once and every asset's is kept.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class SnapshotDirectory:
 
     def save(self, snapshot: WaveformSnapshot) -> bool:
         folder = self.root / snapshot.asset_id / snapshot.point
-        name = f"{datetime_to_ns(snapshot.ts):020d}-{snapshot.gateway_id}-{snapshot.seq}.json"
+        name = f"{datetime_to_ns(snapshot.ts):020d}-{snapshot.gateway_id}-{snapshot.key}.json"
         path = folder / name
         if path.exists():
             return False

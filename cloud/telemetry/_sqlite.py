@@ -12,6 +12,7 @@ import sqlite3
 import struct
 import threading
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -51,16 +52,18 @@ CREATE TABLE IF NOT EXISTS feature_sets (
     names TEXT NOT NULL UNIQUE
 );
 """ + _RECORDS_TABLE + _RECORDS_INDEXES + """
-CREATE TABLE IF NOT EXISTS snapshots (
+CREATE TABLE IF NOT EXISTS waveform_snapshots (
     gateway_id TEXT NOT NULL,
-    seq INTEGER NOT NULL,
     asset_id TEXT NOT NULL,
+    snapshot_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
     point TEXT NOT NULL,
     ts_ns INTEGER NOT NULL,
     body TEXT NOT NULL,
-    PRIMARY KEY (gateway_id, seq)
+    PRIMARY KEY (gateway_id, asset_id, snapshot_id)
 );
-CREATE INDEX IF NOT EXISTS snapshots_asset_time ON snapshots (asset_id, point, ts_ns);
+CREATE INDEX IF NOT EXISTS waveform_snapshots_asset_time
+    ON waveform_snapshots (asset_id, point, ts_ns);
 """
 # Files written before outbox epochs keyed records on (gateway_id, seq) alone; their rows
 # move to the legacy epoch '' (see _migrate).
@@ -73,6 +76,7 @@ INSERT INTO records (gateway_id, epoch, seq, asset_id, point, ts_ns, window_s, s
     FROM records_before_epochs;
 DROP TABLE records_before_epochs;
 """ + _RECORDS_INDEXES
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _INSERT = (
     "INSERT OR IGNORE INTO records (gateway_id, epoch, seq, asset_id, point, ts_ns, window_s, "
     "stale, feature_set, vals) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -104,8 +108,40 @@ class SqliteTelemetryStore:
         try:
             _migrate(conn)
             conn.executescript(_SCHEMA)
+            self._migrate_snapshots(conn)
         except sqlite3.Error as err:
             raise StoreUnavailableError(f"cannot initialise {self.path}: {err}") from err
+
+    @staticmethod
+    def _migrate_snapshots(conn: sqlite3.Connection) -> None:
+        """Move snapshots of a file written before they had ids, keyed as a resend would be.
+
+        That table was keyed on (gateway, seq), which lost a second asset's snapshot.
+        """
+        old = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'snapshots'"
+        ).fetchone()
+        if old is None:
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for rowid, point, ts_ns in conn.execute(
+                "SELECT rowid, point, ts_ns FROM snapshots"
+            ).fetchall():
+                key = WaveformSnapshot.window_id(
+                    point, _EPOCH + timedelta(microseconds=int(ts_ns) // 1000)
+                )
+                conn.execute(
+                    "INSERT OR IGNORE INTO waveform_snapshots (gateway_id, asset_id, snapshot_id,"
+                    " seq, point, ts_ns, body) SELECT gateway_id, asset_id, ?, seq, point, ts_ns,"
+                    " body FROM snapshots WHERE rowid = ?",
+                    (key, rowid),
+                )
+            conn.execute("DROP TABLE snapshots")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
 
     def _conn(self) -> sqlite3.Connection:
         if self._closed:
@@ -309,22 +345,23 @@ class SqliteTelemetryStore:
         )
 
     def save_snapshot(self, snapshot: WaveformSnapshot) -> bool:
+        """Keep it unless this (gateway, asset, snapshot id) is already stored (a resend)."""
         conn = self._conn()
         with self._write_lock:
             try:
                 before = conn.total_changes
                 conn.execute(
-                    "INSERT OR IGNORE INTO snapshots (gateway_id, seq, asset_id, point, ts_ns, "
-                    "body) VALUES (?, ?, ?, ?, ?, ?)",
-                    (snapshot.gateway_id, snapshot.seq, snapshot.asset_id, snapshot.point,
-                     datetime_to_ns(snapshot.ts), snapshot.model_dump_json()),
+                    "INSERT OR IGNORE INTO waveform_snapshots (gateway_id, asset_id, snapshot_id,"
+                    " seq, point, ts_ns, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (snapshot.gateway_id, snapshot.asset_id, snapshot.key, snapshot.seq,
+                     snapshot.point, datetime_to_ns(snapshot.ts), snapshot.model_dump_json()),
                 )
                 return conn.total_changes > before
             except sqlite3.Error as err:
                 raise StoreUnavailableError(f"snapshot write to {self.path} failed: {err}") from err
 
     def latest_snapshot(self, asset_id: str, point: str | None = None) -> WaveformSnapshot | None:
-        sql = "SELECT body FROM snapshots WHERE asset_id = ?"
+        sql = "SELECT body FROM waveform_snapshots WHERE asset_id = ?"
         params: list[Any] = [asset_id]
         if point is not None:
             sql += " AND point = ?"

@@ -142,6 +142,8 @@ def test_commands_snapshot_interval_and_garbage(
         payload = listener.of_type("snapshot")[0]
         snapshot = WaveformSnapshot.model_validate(payload)
         assert snapshot.request_id == "c-1" and snapshot.point == "de"
+        # The gateway names the window it sent: the cloud keeps one per (gateway, asset, id).
+        assert snapshot.snapshot_id == WaveformSnapshot.window_id("de", snapshot.ts)
         samples = snapshot.samples()
         assert samples.shape == (2048,)
         assert np.max(np.abs(samples)) == pytest.approx(2.0, abs=0.3)

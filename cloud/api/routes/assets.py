@@ -7,12 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 from sqlalchemy import select
 
+from cloud.api.context import ApiContext
 from cloud.api.deps import ContextDep, NowDep, SessionDep
 from cloud.api.errors import ERROR_RESPONSES
 from cloud.api.routes._common import AdminDep, ReaderDep, ServiceDeskDep, page_of
 from cloud.api.schemas import (
     AssetCreate,
     AssetPublic,
+    AssetScoringPublic,
     AssetUpdate,
     MaintenancePlanCreate,
     MaintenancePlanPublic,
@@ -36,9 +38,18 @@ def _get(session: SessionDep, asset_id: str) -> Asset:
     return asset
 
 
+def _public(asset: Asset, context: ApiContext) -> AssetPublic:
+    """The asset with its scoring state (last scored round, failure) where scoring runs."""
+    out = AssetPublic.model_validate(asset)
+    state = context.scoring.asset(asset.id) if context.scoring is not None else None
+    if state is not None:
+        out.scoring = AssetScoringPublic.model_validate(state)
+    return out
+
+
 @router.get("", response_model=Page[AssetPublic])
 def list_assets(
-    *, session: SessionDep, _: ReaderDep, q: Annotated[AssetQuery, Query()]
+    *, session: SessionDep, context: ContextDep, _: ReaderDep, q: Annotated[AssetQuery, Query()]
 ) -> Page[AssetPublic]:
     """Assets, ordered by id, filtered by gateway, kind or customer tier."""
     query = select(Asset).order_by(Asset.id)
@@ -48,7 +59,10 @@ def list_assets(
         query = query.where(Asset.kind == q.kind)
     if q.customer_tier is not None:
         query = query.where(Asset.customer_tier == q.customer_tier)
-    return page_of(session, query, limit=q.limit, offset=q.offset, schema=AssetPublic)
+    return page_of(
+        session, query, limit=q.limit, offset=q.offset, schema=AssetPublic,
+        convert=lambda asset: _public(asset, context),
+    )
 
 
 @router.post("", response_model=AssetPublic, status_code=201)
@@ -68,9 +82,11 @@ def create_asset(
 
 
 @router.get("/{asset_id}", response_model=AssetPublic)
-def get_asset(asset_id: AssetId, session: SessionDep, _: ReaderDep) -> AssetPublic:
-    """One asset."""
-    return AssetPublic.model_validate(_get(session, asset_id))
+def get_asset(
+    asset_id: AssetId, session: SessionDep, context: ContextDep, _: ReaderDep
+) -> AssetPublic:
+    """One asset, with its scoring state: when last scored, and why not if it fails."""
+    return _public(_get(session, asset_id), context)
 
 
 @router.patch("/{asset_id}", response_model=AssetPublic)

@@ -20,6 +20,12 @@ from cloud.api.schemas.fleet import (
     MaintenancePlanPublic,
     RunningHoursUpdate,
 )
+from cloud.api.schemas.scoring import (
+    AssetScoringPublic,
+    FailingAssetPublic,
+    ScoringFailurePublic,
+    ScoringHealthPublic,
+)
 from cloud.api.schemas.service import (
     KpisPublic,
     TelemetryCount,
@@ -45,8 +51,10 @@ __all__ = [
     "AlertPublic",
     "AssetCreate",
     "AssetPublic",
+    "AssetScoringPublic",
     "AssetUpdate",
     "EscalationPublic",
+    "FailingAssetPublic",
     "GatewayCreate",
     "GatewayCreated",
     "GatewayPublic",
@@ -56,6 +64,8 @@ __all__ = [
     "MaintenancePlanPublic",
     "Page",
     "RunningHoursUpdate",
+    "ScoringFailurePublic",
+    "ScoringHealthPublic",
     "TelemetryCount",
     "TelemetryPage",
     "TelemetryRow",

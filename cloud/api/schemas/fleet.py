@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, Field, computed_field
 
 from cloud.api.schemas.common import Id, InputModel, PublicModel, UtcTime
+from cloud.api.schemas.scoring import AssetScoringPublic
 from cloud.domain.vocabulary import AssetKind, CustomerTier
 from ironwatch.physics import AssetPhysics
 
@@ -121,6 +122,8 @@ class AssetPublic(PublicModel):
     running_hours: float
     created_at: UtcTime
     updated_at: UtcTime
+    # Filled where scoring runs in this process; null elsewhere and before its first round.
+    scoring: AssetScoringPublic | None = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property

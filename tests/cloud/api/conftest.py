@@ -123,6 +123,7 @@ def build(telemetry_store: Any = None) -> Api:
     context.session_factory = factory
     context.telemetry = telemetry_store
     context.clock = lambda: clock[0]
+    context.scoring = None
     return Api(client=_shared_client(), session_factory=factory, headers=headers, clock=clock)
 
 

@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 
 from cloud.api import make_context
+from cloud.api.context import ScoringMonitor
 from cloud.dashboard import mount_dashboard
 from cloud.dashboard.csrf import CSRF_FIELD
 from cloud.dashboard.sessions import CSRF_COOKIE, SESSION_COOKIE, csrf_token_for
@@ -374,23 +375,24 @@ class DashboardClient(TestClient):
         return super().post(url, data=form, **kwargs)
 
 
-def make_app(fleet: Fleet, *, with_snapshot: bool = True) -> FastAPI:
+def make_app(
+    fleet: Fleet, *, with_snapshot: bool = True, scoring: ScoringMonitor | None = None
+) -> FastAPI:
     """An app with only the dashboard, as cloud/app.py includes it (with its protections)."""
 
     def request_snapshot(asset_id: str, point: str | None, actor: str) -> str:
         fleet.requested.append((asset_id, point, actor))
         return f"cmd-{len(fleet.requested)}"
 
-    app = FastAPI()
-    mount_dashboard(
-        app,
-        make_context(
-            fleet.settings,
-            fleet.session_factory,
-            telemetry_store=fleet.store,
-            request_snapshot=request_snapshot if with_snapshot else None,
-        ),
+    context = make_context(
+        fleet.settings,
+        fleet.session_factory,
+        telemetry_store=fleet.store,
+        request_snapshot=request_snapshot if with_snapshot else None,
     )
+    context.scoring = scoring
+    app = FastAPI()
+    mount_dashboard(app, context)
     return app
 
 

@@ -13,14 +13,15 @@ from fastapi import FastAPI
 from cloud.api import make_context
 from cloud.dashboard import mount_dashboard
 from cloud.dashboard.auth import COOKIE_NAME
+from cloud.pipeline import ScoringHealth
 from cloud.telemetry import FeatureFrame, StoreUnavailableError, TelemetryReader
 from ironwatch.wire import WaveformSnapshot
 
 from .conftest import ADMIN_TOKEN, LOCAL, DashboardClient, Fleet, TestClient, make_app
 
 
-def signed_in(fleet: Fleet, token: str, **kw: bool) -> TestClient:
-    c = DashboardClient(make_app(fleet, **kw), client=LOCAL)
+def signed_in(fleet: Fleet, token: str, *, with_snapshot: bool = True) -> TestClient:
+    c = DashboardClient(make_app(fleet, with_snapshot=with_snapshot), client=LOCAL)
     r = c.post("/login", data={"token": token, "next": "/"}, follow_redirects=False)
     assert r.status_code == 303
     return c
@@ -314,3 +315,19 @@ def test_ingestion_page_shows_gateway_events_and_dead_letters(
     assert "&lt;script&gt;" in html and "<script>" not in html  # payloads are escaped
     filtered = client.get("/ingestion?reason=unknown_gateway").text
     assert "gw-x" in filtered and "stored already" not in filtered
+
+
+def test_asset_page_says_when_scoring_fails_for_it(fleet: Fleet) -> None:
+    health = ScoringHealth(2.0)
+    since = fleet.now - timedelta(minutes=5)
+    health.scored("pump-01", since - timedelta(seconds=2))
+    for k in range(4):
+        health.failed("pump-01", "diagnosis", IndexError("index 793 is out of bounds"),
+                      since + timedelta(seconds=2 * k))
+    with TestClient(make_app(fleet, scoring=health), client=LOCAL) as c:
+        failing = c.get("/assets/pump-01").text
+        healthy = c.get("/assets/motor-03").text
+    assert "Scoring failed:" in failing
+    assert "diagnosis: IndexError: index 793 is out of bounds" in failing
+    assert f"since {since:%Y-%m-%d %H:%M} UTC" in failing and "4 rounds skipped" in failing
+    assert "Scoring failed" not in healthy

@@ -155,3 +155,31 @@ def test_epochs_are_separate_and_conflicts_are_refused(store: TelemetryStore) ->
     frame = store.query(asset_ids=["a1"], features=["accel_rms_ms2"])
     assert 99.0 not in frame.column("accel_rms_ms2")
     assert store.count() == 9 and store.duplicate_count() == 0
+
+
+def test_two_assets_snapshots_from_one_gateway_are_both_kept(store: TelemetryStore) -> None:
+    """A gateway stamps every snapshot with its outbox's last seq: the seq is no key."""
+
+    def snap(asset: str, second: int, snapshot_id: str | None, scale: float) -> WaveformSnapshot:
+        return WaveformSnapshot(
+            gateway_id="gw-1", seq=41, sent_at=T0, asset_id=asset, point="de",
+            ts=T0 + timedelta(seconds=second), sample_rate_hz=1000.0,
+            samples_f32le_b64=WaveformSnapshot.pack(np.arange(8) * scale),
+            snapshot_id=snapshot_id,
+        )
+
+    pump = snap("pump-01", 5, WaveformSnapshot.window_id("de", T0 + timedelta(seconds=5)), 1.0)
+    fan = snap("fan-02", 5, WaveformSnapshot.window_id("de", T0 + timedelta(seconds=5)), 2.0)
+    assert store.save_snapshot(pump) is True
+    assert store.save_snapshot(fan) is True
+    # The same window sent again (a QoS 1 redelivery, a second request) is kept once.
+    assert store.save_snapshot(pump) is False
+    # Without an id (an older gateway) the point and capture time key it.
+    older = snap("fan-02", 9, None, 3.0)
+    assert store.save_snapshot(older) is True and store.save_snapshot(older) is False
+    kept_pump = store.latest_snapshot("pump-01", "de")
+    kept_fan = store.latest_snapshot("fan-02")
+    assert kept_pump is not None and kept_fan is not None
+    np.testing.assert_array_equal(kept_pump.samples(), np.arange(8) * 1.0)
+    np.testing.assert_array_equal(kept_fan.samples(), np.arange(8) * 3.0)
+    assert kept_fan.key == older.key
