@@ -93,6 +93,7 @@ class RoundReport:
 
     at: datetime
     rows_read: int = 0
+    rows_stale: int = 0  # stale repeats read and left out
     rows_commissioning: int = 0
     rows_scored: int = 0
     commissioned: list[str] = field(default_factory=list)
@@ -189,7 +190,7 @@ class ScoringPipeline:
                 report.verdicts_seen, report.verdicts_applied = self._apply_verdicts(
                     session, now, report
                 )
-            batch = self._read_new(now)
+            batch = self._read_new(now, report)
             report.rows_read = len(batch)
             self.protection.track(batch)
             scored = self._commission(batch, now, report) if len(batch) else batch
@@ -220,12 +221,18 @@ class ScoringPipeline:
                 )
             return report
 
-    def _read_new(self, now: datetime) -> Batch:
+    def _read_new(self, now: datetime, report: RoundReport) -> Batch:
         cursors = [k.cursor_s for k in self.state.keys.values() if k.cursor_s is not None]
         floor = (now - MAX_LOOKBACK).timestamp()
         start_s = max(min(cursors), floor) if cursors else None
         start = None if start_s is None else datetime.fromtimestamp(start_s, UTC)
         frame = self.store.query(start=start, end=now)
+        # A stale row repeats a point's last good values while no new window came (a burst
+        # sensor between bursts, a dead Modbus device): it is not a measurement, so it never
+        # enters commissioning, scoring or the protection rules.
+        report.rows_stale = int(frame.stale.sum())
+        if report.rows_stale:
+            frame = frame.take(~frame.stale)
         if not len(frame):
             return Batch.build(
                 np.zeros(0, str), np.zeros(0, str), np.zeros(0), np.zeros((0, 0)), []
@@ -608,6 +615,7 @@ class ScoringPipeline:
                 start=alert.opened_at - timedelta(minutes=10),
                 end=min(alert.last_seen_at, verdict.at) + timedelta(seconds=1),
             )
+            frame = frame.take(~frame.stale)
             # The newest rows up to the verdict: what the engineer looked at.
             frame = frame.take(np.arange(max(0, len(frame) - VERDICT_ROWS), len(frame)))
             key = point_key(alert.asset_id, str(point))

@@ -195,3 +195,29 @@ def test_false_alarm_verdict_raises_the_threshold_and_keeps_quiet(
     for _ in range(3):
         pipeline.run_once(fleet.emit(10, degrade={"pump-01": 0.05}, hold=True))
     assert [a.state for a in _alerts(session_factory)] == ["resolved"]
+
+
+def test_stale_repeats_are_neither_commissioned_nor_scored(
+    store: MemoryStore, fleet: Fleet, session_factory: sessionmaker[Session],
+    settings: CloudSettings,
+) -> None:
+    """A burst sensor between bursts: the gateway repeats the last window flagged stale.
+
+    Those repeats are not measurements: a baseline built from one real window and its
+    copies would make the next healthy window look anomalous on every bearing.
+    """
+    pipeline = ScoringPipeline(store, session_factory, settings)
+    fleet.emit(5)
+    # Each real window is followed by 9 stale copies of itself, for every asset.
+    for gw, record in list(store.rows):
+        for i in range(1, 10):
+            copy = record.model_copy(update={
+                "seq": 10_000 + record.seq * 10 + i, "stale": True,
+                "ts": record.ts + timedelta(seconds=5 * i),
+            })
+            store.rows.append((gw, copy))
+    report = pipeline.run_once(fleet.t + timedelta(minutes=5))
+    assert report.rows_stale == 5 * 9 * 3
+    assert report.rows_read == 5 * 3
+    assert report.rows_commissioning == 5 * 3
+    assert all(pipeline.state.baseline.count(k) == 5 for k in pipeline.state.keys)
