@@ -236,7 +236,7 @@ class FeatureRecord(_Strict):
     seq: Seq = Field(description="per-gateway sequence number from the outbox")
     asset_id: Id
     point: Id = Field(description="measurement point / channel, e.g. 'de_radial'")
-    ts: StoredTime = Field(description="end of the window, UTC")
+    ts: StoredTime = Field(description="capture time of the end of the window, UTC")
     window_s: StrictNumber = Field(gt=0, le=86_400)
     features: dict[str, StrictNumber | None] = Field(min_length=1, max_length=256)
     stale: Annotated[bool, Strict()] = Field(

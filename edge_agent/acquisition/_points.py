@@ -46,6 +46,7 @@ class _PointState:
     scalars_stale: bool = False
     fresh: bool = False
     last_ts: datetime | None = None
+    window_ts: datetime | None = None  # capture time of the newest window
     last_good: dict[str, float | None] = field(default_factory=dict)
     last_good_at: float = 0.0  # monotonic
     last_window_s: float = 0.0
@@ -90,6 +91,7 @@ class PointTable:
             st.last_window_at = time.monotonic()
             st.fresh = True
             st.last_ts = raw.ts
+            st.window_ts = raw.ts
 
     def add_temperature(self, key: PointKey, temperature_c: float) -> None:
         if not math.isfinite(temperature_c):
@@ -158,7 +160,10 @@ class PointTable:
                         st.last_good = features
                         st.last_good_at = now_mono
                         st.last_window_s = st.window_s or interval_s
-                        out.append(PendingRecord(asset_id, point, st.last_ts or now,
+                        # A record with windows is stamped with their capture time, not
+                        # with the arrival of a later scalar reading.
+                        ts = (st.window_ts if st.windows else None) or st.last_ts or now
+                        out.append(PendingRecord(asset_id, point, ts,
                                                  st.last_window_s, features, stale))
                     st.windows.clear()
                     st.window_s = 0.0

@@ -22,6 +22,7 @@ from typing import Protocol
 
 import numpy as np
 
+from edge_agent.acquisition._clock import SampleClock
 from edge_agent.acquisition._points import PointKey, PointTable, RawWindow
 from edge_agent.acquisition._windows import Window, WindowAssembler
 from edge_agent.config import AssetConfig, SerialSourceConfig
@@ -96,6 +97,7 @@ class SerialCoordinator:
         self._factory = transport_factory
         self._transport: FrameSource | None = None
         self._assembler = WindowAssembler(source.window_samples)
+        self._clock = SampleClock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._speed_rpm: tuple[float, float] | None = None  # (monotonic s, rpm)
@@ -177,6 +179,7 @@ class SerialCoordinator:
                 return
         self.counters.frames += 1
         if isinstance(frame, SampleBlock):
+            self._clock.observe(frame.first_sample_index, frame.n_samples, frame.sample_rate_hz)
             for window in self._assembler.feed(frame):
                 self._window(window)
             self.counters.window_gaps = self._assembler.gaps
@@ -202,6 +205,7 @@ class SerialCoordinator:
         self.counters.identity_mismatches += 1
         self._verified_device = None
         self._assembler = WindowAssembler(self.source.window_samples)  # nothing carries over
+        self._clock = SampleClock()
         self.identity_problem = (
             f"device {frame.device_id} is model {frame.model!r}, serial {frame.serial_number!r};"
             f" expected {identity.describe()}"
@@ -236,7 +240,9 @@ class SerialCoordinator:
 
     def _window(self, window: Window) -> None:
         self.counters.windows += 1
-        ts = utc_now()
+        # Capture time of the window's last sample, from the device's sample counter.
+        end = window.first_sample_index + window.samples_ms2.shape[-1]
+        ts = self._clock.to_utc(end) or utc_now()
         n_channels = window.samples_ms2.shape[0]
         for (asset_id, bearing), channels in self._groups.items():
             usable = [(c, key) for c, key in channels if c < n_channels]
