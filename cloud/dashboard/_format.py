@@ -49,7 +49,15 @@ def fmt_hours(hours: float | None) -> str:
 
 
 def fmt_hours_range(low: float | None, high: float | None, median: float | None) -> str:
-    """An interval in the unit the median is shown in, so both ends compare at a glance."""
+    """An interval in the unit the median is shown in, so both ends compare at a glance.
+
+    No upper bound with a median is an open-ended interval: "beyond horizon".
+    """
+    if low is not None and math.isfinite(low) and median is not None and (
+        high is None or not math.isfinite(high)
+    ):
+        lo = f"{low / 24:.1f} d" if median >= 72 else f"{fmt_num(low)} h"
+        return f"{lo} – beyond horizon"
     if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)):
         return "–"
     if median is not None and median >= 72:

@@ -290,17 +290,23 @@ def rul_chart(
     *,
     frame: Frame | None = None,
 ) -> Markup:
-    """Remaining useful life as a bar: the interval shaded, the median marked, hours on x."""
+    """Remaining useful life as a bar: the interval shaded, the median marked, hours on x.
+
+    A median without an upper bound is an open-ended interval: the bar runs to the edge
+    and is labelled "beyond horizon".
+    """
     f = frame or Frame(height=84, top=14, bottom=30, left=16, right=24)
     if median_h is None or not math.isfinite(median_h):
         return empty_chart("Remaining useful life", "no RUL estimate", f)
     lo = low_h if low_h is not None and math.isfinite(low_h) else median_h
-    hi = high_h if high_h is not None and math.isfinite(high_h) else median_h
-    x_max = max(hi, median_h, 1.0) * 1.1
+    open_ended = high_h is None or not math.isfinite(high_h)
+    x_max = max(median_h * 2.0 if open_ended else float(high_h or 0.0), median_h, 1.0) * 1.1
+    hi = x_max if open_ended else float(high_h or 0.0)
     xs = LinearScale(0.0, x_max, f.left, f.left + f.plot_w)
     mid = f.top + f.plot_h / 2
     bar_h = f.plot_h * 0.6
-    desc = f"median {fmt_num(median_h)} h, interval {fmt_num(lo)} to {fmt_num(hi)} h"
+    upper = "beyond horizon" if open_ended else f"{fmt_num(hi)} h"
+    desc = f"median {fmt_num(median_h)} h, interval {fmt_num(lo)} h to {upper}"
     parts: list[Markup] = [
         svg_open(f, "Remaining useful life", desc, "rul"),
         Markup('<rect class="plot-bg" x="{x}" y="{y}" width="{w}" height="{h}"/>').format(
@@ -314,8 +320,12 @@ def rul_chart(
         Markup(
             '<rect class="rul-interval" data-low-h="{lo}" data-high-h="{hi}" x="{x:.1f}" '
             'y="{y:.1f}" width="{w:.1f}" height="{h:.1f}"/>'
-        ).format(lo=lo, hi=hi, x=xs(lo), y=mid - bar_h / 2, w=max(xs(hi) - xs(lo), 1.0), h=bar_h)
+        ).format(lo=lo, hi="beyond-horizon" if open_ended else hi, x=xs(lo),
+                 y=mid - bar_h / 2, w=max(xs(hi) - xs(lo), 1.0), h=bar_h)
     )
+    if open_ended:
+        parts.append(text(xs(hi) - 2, mid + bar_h / 2 + 12, "beyond horizon →", "rul-beyond",
+                          anchor="end"))
     parts.append(
         Markup(
             '<rect class="rul-elapsed" x="{x}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}"/>'

@@ -93,14 +93,15 @@ def upsert_alert(
     evidence: dict[str, Any],
     model: str,
     model_version: str,
-    rul_hours: tuple[float, float, float] | None,
+    rul_hours: tuple[float, float, float | None] | None,
     now: datetime,
     confidence: float | None = None,
     iso_zone: IsoZone | None = None,
 ) -> Alert:
     """Open an alert, or attach new evidence to the open one for (asset, failure mode).
 
-    `rul_hours` is (low, median, high). Not committed: the caller owns the transaction.
+    `rul_hours` is (low, median, high) with high None when it lies beyond the model's
+    horizon (an open-ended interval). Not committed: the caller owns the transaction.
     """
     now = require_utc(now)
     rank = severity_rank(severity)
@@ -108,8 +109,11 @@ def upsert_alert(
         raise InvalidInputError("alert score must be finite")
     if rul_hours is not None:
         low, median, high = rul_hours
-        if not (0 <= low <= median <= high) or not math.isfinite(high):
-            raise InvalidInputError("rul_hours must be finite with 0 <= low <= median <= high")
+        upper = median if high is None else high
+        if not (0 <= low <= median <= upper) or not math.isfinite(upper):
+            raise InvalidInputError(
+                "rul_hours must be finite with 0 <= low <= median <= high (high may be None)"
+            )
     if confidence is not None and not 0.0 <= confidence <= 1.0:
         raise InvalidInputError("confidence must be within [0, 1]")
     if session.get(Asset, asset_id) is None:

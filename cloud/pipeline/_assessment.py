@@ -14,7 +14,10 @@ import numpy.typing as npt
 
 from cloud.domain.vocabulary import IsoZone, Severity
 
-__all__ = ["Assessment", "AssetView", "KeyView"]
+__all__ = ["Assessment", "AssetView", "KeyView", "RulHours"]
+
+#: RUL in hours as (P10, P50, P90); P90 is None when it lies beyond the horizon.
+RulHours = tuple[float, float, float | None]
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,10 @@ class KeyView:
     hi_t_s: npt.NDArray[np.float64]
     hi: npt.NDArray[np.float64]
     onset_s: float | None = None
+    #: Histories of the candidate RUL health indicators (aligned with `hi_t_s`) and the
+    #: same features' commissioning rows.
+    trend: dict[str, npt.NDArray[np.float64]] = field(default_factory=dict)
+    commissioning: dict[str, npt.NDArray[np.float64]] = field(default_factory=dict)
 
     @property
     def point(self) -> str:
@@ -60,7 +67,9 @@ class Assessment:
     confidence: float | None = None
     iso_zone: IsoZone | None = None
     severity: Severity | None = None
-    rul_hours: tuple[float, float, float] | None = None
+    rul_hours: RulHours | None = None
+    #: How the RUL was made: health indicator, its levels, horizon, open-endedness.
+    rul_detail: dict[str, Any] = field(default_factory=dict)
     diagnosis: dict[str, Any] = field(default_factory=dict)
     peaks: list[dict[str, Any]] = field(default_factory=list)
     needs_snapshot: bool = False

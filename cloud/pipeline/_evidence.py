@@ -62,5 +62,8 @@ def build_evidence(
         },
         "spectral_peaks": assessment.peaks,
         "models": models.describe(),
-        "rul_hours": None if rul is None else {"low": rul[0], "median": rul[1], "high": rul[2]},
+        "rul_hours": None if rul is None else {
+            "low": rul[0], "median": rul[1], "high": rul[2],
+            "beyond_horizon": rul[2] is None, **assessment.rul_detail,
+        },
     }

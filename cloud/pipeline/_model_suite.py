@@ -17,7 +17,7 @@ import numpy.typing as npt
 from numpy.typing import ArrayLike
 
 from cloud.domain.vocabulary import IsoZone
-from cloud.pipeline._assessment import Assessment, AssetView, KeyView
+from cloud.pipeline._assessment import Assessment, AssetView
 from cloud.pipeline._state import align_columns
 from ironwatch.physics import AssetPhysics, iso_class, rpm_to_hz
 from models.diagnosis import ISO_10816_3_BOUNDARIES_MMS, Diagnosis, diagnose, iso_zone
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from ironwatch.wire import WaveformSnapshot
     from models.anomaly import Verdict
 
-__all__ = ["AnomalyDetector", "ModelSuite", "SnapshotLookup"]
+__all__ = ["AnomalyDetector", "ModelSuite", "SnapshotLookup", "is_trended"]
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +48,19 @@ MIN_SCALE_FRACTION = 0.05
 # RUL needs a trend: at least this many readings, starting a little before onset.
 RUL_MIN_POINTS = 5
 RUL_LEAD_IN_S = 300.0
+# Quantiles later than this are reported as "beyond horizon" (None), not as a date.
+RUL_HORIZON_H = 24.0 * 365.0
+VELOCITY = "velocity_rms_mms"
+# Level features whose history is kept for choosing the RUL health indicator; shape
+# features (kurtosis, crest factor) do not grow steadily with wear.
+TRENDED_PREFIXES = ("band_", "accel_rms_ms2", VELOCITY, "env_")
 # A snapshot taken this long before onset still shows the fault developing.
 SNAPSHOT_LEAD_IN_S = 60.0
 # An unsure diagnosis (below this confidence) asks for a new waveform this often.
 SURE_DIAGNOSIS = 0.5
 SNAPSHOT_REFRESH_S = 60.0
+# Strongest envelope line families shown in the evidence.
+LINE_FAMILIES_SHOWN = 3
 # Version of the anomaly model code, stored on alerts with the baseline version.
 ANOMALY_CODE_VERSION = "1"
 _VERDICTS: dict[str, Verdict] = {"false_alarm": "false_alarm", "confirmed": "confirmed_fault"}
@@ -245,7 +253,7 @@ class ModelSuite:
             a = Assessment(asset_id=view.asset_id, lead=lead, failure_mode=UNKNOWN_MODE,
                            score=lead.score)
             self._diagnose(a, phys)
-            a.rul_hours = self._rul(lead, phys)
+            self._rul(a, phys)
             out[view.asset_id] = a
         return out
 
@@ -277,6 +285,13 @@ class ModelSuite:
                                         if k.startswith(("peak_", "ratio_"))}}
             for f in diagnosis.findings
         ]
+        if diagnosis.line_families:
+            # Orders of the shaft speed: what an engineer reads an unexplained signal by.
+            a.diagnosis["line_families"] = [
+                {"order": _round(f.order), "fundamental_hz": _round(f.fundamental_hz),
+                 "score": _round(f.score)}
+                for f in diagnosis.line_families[:LINE_FAMILIES_SHOWN]
+            ]
         if fault != "none":
             a.failure_mode = fault
             a.confidence = float(diagnosis.confidence)
@@ -316,6 +331,7 @@ class ModelSuite:
                 shaft_hz=rpm_to_hz(speed_rpm),
                 bearing=bearing.geometry() if bearing is not None else None,
                 machine_group=group, foundation=foundation,
+                baseline_rms_ms2=_positive(a.lead.baseline_median.get("accel_rms_ms2")),
             )
         except ValueError as err:
             log.warning("diagnosis of %s/%s snapshot failed: %s", a.asset_id, point, err)
@@ -323,35 +339,71 @@ class ModelSuite:
         self._diagnosis_cache[cache_key] = result
         return result
 
-    def _rul(self, lead: KeyView, phys: AssetPhysics | None) -> tuple[float, float, float] | None:
-        """RUL in hours: velocity trend since onset, extrapolated to the ISO zone C/D limit."""
+    def _rul(self, a: Assessment, phys: AssetPhysics | None) -> None:
+        """RUL in hours of the feature that moved most, extrapolated to its failure level.
+
+        The health indicator is chosen per asset (`models.rul.choose_health_indicator`):
+        velocity toward the ISO zone C/D limit when it moved most, else the band energy,
+        overall acceleration or defect envelope that did, toward ten times its healthy
+        level. P90 beyond the horizon is kept as open-ended (None), not dropped.
+        """
+        lead = a.lead
         boundaries = ISO_10816_3_BOUNDARIES_MMS.get(iso_class(phys))
-        if boundaries is None:
-            return None
+        velocity_limit = float(boundaries[2]) if boundaries is not None else None
         # Include a few windows before onset: they anchor the healthy level of the fit.
         since = (lead.onset_s if lead.onset_s is not None else -math.inf) - RUL_LEAD_IN_S
-        keep = (lead.hi_t_s >= since) & np.isfinite(lead.hi)
-        if keep.sum() < RUL_MIN_POINTS:
-            return None
-        t_h = lead.hi_t_s[keep] / 3600.0
-        # The healthy level from commissioning: degradation is growth above it, not the
-        # level itself (a flat healthy history otherwise reads as slow growth).
-        phi = lead.baseline_median.get("velocity_rms_mms", math.nan)
+        window = lead.hi_t_s >= since
         # Imported here: scikit-learn takes a while to load and only scoring needs it.
-        from models.rul import ExponentialDegradation
+        from models.rul import ExponentialDegradation, choose_health_indicator
 
+        recent_from = lead.onset_s if lead.onset_s is not None else -math.inf
+        recent = {n: v[lead.hi_t_s >= recent_from] for n, v in lead.trend.items()
+                  if len(v) == len(lead.hi_t_s)}
+        chosen = choose_health_indicator(
+            lead.commissioning, recent, fault=a.failure_mode, velocity_limit_mms=velocity_limit
+        )
+        if chosen is None:
+            return  # nothing moved clearly above commissioning: no trend to extrapolate
+        name, phi, threshold = chosen.name, chosen.phi, chosen.threshold
+        history = lead.trend[name]
+        keep = window & np.isfinite(history)
+        if keep.sum() < RUL_MIN_POINTS:
+            return
+        t_h = lead.hi_t_s[keep] / 3600.0
         try:
+            # The healthy level from commissioning: degradation is growth above it, not the
+            # level itself (a flat healthy history otherwise reads as slow growth).
             model = ExponentialDegradation(
-                threshold=float(boundaries[2]), phi=float(phi) if math.isfinite(phi) else None
+                threshold=float(threshold), phi=float(phi) if math.isfinite(phi) else None
             )
-            estimate = model.fit(t_h, lead.hi[keep]).predict_rul()
+            estimate = model.fit(t_h, history[keep]).predict_rul(horizon=RUL_HORIZON_H)
         except (ValueError, np.linalg.LinAlgError) as err:
             log.debug("no RUL for %s: %s", lead.key, err)
-            return None
-        low, median, high = estimate.lower, estimate.median, estimate.upper
-        if not all(math.isfinite(v) for v in (low, median, high)):
-            return None
-        return (round(low, 2), round(median, 2), round(high, 2))
+            return
+        low, median = estimate.lower, estimate.median
+        if not (math.isfinite(low) and math.isfinite(median)):
+            # Even the likely failure lies beyond the horizon: no trend worth a date yet.
+            return
+        high = round(estimate.upper, 2) if not estimate.open_ended else None
+        a.rul_hours = (round(low, 2), round(median, 2), high)
+        a.rul_detail = {
+            "health_indicator": name,
+            "healthy_level": _round(float(phi)),
+            "failure_level": _round(float(threshold)),
+            "moved_sd": round(chosen.moved_sd, 1),
+            "horizon_h": RUL_HORIZON_H,
+            "open_ended": estimate.open_ended,
+            "probability_beyond_horizon": round(estimate.probability_beyond_horizon, 3),
+        }
+
+
+def is_trended(name: str) -> bool:
+    """Whether a feature's history is kept as a candidate RUL health indicator."""
+    return name.startswith(TRENDED_PREFIXES)
+
+
+def _positive(v: float | None) -> float | None:
+    return v if v is not None and math.isfinite(v) and v > 0 else None
 
 
 def _round(v: float) -> float | None:

@@ -35,7 +35,7 @@ from cloud.pipeline._alert_rule import PersistenceRule, rolling_counts
 from cloud.pipeline._assessment import Assessment, AssetView, KeyView
 from cloud.pipeline._batch import Batch
 from cloud.pipeline._evidence import build_evidence
-from cloud.pipeline._model_suite import ModelSuite
+from cloud.pipeline._model_suite import ModelSuite, is_trended
 from cloud.pipeline._protection import PROTECTION_MODES
 from cloud.pipeline._protection_alerts import ProtectionRules
 from cloud.pipeline._scoring_health import ScoringHealth, ScoringStage
@@ -62,6 +62,19 @@ SNAPSHOT_WAIT = timedelta(seconds=15)
 # The newest rows of an alert, up to its verdict, handed to the detector with it.
 VERDICT_ROWS = 500
 FloatArray = npt.NDArray[np.float64]
+
+
+def _extend_trend(
+    old: dict[str, list[float]], new: dict[str, FloatArray], rows: npt.NDArray[np.intp],
+    length: int,
+) -> dict[str, list[float]]:
+    """Append this round's rows to each feature history, kept aligned with `hi_t_s`."""
+    out: dict[str, list[float]] = {}
+    for name in {*old, *new}:
+        added = new[name][rows].tolist() if name in new else [math.nan] * len(rows)
+        merged = [*old.get(name, []), *added][-length:]
+        out[name] = [math.nan] * (length - len(merged)) + merged
+    return out
 
 
 def _stage_of(err: BaseException) -> ScoringStage:
@@ -397,6 +410,7 @@ class ScoringPipeline:
         report.scored_assets.update(np.unique(batch.asset_ids).tolist())
         # The health indicator for RUL is the ISO velocity: its failure level is known.
         health = batch.column(HEALTH_INDICATOR)
+        trended = {n: batch.column(n) for n in batch.feature_names if is_trended(n)}
         report.over_threshold = int(over.sum())
 
         unique, group = np.unique(batch.keys, return_inverse=True)
@@ -418,6 +432,7 @@ class ScoringPipeline:
                 ks.onset_s = None
             ks.hi_t_s = [*ks.hi_t_s, *batch.ts_s[rows].tolist()][-HI_HISTORY:]
             ks.hi = [*ks.hi, *health[rows].tolist()][-HI_HISTORY:]
+            ks.trend = _extend_trend(ks.trend, trended, rows, len(ks.hi_t_s))
             i = int(last_idx[g])
             views[key] = KeyView(
                 key=key,
@@ -430,6 +445,8 @@ class ScoringPipeline:
                 hi_t_s=np.asarray(ks.hi_t_s),
                 hi=np.asarray(ks.hi),
                 onset_s=ks.onset_s,
+                trend={n: np.asarray(v) for n, v in ks.trend.items()},
+                commissioning=self.state.baseline.columns(key, list(ks.trend)),
             )
         return views
 

@@ -186,7 +186,8 @@ class ProtectionRules:
         severity = max(finding.severity, _SEVERITIES.get(alert.severity, "advisory"),
                        key=severity_rank)
         low, median, high = alert.rul_low_h, alert.rul_median_h, alert.rul_high_h
-        rul = None if low is None or median is None or high is None else (low, median, high)
+        # A None high with a median is an open-ended interval (P90 beyond horizon).
+        rul = None if low is None or median is None else (low, median, high)
         protection = {**alert.evidence.get("protection", {}),
                       finding.failure_mode: finding.evidence}
         return upsert_alert(

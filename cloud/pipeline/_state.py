@@ -49,6 +49,9 @@ class KeyState:
     onset_s: float | None = None
     hi_t_s: list[float] = field(default_factory=list)
     hi: list[float] = field(default_factory=list)
+    #: History of each level feature a RUL health indicator may be chosen from (aligned
+    #: with `hi_t_s`; NaN where the point did not report it).
+    trend: dict[str, list[float]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -59,6 +62,7 @@ class KeyState:
             "onset_s": self.onset_s,
             "hi_t_s": self.hi_t_s,
             "hi": self.hi,
+            "trend": self.trend,
         }
 
     @classmethod
@@ -71,6 +75,10 @@ class KeyState:
             onset_s=data.get("onset_s"),
             hi_t_s=[float(x) for x in data.get("hi_t_s", [])],
             hi=[float(x) for x in data.get("hi", [])],
+            trend={
+                str(name): [float(x) for x in values]
+                for name, values in dict(data.get("trend", {})).items()
+            },
         )
 
 
@@ -112,6 +120,13 @@ class Baseline:
         if arr is None or not arr.shape[0]:
             return np.full(len(self.feature_names), np.nan)
         return _nanstat(np.nanmedian, np.abs(arr - self.median_array(key)))
+
+    def columns(self, key: str, names: list[str]) -> dict[str, FloatArray]:
+        """A key's commissioning rows of `names`, one array per feature it has."""
+        arr = self.rows.get(key)
+        if arr is None:
+            return {}
+        return {n: arr[:, self.feature_names.index(n)] for n in names if n in self.feature_names}
 
     def median(self, key: str) -> dict[str, float]:
         return dict(zip(self.feature_names, self.median_array(key).tolist(), strict=True))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, computed_field
 
 from cloud.api.schemas.common import InputModel, PublicModel, UtcTime
 from cloud.domain.vocabulary import VerdictKind
@@ -31,7 +31,11 @@ class AlertEventPublic(PublicModel):
 
 
 class AlertPublic(PublicModel):
-    """An alert as the API shows it; RUL in hours (low, median, high)."""
+    """An alert as the API shows it; RUL in hours (low, median, high).
+
+    `rul_high_h` is null with a `rul_median_h` when the upper bound (P90) lies beyond the
+    model's horizon: `rul_open_ended` is then true.
+    """
 
     id: int
     asset_id: str
@@ -54,6 +58,12 @@ class AlertPublic(PublicModel):
     resolved_at: UtcTime | None
     resolved_by: str | None
     resolution_note: str
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def rul_open_ended(self) -> bool:
+        """True when the RUL interval has a median but its upper bound is beyond horizon."""
+        return self.rul_median_h is not None and self.rul_high_h is None
 
 
 class AlertAction(InputModel):
