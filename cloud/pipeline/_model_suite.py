@@ -116,15 +116,22 @@ def robust_z(x: FloatArray, keys: StrArray, baseline: Baseline) -> FloatArray:
 
 
 class ModelSuite:
-    """Anomaly detector per (asset, point), diagnosis and RUL from `models/`."""
+    """Anomaly detector per (asset, point), diagnosis and RUL from `models/`.
+
+    RUL quantiles later than `rul_horizon_h` are reported as beyond horizon (None).
+    """
 
     def __init__(
         self,
         snapshots: SnapshotLookup | None = None,
         *,
         detector_factory: Callable[[], AnomalyDetector] = fleet_baseline,
+        rul_horizon_h: float = RUL_HORIZON_H,
     ) -> None:
+        if not rul_horizon_h > 0:
+            raise ValueError(f"rul_horizon_h must be > 0, got {rul_horizon_h!r}")
         self.snapshots = snapshots
+        self.rul_horizon_h = float(rul_horizon_h)
         self._detector_factory = detector_factory
         self._detector: AnomalyDetector | None = None
         self._feature_names: list[str] = []
@@ -275,6 +282,8 @@ class ModelSuite:
             "confidence": round(float(diagnosis.confidence), 3),
             "failure_mode_code": diagnosis.failure_mode_code,
             "failure_mechanism_code": diagnosis.failure_mechanism_code,
+            # What the call rests on: speed used, health margin, level against commissioning.
+            "measurements": {k: _round(v) for k, v in diagnosis.evidence.items()},
             "findings": [
                 {"fault": f.fault.value, "confidence": round(f.confidence, 3)}
                 for f in diagnosis.findings
@@ -376,7 +385,7 @@ class ModelSuite:
             model = ExponentialDegradation(
                 threshold=float(threshold), phi=float(phi) if math.isfinite(phi) else None
             )
-            estimate = model.fit(t_h, history[keep]).predict_rul(horizon=RUL_HORIZON_H)
+            estimate = model.fit(t_h, history[keep]).predict_rul(horizon=self.rul_horizon_h)
         except (ValueError, np.linalg.LinAlgError) as err:
             log.debug("no RUL for %s: %s", lead.key, err)
             return
@@ -391,7 +400,7 @@ class ModelSuite:
             "healthy_level": _round(float(phi)),
             "failure_level": _round(float(threshold)),
             "moved_sd": round(chosen.moved_sd, 1),
-            "horizon_h": RUL_HORIZON_H,
+            "horizon_h": self.rul_horizon_h,
             "open_ended": estimate.open_ended,
             "probability_beyond_horizon": round(estimate.probability_beyond_horizon, 3),
         }
