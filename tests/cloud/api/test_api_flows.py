@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from cloud.db import WebhookDelivery
+from cloud.domain.alerts import upsert_alert
 from cloud.domain.escalation import check_escalations
 from cloud.telemetry import FeatureFrame
 from ironwatch.wire import FeatureRecord
@@ -105,6 +106,21 @@ def test_alert_acknowledge_and_resolve(api: Api) -> None:
     assert again.status_code == 409
     kinds = [e["kind"] for e in api.request("engineer", "GET", f"{V1}/alerts/1/events").json()]
     assert kinds == ["opened", "acknowledged", "resolved"]
+
+
+def test_an_open_ended_rul_is_shown_with_its_upper_bound_beyond_horizon(api: Api) -> None:
+    bounded = api.request("engineer", "GET", f"{V1}/alerts/1").json()
+    assert (bounded["rul_high_h"], bounded["rul_open_ended"]) == (600.0, False)
+    with api.session_factory() as session:
+        upsert_alert(
+            session, asset_id="pump-1", failure_mode="bearing_outer_race", severity="alarm",
+            score=6.5, evidence={}, model="envelope", model_version="2.0",
+            rul_hours=(150.0, 300.0, None), now=NOW + timedelta(minutes=5),
+        )
+        session.commit()
+    shown = api.request("engineer", "GET", f"{V1}/alerts/1").json()
+    assert (shown["rul_low_h"], shown["rul_median_h"]) == (150.0, 300.0)
+    assert shown["rul_high_h"] is None and shown["rul_open_ended"] is True
 
 
 def test_paging_and_filters(api: Api) -> None:

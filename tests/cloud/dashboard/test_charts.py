@@ -246,3 +246,15 @@ def test_long_periods_are_sampled_per_point(
     ts = frame.ts_s
     # Spread over the whole period, not bunched at its start.
     assert ts.min() - start.timestamp() < 600 and ts.max() > start.timestamp() + 0.9 * 180_000
+
+
+def test_open_ended_rul_runs_to_the_edge_beyond_horizon() -> None:
+    frame = Frame(width=500, height=84, left=16, right=24, top=14, bottom=30)
+    svg = rul_chart(40.0, 120.0, None, frame=frame)
+    root = parse(svg)
+    rect = next(r for r in root.iter(f"{{{NS['svg']}}}rect") if r.get("data-low-h"))
+    assert rect.get("data-high-h") == "beyond-horizon"
+    # The interval runs from the low bound to the plot's right edge.
+    assert num(rect, "x") + num(rect, "width") == pytest.approx(frame.left + frame.plot_w, abs=0.2)
+    assert "beyond horizon" in svg
+    assert "beyond horizon" not in rul_chart(40.0, 120.0, 300.0, frame=frame)

@@ -80,3 +80,6 @@ def test_deadlines_and_durations() -> None:
     assert fmt_hours(10) == "10 h" and fmt_hours(120) == "5.0 d" and fmt_hours(None) == "–"
     assert fmt_hours_range(40, 300, 120) == "1.7 – 12.5 d"
     assert fmt_hours_range(4, 30, 12) == "4 – 30 h"
+    # An open-ended interval: P90 beyond the model's horizon.
+    assert fmt_hours_range(40, None, 120) == "1.7 d – beyond horizon"
+    assert fmt_hours_range(4, None, 12) == "4 h – beyond horizon"

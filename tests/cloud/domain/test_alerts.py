@@ -53,6 +53,15 @@ def test_first_evidence_opens_an_alert_with_history(session: Session) -> None:
     assert alert.opened_at == T0
 
 
+def test_an_open_ended_rul_is_stored_with_its_upper_bound_beyond_horizon(
+    session: Session,
+) -> None:
+    alert = raise_alert(session, rul_hours=(10.0, 20.0, None))
+    assert (alert.rul_low_h, alert.rul_median_h, alert.rul_high_h) == (10.0, 20.0, None)
+    with pytest.raises(InvalidInputError):
+        raise_alert(session, rul_hours=(30.0, 20.0, None))
+
+
 def test_later_evidence_attaches_to_the_open_alert(session: Session) -> None:
     first = raise_alert(session)
     second = raise_alert(session, score=3.5, now=T0 + timedelta(seconds=2))
