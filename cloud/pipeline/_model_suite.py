@@ -361,24 +361,25 @@ class ModelSuite:
         velocity_limit = float(boundaries[2]) if boundaries is not None else None
         # Include a few windows before onset: they anchor the healthy level of the fit.
         since = (lead.onset_s if lead.onset_s is not None else -math.inf) - RUL_LEAD_IN_S
-        window = lead.hi_t_s >= since
         # Imported here: scikit-learn takes a while to load and only scoring needs it.
         from models.rul import ExponentialDegradation, choose_health_indicator
 
         recent_from = lead.onset_s if lead.onset_s is not None else -math.inf
-        recent = {n: v[lead.hi_t_s >= recent_from] for n, v in lead.trend.items()
-                  if len(v) == len(lead.hi_t_s)}
+        # Feature histories end with the newest row of `hi_t_s` and may be shorter.
+        times = {n: lead.hi_t_s[len(lead.hi_t_s) - len(v):] for n, v in lead.trend.items()
+                 if 0 < len(v) <= len(lead.hi_t_s)}
+        recent = {n: lead.trend[n][t >= recent_from] for n, t in times.items()}
         chosen = choose_health_indicator(
             lead.commissioning, recent, fault=a.failure_mode, velocity_limit_mms=velocity_limit
         )
         if chosen is None:
             return  # nothing moved clearly above commissioning: no trend to extrapolate
         name, phi, threshold = chosen.name, chosen.phi, chosen.threshold
-        history = lead.trend[name]
-        keep = window & np.isfinite(history)
+        history, t_s = lead.trend[name], times[name]
+        keep = (t_s >= since) & np.isfinite(history)
         if keep.sum() < RUL_MIN_POINTS:
             return
-        t_h = lead.hi_t_s[keep] / 3600.0
+        t_h = t_s[keep] / 3600.0
         try:
             # The healthy level from commissioning: degradation is growth above it, not the
             # level itself (a flat healthy history otherwise reads as slow growth).

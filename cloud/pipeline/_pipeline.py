@@ -35,7 +35,7 @@ from cloud.pipeline._alert_rule import PersistenceRule, rolling_counts
 from cloud.pipeline._assessment import Assessment, AssetView, KeyView
 from cloud.pipeline._batch import Batch
 from cloud.pipeline._evidence import build_evidence
-from cloud.pipeline._model_suite import ModelSuite, is_trended
+from cloud.pipeline._model_suite import RUL_LEAD_IN_S, ModelSuite, is_trended
 from cloud.pipeline._protection import PROTECTION_MODES
 from cloud.pipeline._protection_alerts import ProtectionRules
 from cloud.pipeline._scoring_health import ScoringHealth, ScoringStage
@@ -66,15 +66,32 @@ FloatArray = npt.NDArray[np.float64]
 
 def _extend_trend(
     old: dict[str, list[float]], new: dict[str, FloatArray], rows: npt.NDArray[np.intp],
-    length: int,
+    keep: int,
 ) -> dict[str, list[float]]:
-    """Append this round's rows to each feature history, kept aligned with `hi_t_s`."""
+    """Append this round's rows to each feature history and keep its last `keep` rows.
+
+    Histories end with the newest row of `hi_t_s` (aligned to its tail; they may be
+    shorter). A feature the point never reported (all NaN) is not kept.
+    """
     out: dict[str, list[float]] = {}
     for name in {*old, *new}:
-        added = new[name][rows].tolist() if name in new else [math.nan] * len(rows)
-        merged = [*old.get(name, []), *added][-length:]
-        out[name] = [math.nan] * (length - len(merged)) + merged
+        if name in new:
+            added = new[name][rows]
+            if name not in old and not np.isfinite(added).any():
+                continue
+            values = added.tolist()
+        else:
+            values = [math.nan] * len(rows)
+        out[name] = [*old.get(name, []), *values][-keep:] if keep else []
     return out
+
+
+def _trend_rows(t_s: list[float], raised: bool) -> int:
+    """How many rows of feature history a point needs: since onset, or the lead-in only."""
+    if raised or not t_s:
+        return len(t_s)
+    since = t_s[-1] - RUL_LEAD_IN_S
+    return sum(1 for t in t_s if t >= since)
 
 
 def _stage_of(err: BaseException) -> ScoringStage:
@@ -432,7 +449,10 @@ class ScoringPipeline:
                 ks.onset_s = None
             ks.hi_t_s = [*ks.hi_t_s, *batch.ts_s[rows].tolist()][-HI_HISTORY:]
             ks.hi = [*ks.hi, *health[rows].tolist()][-HI_HISTORY:]
-            ks.trend = _extend_trend(ks.trend, trended, rows, len(ks.hi_t_s))
+            # A quiet point keeps only the lead-in a RUL fit starts from: little state.
+            ks.trend = _extend_trend(
+                ks.trend, trended, rows, _trend_rows(ks.hi_t_s, ks.raised)
+            )
             i = int(last_idx[g])
             views[key] = KeyView(
                 key=key,

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from cloud.db import Alert, WorkOrder
 from cloud.pipeline import ScoringPipeline
 from cloud.pipeline._model_suite import ModelSuite
+from cloud.pipeline._state import PipelineState
 from cloud.settings import CloudSettings
 from ironwatch.wire import FeatureRecord, WaveformSnapshot
 
@@ -84,6 +85,17 @@ def test_a_rising_band_gives_a_rul_while_velocity_stays_flat(
     assert low is not None and median is not None and high is not None
     assert 0 < low <= median <= high
     assert rul["open_ended"] is False
+    # State stays small: a quiet point keeps only the lead-in (300 s of 1-min windows);
+    # the degrading one keeps its history since onset, and both survive a restart.
+    quiet = pipeline.state.keys["fan-02/de_radial"]
+    assert {len(v) for v in quiet.trend.values()} == {6}
+    assert "temperature_c" not in quiet.trend and BAND in quiet.trend
+    pump = pipeline.state.keys[f"{PUMP}/de_radial"]
+    assert pump.onset_s is not None
+    since_lead_in = sum(t >= pump.onset_s - 300 for t in pump.hi_t_s)
+    assert len(pump.hi_t_s) > len(pump.trend[BAND]) >= since_lead_in >= 20
+    reloaded = PipelineState.load(settings.data_dir / "pipeline")
+    assert reloaded.keys[f"{PUMP}/de_radial"].trend == pump.trend
 
 
 def test_an_open_ended_rul_keeps_p10_and_p50_and_still_plans_the_work(
