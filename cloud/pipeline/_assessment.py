@@ -34,8 +34,8 @@ class KeyView:
     hi_t_s: npt.NDArray[np.float64]
     hi: npt.NDArray[np.float64]
     onset_s: float | None = None
-    #: Histories of the candidate RUL health indicators (aligned with `hi_t_s`) and the
-    #: same features' commissioning rows.
+    #: Histories of the candidate RUL health indicators (aligned with the tail of
+    #: `hi_t_s`, possibly shorter) and the same features' commissioning rows.
     trend: dict[str, npt.NDArray[np.float64]] = field(default_factory=dict)
     commissioning: dict[str, npt.NDArray[np.float64]] = field(default_factory=dict)
 

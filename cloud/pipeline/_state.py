@@ -1,8 +1,8 @@
 """What the scoring pipeline remembers between rounds and across restarts.
 
 Per (asset, point): the read cursor, the commissioning rows (its own healthy
-baseline), the tail of over-threshold flags for the persistence rule, and a bounded
-health-indicator history for RUL. Saved atomically under `data_dir/pipeline/`
+baseline), the tail of over-threshold flags for the persistence rule, and bounded
+feature histories for RUL. Saved atomically under `data_dir/pipeline/`
 (JSON for bookkeeping, npz for the baseline matrix), versioned, so a restart
 neither re-commissions nor re-reads old telemetry.
 """
@@ -49,8 +49,8 @@ class KeyState:
     onset_s: float | None = None
     hi_t_s: list[float] = field(default_factory=list)
     hi: list[float] = field(default_factory=list)
-    #: History of each level feature a RUL health indicator may be chosen from (aligned
-    #: with `hi_t_s`; NaN where the point did not report it).
+    #: History of each level feature a RUL health indicator may be chosen from, aligned
+    #: with the tail of `hi_t_s`: the lead-in while quiet, since onset while raised.
     trend: dict[str, list[float]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
