@@ -92,14 +92,14 @@ class AnomalyDetector(Protocol):
     ) -> float: ...
 
 
-def fleet_baseline() -> AnomalyDetector:
+def fleet_baseline(window_spacing_s: float = WINDOW_SPACING_S) -> AnomalyDetector:
     """The fleet detector of `models.anomaly`, calibrated for the pipeline's window spacing."""
     # Imported here: scikit-learn takes a while to load and only scoring needs it.
     from models.anomaly import FleetBaseline
 
     detector: AnomalyDetector = FleetBaseline(
         false_alarms_per_year=FALSE_ALARMS_PER_YEAR,
-        scoring_interval_s=WINDOW_SPACING_S,
+        scoring_interval_s=window_spacing_s,
         min_scale_fraction=MIN_SCALE_FRACTION,
     )
     return detector
@@ -125,7 +125,7 @@ class ModelSuite:
         self,
         snapshots: SnapshotLookup | None = None,
         *,
-        detector_factory: Callable[[], AnomalyDetector] = fleet_baseline,
+        detector_factory: Callable[[float], AnomalyDetector] = fleet_baseline,
         rul_horizon_h: float = RUL_HORIZON_H,
     ) -> None:
         if not rul_horizon_h > 0:
@@ -134,6 +134,8 @@ class ModelSuite:
         self.rul_horizon_h = float(rul_horizon_h)
         self._detector_factory = detector_factory
         self._detector: AnomalyDetector | None = None
+        #: Window spacing (capture time, s) the detector was last calibrated for.
+        self.window_spacing_s = WINDOW_SPACING_S
         self._feature_names: list[str] = []
         self._conditions: list[str] = []
         self._diagnosis_cache: dict[tuple[str, str, float], Diagnosis | None] = {}
@@ -164,7 +166,10 @@ class ModelSuite:
         """The columns the fitted detector expects, in order."""
         return list(self._feature_names)
 
-    def fit(self, x: FloatArray, keys: StrArray, feature_names: Sequence[str]) -> None:
+    def fit(
+        self, x: FloatArray, keys: StrArray, feature_names: Sequence[str], *,
+        window_spacing_s: float | None = None,
+    ) -> None:
         """Fit the detector on every key's commissioning rows (each key its own baseline).
 
         Operating-condition columns (speed, load) become the detector's `conditions`, so a
@@ -174,7 +179,12 @@ class ModelSuite:
         self._conditions = [c for c in CONDITION_FEATURES if c in names]
         self._feature_names = [n for n in names if n not in self._conditions]
         xf, cond = self._split(x, names, keys)
-        detector = self._detector_factory()
+        # The false-alarm budget is per year; per window it depends on how often a point
+        # reports, measured in capture time over commissioning (one a minute if unknown).
+        spacing = window_spacing_s if window_spacing_s and window_spacing_s > 0 else (
+            WINDOW_SPACING_S)
+        detector = self._detector_factory(spacing)
+        self.window_spacing_s = spacing
         with warnings.catch_warnings():
             # A point that never reports a feature (a Modbus transmitter has no envelope
             # values) gives an all-NaN column; the detector then ignores that feature for

@@ -298,8 +298,13 @@ class ScoringPipeline:
         if to_baseline.any():
             base = batch.take(to_baseline)
             for key in np.unique(base.keys).tolist():
-                rows = base.values[base.keys == key]
+                mine = base.keys == key
+                rows = base.values[mine]
                 self.state.baseline.add_rows(key, base.feature_names, rows)
+                ks, ts = self.state.key(key), base.ts_s[mine]
+                if ks.baseline_first_s is None:
+                    ks.baseline_first_s = float(ts.min())
+                ks.baseline_last_s = float(ts.max())
                 if self.state.baseline.count(key) >= need:
                     completed.append(key)
         # Keys that completed earlier but whose fit was lost (e.g. a model error) refit too.
@@ -358,7 +363,20 @@ class ScoringPipeline:
 
     def _fit_keys(self, keys: list[str]) -> None:
         x, ids = self.state.baseline.stacked(keys)
-        self.models.fit(x, ids, self.state.baseline.feature_names)
+        self.models.fit(x, ids, self.state.baseline.feature_names,
+                        window_spacing_s=self._window_spacing_s(keys))
+
+    def _window_spacing_s(self, keys: list[str]) -> float | None:
+        """The fleet's median window spacing in capture time over its commissioning rows.
+
+        A point that reports every 5 s gets 12 times as many chances to alarm per year as one
+        that reports every minute; the detector's per-window false-alarm budget follows it.
+        """
+        spacings = [
+            s for k in keys
+            if (s := self.state.key(k).window_spacing_s(self.state.baseline.count(k)))
+        ]
+        return float(np.median(spacings)) if spacings else None
 
     def _failed(
         self,

@@ -52,6 +52,17 @@ class KeyState:
     #: History of each level feature a RUL health indicator may be chosen from, aligned
     #: with the tail of `hi_t_s`: the lead-in while quiet, since onset while raised.
     trend: dict[str, list[float]] = field(default_factory=dict)
+    #: Capture times of the first and last commissioning rows: the point's own window
+    #: spacing, which calibrates the detector's false-alarm budget per window.
+    baseline_first_s: float | None = None
+    baseline_last_s: float | None = None
+
+    def window_spacing_s(self, rows: int) -> float | None:
+        """Mean capture-time spacing of `rows` commissioning rows; None if unknown."""
+        if self.baseline_first_s is None or self.baseline_last_s is None or rows < 2:
+            return None
+        spacing = (self.baseline_last_s - self.baseline_first_s) / (rows - 1)
+        return spacing if spacing > 0 else None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -63,6 +74,8 @@ class KeyState:
             "hi_t_s": self.hi_t_s,
             "hi": self.hi,
             "trend": self.trend,
+            "baseline_first_s": self.baseline_first_s,
+            "baseline_last_s": self.baseline_last_s,
         }
 
     @classmethod
@@ -79,6 +92,8 @@ class KeyState:
                 str(name): [float(x) for x in values]
                 for name, values in dict(data.get("trend", {})).items()
             },
+            baseline_first_s=data.get("baseline_first_s"),
+            baseline_last_s=data.get("baseline_last_s"),
         )
 
 

@@ -109,9 +109,9 @@ class _Detector(FleetBaseline):
         return super().score_samples(X, **kw)
 
 
-def _detector() -> _Detector:
+def _detector(window_spacing_s: float = WINDOW_SPACING_S) -> _Detector:
     return _Detector(false_alarms_per_year=FALSE_ALARMS_PER_YEAR,
-                     scoring_interval_s=WINDOW_SPACING_S, min_scale_fraction=MIN_SCALE_FRACTION)
+                     scoring_interval_s=window_spacing_s, min_scale_fraction=MIN_SCALE_FRACTION)
 
 
 @pytest.mark.parametrize("stage", ["score", "fit"])

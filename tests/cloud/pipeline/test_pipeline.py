@@ -266,3 +266,29 @@ def test_four_bearing_shaft_gives_one_alert_on_the_failing_point(
     assert alerts[0].evidence["point"] == "b2"
     orders = [w for w in _work_orders(session_factory) if w.asset_id == "pump-01"]
     assert len(orders) == 1
+
+
+def test_detector_is_calibrated_for_the_points_capture_time_spacing(
+    store: MemoryStore, fleet: Fleet, session_factory: sessionmaker[Session],
+    settings: CloudSettings,
+) -> None:
+    """One window a minute, or one every 5 s: the same yearly false-alarm budget means a
+    12× smaller chance per window for the faster point; the spacing comes from capture
+    time, and survives a restart."""
+    slow = ScoringPipeline(store, session_factory, settings)
+    slow.run_once(fleet.emit(40))
+    assert slow.models.window_spacing_s == 60.0
+
+    # The same 40 windows of each asset, 5 s apart in capture time instead of 60 s.
+    fast_store = MemoryStore()
+    start = store.rows[0][1].ts
+    fast_store.rows = [
+        (gw, r.model_copy(update={"ts": start + timedelta(seconds=5 * (i // 3))}))
+        for i, (gw, r) in enumerate(store.rows)
+    ]
+    fast_settings = settings.model_copy(update={"data_dir": settings.data_dir / "fast"})
+    fast = ScoringPipeline(fast_store, session_factory, fast_settings)
+    fast.run_once(start + timedelta(hours=1))
+    assert fast.models.window_spacing_s == 5.0
+    restarted = ScoringPipeline(fast_store, session_factory, fast_settings)
+    assert restarted.models.window_spacing_s == 5.0
