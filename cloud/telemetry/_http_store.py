@@ -8,12 +8,13 @@ import httpx
 
 from cloud.telemetry._lineproto import LineWriter
 from cloud.telemetry._snapshots import SnapshotDirectory
+from cloud.telemetry._store import RecordWriter
 from ironwatch.wire import WaveformSnapshot
 
 __all__ = ["HttpLineStoreBase"]
 
 
-class HttpLineStoreBase:
+class HttpLineStoreBase(RecordWriter):
     """Snapshot and lifecycle methods of a store that writes line protocol over HTTP.
 
     Subclasses set `_http`, `_writer` and `_snapshots` in their constructor.

@@ -29,7 +29,7 @@ from cloud.telemetry._lineproto import (
 )
 from cloud.telemetry._query_args import check_asset_ids, check_limit
 from cloud.telemetry._snapshots import SnapshotDirectory
-from cloud.telemetry._store import LEGACY_EPOCH, StoredRow, WriteResult, sort_out
+from cloud.telemetry._store import StoredRow, WriteResult, sort_out
 from ironwatch.wire import FeatureRecord
 
 __all__ = ["InfluxStore", "influxql_string"]
@@ -139,11 +139,6 @@ class InfluxStore(HttpLineStoreBase):
         return f" WHERE {' AND '.join(clauses)}" if clauses else ""
 
     # -- TelemetryStore ---------------------------------------------------------------
-
-    def write(
-        self, gateway_id: str, records: Sequence[FeatureRecord], *, epoch: str = LEGACY_EPOCH
-    ) -> int:
-        return self.write_records(gateway_id, epoch, records).new
 
     def write_records(
         self, gateway_id: str, epoch: str, records: Sequence[FeatureRecord]

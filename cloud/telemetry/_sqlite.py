@@ -22,7 +22,7 @@ from cloud.telemetry._errors import RecordRejectedError, StoreUnavailableError, 
 from cloud.telemetry._frame import FeatureFrame, TimeLike, datetime_to_ns, to_ns
 from cloud.telemetry._query_args import check_asset_ids, check_limit
 from cloud.telemetry._snapshots import load_snapshot
-from cloud.telemetry._store import LEGACY_EPOCH, StoredRow, WriteResult, sort_out
+from cloud.telemetry._store import RecordWriter, StoredRow, WriteResult, sort_out
 from ironwatch.wire import FeatureRecord, WaveformSnapshot
 
 __all__ = ["SqliteTelemetryStore"]
@@ -86,7 +86,7 @@ _NAN = float("nan")
 _SEP = "\x1f"  # names are lower_snake_case, so a control character cannot clash
 
 
-class SqliteTelemetryStore:
+class SqliteTelemetryStore(RecordWriter):
     """TelemetryStore in a single SQLite file (WAL): one writer at a time, readers alongside.
 
     Each thread gets its own connection; writes are serialised by a lock inside the
@@ -184,11 +184,6 @@ class SqliteTelemetryStore:
             names = tuple(row[0].split(_SEP)) if row and row[0] else ()
             self._set_names[set_id] = names
         return names
-
-    def write(
-        self, gateway_id: str, records: Sequence[FeatureRecord], *, epoch: str = LEGACY_EPOCH
-    ) -> int:
-        return self.write_records(gateway_id, epoch, records).new
 
     def write_records(
         self, gateway_id: str, epoch: str, records: Sequence[FeatureRecord]

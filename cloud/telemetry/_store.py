@@ -18,6 +18,7 @@ from ironwatch.wire import FeatureRecord, WaveformSnapshot
 
 __all__ = [
     "LEGACY_EPOCH",
+    "RecordWriter",
     "StoredRow",
     "TelemetryReader",
     "TelemetryStore",
@@ -27,6 +28,20 @@ __all__ = [
 
 LEGACY_EPOCH = ""
 """The epoch of records stored before outbox epochs existed (and of `write` without one)."""
+
+
+class RecordWriter:
+    """`write` (how many records were new) in terms of a backend's `write_records`."""
+
+    def write_records(
+        self, gateway_id: str, epoch: str, records: Sequence[FeatureRecord]
+    ) -> WriteResult:
+        raise NotImplementedError
+
+    def write(
+        self, gateway_id: str, records: Sequence[FeatureRecord], *, epoch: str = LEGACY_EPOCH
+    ) -> int:
+        return self.write_records(gateway_id, epoch, records).new
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from cloud.telemetry._http_store import HttpLineStoreBase
 from cloud.telemetry._lineproto import MEASUREMENT, META_FIELDS, V2LineWriter, to_lines
 from cloud.telemetry._query_args import check_asset_ids, check_limit
 from cloud.telemetry._snapshots import SnapshotDirectory
-from cloud.telemetry._store import LEGACY_EPOCH, StoredRow, WriteResult, sort_out
+from cloud.telemetry._store import StoredRow, WriteResult, sort_out
 from ironwatch.wire import FeatureRecord
 
 __all__ = ["VictoriaMetricsStore"]
@@ -88,11 +88,6 @@ class VictoriaMetricsStore(HttpLineStoreBase):
                         yield json.loads(line)
         except httpx.HTTPError as err:
             raise StoreUnavailableError(f"VictoriaMetrics export failed: {err}") from err
-
-    def write(
-        self, gateway_id: str, records: Sequence[FeatureRecord], *, epoch: str = LEGACY_EPOCH
-    ) -> int:
-        return self.write_records(gateway_id, epoch, records).new
 
     def write_records(
         self, gateway_id: str, epoch: str, records: Sequence[FeatureRecord]
