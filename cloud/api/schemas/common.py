@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema
 
 from ironwatch.ids import ID_PATTERN, Id
-from ironwatch.wire import as_utc
+from ironwatch.wire import MAX_TS, MIN_TS, as_utc
 
 __all__ = [
     "ID_PATTERN",
@@ -29,8 +29,9 @@ __all__ = [
 MAX_DB_INT = 2**31 - 1
 # Times given to the API: the telemetry store counts nanoseconds in a signed 64-bit integer
 # (up to 2262-04-11), so a time outside these bounds is an input error, not a store failure.
-MIN_TIME = datetime(1970, 1, 1, tzinfo=UTC)
-MAX_TIME = datetime(2262, 1, 1, tzinfo=UTC)
+# The same span the wire contract takes for a record's time.
+MIN_TIME = MIN_TS
+MAX_TIME = MAX_TS
 Text = Annotated[str, Field(max_length=2000, pattern=r"^[^\x00]*$")]
 
 
