@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import pwd
+import random
 import shutil
 import signal
 import socket
@@ -42,21 +43,46 @@ class ServiceError(RuntimeError):
     """A local server could not be started or stopped."""
 
 
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _listen_port_range() -> range:
+    """Ports outside the kernel's ephemeral range, where no client gets its source port.
+
+    A client that keeps reconnecting to a stopped server on an ephemeral-range port can be
+    given that very port as its own source port (a TCP self-connect) and then hold it, so
+    the server cannot bind it again when it restarts. Servers here listen below the range
+    (or above it, where it leaves no room below).
+    """
+    try:
+        low, high = (int(v) for v in
+                     Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999
+    return range(10_000, low) if low - 10_000 >= 1_000 else range(high + 1, 65_536)
 
 
 def free_ports(n: int) -> list[int]:
-    """n distinct TCP ports on 127.0.0.1 that are free right now (held open together)."""
+    """n distinct TCP ports on 127.0.0.1, outside the ephemeral range, free right now."""
+    candidates = _listen_port_range()
+    rng = random.SystemRandom()
     with contextlib.ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-                 for _ in range(n)]
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [int(s.getsockname()[1]) for s in socks]
+        ports: list[int] = []
+        for _ in range(100 * n):
+            if len(ports) == n:
+                break
+            port = rng.choice(candidates)
+            s = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            ports.append(port)
+        if len(ports) < n:
+            raise ServiceError(f"no {n} free ports in {candidates.start}-{candidates.stop - 1}")
+        return ports
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1, outside the ephemeral range, that is free right now."""
+    return free_ports(1)[0]
 
 
 def wait_for_port(port: int, host: str = "127.0.0.1", timeout_s: float = 10.0) -> None:
