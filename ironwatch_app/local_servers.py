@@ -1,5 +1,5 @@
 """Real local servers for the demo, tests and benchmarks: Mosquitto, socat pty pairs,
-InfluxDB 1.x and VictoriaMetrics, and helpers.
+InfluxDB 1.x, VictoriaMetrics, PostgreSQL 15, and helpers.
 
 Each server runs as a child process on 127.0.0.1 with its own config and data directory,
 on a free port, and is stopped by PID. Nothing here touches system services.
@@ -29,6 +29,7 @@ __all__ = [
     "InfluxD",
     "Mosquitto",
     "MosquittoUser",
+    "Postgres",
     "PtyPair",
     "ServiceError",
     "VictoriaMetrics",
@@ -539,3 +540,120 @@ class VictoriaMetrics(_Server):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+class Postgres:
+    """A throwaway PostgreSQL 15 cluster in a temp dir on a free port, stopped by PID.
+
+    `url` is the server's `postgres` database; `create_database()` makes a fresh one.
+    """
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.workdir = Path(tempfile.mkdtemp(prefix="ironwatch-pg-"))
+        self.proc: subprocess.Popen[bytes] | None = None
+        # initdb and postgres refuse to run as root: drop to the `postgres` account then.
+        self.user = "postgres" if os.geteuid() == 0 else None
+
+    @staticmethod
+    def available() -> bool:
+        return (PG_BIN / "postgres").exists() and (PG_BIN / "initdb").exists()
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://ironwatch@127.0.0.1:{self.port}/postgres"
+
+    def database_url(self, name: str) -> str:
+        return self.url.rsplit("/", 1)[0] + f"/{name}"
+
+    def start(self) -> Postgres:
+        if not self.available():
+            raise ServiceError(f"PostgreSQL binaries not found in {PG_BIN} (install postgresql)")
+        data = self.workdir / "data"
+        if self.user is not None:
+            entry = pwd.getpwnam(self.user)
+            os.chown(self.workdir, entry.pw_uid, entry.pw_gid)
+        subprocess.run(
+            [
+                str(PG_BIN / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "ironwatch",
+                "--auth=trust",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ],
+            check=True,
+            capture_output=True,
+            user=self.user,
+        )
+        log = (self.workdir / "postgres.log").open("wb")
+        self.proc = subprocess.Popen(
+            [
+                str(PG_BIN / "postgres"),
+                "-D",
+                str(data),
+                "-p",
+                str(self.port),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                f"unix_socket_directories={self.workdir}",
+                "-c",
+                "fsync=off",
+                "-c",
+                "full_page_writes=off",
+                "-c",
+                "max_connections=200",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            user=self.user,
+        )
+        log.close()  # the child has its own copy of the descriptor
+        wait_for_port(self.port, timeout_s=30)
+        return self
+
+    def create_database(self, name: str) -> str:
+        """Create database `name` (over psql, so no driver is needed here); returns its URL."""
+        subprocess.run(
+            [
+                "psql",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "ironwatch",
+                "-d",
+                "postgres",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                f'CREATE DATABASE "{name}"',
+            ],
+            check=True,
+            capture_output=True,
+        )
+        return self.database_url(name)
+
+    def stop(self) -> None:
+        # SIGINT is PostgreSQL's "fast" shutdown (SIGTERM waits for clients to leave);
+        # stop_process then makes sure it is gone, by PID.
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=15)
+        stop_process(self.proc, timeout_s=5)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> Postgres:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import HealthCheck, settings
 
-from ironwatch_app.local_servers import Mosquitto, PtyPair
+from ironwatch_app.local_servers import Mosquitto, Postgres, PtyPair, free_port
 
 # These machines are shared and noisy: a slow example is not a failure. Property tests
 # check behaviour, benchmarks under bench/ measure speed.
@@ -37,3 +37,31 @@ def pty_pair() -> Iterator[PtyPair]:
         yield pair
     finally:
         pair.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Postgres]:
+    """One real PostgreSQL 15 server for the whole run (skipped where it is not installed)."""
+    if not Postgres.available():
+        pytest.skip("PostgreSQL binaries not found (install Debian's postgresql)")
+    server = Postgres().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: Postgres) -> Iterator[str]:
+    """A fresh, empty database on the shared server for one test, dropped afterwards."""
+    from cloud.db import make_engine
+
+    name = f"t{free_port()}"
+    url = postgres_server.create_database(name)
+    try:
+        yield url
+    finally:
+        admin = make_engine(postgres_server.url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()

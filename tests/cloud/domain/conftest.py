@@ -1,17 +1,12 @@
-"""Domain fixtures: an in-memory SQLite session with a small fleet, and a real PostgreSQL."""
+"""Domain fixtures: an in-memory SQLite session with a small fleet.
+
+The real PostgreSQL fixtures are in tests/conftest.py.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import pwd
-import shutil
-import signal
-import subprocess
-import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
@@ -19,10 +14,8 @@ from sqlalchemy.orm import Session
 
 from cloud.db import Base, SessionFactory, make_engine, make_session_factory
 from cloud.domain import seed_fleet
-from ironwatch_app.local_servers import free_port, stop_process, wait_for_port
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 FLEET = {
     "gateways": [{"id": "gw-1", "name": "Hall A"}, {"id": "gw-2"}],
@@ -80,100 +73,3 @@ def session_factory() -> Iterator[SessionFactory]:
 def session(session_factory: SessionFactory) -> Iterator[Session]:
     with session_factory() as s:
         yield s
-
-
-class PostgresServer:
-    """A throwaway PostgreSQL 15 cluster in a temp dir on a free port, stopped by PID."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.workdir = Path(tempfile.mkdtemp(prefix="ironwatch-pg-"))
-        self.proc: subprocess.Popen[bytes] | None = None
-        # initdb and postgres refuse to run as root: drop to the `postgres` account then.
-        self.user = "postgres" if os.geteuid() == 0 else None
-
-    @property
-    def url(self) -> str:
-        return f"postgresql+psycopg://ironwatch@127.0.0.1:{self.port}/postgres"
-
-    def start(self) -> PostgresServer:
-        data = self.workdir / "data"
-        if self.user is not None:
-            entry = pwd.getpwnam(self.user)
-            os.chown(self.workdir, entry.pw_uid, entry.pw_gid)
-        subprocess.run(
-            [
-                str(PG_BIN / "initdb"),
-                "-D",
-                str(data),
-                "-U",
-                "ironwatch",
-                "--auth=trust",
-                "--no-sync",
-                "-E",
-                "UTF8",
-            ],
-            check=True,
-            capture_output=True,
-            user=self.user,
-        )
-        log = (self.workdir / "postgres.log").open("wb")
-        self.proc = subprocess.Popen(
-            [
-                str(PG_BIN / "postgres"),
-                "-D",
-                str(data),
-                "-p",
-                str(self.port),
-                "-c",
-                "listen_addresses=127.0.0.1",
-                "-c",
-                f"unix_socket_directories={self.workdir}",
-                "-c",
-                "fsync=off",
-                "-c",
-                "full_page_writes=off",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-            user=self.user,
-        )
-        log.close()  # the child has its own copy of the descriptor
-        wait_for_port(self.port, timeout_s=30)
-        return self
-
-    def stop(self) -> None:
-        # SIGINT is PostgreSQL's "fast" shutdown (SIGTERM waits for clients to leave);
-        # stop_process then makes sure it is gone, by PID.
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(timeout=15)
-        stop_process(self.proc, timeout_s=5)
-        shutil.rmtree(self.workdir, ignore_errors=True)
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    if not (PG_BIN / "postgres").exists() or not (PG_BIN / "initdb").exists():
-        pytest.skip(f"PostgreSQL binaries not found in {PG_BIN} (install Debian's postgresql)")
-    server = PostgresServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
-    """A fresh, empty database on the shared server for one test."""
-    admin = make_engine(postgres_server.url, isolation_level="AUTOCOMMIT")
-    name = f"t{free_port()}"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield postgres_server.url.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
