@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from cloud.api.context import SnapshotRequester
 from cloud.api.deps import ContextDep, NowDep, get_context
 from cloud.api.schemas.common import MAX_DB_INT
-from cloud.dashboard import _format
+from cloud.dashboard import _format, i18n
 from cloud.dashboard._asset_charts import spectrum_view, trend_panels, velocity_sparkline
 from cloud.dashboard._ingestion import ingestion_view
 from cloud.dashboard._views import (
@@ -60,6 +60,10 @@ REFRESH_S = 5
 def _templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(_HERE / "templates"))
     env = templates.env
+    env.add_extension("jinja2.ext.i18n")
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext=i18n.gettext, ngettext=i18n.ngettext, newstyle=True
+    )
     env.globals.update(
         fmt_num=_format.fmt_num,
         fmt_time=_format.fmt_time,
