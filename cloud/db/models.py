@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import (
     JSON,
@@ -39,6 +40,8 @@ __all__ = [
     "ApiToken",
     "Asset",
     "Base",
+    "Contact",
+    "Customer",
     "DashboardSession",
     "DeadLetterRow",
     "Escalation",
@@ -46,11 +49,13 @@ __all__ = [
     "GatewayEvent",
     "MaintenancePlan",
     "PhysicsJson",
+    "Site",
     "UtcDateTime",
     "Verdict",
     "WebhookDelivery",
     "WorkOrder",
     "WorkOrderEvent",
+    "check_timezone",
 ]
 
 # States in which an alert / work order is still "the" open one for its (asset, failure mode).
@@ -163,12 +168,33 @@ class Asset(Base):
     # ... and what the asset's gateway last said, kept to show where the two disagree.
     reported_physics: Mapped[AssetPhysics | None] = mapped_column(PhysicsJson())
     physics_reported_at: Mapped[datetime | None]
+    # The site (and through it the customer and its tier) that owns the asset; None for
+    # assets registered before customers existed, which keep `customer_tier` below.
+    site_id: Mapped[str | None] = mapped_column(ForeignKey("sites.id"), index=True)
+    # Fallback tier of an asset without a site; a site's customer's tier wins (`tier`).
     customer_tier: Mapped[str] = mapped_column(String(16), default="standard")
     running_hours: Mapped[float] = mapped_column(Float, default=0.0)
     created_at: Mapped[datetime] = mapped_column(default=_now)
     updated_at: Mapped[datetime] = mapped_column(default=_now, onupdate=_now)
 
     gateway: Mapped[Gateway | None] = relationship(back_populates="assets")
+    site: Mapped[Site | None] = relationship(back_populates="assets")
+
+    @property
+    def customer(self) -> Customer | None:
+        """The customer owning the asset's site, or None for an asset without a site."""
+        return None if self.site is None else self.site.customer
+
+    @property
+    def customer_id(self) -> str | None:
+        """The id of the customer owning the asset, or None for an asset without a site."""
+        return None if self.site is None else self.site.customer_id
+
+    @property
+    def tier(self) -> str:
+        """The service tier deadlines use: the customer's, else the asset's own fallback."""
+        customer = self.customer
+        return self.customer_tier if customer is None else customer.tier
 
     @validates("physics", "reported_physics")
     def _physics_type(self, _key: str, value: AssetPhysics | dict[str, Any] | None) -> Any:
@@ -283,6 +309,9 @@ class WorkOrder(Base):
     cancelled_at: Mapped[datetime | None]
     failure_confirmed_at: Mapped[datetime | None]
     resolution_note: Mapped[str] = mapped_column(Text, default="")
+    # The customer's rating of the finished job: 1-5 and a free comment.
+    satisfaction: Mapped[int | None] = mapped_column(Integer)
+    feedback: Mapped[str | None] = mapped_column(Text)
 
     asset: Mapped[Asset] = relationship()
     alert: Mapped[Alert | None] = relationship()
@@ -343,6 +372,9 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     prefix: Mapped[str] = mapped_column(String(16))
     gateway_id: Mapped[str | None] = mapped_column(ForeignKey("gateways.id", ondelete="CASCADE"))
+    # A customer token sees that customer's machines only. No ON DELETE: deleting a
+    # customer deletes its tokens first (cloud.domain.customers), in one transaction.
+    customer_id: Mapped[str | None] = mapped_column(ForeignKey("customers.id"), index=True)
     created_at: Mapped[datetime]
     created_by: Mapped[str] = mapped_column(String(100), default="system")
     last_used_at: Mapped[datetime | None]
@@ -461,6 +493,80 @@ class DashboardSession(Base):
     )
     name: Mapped[str] = mapped_column(String(100))
     role: Mapped[str] = mapped_column(String(16))
+    # The customer a customer-role session is bound to, copied from its token (which the
+    # session dies with, so no foreign key of its own).
+    customer_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime] = mapped_column(index=True)
     revoked_at: Mapped[datetime | None]
+
+
+def check_timezone(name: str) -> str:
+    """Return an IANA time-zone name if zoneinfo knows it, else raise ValueError."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as err:
+        raise ValueError(
+            f"unknown time zone {name!r}: give an IANA name like Europe/Berlin"
+        ) from err
+    return name
+
+
+class Customer(Base):
+    """A customer of the service organisation; its tier tightens response deadlines."""
+
+    __tablename__ = "customers"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    tier: Mapped[str] = mapped_column(String(16), default="standard")
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+
+    sites: Mapped[list[Site]] = relationship(
+        back_populates="customer", order_by="Site.id", cascade="all, delete-orphan"
+    )
+    contacts: Mapped[list[Contact]] = relationship(
+        back_populates="customer", order_by="Contact.id", cascade="all, delete-orphan"
+    )
+
+
+class Site(Base):
+    """A plant of a customer, in one time zone; assets belong to a site."""
+
+    __tablename__ = "sites"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    region: Mapped[str] = mapped_column(String(64), default="")
+    # IANA name (Europe/Berlin); local times of the site's assets are shown in it.
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    address: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+
+    customer: Mapped[Customer] = relationship(back_populates="sites")
+    assets: Mapped[list[Asset]] = relationship(back_populates="site")
+
+    @validates("timezone")
+    def _known_timezone(self, _key: str, value: str) -> str:
+        return check_timezone(value)
+
+
+class Contact(Base):
+    """A person at a customer: plant manager, maintenance lead, ..."""
+
+    __tablename__ = "contacts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    customer_id: Mapped[str] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(254), default="")
+    phone: Mapped[str] = mapped_column(String(64), default="")
+    role: Mapped[str] = mapped_column(String(32), default="")
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+
+    customer: Mapped[Customer] = relationship(back_populates="contacts")

@@ -13,13 +13,14 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud.db.engine import SessionFactory
-from cloud.db.models import Asset, Gateway
-from cloud.domain.errors import InvalidInputError
+from cloud.db.models import Asset, Gateway, Site
+from cloud.domain.customers import CustomerSpec, SiteSpec, put_customer, put_site
+from cloud.domain.errors import DomainError, InvalidInputError
 from cloud.domain.vocabulary import AssetKind, CustomerTier
 from ironwatch.errors import describe_validation_error
 from ironwatch.ids import Id
@@ -57,15 +58,29 @@ class FleetAsset(BaseModel):
     physics: AssetPhysics | None = Field(
         default=None, description="absent: kept as stored, or learned from the gateway"
     )
-    customer_tier: CustomerTier = "standard"
+    site_id: Id | None = Field(default=None, description="the site (and customer) owning it")
+    customer_tier: CustomerTier | None = Field(
+        default=None, description="only for an asset without a site (default standard)"
+    )
     running_hours: float | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _tier_from_site(self) -> FleetAsset:
+        if self.site_id is not None and self.customer_tier is not None:
+            raise ValueError(
+                f"asset {self.id}: the tier of an asset with a site comes from its customer; "
+                "drop customer_tier"
+            )
+        return self
 
 
 class FleetFile(BaseModel):
-    """A fleet file: gateways and the assets each one reports for."""
+    """A fleet file: customers and their sites, gateways and the assets each reports for."""
 
     model_config = ConfigDict(extra="forbid")
 
+    customers: list[CustomerSpec] = Field(default_factory=list)
+    sites: list[SiteSpec] = Field(default_factory=list)
     gateways: list[FleetGateway] = Field(default_factory=list)
     assets: list[FleetAsset] = Field(default_factory=list)
 
@@ -95,12 +110,24 @@ def _parse_fleet(path_or_dict: Path | str | Mapping[str, Any]) -> FleetFile:
 
 
 def seed_fleet(session: Session, path_or_dict: Path | str | Mapping[str, Any]) -> FleetFile:
-    """Upsert the gateways and assets of a fleet TOML file (or its parsed dict); not committed.
+    """Upsert the customers, sites, gateways and assets of a fleet TOML file (or its parsed
+    dict); not committed.
 
     Running hours already counted in the database are kept unless the file gives a value;
-    so is the physics (perhaps learned from the gateway's birth message).
+    so is the physics (perhaps learned from the gateway's birth message). Sites and assets
+    may refer to customers and sites already in the database.
     """
     fleet = _parse_fleet(path_or_dict)
+    for c in fleet.customers:
+        put_customer(session, c)
+    for site in fleet.sites:
+        try:
+            put_site(session, site)
+        except DomainError as err:
+            raise InvalidInputError(f"site {site.id}: {err.message}") from err
+    for a in fleet.assets:
+        if a.site_id is not None and session.get(Site, a.site_id) is None:
+            raise InvalidInputError(f"asset {a.id}: site {a.site_id} not found")
     for g in fleet.gateways:
         gateway = session.get(Gateway, g.id)
         if gateway is None:
@@ -117,7 +144,8 @@ def seed_fleet(session: Session, path_or_dict: Path | str | Mapping[str, Any]) -
         asset.name = a.name or a.id
         asset.kind = a.kind
         asset.location = a.location
-        asset.customer_tier = a.customer_tier
+        asset.site_id = a.site_id
+        asset.customer_tier = a.customer_tier or "standard"
         if a.running_hours is not None:
             asset.running_hours = a.running_hours
         if a.physics is not None:

@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cloud.db.models import ApiToken, Gateway
+from cloud.db.models import ApiToken, Customer, Gateway
 from cloud.domain.clock import require_utc
 from cloud.domain.errors import InvalidInputError, InvalidTransitionError, NotFoundError
 from cloud.domain.vocabulary import ROLES, Role
@@ -37,15 +37,23 @@ def create_token(
     actor: str,
     now: datetime,
     gateway_id: str | None = None,
+    customer_id: str | None = None,
     expires_at: datetime | None = None,
 ) -> tuple[ApiToken, str]:
-    """Create a token; returns the row and the token text, which is never stored."""
+    """Create a token; returns the row and the token text, which is never stored.
+
+    A gateway token is bound to one gateway and a customer token to one customer.
+    """
     if role not in ROLES:
         raise InvalidInputError(f"unknown role {role!r}", details={"allowed": list(ROLES)})
     if (role == "gateway") != (gateway_id is not None):
         raise InvalidInputError("gateway tokens need a gateway_id, and only they may have one")
     if gateway_id is not None and session.get(Gateway, gateway_id) is None:
         raise NotFoundError(f"gateway {gateway_id} not found")
+    if (role == "customer") != (customer_id is not None):
+        raise InvalidInputError("customer tokens need a customer_id, and only they may have one")
+    if customer_id is not None and session.get(Customer, customer_id) is None:
+        raise NotFoundError(f"customer {customer_id} not found")
     text = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = ApiToken(
         name=name,
@@ -53,6 +61,7 @@ def create_token(
         token_hash=hash_token(text),
         prefix=text[: len(TOKEN_PREFIX) + 6],
         gateway_id=gateway_id,
+        customer_id=customer_id,
         created_at=require_utc(now),
         created_by=actor,
         expires_at=require_utc(expires_at) if expires_at is not None else None,

@@ -34,9 +34,10 @@ IsoZone = Literal["A", "B", "C", "D"]
 AlertState = Literal["open", "acknowledged", "resolved", "cleared"]
 Priority = Literal["P0", "P1", "P2", "P3"]
 WorkOrderState = Literal["open", "assigned", "in_progress", "done", "closed", "cancelled"]
-WorkOrderSource = Literal["alert", "manual", "reminder"]
+WorkOrderSource = Literal["alert", "manual", "reminder", "customer"]
 VerdictKind = Literal["false_alarm", "confirmed", "inconclusive"]
-Role = Literal["gateway", "engineer", "service_desk", "admin"]
+# customer: bound to one customer, sees only that customer's machines (the portal).
+Role = Literal["gateway", "engineer", "service_desk", "admin", "customer"]
 
 ASSET_KINDS: tuple[AssetKind, ...] = get_args(AssetKind)
 CUSTOMER_TIERS: tuple[CustomerTier, ...] = get_args(CustomerTier)

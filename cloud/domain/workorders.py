@@ -156,7 +156,7 @@ def create_work_order(
         created_at=now,
         updated_at=now,
         created_by=actor,
-        respond_by=now + policy.respond_within(priority, asset.customer_tier),
+        respond_by=now + policy.respond_within(priority, asset.tier),
         resolve_by=resolve_by,
         planned_for=planned_date(
             now=now, resolve_by=resolve_by, rul_low_h=rul_low_h, lead_time_h=lead_h
@@ -208,7 +208,7 @@ def open_from_alert(
             existing.alert_id = alert.id
             existing.respond_by = min(
                 existing.respond_by,
-                now + policy.respond_within(decision.priority, existing.asset.customer_tier),
+                now + policy.respond_within(decision.priority, existing.asset.tier),
             )
             existing.resolve_by = min(
                 existing.resolve_by, now + policy.resolve_within(decision.priority)
@@ -480,7 +480,7 @@ def update_work_order(
         wo.priority_reason = f"set by {actor}"
         wo.respond_by = wo.created_at + policy.respond_within(
             wo.priority,  # type: ignore[arg-type]
-            wo.asset.customer_tier,
+            wo.asset.tier,
         )
         wo.resolve_by = wo.created_at + policy.resolve_within(wo.priority)  # type: ignore[arg-type]
     if diff:

@@ -1,0 +1,190 @@
+"""Customers, sites and contacts: the tier comes from the customer, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from cloud.db import make_engine, make_session_factory, upgrade
+from cloud.db.models import ApiToken, Asset, Contact, Customer, Site
+from cloud.domain import open_from_alert, seed_fleet, upsert_alert
+from cloud.domain.customers import (
+    SiteSpec,
+    delete_customer,
+    delete_site,
+    update_customer,
+    update_site,
+)
+from cloud.domain.errors import ConflictError, InvalidInputError
+from cloud.domain.tokens import create_token
+
+from .conftest import T0
+
+CUSTOMER_FLEET: dict[str, Any] = {
+    "customers": [
+        {
+            "id": "acme",
+            "name": "ACME Steel",
+            "tier": "strategic",
+            "contacts": [
+                {"name": "Li Wei", "email": "li.wei@acme.example", "role": "plant_manager"}
+            ],
+        },
+        {"id": "bolt", "name": "Bolt Foods", "tier": "standard"},
+    ],
+    "sites": [
+        {"id": "acme-sh", "customer_id": "acme", "name": "Shanghai", "timezone": "Asia/Shanghai",
+         "region": "cn-east"},
+        {"id": "bolt-ber", "customer_id": "bolt", "name": "Berlin", "timezone": "Europe/Berlin",
+         "region": "de"},
+    ],
+    "gateways": [{"id": "gw-1"}],
+    "assets": [
+        {"id": "pump-a", "gateway_id": "gw-1", "site_id": "acme-sh"},
+        {"id": "pump-b", "gateway_id": "gw-1", "site_id": "bolt-ber"},
+        {"id": "pump-old", "gateway_id": "gw-1", "customer_tier": "key"},
+    ],
+}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Engine]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'ironwatch.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    eng = make_engine(url)
+    upgrade(eng)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    with make_session_factory(engine)() as s:
+        seed_fleet(s, CUSTOMER_FLEET)
+        s.commit()
+        yield s
+
+
+def _p1_alert(session: Session, asset_id: str) -> Any:
+    # alarm severity, confident, no zone/RUL floors: P1 by the priority rule.
+    alert = upsert_alert(
+        session,
+        asset_id=asset_id,
+        failure_mode="imbalance",
+        severity="alarm",
+        score=5.0,
+        evidence={},
+        model="m",
+        model_version="1",
+        rul_hours=None,
+        now=T0,
+        confidence=0.9,
+    )
+    wo = open_from_alert(session, alert, now=T0)
+    assert wo is not None and wo.priority == "P1"
+    return wo
+
+
+@pytest.mark.integration
+def test_strategic_customers_p1_alert_gets_a_one_hour_response_deadline(
+    session: Session,
+) -> None:
+    asset = session.get(Asset, "pump-a")
+    assert asset is not None
+    assert asset.customer_tier == "standard"  # the asset's own field is not what counts
+    assert asset.tier == "strategic"
+    wo = _p1_alert(session, "pump-a")
+    assert wo.respond_by == T0 + timedelta(hours=1)
+    # A standard customer's P1 keeps the priority's 4 h (the tier never loosens it) ...
+    assert _p1_alert(session, "pump-b").respond_by == T0 + timedelta(hours=4)
+    # ... and an asset without a site falls back to its own tier (key: 4 h).
+    assert _p1_alert(session, "pump-old").respond_by == T0 + timedelta(hours=4)
+    session.commit()
+
+
+@pytest.mark.integration
+def test_a_tier_change_applies_to_work_orders_opened_afterwards(session: Session) -> None:
+    update_customer(session, "bolt", {"tier": "strategic"})
+    assert _p1_alert(session, "pump-b").respond_by == T0 + timedelta(hours=1)
+
+
+@pytest.mark.integration
+def test_seeding_twice_keeps_one_customer_one_site_and_one_contact_each(
+    session: Session,
+) -> None:
+    seed_fleet(session, CUSTOMER_FLEET)
+    session.commit()
+    assert len(session.scalars(select(Customer)).all()) == 2
+    assert len(session.scalars(select(Site)).all()) == 2
+    contacts = session.scalars(select(Contact)).all()
+    assert [(c.customer_id, c.email, c.role) for c in contacts] == [
+        ("acme", "li.wei@acme.example", "plant_manager")
+    ]
+    site = session.get(Site, "acme-sh")
+    assert site is not None and site.timezone == "Asia/Shanghai"
+    assert site.customer.name == "ACME Steel"
+
+
+@pytest.mark.integration
+def test_deleting_a_customer_with_assets_is_refused_and_without_them_takes_its_sites(
+    session: Session,
+) -> None:
+    with pytest.raises(ConflictError, match="owns 1 asset"):
+        delete_customer(session, "acme")
+    with pytest.raises(ConflictError, match="still has 1 asset"):
+        delete_site(session, "acme-sh")
+    pump = session.get(Asset, "pump-a")
+    assert pump is not None
+    session.delete(pump)
+    session.flush()
+    create_token(session, name="portal", role="customer", actor="t", now=T0, customer_id="acme")
+    delete_customer(session, "acme")
+    session.commit()
+    assert session.get(Customer, "acme") is None
+    assert session.get(Site, "acme-sh") is None
+    assert session.scalars(select(Contact)).all() == []
+    assert session.scalars(select(ApiToken)).all() == []
+    assert session.get(Customer, "bolt") is not None
+
+
+def test_an_unknown_time_zone_is_refused_with_its_name() -> None:
+    with pytest.raises(ValueError, match="Mars/Olympus"):
+        SiteSpec(id="s", customer_id="c", name="S", timezone="Mars/Olympus")
+    with pytest.raises(ValueError, match="unknown time zone"):
+        Site(id="s", customer_id="c", name="S", timezone="../../etc/passwd")
+
+
+@pytest.mark.integration
+def test_update_site_refuses_an_unknown_time_zone(session: Session) -> None:
+    with pytest.raises(InvalidInputError, match="Europe/Atlantis"):
+        update_site(session, "bolt-ber", {"timezone": "Europe/Atlantis"})
+    assert update_site(session, "bolt-ber", {"timezone": "Europe/Paris"}).timezone == "Europe/Paris"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"sites": [{"id": "x", "customer_id": "nobody", "name": "X"}]}, "customer nobody"),
+        ({"assets": [{"id": "p", "gateway_id": "gw-1", "site_id": "nowhere"}]}, "site nowhere"),
+        (
+            {"assets": [{"id": "p", "gateway_id": "gw-1", "site_id": "acme-sh",
+                         "customer_tier": "key"}]},
+            "comes from its customer",
+        ),
+    ],
+)
+def test_a_fleet_file_with_a_dangling_or_contradicting_reference_is_refused(
+    change: dict[str, Any], message: str
+) -> None:
+    engine = make_engine("sqlite://")
+    upgrade(engine)
+    with make_session_factory(engine)() as s, pytest.raises(InvalidInputError, match=message):
+        seed_fleet(s, {**CUSTOMER_FLEET, **change})
+    engine.dispose()
