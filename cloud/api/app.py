@@ -19,6 +19,8 @@ from cloud.api.errors import install_error_handlers, reject_unknown_query_params
 from cloud.api.routes import (
     alerts,
     assets,
+    customer_service,
+    customers,
     dead_letters,
     gateways,
     health,
@@ -55,6 +57,8 @@ def api_router() -> APIRouter:
     for module in (
         health,
         assets,
+        customers,
+        customer_service,
         gateways,
         alerts,
         work_orders,

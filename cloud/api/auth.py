@@ -7,6 +7,9 @@ resolve and judge (verdict) alerts.
 service_desk: read assets, alerts; create, edit and move work orders; escalations,
 maintenance plans, webhook delivery log; KPIs.
 admin: everything, including tokens, gateways and assets.
+customer: bound to one customer; reads that customer's assets, alerts, work orders and
+telemetry only (anything else answers 404, as if it did not exist), reports faults and
+rates finished work orders.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from cloud.domain.scope import FLEET, Scope
 from cloud.domain.tokens import authenticate
 from cloud.domain.vocabulary import Role
 from cloud.settings import CloudSettings
@@ -34,6 +38,12 @@ class Principal:
     name: str
     token_id: int | None = None
     gateway_id: str | None = None
+    customer_id: str | None = None
+
+    @property
+    def scope(self) -> Scope:
+        """What the caller may see: one customer's machines for a customer, else the fleet."""
+        return Scope.of_customer(self.customer_id) if self.role == "customer" else FLEET
 
     def can_act_for_gateway(self, gateway_id: str) -> bool:
         """Admins act for any gateway; a gateway token only for its own."""
@@ -57,4 +67,5 @@ def resolve_principal(
         name=f"token:{row.name}",
         token_id=row.id,
         gateway_id=row.gateway_id,
+        customer_id=row.customer_id,
     )

@@ -43,9 +43,19 @@ __all__ = [
     "open_from_alert",
     "open_manual",
     "planned_date",
+    "rate_work_order",
+    "report_fault",
     "transition",
     "update_work_order",
 ]
+
+# The failure mode of a work order a customer opens by reporting a fault (catalogue entry).
+CUSTOMER_REPORT_MODE = "customer_report"
+# Priority of a customer's fault report until the service desk sets one; the customer's
+# tier still sets the response deadline.
+CUSTOMER_REPORT_PRIORITY: Priority = "P2"
+# States in which the customer may rate the job: the work is finished.
+RATEABLE_STATES = ("done", "closed")
 
 # Allowed moves. Back-steps exist because real jobs bounce: a technician hands a job
 # back, or a "done" job fails its check and needs rework.
@@ -487,5 +497,88 @@ def update_work_order(
         wo.updated_at = now
         _event(wo, "edited", now, actor, details=diff)
         enqueue_work_order_event(session, wo, "work_order.updated", now=now, change=diff)
+    session.flush()
+    return wo
+
+
+def report_fault(
+    session: Session,
+    *,
+    asset: Asset,
+    description: str,
+    actor: str,
+    now: datetime,
+    policy: ServiceLevelPolicy | None = None,
+    catalogue: FailureModeCatalogue | None = None,
+) -> WorkOrder:
+    """A work order the customer opens by reporting a fault on one of its machines.
+
+    Source `customer`, priority P2 until the service desk judges it, the response deadline
+    from the customer's tier. A second report while one is open is a ConflictError naming
+    the open work order, so the customer follows that one instead of opening twins.
+    """
+    description = description.strip()
+    if not description:
+        raise InvalidInputError("describe the fault: what do you see, hear or smell?")
+    existing = find_open_work_order(session, asset.id, CUSTOMER_REPORT_MODE)
+    if existing is not None:
+        raise ConflictError(
+            f"a fault on {asset.name or asset.id} is already reported: work order {existing.id}",
+            details={"work_order_id": existing.id},
+        )
+    first_line = description.splitlines()[0][:200]
+    wo = create_work_order(
+        session,
+        asset=asset,
+        failure_mode=CUSTOMER_REPORT_MODE,
+        priority=CUSTOMER_REPORT_PRIORITY,
+        priority_reason=f"reported by the customer ({actor}); to be judged by the service desk",
+        source="customer",
+        now=now,
+        actor=actor,
+        title=f"Reported fault on {asset.name or asset.id}: {first_line}",
+        description=description,
+        policy=policy,
+        catalogue=catalogue,
+    )
+    session.flush()
+    return wo
+
+
+def rate_work_order(
+    session: Session,
+    work_order_id: int,
+    *,
+    satisfaction: int,
+    feedback: str | None,
+    actor: str,
+    now: datetime,
+) -> WorkOrder:
+    """Record the customer's satisfaction (1-5) and comment on a finished work order, once.
+
+    Allowed when the work is done or closed (InvalidTransitionError otherwise, naming the
+    states); a second rating is a ConflictError, so a rating is never silently replaced.
+    """
+    now = require_utc(now)
+    if isinstance(satisfaction, bool) or not 1 <= satisfaction <= 5:
+        raise InvalidInputError("satisfaction is a whole number from 1 to 5")
+    wo = get_work_order(session, work_order_id)
+    if wo.state not in RATEABLE_STATES:
+        raise InvalidTransitionError(
+            f"work order {wo.id} is {wo.state}; it can be rated once the work is finished",
+            details={"state": wo.state, "allowed_states": list(RATEABLE_STATES)},
+        )
+    if wo.satisfaction is not None:
+        raise ConflictError(
+            f"work order {wo.id} is already rated", details={"satisfaction": wo.satisfaction}
+        )
+    wo.satisfaction = satisfaction
+    wo.feedback = (feedback or "").strip() or None
+    wo.updated_at = now
+    details: dict[str, Any] = {"satisfaction": satisfaction}
+    if wo.feedback:
+        details["feedback"] = wo.feedback
+    _event(wo, "rated", now, actor, details=details)
+    enqueue_work_order_event(session, wo, "work_order.updated", now=now, change={"rated": details})
     session.flush()
     return wo

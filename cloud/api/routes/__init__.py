@@ -3,6 +3,8 @@
 from cloud.api.routes import (
     alerts,
     assets,
+    customer_service,
+    customers,
     dead_letters,
     gateways,
     health,
@@ -16,6 +18,8 @@ from cloud.api.routes import (
 __all__ = [
     "alerts",
     "assets",
+    "customer_service",
+    "customers",
     "dead_letters",
     "gateways",
     "health",

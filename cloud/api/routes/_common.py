@@ -18,6 +18,9 @@ from cloud.domain.clock import require_utc
 
 __all__ = [
     "AdminDep",
+    "CustomerEngineerDep",
+    "CustomerReaderDep",
+    "CustomerServiceDep",
     "EngineerDep",
     "Limit",
     "Offset",
@@ -37,6 +40,12 @@ AdminDep = Annotated[Principal, Depends(require("admin"))]
 EngineerDep = Annotated[Principal, Depends(require("engineer"))]
 ServiceDeskDep = Annotated[Principal, Depends(require("service_desk"))]
 ReaderDep = Annotated[Principal, Depends(require("engineer", "service_desk"))]
+# Routes a customer may call too; each one limits what it reads to `principal.scope`.
+CustomerReaderDep = Annotated[
+    Principal, Depends(require("engineer", "service_desk", "customer"))
+]
+CustomerEngineerDep = Annotated[Principal, Depends(require("engineer", "customer"))]
+CustomerServiceDep = Annotated[Principal, Depends(require("service_desk", "customer"))]
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from cloud.api.deps import NowDep, SessionDep
 from cloud.api.errors import ERROR_RESPONSES
-from cloud.api.routes._common import EngineerDep, ReaderDep, page_of
+from cloud.api.routes._common import CustomerReaderDep, EngineerDep, page_of
 from cloud.api.schemas import (
     AlertAction,
     AlertEventPublic,
@@ -30,10 +30,11 @@ AlertId = Annotated[int, Path(ge=1, le=MAX_DB_INT)]
 
 @router.get("/alerts", response_model=Page[AlertPublic])
 def list_alerts(
-    *, session: SessionDep, _: ReaderDep, q: Annotated[AlertQuery, Query()]
+    *, session: SessionDep, principal: CustomerReaderDep, q: Annotated[AlertQuery, Query()]
 ) -> Page[AlertPublic]:
     """Alerts, newest first, filtered by asset, state, severity, failure mode, time."""
     query = select(Alert).order_by(Alert.opened_at.desc(), Alert.id.desc())
+    query = principal.scope.restrict(query, Alert.asset_id)
     if q.asset_id is not None:
         query = query.where(Alert.asset_id == q.asset_id)
     if q.state is not None:
@@ -50,15 +51,17 @@ def list_alerts(
 
 
 @router.get("/alerts/{alert_id}", response_model=AlertPublic)
-def get_alert(alert_id: AlertId, session: SessionDep, _: ReaderDep) -> AlertPublic:
+def get_alert(alert_id: AlertId, session: SessionDep, principal: CustomerReaderDep) -> AlertPublic:
     """One alert."""
-    return AlertPublic.model_validate(alerts_domain.get_alert(session, alert_id))
+    return AlertPublic.model_validate(principal.scope.alert(session, alert_id))
 
 
 @router.get("/alerts/{alert_id}/events", response_model=list[AlertEventPublic])
-def alert_history(alert_id: AlertId, session: SessionDep, _: ReaderDep) -> list[AlertEventPublic]:
+def alert_history(
+    alert_id: AlertId, session: SessionDep, principal: CustomerReaderDep
+) -> list[AlertEventPublic]:
     """The alert's history, oldest first."""
-    alerts_domain.get_alert(session, alert_id)
+    principal.scope.alert(session, alert_id)
     events = session.scalars(
         select(AlertEvent).where(AlertEvent.alert_id == alert_id).order_by(AlertEvent.id)
     )

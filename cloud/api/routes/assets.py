@@ -10,7 +10,13 @@ from sqlalchemy import select
 from cloud.api.context import ApiContext
 from cloud.api.deps import ContextDep, NowDep, SessionDep
 from cloud.api.errors import ERROR_RESPONSES
-from cloud.api.routes._common import AdminDep, ReaderDep, ServiceDeskDep, page_of
+from cloud.api.routes._common import (
+    AdminDep,
+    CustomerReaderDep,
+    ReaderDep,
+    ServiceDeskDep,
+    page_of,
+)
 from cloud.api.schemas import (
     AssetCreate,
     AssetPublic,
@@ -22,9 +28,9 @@ from cloud.api.schemas import (
     RunningHoursUpdate,
 )
 from cloud.api.schemas.queries import AssetQuery
-from cloud.db.models import Asset, Gateway, MaintenancePlan
+from cloud.db.models import Asset, Customer, Gateway, MaintenancePlan, Site
 from cloud.domain import reminders
-from cloud.domain.errors import ConflictError, NotFoundError
+from cloud.domain.errors import ConflictError, InvalidInputError, NotFoundError
 from ironwatch.ids import ID_PATTERN
 
 router = APIRouter(prefix="/assets", tags=["assets"], responses=ERROR_RESPONSES)
@@ -38,6 +44,17 @@ def _get(session: SessionDep, asset_id: str) -> Asset:
     return asset
 
 
+def _check_site(session: SessionDep, site_id: str | None, *, tier_given: bool) -> None:
+    if site_id is None:
+        return
+    if session.get(Site, site_id) is None:
+        raise NotFoundError(f"site {site_id} not found")
+    if tier_given:
+        raise InvalidInputError(
+            "the tier of an asset with a site comes from its customer; drop customer_tier"
+        )
+
+
 def _public(asset: Asset, context: ApiContext) -> AssetPublic:
     """The asset with its scoring state (last scored round, failure) where scoring runs."""
     out = AssetPublic.model_validate(asset)
@@ -49,16 +66,31 @@ def _public(asset: Asset, context: ApiContext) -> AssetPublic:
 
 @router.get("", response_model=Page[AssetPublic])
 def list_assets(
-    *, session: SessionDep, context: ContextDep, _: ReaderDep, q: Annotated[AssetQuery, Query()]
+    *,
+    session: SessionDep,
+    context: ContextDep,
+    principal: CustomerReaderDep,
+    q: Annotated[AssetQuery, Query()],
 ) -> Page[AssetPublic]:
-    """Assets, ordered by id, filtered by gateway, kind or customer tier."""
-    query = select(Asset).order_by(Asset.id)
+    """Assets, ordered by id, filtered by gateway, kind, customer, site or tier."""
+    query = principal.scope.restrict(select(Asset).order_by(Asset.id), Asset.id)
     if q.gateway_id is not None:
         query = query.where(Asset.gateway_id == q.gateway_id)
     if q.kind is not None:
         query = query.where(Asset.kind == q.kind)
+    if q.site_id is not None:
+        query = query.where(Asset.site_id == q.site_id)
+    if q.customer_id is not None:
+        query = query.where(
+            Asset.site_id.in_(select(Site.id).where(Site.customer_id == q.customer_id))
+        )
     if q.customer_tier is not None:
-        query = query.where(Asset.customer_tier == q.customer_tier)
+        # The tier that counts: the site's customer's, or the asset's own without a site.
+        of_tier = select(Site.id).join(Customer).where(Customer.tier == q.customer_tier)
+        query = query.where(
+            Asset.site_id.in_(of_tier)
+            | (Asset.site_id.is_(None) & (Asset.customer_tier == q.customer_tier))
+        )
     return page_of(
         session, query, limit=q.limit, offset=q.offset, schema=AssetPublic,
         convert=lambda asset: _public(asset, context),
@@ -74,6 +106,7 @@ def create_asset(
         raise ConflictError(f"asset {body.id} already exists")
     if session.get(Gateway, body.gateway_id) is None:
         raise NotFoundError(f"gateway {body.gateway_id} not found")
+    _check_site(session, body.site_id, tier_given="customer_tier" in body.model_fields_set)
     asset = Asset(**body.model_dump())
     session.add(asset)
     session.flush()
@@ -83,10 +116,10 @@ def create_asset(
 
 @router.get("/{asset_id}", response_model=AssetPublic)
 def get_asset(
-    asset_id: AssetId, session: SessionDep, context: ContextDep, _: ReaderDep
+    asset_id: AssetId, session: SessionDep, context: ContextDep, principal: CustomerReaderDep
 ) -> AssetPublic:
     """One asset, with its scoring state: when last scored, and why not if it fails."""
-    return _public(_get(session, asset_id), context)
+    return _public(principal.scope.asset(session, asset_id), context)
 
 
 @router.patch("/{asset_id}", response_model=AssetPublic)
@@ -104,6 +137,8 @@ def update_asset(
         and session.get(Gateway, changes["gateway_id"]) is None
     ):
         raise NotFoundError(f"gateway {changes['gateway_id']} not found")
+    if "site_id" in changes:
+        _check_site(session, changes["site_id"], tier_given="customer_tier" in changes)
     for field, value in changes.items():
         setattr(asset, field, value)
     session.flush()

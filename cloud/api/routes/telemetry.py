@@ -12,9 +12,11 @@ from typing import Annotated, Any
 import numpy as np
 from fastapi import APIRouter, Query, Request
 
+from cloud.api.auth import Principal
+from cloud.api.context import ApiContext
 from cloud.api.deps import ContextDep
 from cloud.api.errors import ERROR_RESPONSES, ErrorResponse, api_error
-from cloud.api.routes._common import EngineerDep
+from cloud.api.routes._common import CustomerEngineerDep
 from cloud.api.schemas import TelemetryCount, TelemetryPage, TelemetryRow
 from cloud.api.schemas.common import ID_PATTERN, MAX_TIME, MIN_TIME
 from cloud.api.schemas.queries import TelemetryCountQuery, TelemetryQuery
@@ -97,16 +99,38 @@ def _row(frame: Any, i: int, names: list[str], finite: Any, asked: bool) -> Tele
     )
 
 
+def _visible_assets(
+    context: ApiContext, principal: Principal, asset_ids: list[str] | None
+) -> list[str] | None:
+    """The asked assets, each checked against the caller's scope (404 like a missing one);
+    for a customer asking for none, all of its own. None: the whole fleet."""
+    scope = principal.scope
+    if scope.whole_fleet:
+        return asset_ids
+    with context.session_factory() as session:
+        if asset_ids is None:
+            return list(session.scalars(scope.asset_ids().order_by(None)))
+        return [scope.asset(session, asset_id).id for asset_id in asset_ids]
+
+
 @router.get("/telemetry/count", response_model=TelemetryCount)
 def count_telemetry(
-    *, context: ContextDep, _: EngineerDep, q: Annotated[TelemetryCountQuery, Query()]
+    *,
+    context: ContextDep,
+    principal: CustomerEngineerDep,
+    q: Annotated[TelemetryCountQuery, Query()],
 ) -> TelemetryCount:
-    """How many records are stored for one asset, or for the whole fleet without asset_id."""
+    """How many records are stored for one asset, or for all the caller may see without
+    asset_id (the whole fleet, or a customer's own machines)."""
     store = context.telemetry
     if store is None:
         raise api_error(503, "no telemetry store is attached", code="telemetry_unavailable")
+    assets = _visible_assets(context, principal, None if q.asset_id is None else [q.asset_id])
     try:
-        count = store.count(asset_id=q.asset_id)
+        if assets is None:
+            count = store.count(asset_id=None)
+        else:
+            count = sum(store.count(asset_id=asset_id) for asset_id in assets)
     except Exception as err:
         raise api_error(503, f"telemetry store unavailable: {type(err).__name__}") from err
     return TelemetryCount(asset_id=q.asset_id, count=count)
@@ -117,7 +141,7 @@ def query_telemetry(
     *,
     request: Request,
     context: ContextDep,
-    _: EngineerDep,
+    principal: CustomerEngineerDep,
     q: Annotated[TelemetryQuery, Query()],
 ) -> TelemetryPage:
     """Feature records of the given assets in [start, end), oldest first, one page of at most
@@ -125,6 +149,7 @@ def query_telemetry(
     store = context.telemetry
     if store is None:
         raise api_error(503, "no telemetry store is attached", code="telemetry_unavailable")
+    _visible_assets(context, principal, list(q.asset_id))
     cursor: TelemetryCursor | None = None
     if q.cursor is not None:
         try:

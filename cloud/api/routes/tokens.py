@@ -41,6 +41,7 @@ def create_token(
         actor=principal.name,
         now=now,
         gateway_id=body.gateway_id,
+        customer_id=body.customer_id,
         expires_at=body.expires_at,
     )
     return TokenCreated(**TokenPublic.model_validate(row).model_dump(), token=text)

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from cloud.api.deps import ContextDep, NowDep, SessionDep
 from cloud.api.errors import ERROR_RESPONSES
-from cloud.api.routes._common import ReaderDep, ServiceDeskDep, page_of
+from cloud.api.routes._common import CustomerReaderDep, ServiceDeskDep, page_of
 from cloud.api.schemas import (
     EscalationPublic,
     Page,
@@ -32,10 +32,15 @@ EscalationId = Annotated[int, Path(ge=1, le=MAX_DB_INT)]
 
 @router.get("/work-orders", response_model=Page[WorkOrderPublic])
 def list_work_orders(
-    *, session: SessionDep, now: NowDep, _: ReaderDep, q: Annotated[WorkOrderQuery, Query()]
+    *,
+    session: SessionDep,
+    now: NowDep,
+    principal: CustomerReaderDep,
+    q: Annotated[WorkOrderQuery, Query()],
 ) -> Page[WorkOrderPublic]:
     """Work orders, most urgent first (priority, then resolution deadline)."""
     query = select(WorkOrder).order_by(WorkOrder.priority, WorkOrder.resolve_by, WorkOrder.id)
+    query = principal.scope.restrict(query, WorkOrder.asset_id)
     if q.asset_id is not None:
         query = query.where(WorkOrder.asset_id == q.asset_id)
     if q.state is not None:
@@ -82,10 +87,10 @@ def create_work_order(
 
 @router.get("/work-orders/{work_order_id}", response_model=WorkOrderPublic)
 def get_work_order(
-    work_order_id: WorkOrderId, session: SessionDep, _: ReaderDep
+    work_order_id: WorkOrderId, session: SessionDep, principal: CustomerReaderDep
 ) -> WorkOrderPublic:
     """One work order."""
-    return WorkOrderPublic.model_validate(workorders.get_work_order(session, work_order_id))
+    return WorkOrderPublic.model_validate(principal.scope.work_order(session, work_order_id))
 
 
 @router.patch("/work-orders/{work_order_id}", response_model=WorkOrderPublic)
@@ -136,10 +141,10 @@ def transition_work_order(
 
 @router.get("/work-orders/{work_order_id}/history", response_model=list[WorkOrderEventPublic])
 def work_order_history(
-    work_order_id: WorkOrderId, session: SessionDep, _: ReaderDep
+    work_order_id: WorkOrderId, session: SessionDep, principal: CustomerReaderDep
 ) -> list[WorkOrderEventPublic]:
     """Every change to the work order, oldest first."""
-    workorders.get_work_order(session, work_order_id)
+    principal.scope.work_order(session, work_order_id)
     events = session.scalars(
         select(WorkOrderEvent)
         .where(WorkOrderEvent.work_order_id == work_order_id)

@@ -15,6 +15,7 @@ __all__ = [
     "AssetCreate",
     "AssetPublic",
     "AssetUpdate",
+    "CustomerRef",
     "GatewayCreate",
     "GatewayCreated",
     "GatewayPublic",
@@ -72,14 +73,18 @@ class _AssetFields(InputModel):
     physics: AssetPhysics | None = Field(
         default=None, description="absent: learned from the gateway's birth message"
     )
-    customer_tier: CustomerTier = "standard"
+    customer_tier: CustomerTier = Field(
+        default="standard",
+        description="only for an asset without a site; with a site the customer's tier counts",
+    )
 
 
 class AssetCreate(_AssetFields):
-    """A new asset under a registered gateway."""
+    """A new asset under a registered gateway, on a customer's site."""
 
     id: Id
     gateway_id: Id
+    site_id: Id | None = None
     running_hours: float = Field(default=0.0, ge=0, le=1e7)
 
 
@@ -87,6 +92,7 @@ class AssetUpdate(InputModel):
     """Fields to change on an asset; absent fields stay as they are."""
 
     gateway_id: Id | None = None
+    site_id: Id | None = Field(default=None, description="null takes the asset off its site")
     name: str | None = Field(default=None, max_length=200, pattern=r"^[^\x00]*$")
     kind: AssetKind | None = None
     location: str | None = Field(default=None, max_length=200, pattern=r"^[^\x00]*$")
@@ -105,11 +111,22 @@ class PhysicsMismatch(BaseModel):
     gateway: Any
 
 
+class CustomerRef(PublicModel):
+    """The customer owning an asset, in brief."""
+
+    id: str
+    name: str
+    tier: str
+
+
 class AssetPublic(PublicModel):
     """An asset as the API shows it, with where its gateway disagrees about its physics."""
 
     id: str
     gateway_id: str | None
+    site_id: str | None
+    customer: CustomerRef | None = Field(description="the owner of the asset's site")
+    tier: str = Field(description="the tier deadlines use: the customer's, else customer_tier")
     name: str
     kind: str
     location: str

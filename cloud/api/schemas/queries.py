@@ -27,12 +27,14 @@ __all__ = [
     "MAX_TELEMETRY_PAGE",
     "AlertQuery",
     "AssetQuery",
+    "CustomerQuery",
     "DeadLetterQuery",
     "DeliveryQuery",
     "EscalationQuery",
     "KpiQuery",
     "PageQuery",
     "QueryModel",
+    "SiteQuery",
     "TelemetryCountQuery",
     "TelemetryQuery",
     "VerdictQuery",
@@ -66,7 +68,24 @@ class AssetQuery(PageQuery):
 
     gateway_id: Name | None = None
     kind: AssetKind | None = None
-    customer_tier: CustomerTier | None = None
+    customer_tier: CustomerTier | None = Field(
+        None, description="the tier deadlines use: the customer's, or the asset's own"
+    )
+    customer_id: QueryId | None = None
+    site_id: QueryId | None = None
+
+
+class CustomerQuery(PageQuery):
+    """GET /customers."""
+
+    tier: CustomerTier | None = None
+
+
+class SiteQuery(PageQuery):
+    """GET /sites."""
+
+    customer_id: QueryId | None = None
+    region: Name | None = None
 
 
 class AlertQuery(PageQuery):

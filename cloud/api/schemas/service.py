@@ -55,11 +55,12 @@ class WebhookDeliveryPublic(PublicModel):
 
 
 class TokenCreate(InputModel):
-    """A new API token; gateway tokens name their gateway."""
+    """A new API token; gateway tokens name their gateway, customer tokens their customer."""
 
     name: str = Field(min_length=1, max_length=100, pattern=r"^[^\x00]*$")
     role: Role
     gateway_id: Id | None = None
+    customer_id: Id | None = None
     expires_at: UtcInput | None = None
 
 
@@ -71,6 +72,7 @@ class TokenPublic(PublicModel):
     role: str
     prefix: str
     gateway_id: str | None
+    customer_id: str | None
     created_at: UtcTime
     created_by: str
     last_used_at: UtcTime | None

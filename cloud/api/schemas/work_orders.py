@@ -81,6 +81,8 @@ class WorkOrderPublic(PublicModel):
     cancelled_at: UtcTime | None
     failure_confirmed_at: UtcTime | None
     resolution_note: str
+    satisfaction: int | None = Field(description="the customer's rating, 1-5")
+    feedback: str | None = Field(description="the customer's comment with the rating")
 
 
 class WorkOrderEventPublic(PublicModel):

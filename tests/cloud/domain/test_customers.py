@@ -11,8 +11,8 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from cloud.db import make_engine, make_session_factory, upgrade
-from cloud.db.models import ApiToken, Asset, Contact, Customer, Site
-from cloud.domain import open_from_alert, seed_fleet, upsert_alert
+from cloud.db.models import ApiToken, Asset, Contact, Customer, Site, WorkOrder
+from cloud.domain import open_from_alert, seed_fleet, transition, upsert_alert
 from cloud.domain.customers import (
     SiteSpec,
     delete_customer,
@@ -20,8 +20,15 @@ from cloud.domain.customers import (
     update_customer,
     update_site,
 )
-from cloud.domain.errors import ConflictError, InvalidInputError
+from cloud.domain.errors import (
+    ConflictError,
+    InvalidInputError,
+    InvalidTransitionError,
+    NotFoundError,
+)
+from cloud.domain.scope import FLEET, Scope
 from cloud.domain.tokens import create_token
+from cloud.domain.workorders import rate_work_order, report_fault
 
 from .conftest import T0
 
@@ -188,3 +195,49 @@ def test_a_fleet_file_with_a_dangling_or_contradicting_reference_is_refused(
     with make_session_factory(engine)() as s, pytest.raises(InvalidInputError, match=message):
         seed_fleet(s, {**CUSTOMER_FLEET, **change})
     engine.dispose()
+
+
+@pytest.mark.integration
+def test_a_customer_scope_sees_its_own_machines_only(session: Session) -> None:
+    acme = Scope.of_customer("acme")
+    assert set(session.scalars(acme.asset_ids())) == {"pump-a"}
+    assert acme.asset(session, "pump-a").id == "pump-a"
+    for other in ("pump-b", "pump-old", "no-such-asset"):
+        with pytest.raises(NotFoundError, match=f"asset {other} not found"):
+            acme.asset(session, other)
+    theirs = _p1_alert(session, "pump-b")
+    with pytest.raises(NotFoundError, match=f"work order {theirs.id} not found"):
+        acme.work_order(session, theirs.id)
+    with pytest.raises(NotFoundError, match=f"alert {theirs.alert_id} not found"):
+        acme.alert(session, theirs.alert_id)
+    # An unbound customer scope sees nothing; the fleet scope sees everything.
+    assert list(session.scalars(Scope.of_customer(None).asset_ids())) == []
+    assert set(session.scalars(FLEET.asset_ids())) == {"pump-a", "pump-b", "pump-old"}
+
+
+@pytest.mark.integration
+def test_a_reported_fault_opens_a_work_order_that_is_rated_once_closed(session: Session) -> None:
+    asset = session.get(Asset, "pump-a")
+    assert asset is not None
+    wo = report_fault(session, asset=asset, description="Smoke at the motor", actor="li",
+                      now=T0)
+    session.commit()
+    assert (wo.source, wo.priority, wo.failure_mode) == ("customer", "P2", "customer_report")
+    assert wo.respond_by == T0 + timedelta(hours=1)  # ACME is strategic
+    with pytest.raises(ConflictError, match=f"work order {wo.id}"):
+        report_fault(session, asset=asset, description="Still smoking", actor="li", now=T0)
+    with pytest.raises(InvalidTransitionError, match="once the work is finished"):
+        rate_work_order(session, wo.id, satisfaction=5, feedback=None, actor="li", now=T0)
+    for state in ("in_progress", "done", "closed"):
+        transition(session, wo.id, state, actor="desk", now=T0)
+    with pytest.raises(InvalidInputError, match="1 to 5"):
+        rate_work_order(session, wo.id, satisfaction=0, feedback=None, actor="li", now=T0)
+    rate_work_order(session, wo.id, satisfaction=5, feedback=" Great ", actor="li", now=T0)
+    session.commit()
+    session.expire_all()
+    stored = session.get(WorkOrder, wo.id)
+    assert stored is not None
+    assert (stored.satisfaction, stored.feedback) == (5, "Great")
+    assert stored.events[-1].kind == "rated" and stored.events[-1].actor == "li"
+    with pytest.raises(ConflictError, match="already rated"):
+        rate_work_order(session, wo.id, satisfaction=1, feedback=None, actor="li", now=T0)
