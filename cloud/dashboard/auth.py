@@ -22,6 +22,7 @@ from cloud.settings import CloudSettings
 __all__ = [
     "COOKIE_NAME",
     "LOCAL_VIEWER",
+    "PORTAL_ROLES",
     "READ_ROLES",
     "WRITE_ROLES",
     "Viewer",
@@ -34,6 +35,8 @@ __all__ = [
 COOKIE_NAME = SESSION_COOKIE
 # Gateways have tokens too, but they publish telemetry; they do not read the fleet.
 READ_ROLES = frozenset({"engineer", "service_desk", "admin"})
+# Customers sign in too, but only to the portal (/portal), which shows their own machines.
+PORTAL_ROLES = frozenset({"customer"})
 # Requesting a snapshot sends a command to a gateway: the same roles the API allows for it.
 WRITE_ROLES = frozenset({"engineer", "admin"})
 
@@ -45,6 +48,11 @@ class Viewer:
     name: str
     role: str
     via_token: bool
+    customer_id: str | None = None
+
+    @property
+    def is_customer(self) -> bool:
+        return self.role in PORTAL_ROLES
 
     @property
     def can_write(self) -> bool:
@@ -77,6 +85,8 @@ def principal_for_token(
 ) -> Principal | None:
     """The principal a token stands for, or None if the API would refuse it or it is a gateway's.
 
+    A customer's token is accepted; the pages then show it the portal only.
+
     The check is the API's own (`cloud.api.auth.resolve_principal`), so the bootstrap admin
     token works and revoking a token locks it out of both. The caller decides whether to
     commit the `last_used_at` stamp that check leaves on the session.
@@ -85,7 +95,7 @@ def principal_for_token(
     if not token:
         return None
     caller = resolve_principal(session, settings, token, now=now or datetime.now(UTC))
-    if caller is None or caller.role not in READ_ROLES:
+    if caller is None or caller.role not in READ_ROLES | PORTAL_ROLES:
         return None
     return caller
 
@@ -95,4 +105,8 @@ def viewer_for_token(
 ) -> Viewer | None:
     """The viewer a token would sign in as, or None (see `principal_for_token`)."""
     caller = principal_for_token(session, settings, token, now)
-    return None if caller is None else Viewer(name=caller.name, role=caller.role, via_token=True)
+    if caller is None:
+        return None
+    return Viewer(
+        name=caller.name, role=caller.role, via_token=True, customer_id=caller.customer_id
+    )

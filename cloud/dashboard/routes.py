@@ -25,6 +25,7 @@ from cloud.api.schemas.common import MAX_DB_INT
 from cloud.dashboard import _format, i18n
 from cloud.dashboard._asset_charts import spectrum_view, trend_panels, velocity_sparkline
 from cloud.dashboard._ingestion import ingestion_view
+from cloud.dashboard._pages_portal import portal_router
 from cloud.dashboard._views import (
     BOARD_COLUMNS,
     alert_row,
@@ -35,6 +36,7 @@ from cloud.dashboard._views import (
 )
 from cloud.dashboard.auth import (
     LOCAL_VIEWER,
+    PORTAL_ROLES,
     Viewer,
     is_loopback,
     local_read_only_enabled,
@@ -127,6 +129,12 @@ def build_router() -> APIRouter:
         secret = request.cookies.get(SESSION_COOKIE)
         if secret:
             signed_in = sessions.resolve(secret)
+            if signed_in is not None and signed_in.role in PORTAL_ROLES:
+                # A customer sees the portal only: the staff pages do not exist for it
+                # (404 whatever the id, so nothing tells it which machines exist).
+                if request.url.path == "/":
+                    raise HTTPException(303, "the portal", headers={"Location": "/portal"})
+                raise HTTPException(404, "page not found")
             if signed_in is not None:
                 return Viewer(name=signed_in.name, role=signed_in.role, via_token=True)
         local_ok = local_read_only_enabled(settings)
@@ -343,8 +351,14 @@ def build_router() -> APIRouter:
             if principal is not None:
                 # A session of its own: the cookie never holds the API token.
                 secret = sessions.start(
-                    session, name=principal.name, role=principal.role, token_id=principal.token_id
+                    session,
+                    name=principal.name,
+                    role=principal.role,
+                    token_id=principal.token_id,
+                    customer_id=principal.customer_id,
                 )
+                if principal.role in PORTAL_ROLES and not target.startswith("/portal"):
+                    target = "/portal"
             session.commit()
         if secret is None:
             return templates.TemplateResponse(
@@ -379,4 +393,5 @@ def build_router() -> APIRouter:
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
 
+    router.include_router(portal_router(templates))
     return router

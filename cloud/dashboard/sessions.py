@@ -58,6 +58,8 @@ class SignedIn:
     name: str
     role: str
     token_id: int | None
+    # The customer a customer's session is bound to (its portal shows nothing else).
+    customer_id: str | None = None
 
 
 class SessionStore:
@@ -67,7 +69,15 @@ class SessionStore:
         self._session_factory = session_factory
         self._clock = clock
 
-    def start(self, db: Session, *, name: str, role: str, token_id: int | None) -> str:
+    def start(
+        self,
+        db: Session,
+        *,
+        name: str,
+        role: str,
+        token_id: int | None,
+        customer_id: str | None = None,
+    ) -> str:
         """A new session on the caller's database session (committed by the caller); returns
         the secret for the cookie, which is not stored anywhere."""
         now = self._clock()
@@ -79,6 +89,7 @@ class SessionStore:
                 token_id=token_id,
                 name=name,
                 role=role,
+                customer_id=customer_id,
                 created_at=now,
                 expires_at=now + SESSION_LIFETIME,
             )
@@ -103,7 +114,9 @@ class SessionStore:
                     or (token.expires_at is not None and token.expires_at <= now)
                 ):
                     return None
-            return SignedIn(name=row.name, role=row.role, token_id=row.token_id)
+            return SignedIn(
+                name=row.name, role=row.role, token_id=row.token_id, customer_id=row.customer_id
+            )
 
     def end(self, secret: str) -> bool:
         """Revoke the session of this cookie secret; True if one was open."""
