@@ -55,6 +55,8 @@ class TimelineStep:
     label: str
     reached_at: datetime | None
     current: bool
+    # Reached, or passed on the way to the current step (a job may skip a step).
+    passed: bool
 
 
 @dataclass(frozen=True)
@@ -93,17 +95,32 @@ def work_order_progress(wo: WorkOrder) -> WorkOrderProgress:
             history.append((event.at, event.to_state, event.actor))
         elif event.kind == "rated":
             history.append((event.at, "rated", event.actor))
+    # The work order's own stamps, for steps reached without a history entry.
+    for state, at in (
+        ("done", wo.done_at), ("closed", wo.closed_at), ("cancelled", wo.cancelled_at)
+    ):
+        if at is not None:
+            reached.setdefault(state, at)
     steps = _steps()
-    known = {state for state, _label in steps}
+    order = [state for state, _label in steps]
+    now_at = order.index(wo.state) if wo.state in order else -1
     timeline = [
-        TimelineStep(state, label, reached.get(state), current=wo.state == state)
-        for state, label in steps
+        TimelineStep(
+            state,
+            label,
+            reached.get(state),
+            current=wo.state == state,
+            passed=state in reached or i <= now_at,
+        )
+        for i, (state, label) in enumerate(steps)
     ]
-    if wo.state not in known:
+    if now_at < 0:
         # Drop the steps never reached after a detour (e.g. cancelled while open).
         timeline = [s for s in timeline if s.reached_at is not None]
         label = _("Cancelled") if wo.state == "cancelled" else wo.state.replace("_", " ")
-        timeline.append(TimelineStep(wo.state, label, reached.get(wo.state), current=True))
+        timeline.append(
+            TimelineStep(wo.state, label, reached.get(wo.state), current=True, passed=True)
+        )
     return WorkOrderProgress(
         id=wo.id,
         title=wo.title,

@@ -196,3 +196,23 @@ def test_a_token_revoked_ends_the_customers_portal(fleet: Fleet, tokens: dict[st
             s.commit()
         gone = client.get("/portal", follow_redirects=False)
         assert gone.status_code == 303 and gone.headers["location"].startswith("/login")
+
+
+def test_the_timeline_marks_the_steps_passed_and_the_current_one(fleet: Fleet) -> None:
+    from cloud.dashboard._portal_views import work_order_progress
+    from cloud.domain import transition
+
+    with fleet.session_factory() as s:
+        done = s.get(WorkOrder, _wo_id(fleet, "fan-02", state="done"))
+        assert done is not None
+        steps = work_order_progress(done).steps
+        assert [(x.state, x.passed, x.current) for x in steps] == [
+            ("open", True, False), ("assigned", True, False), ("in_progress", True, False),
+            ("done", True, True), ("closed", False, False),
+        ]
+        assert steps[3].reached_at == done.done_at
+        cancelled = transition(s, _wo_id(fleet, "pump-01", state="open"), "cancelled",
+                               actor="desk", now=fleet.now)
+        steps = work_order_progress(cancelled).steps
+        assert [(x.state, x.current) for x in steps] == [("open", False), ("cancelled", True)]
+        assert steps[-1].reached_at == fleet.now
