@@ -37,7 +37,15 @@ from ironwatch_app.local_servers import (
     wait_for_port,
 )
 
-__all__ = ["DemoMachine", "DemoRun", "default_machines", "register"]
+__all__ = [
+    "DEMO_CUSTOMERS",
+    "DEMO_SITES",
+    "PORTAL_CUSTOMER",
+    "DemoMachine",
+    "DemoRun",
+    "default_machines",
+    "register",
+]
 
 SAMPLE_RATE_HZ = 25600
 COMMISSIONING_RECORDS = 30
@@ -46,6 +54,39 @@ FAULT_ONSET_H = 60.0
 FAILURE_H = 260.0
 REPORT_EVERY_S = 5.0
 POINT = "de_radial"
+
+# Two customers of different tiers, with plants in different time zones: the degrading
+# pump belongs to the strategic one, so its work order gets the 1 h response of that tier.
+DEMO_CUSTOMERS: tuple[dict[str, Any], ...] = (
+    {
+        "id": "jiangnan-steel",
+        "name": "Jiangnan Steel",
+        "tier": "strategic",
+        "contacts": [
+            {"name": "Li Wei", "email": "li.wei@jiangnan-steel.example", "role": "plant_manager",
+             "phone": "+86 21 5555 0101"},
+            {"name": "Zhang Min", "email": "zhang.min@jiangnan-steel.example",
+             "role": "maintenance"},
+        ],
+    },
+    {
+        "id": "rheinland-foods",
+        "name": "Rheinland Foods",
+        "tier": "standard",
+        "contacts": [
+            {"name": "Anna Becker", "email": "a.becker@rheinland-foods.example",
+             "role": "maintenance", "phone": "+49 221 5555 0199"},
+        ],
+    },
+)
+DEMO_SITES: tuple[dict[str, Any], ...] = (
+    {"id": "js-shanghai", "customer_id": "jiangnan-steel", "name": "Shanghai rolling mill",
+     "region": "cn-east", "timezone": "Asia/Shanghai", "address": "Baoshan District, Shanghai"},
+    {"id": "rf-cologne", "customer_id": "rheinland-foods", "name": "Cologne bottling plant",
+     "region": "de-west", "timezone": "Europe/Berlin"},
+)
+# The customer whose portal token the demo prints.
+PORTAL_CUSTOMER = "jiangnan-steel"
 
 
 @dataclass(frozen=True)
@@ -62,7 +103,8 @@ class DemoMachine:
     bearing: str = "6205"  # a bearing the simulator's catalogue knows
     iso_group: IsoGroup = 2
     foundation: Foundation = "rigid"
-    customer_tier: str = "key"
+    site_id: str | None = None  # the customer's site; the tier comes from the customer
+    customer_tier: str = "key"  # only for a machine without a site
     location: str = "Hall A"
 
     @property
@@ -95,13 +137,18 @@ class DemoMachine:
     def fleet_asset(self) -> dict[str, Any]:
         """The machine as an `[[assets]]` table of the fleet file: no physics, the cloud
         learns it from the gateway's birth message."""
+        owner: dict[str, Any] = (
+            {"site_id": self.site_id}
+            if self.site_id is not None
+            else {"customer_tier": self.customer_tier}
+        )
         return {
             "id": self.machine_id,
             "gateway_id": self.gateway_id,
             "name": self.machine_id,
             "kind": self.kind,
             "location": self.location,
-            "customer_tier": self.customer_tier,
+            **owner,
         }
 
 
@@ -116,7 +163,7 @@ def default_machines() -> list[DemoMachine]:
             "outer_race",
             1480.0,
             seed=11,
-            customer_tier="key",
+            site_id="js-shanghai",
         ),
         DemoMachine(
             "fan-02",
@@ -127,7 +174,7 @@ def default_machines() -> list[DemoMachine]:
             990.0,
             seed=12,
             bearing="6206",
-            customer_tier="standard",
+            site_id="js-shanghai",
         ),
         DemoMachine(
             "motor-03",
@@ -138,7 +185,7 @@ def default_machines() -> list[DemoMachine]:
             2975.0,
             seed=13,
             location="Hall B",
-            customer_tier="strategic",
+            site_id="rf-cologne",
         ),
     ]
 
@@ -173,6 +220,8 @@ class DemoRun:
         # Each serial sensor gets its own firmware device id.
         self._device_ids = {m.machine_id: i + 1 for i, m in enumerate(self.machines)}
         self.ports: dict[str, int] = {}
+        # The customer whose portal the banner names, and its token (once made).
+        self.portal: dict[str, str] = {}
 
     # -- process management -------------------------------------------------------------
     def _spawn(self, name: str, args: Sequence[str], env: dict[str, str] | None = None) -> None:
@@ -219,10 +268,31 @@ class DemoRun:
 
     def fleet_document(self) -> dict[str, Any]:
         gateways = sorted({m.gateway_id for m in self.machines})
+        sites = [s for s in DEMO_SITES if any(m.site_id == s["id"] for m in self.machines)]
+        owners = {s["customer_id"] for s in sites}
         return {
+            "customers": [c for c in DEMO_CUSTOMERS if c["id"] in owners],
+            "sites": sites,
             "gateways": [{"id": g, "name": g} for g in gateways],
             "assets": [m.fleet_asset() for m in self.machines],
         }
+
+    def portal_token(self, customer_id: str) -> str:
+        """A customer token for the portal, made through the API with the admin token."""
+        body = json.dumps(
+            {"name": f"demo portal {customer_id}", "role": "customer", "customer_id": customer_id}
+        ).encode()
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{self.http_port}/api/v1/tokens",
+            data=body,
+            method="POST",
+            headers={
+                "Authorization": f"Bearer {self.admin_token}",
+                "Content-Type": "application/json",
+            },
+        )
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return str(json.loads(resp.read())["token"])
 
     def gateway_document(
         self,
@@ -416,6 +486,38 @@ class DemoRun:
             f"{self.workdir / 'admin-token'})"
         )
         (self.workdir / "admin-token").write_text(self.admin_token + "\n")
+        self._announce_portal()
+
+    def _announce_portal(self) -> None:
+        customer = next(
+            (c for c in self.fleet_document()["customers"] if c["id"] == PORTAL_CUSTOMER), None
+        )
+        if customer is None:
+            return
+        try:
+            token = self._portal_token_when_ready(customer["id"])
+        except DemoError as err:
+            # The portal is a view on the demo, not a part of it: say so and run on.
+            self._say(f"customer portal unavailable: {err}")
+            return
+        self.portal = {"customer_id": customer["id"], "token": token}
+        (self.workdir / "customer-token").write_text(token + "\n")
+        self._say(
+            f"customer portal: http://127.0.0.1:{self.http_port}/login?next=/portal  sign in "
+            f"as {customer['name']} ({customer['tier']}) with {token} (also in "
+            f"{self.workdir / 'customer-token'})"
+        )
+
+    def _portal_token_when_ready(self, customer_id: str) -> str:
+        # The port answers before the service has seeded the fleet file: retry briefly.
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                return self.portal_token(customer_id)
+            except (urllib.error.URLError, OSError) as err:
+                if time.monotonic() > deadline:
+                    raise DemoError(f"cannot create the customer token: {err}") from err
+                time.sleep(0.5)
 
     # -- observation -------------------------------------------------------------------------
     def api(self, path: str) -> Any:
@@ -466,6 +568,7 @@ class DemoRun:
                             "respond_by",
                             "resolve_by",
                             "planned_for",
+                            "created_at",
                         )
                     }
                     for w in orders
@@ -497,11 +600,28 @@ class DemoRun:
             parts.append(f"{mid}: {m['records']} records{', ' + ', '.join(flags) if flags else ''}")
         self._say(" | ".join(parts))
 
+    def portal_view(self) -> dict[str, Any]:
+        """The portal customer's id, link, and the machines its token sees over the API."""
+        if not self.portal:
+            return {}
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{self.http_port}/api/v1/assets?limit=500",
+            headers={"Authorization": f"Bearer {self.portal['token']}"},
+        )
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            assets = json.loads(resp.read())["items"]
+        return {
+            "customer_id": self.portal["customer_id"],
+            "url": f"http://127.0.0.1:{self.http_port}/portal",
+            "assets": sorted(a["id"] for a in assets),
+        }
+
     def summary(self) -> dict[str, Any]:
         return {
             "machines": self.state(),
             "api": f"http://127.0.0.1:{self.http_port}",
             "ports": dict(self.ports),
+            "portal": self.portal_view(),
         }
 
 

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psutil
@@ -66,6 +66,14 @@ def test_degrading_machine_gets_alert_and_work_order_healthy_ones_none(tmp_path:
     for machine in healthy:
         assert machine["alerts"] == [], machine
         assert machine["work_orders"] == [], machine
+    # The demo's strategic customer owns the degrading pump and the fan, not the motor;
+    # its portal token sees exactly those.
+    assert summary["portal"]["customer_id"] == "jiangnan-steel"
+    assert summary["portal"]["assets"] == ["fan-02", "pump-01"]
+    for wo in machines["pump-01"]["work_orders"]:
+        if wo["priority"] in ("P1", "P2", "P3"):  # the tier's 1 h beats the priority's time
+            respond = datetime.fromisoformat(wo["respond_by"])
+            assert respond - datetime.fromisoformat(wo["created_at"]) == timedelta(hours=1)
     assert leftovers(workdir) == []
     for port in summary.get("ports", {}).values():
         assert port_free(port), port
