@@ -102,6 +102,12 @@ def _template() -> tuple[Engine, dict[str, dict[str, str]]]:
                 gateway_id="gw-1" if role == "gateway" else None,
             )
             headers[role] = {"Authorization": f"Bearer {text}"}
+        # A customer owning none of the fleet: its token sees an empty fleet.
+        seed_fleet(session, {"customers": [{"id": "acme", "name": "ACME", "tier": "key"}]})
+        _, text = create_token(
+            session, name="customer", role="customer", actor="test", now=NOW, customer_id="acme"
+        )
+        headers["customer"] = {"Authorization": f"Bearer {text}"}
         session.commit()
     return engine, headers
 

@@ -8,17 +8,19 @@ import pytest
 
 from .conftest import Api
 
-ROLES = ("admin", "engineer", "service_desk", "gateway")
+ROLES = ("admin", "engineer", "service_desk", "gateway", "customer")
 ALL = set(ROLES)
 READERS = {"admin", "engineer", "service_desk"}
 ENGINEERS = {"admin", "engineer"}
 DESK = {"admin", "service_desk"}
 ADMIN = {"admin"}
+# Routes a customer token may use, for its own machines only (another's id is a 404).
+CUSTOMER = {"customer"}
 
 # (method, url, json body or None, roles allowed)
 ENDPOINTS: list[tuple[str, str, Any, set[str]]] = [
-    ("GET", "/api/v1/assets", None, READERS),
-    ("GET", "/api/v1/assets/pump-1", None, READERS),
+    ("GET", "/api/v1/assets", None, READERS | CUSTOMER),
+    ("GET", "/api/v1/assets/pump-1", None, READERS | CUSTOMER),
     ("POST", "/api/v1/assets", {"id": "new-1", "gateway_id": "gw-1"}, ADMIN),
     ("PATCH", "/api/v1/assets/fan-1", {"location": "Hall B"}, ADMIN),
     ("POST", "/api/v1/assets/fan-1/running-hours", {"add_hours": 1}, ADMIN),
@@ -34,16 +36,28 @@ ENDPOINTS: list[tuple[str, str, Any, set[str]]] = [
     ("GET", "/api/v1/ingest/stats", None, ENGINEERS),
     ("PUT", "/api/v1/gateways/gw-1/status", {"state": "online", "seq": 5}, {"admin", "gateway"}),
     ("PUT", "/api/v1/gateways/gw-2/status", {"state": "online"}, ADMIN),
-    ("GET", "/api/v1/alerts", None, READERS),
-    ("GET", "/api/v1/alerts/1", None, READERS),
-    ("GET", "/api/v1/alerts/1/events", None, READERS),
+    ("GET", "/api/v1/alerts", None, READERS | CUSTOMER),
+    ("GET", "/api/v1/alerts/1", None, READERS | CUSTOMER),
+    ("GET", "/api/v1/alerts/1/events", None, READERS | CUSTOMER),
     ("POST", "/api/v1/alerts/1/acknowledge", None, ENGINEERS),
     ("POST", "/api/v1/alerts/1/resolve", {"note": "ok"}, ENGINEERS),
     ("POST", "/api/v1/alerts/1/verdict", {"verdict": "confirmed"}, ENGINEERS),
     ("GET", "/api/v1/verdicts", None, ENGINEERS),
-    ("GET", "/api/v1/work-orders", None, READERS),
-    ("GET", "/api/v1/work-orders/1", None, READERS),
-    ("GET", "/api/v1/work-orders/1/history", None, READERS),
+    ("GET", "/api/v1/work-orders", None, READERS | CUSTOMER),
+    ("GET", "/api/v1/work-orders/1", None, READERS | CUSTOMER),
+    ("GET", "/api/v1/work-orders/1/history", None, READERS | CUSTOMER),
+    ("POST", "/api/v1/fault-reports", {"asset_id": "fan-1", "description": "noise"},
+     DESK | CUSTOMER),
+    ("POST", "/api/v1/work-orders/1/rating", {"satisfaction": 4}, DESK | CUSTOMER),
+    ("GET", "/api/v1/customers", None, READERS | CUSTOMER),
+    ("GET", "/api/v1/customers/acme", None, READERS | CUSTOMER),
+    ("POST", "/api/v1/customers", {"id": "c-9", "name": "C9"}, DESK),
+    ("PATCH", "/api/v1/customers/acme", {"tier": "strategic"}, DESK),
+    ("GET", "/api/v1/customers/acme/contacts", None, READERS | CUSTOMER),
+    ("POST", "/api/v1/customers/acme/contacts", {"name": "A", "email": "a@acme.example"},
+     DESK),
+    ("GET", "/api/v1/sites", None, READERS | CUSTOMER),
+    ("POST", "/api/v1/sites", {"id": "s-9", "customer_id": "acme", "name": "S9"}, DESK),
     ("POST", "/api/v1/work-orders", {"asset_id": "fan-1", "priority": "P2"}, DESK),
     ("PATCH", "/api/v1/work-orders/1", {"assignee": "ana"}, DESK),
     ("POST", "/api/v1/work-orders/1/transitions", {"to_state": "in_progress"}, DESK),
@@ -51,8 +65,8 @@ ENDPOINTS: list[tuple[str, str, Any, set[str]]] = [
     ("GET", "/api/v1/kpis", None, READERS),
     ("GET", "/api/v1/webhooks/deliveries", None, DESK),
     ("GET", "/api/v1/webhooks/deliveries/1", None, DESK),
-    ("GET", "/api/v1/telemetry?asset_id=pump-1", None, ENGINEERS),
-    ("GET", "/api/v1/telemetry/count?asset_id=pump-1", None, ENGINEERS),
+    ("GET", "/api/v1/telemetry?asset_id=pump-1", None, ENGINEERS | CUSTOMER),
+    ("GET", "/api/v1/telemetry/count?asset_id=pump-1", None, ENGINEERS | CUSTOMER),
     ("GET", "/api/v1/tokens", None, ADMIN),
     ("POST", "/api/v1/tokens", {"name": "x", "role": "engineer"}, ADMIN),
     ("DELETE", "/api/v1/tokens/1", None, ADMIN),
