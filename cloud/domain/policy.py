@@ -103,7 +103,10 @@ class ServiceLevelPolicy(BaseModel):
         return self.priorities[priority]
 
     def respond_within(self, priority: Priority, tier: str) -> timedelta:
-        """min(priority response, tier response): the tier can only tighten the deadline."""
+        """min(priority response, tier response): the tier can only tighten the deadline.
+
+        `tier` is the customer's (`Asset.tier`: asset → site → customer, or the asset's
+        own fallback without a site)."""
         hours = self.target(priority).respond_h
         tier_h = self.tier_respond_h.get(tier)  # type: ignore[call-overload]
         if tier_h is not None:
