@@ -5,6 +5,9 @@ from __future__ import annotations
 import functools
 import logging
 import re
+import types
+import typing
+from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -154,9 +157,41 @@ def _declared_query(route: APIRoute) -> set[str] | None:
     return names
 
 
+def _takes_many(annotation: Any) -> bool:
+    """Whether a query field's type holds several values (a list, possibly optional)."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Union or origin is types.UnionType:
+        return any(_takes_many(arg) for arg in typing.get_args(annotation))
+    if origin is typing.Annotated:
+        return _takes_many(typing.get_args(annotation)[0])
+    return isinstance(origin, type) and issubclass(origin, Sequence) and origin is not str
+
+
+def _single_valued(route: APIRoute) -> frozenset[str]:
+    """The query parameters of a route (plain or in its query model) that take one value;
+    walked only for a request that repeats a parameter."""
+    names: set[str] = set()
+    pending = [route.dependant]
+    while pending:
+        dependant = pending.pop()
+        for field in dependant.query_params:
+            annotation = field.field_info.annotation
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                names.update(
+                    info.alias or name
+                    for name, info in annotation.model_fields.items()
+                    if not _takes_many(info.annotation)
+                )
+            elif not _takes_many(annotation):
+                names.add(field.alias)
+        pending.extend(dependant.dependencies)
+    return frozenset(names)
+
+
 def reject_unknown_query_params(request: Request) -> None:
     """422 for query parameters the operation does not take: `?sate=open` is a typo, and
-    silently ignoring it would return everything.
+    silently ignoring it would return everything. Also 422 for a parameter that takes one
+    value given more than once (`?state=open&state=done` would otherwise mean `done`).
 
     Operations take their query string as one model with `extra="forbid"`
     (`cloud.api.schemas.queries`), which refuses unknown names itself; this covers
@@ -164,6 +199,20 @@ def reject_unknown_query_params(request: Request) -> None:
     route = request.scope.get("route")
     if not request.query_params or not isinstance(route, APIRoute):
         return
+    # A parameter that takes one value, given twice, would silently mean the last one.
+    repeated = sorted(
+        name
+        for name in set(request.query_params)
+        if len(request.query_params.getlist(name)) > 1 and name in _single_valued(route)
+    )
+    if repeated:
+        raise api_error(
+            422,
+            f"query parameter(s) given more than once but taking one value: "
+            f"{', '.join(repeated)}",
+            code="validation_error",
+            details={"repeated": repeated},
+        )
     declared = _declared_query(route)
     if declared is None:
         return

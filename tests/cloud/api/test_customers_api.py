@@ -329,3 +329,28 @@ def test_what_a_customer_may_not_do_is_forbidden_whoever_owns_the_object(
     for ids in (own, bolt):
         response = api.request("acme", method, _fill(f"{V1}{url}", ids), json={})
         assert response.status_code == 403, response.text
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/kpis?asset_id=pump-1&asset_id=fan-1",
+        "/assets?kind=pump&kind=fan",
+        "/customers?tier=key&tier=standard",
+        "/alerts/1?verbose=1&verbose=2",
+    ],
+)
+def test_a_single_valued_query_parameter_given_twice_is_refused(
+    capi: tuple[Api, Ids], url: str
+) -> None:
+    api, _ = capi
+    response = _get(api, "admin", f"{V1}{url}")
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "validation_error"
+
+
+def test_a_list_query_parameter_may_repeat(capi: tuple[Api, Ids]) -> None:
+    api, _ = capi
+    response = _get(api, "engineer", f"{V1}/telemetry?asset_id=pump-1&asset_id=bolt-mixer-7")
+    assert response.status_code == 200, response.text
+    assert response.json()["count"] == 8
