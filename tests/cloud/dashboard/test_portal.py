@@ -216,3 +216,14 @@ def test_the_timeline_marks_the_steps_passed_and_the_current_one(fleet: Fleet) -
         steps = work_order_progress(cancelled).steps
         assert [(x.state, x.current) for x in steps] == [("open", False), ("cancelled", True)]
         assert steps[-1].reached_at == fleet.now
+
+
+def test_the_staff_asset_page_names_the_customer_and_its_tier(
+    fleet: Fleet, tokens: dict[str, str]
+) -> None:
+    with DashboardClient(make_app(fleet), client=LOCAL) as local:
+        page = local.get("/assets/pump-01")
+        assert page.status_code == 200
+        assert "ACME Steel · Shanghai works (Asia/Shanghai)" in page.text
+        # The pump's own field says key; its customer is strategic, and that counts.
+        assert "<dt>Customer tier</dt><dd>strategic</dd>" in page.text
