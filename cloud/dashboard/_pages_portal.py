@@ -8,6 +8,7 @@ No `from __future__ import annotations`: FastAPI resolves the handlers' annotati
 """
 
 import logging
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, quote
 
@@ -85,7 +86,7 @@ def portal_router(templates: Jinja2Templates) -> APIRouter:
     def home(
         request: Request,
         context: ContextDep,
-        now: Any,
+        now: datetime,
         viewer: Viewer,
         *,
         status: int = 200,

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from cloud.db.models import ApiToken, Asset, Contact, Customer, Site, check_timezone
 from cloud.domain.errors import ConflictError, InvalidInputError, NotFoundError
-from cloud.domain.vocabulary import CustomerTier
+from cloud.domain.vocabulary import CUSTOMER_TIERS, CustomerTier
 from ironwatch.ids import Id
 
 __all__ = [
@@ -132,6 +132,10 @@ def put_customer(session: Session, spec: CustomerSpec, *, create_only: bool = Fa
 def update_customer(session: Session, customer_id: str, changes: dict[str, Any]) -> Customer:
     """Change name and/or tier; the new tier applies to work orders opened from now on."""
     customer = get_customer(session, customer_id)
+    if "tier" in changes and changes["tier"] not in CUSTOMER_TIERS:
+        raise InvalidInputError(
+            f"unknown tier {changes['tier']!r}", details={"allowed": list(CUSTOMER_TIERS)}
+        )
     _apply(customer, changes, {"name", "tier"})
     session.flush()
     return customer

@@ -241,3 +241,9 @@ def test_a_reported_fault_opens_a_work_order_that_is_rated_once_closed(session: 
     assert stored.events[-1].kind == "rated" and stored.events[-1].actor == "li"
     with pytest.raises(ConflictError, match="already rated"):
         rate_work_order(session, wo.id, satisfaction=1, feedback=None, actor="li", now=T0)
+
+
+@pytest.mark.integration
+def test_an_unknown_tier_is_refused(session: Session) -> None:
+    with pytest.raises(InvalidInputError, match="unknown tier 'gold'"):
+        update_customer(session, "bolt", {"tier": "gold"})
