@@ -7,10 +7,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+from alembic import command
+from sqlalchemy import Engine, inspect, select
 from sqlalchemy.orm import Session
 
 from cloud.db import make_engine, make_session_factory, upgrade
+from cloud.db.migrate import alembic_config
 from cloud.db.models import ApiToken, Asset, Contact, Customer, Site, WorkOrder
 from cloud.domain import open_from_alert, seed_fleet, transition, upsert_alert
 from cloud.domain.customers import (
@@ -247,3 +249,26 @@ def test_a_reported_fault_opens_a_work_order_that_is_rated_once_closed(session: 
 def test_an_unknown_tier_is_refused(session: Session) -> None:
     with pytest.raises(InvalidInputError, match="unknown tier 'gold'"):
         update_customer(session, "bolt", {"tier": "gold"})
+
+
+@pytest.mark.integration
+def test_migration_0005_downgrades_and_upgrades_again_keeping_assets(engine: Engine) -> None:
+    with make_session_factory(engine)() as s:
+        seed_fleet(s, CUSTOMER_FLEET)
+        s.commit()
+    with engine.connect() as connection:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0004")
+        connection.commit()
+    inspector = inspect(engine)
+    assert "customers" not in inspector.get_table_names()
+    assert "site_id" not in {c["name"] for c in inspector.get_columns("assets")}
+    upgrade(engine)
+    with make_session_factory(engine)() as s:
+        assert {a.id for a in s.scalars(select(Asset))} == {"pump-a", "pump-b", "pump-old"}
+        assert all(a.site_id is None for a in s.scalars(select(Asset)))
+        seed_fleet(s, CUSTOMER_FLEET)  # the customers come back with the fleet file
+        s.commit()
+        pump = s.get(Asset, "pump-a")
+        assert pump is not None and pump.tier == "strategic"
