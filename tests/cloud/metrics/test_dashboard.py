@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
@@ -24,32 +23,17 @@ from cloud.pipeline import ScoringHealth
 from edge_agent.config import EdgeConfig
 from edge_agent.metrics import GatewayCollector
 from ironwatch.gateway_counters import GATEWAY_COUNTER_SERIES
+from ironwatch_testing.grafana import dashboard, dashboard_expressions
 
-DASHBOARD = Path(__file__).resolve().parents[3] / "docs" / "grafana" / "ironwatch.json"
 NAME = re.compile(r"\b((?:ironwatch|process)_[a-z0-9_]+|up)\b(?!\s*\()")
-# What Grafana puts in before it sends a query.
-VARIABLES = {"$__rate_interval": "1m", "$gateway": ".*"}
-
-
-def _dashboard() -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(DASHBOARD.read_text(encoding="utf-8"))
-    return data
 
 
 def expressions() -> list[tuple[str, str]]:
-    """(panel title / refId, expression with the variables filled in) of every target."""
-    out = []
-    for panel in _dashboard()["panels"]:
-        for target in panel.get("targets", []):
-            expr = target["expr"]
-            for var, value in VARIABLES.items():
-                expr = expr.replace(var, value)
-            out.append((f"{panel['title']} / {target['refId']}", expr))
-    return out
+    return dashboard_expressions()
 
 
 def test_dashboard_is_valid_json_on_a_prometheus_datasource_variable() -> None:
-    data = _dashboard()
+    data = dashboard()
     variables = {v["name"]: v for v in data["templating"]["list"]}
     assert variables["datasource"]["type"] == "datasource"
     assert variables["datasource"]["query"] == "prometheus"
