@@ -93,30 +93,41 @@ class SourceHub:
     def collect(self) -> Iterator[Metric]:
         with self._lock:
             sources = list(self._sources.items())
-        merged: dict[str, Metric] = {}
-        values: dict[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]] = {}
+        gathered: list[Metric] = []
         for key, source in sources:
             try:
-                families = list(source())
+                gathered += source()
             except Exception:
                 SOURCE_ERRORS.labels(key.partition(":")[0]).inc()
                 now = time.monotonic()
                 if now - self._logged.get(key, -60.0) >= 60.0:
                     self._logged[key] = now
                     log.exception("metrics source %s failed; its series are left out", key)
-                continue
-            for family in families:
-                if family.name not in merged:
-                    merged[family.name] = Metric(family.name, family.documentation, family.type)
-                    values[family.name] = {}
-                samples = values[family.name]
-                for s in family.samples:
-                    k = (s.name, tuple(sorted(s.labels.items())))
-                    samples[k] = samples.get(k, 0.0) + s.value
-        for name, family in merged.items():
-            for (sample_name, labels), value in values[name].items():
-                family.add_sample(sample_name, dict(labels), value)
-            yield family
+        seen: dict[str, int] = {}
+        for family in gathered:
+            seen[family.name] = seen.get(family.name, 0) + 1
+        # A family only one source gives goes out as it is (the common case, and the cheap
+        # one with thousands of gateways); the others are merged.
+        yield from (f for f in gathered if seen[f.name] == 1)
+        yield from _merged([f for f in gathered if seen[f.name] > 1])
+
+
+def _merged(families: Iterable[Metric]) -> Iterator[Metric]:
+    """Families of the same name as one, equal samples (name and labels) summed."""
+    merged: dict[str, Metric] = {}
+    values: dict[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]] = {}
+    for family in families:
+        if family.name not in merged:
+            merged[family.name] = Metric(family.name, family.documentation, family.type)
+            values[family.name] = {}
+        samples = values[family.name]
+        for s in family.samples:
+            k = (s.name, tuple(sorted(s.labels.items())))
+            samples[k] = samples.get(k, 0.0) + s.value
+    for name, family in merged.items():
+        for (sample_name, labels), value in values[name].items():
+            family.add_sample(sample_name, dict(labels), value)
+        yield family
 
 
 SOURCES = SourceHub()
