@@ -138,6 +138,8 @@ class _LagHistogram:
     """
 
     name = "ironwatch_ingest_lag_seconds"
+    documentation = ("Time from a record's capture (its timestamp) to being written to the "
+                     "telemetry store.")
 
     def __init__(self, buckets_s: Sequence[float]) -> None:
         self._bounds = np.asarray(buckets_s, dtype=np.float64)
@@ -157,9 +159,7 @@ class _LagHistogram:
             self._sum += float(lags.sum())
 
     def describe(self) -> list[Metric]:
-        return [HistogramMetricFamily(self.name, self._help)]
-
-    _help = "Time from a record's capture (its timestamp) to being written to the telemetry store."
+        return [HistogramMetricFamily(self.name, self.documentation)]
 
     def collect(self) -> Iterator[Metric]:
         with self._lock:
@@ -168,7 +168,8 @@ class _LagHistogram:
         buckets = [(_le(b), float(c)) for b, c in zip(self._bounds.tolist(), cumulative,
                                                        strict=False)]
         buckets.append(("+Inf", float(cumulative[-1])))
-        yield HistogramMetricFamily(self.name, self._help, buckets=buckets, sum_value=total)
+        yield HistogramMetricFamily(self.name, self.documentation, buckets=buckets,
+                                    sum_value=total)
 
 
 def _le(bound: float) -> str:

@@ -3,8 +3,11 @@ the exporter port of workers without HTTP."""
 
 from __future__ import annotations
 
+import os
 import secrets
 import socket
+import subprocess
+import sys
 import urllib.request
 import warnings
 from collections.abc import Iterator
@@ -114,3 +117,19 @@ def test_exporter_port_serves_the_registry_and_is_freed() -> None:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("127.0.0.1", port))
         s.listen()
+
+
+def test_ingest_worker_with_its_metrics_port_taken_stops_in_one_line(tmp_path: Path) -> None:
+    ironwatch = str(Path(sys.executable).parent / "ironwatch")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [ironwatch, "cloud", "ingest", "--data-dir", str(tmp_path), "--mqtt-port", "1",
+             "--metrics-port", str(port)],
+            capture_output=True, text=True, timeout=120, check=False, env=dict(os.environ),
+        )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"ironwatch: error: metrics port 127.0.0.1:{port}: Address already in use")
