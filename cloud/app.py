@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from cloud.api import ApiContext
     from cloud.domain.deadletters import DbDeadLetterStore
     from cloud.ingest import IngestConfig, IngestionWorker, IngestStats
+    from cloud.metrics import MetricsExporter
     from cloud.pipeline import GatewayCommands, ScoringPipeline
     from cloud.webhooks import WebhookDispatcher
     from ironwatch.wire import GatewayStatus, WaveformSnapshot
@@ -154,6 +155,7 @@ class CloudServices:
     webhooks: WebhookDispatcher | None = None
     escalations: PeriodicTask | None = None
     commands: GatewayCommands | None = None
+    metrics_exporter: MetricsExporter | None = None
     _started: list[_Stoppable] = field(default_factory=list)
 
     @classmethod
@@ -188,8 +190,9 @@ class CloudServices:
     def ingestion_worker(self, config: IngestConfig) -> IngestionWorker:
         """An ingestion worker wired to this cloud: registry, dead letters, status, epochs."""
         from cloud.ingest import IngestionWorker
+        from cloud.metrics import SOURCES, ingest_source
 
-        return IngestionWorker(
+        worker = IngestionWorker(
             config,
             self.store,
             self.registry,
@@ -198,6 +201,26 @@ class CloudServices:
             dead_letters=self.dead_letters,
             on_epoch=self.on_epoch,
         )
+        self._started.append(SOURCES.attach(f"ingest:{config.client_id}", ingest_source(worker)))
+        return worker
+
+    def serve_metrics(self) -> None:
+        """Start the metrics exporter port when `metrics_port` is set (stops with close)."""
+        from cloud.metrics import MetricsExporter
+
+        if self.settings.metrics_port is not None and self.metrics_exporter is None:
+            self.metrics_exporter = MetricsExporter(self.settings.metrics_host,
+                                                    self.settings.metrics_port)
+            self._started.append(self.metrics_exporter)
+
+    def export_fleet_metrics(self) -> None:
+        """Alerts, work orders and gateways from the database in this process's metrics
+        (the service does it; workers do not, so each series has one source)."""
+        from cloud.metrics import SOURCES, database_source
+
+        source = database_source(self.session_factory,
+                                 per_gateway=self.settings.metrics_gateway_series)
+        self._started.append(SOURCES.attach("database", source))
 
     def ingest_stats(self) -> tuple[IngestStats, int] | None:
         """The running worker's counters and the dead letters dropped, or None."""
@@ -281,9 +304,11 @@ class CloudServices:
     # -- lifecycle -------------------------------------------------------------------------
     def start(self, *, ingest: bool = True, scoring: bool = True) -> None:
         """Start the background workers; ingestion keeps retrying if the broker is down."""
+        from cloud.metrics import SOURCES, scoring_source
         from cloud.pipeline import GatewayCommands, ModelSuite, ScoringPipeline
 
         try:
+            self.serve_metrics()
             if self.settings.webhook_url and self.settings.webhook_secret:
                 from cloud.webhooks import WebhookDispatcher
 
@@ -319,6 +344,7 @@ class CloudServices:
                 self.pipeline = pipeline
                 pipeline.start()
                 self._started.append(pipeline)
+                self._started.append(SOURCES.attach("scoring", scoring_source(pipeline.health)))
             if ingest:
                 worker = self.ingestion_worker(ingest_config(self.settings))
                 self.ingest = worker
@@ -340,21 +366,26 @@ class CloudServices:
         self.engine.dispose()
 
 
-def _mount(app: FastAPI) -> None:
-    """Mount the REST API at /api/v1 and the dashboard at /; both read the published context.
-    Every response gets the security headers, every dashboard form the CSRF check."""
+def _mount(app: FastAPI, settings: CloudSettings) -> None:
+    """Mount the REST API at /api/v1, the dashboard at / and /metrics; the first two read the
+    published context. Every response gets the security headers, every dashboard form the
+    CSRF check, every request its latency in the metrics."""
     from cloud.api import api_router, install_error_handlers
     from cloud.api.security import install_security_headers
+    from cloud.metrics import install_request_metrics, metrics_router
 
     install_error_handlers(app)
     install_security_headers(app)
     app.include_router(api_router())
+    app.include_router(metrics_router(settings))
     try:
         from cloud.dashboard import dashboard_router, install_csrf_protection
     except ImportError:  # a build without the dashboard still serves the API
-        return
-    install_csrf_protection(app)
-    app.include_router(dashboard_router())
+        pass
+    else:
+        install_csrf_protection(app)
+        app.include_router(dashboard_router())
+    install_request_metrics(app)  # added last: the outermost, so every answer is timed
 
 
 def create_app(
@@ -375,6 +406,7 @@ def create_app(
             context = _api_context(services)
             publish_context(app, context)
             services.start(ingest=ingest, scoring=scoring)
+            services.export_fleet_metrics()
             if services.pipeline is not None:
                 context.scoring = services.pipeline.health
             app.state.ironwatch_services = services
@@ -395,7 +427,7 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
-    _mount(app)
+    _mount(app, settings)
     return app
 
 

@@ -33,6 +33,7 @@ _OVERRIDES = {
     "fleet": "fleet_file",
     "client_id": "mqtt_client_id",
     "shared_group": "mqtt_shared_group",
+    "metrics_port": "metrics_port",
 }
 
 
@@ -153,6 +154,11 @@ def _ingest(args: argparse.Namespace) -> int:
         # queued while the worker was down) under it. Several workers on one host need
         # --client-id each.
         client_id = args.client_id or f"{settings.mqtt_client_id}-ingest-{socket.gethostname()}"
+        try:
+            services.serve_metrics()
+        except OSError as err:
+            raise _cli_error(f"metrics port {settings.metrics_host}:{settings.metrics_port}: "
+                             f"{err.strerror or err}") from err
         try:
             worker = services.ingestion_worker(ingest_config(settings, client_id=client_id))
             worker.start(wait=False)
@@ -338,6 +344,10 @@ def register(subparsers: Any) -> None:
     )
     ingest.add_argument(
         "--shared-group", default=None, help="MQTT 5 shared-subscription group, e.g. 'ironwatch'"
+    )
+    ingest.add_argument(
+        "--metrics-port", type=int, default=None, metavar="PORT",
+        help="serve Prometheus metrics on this port (metrics_host, default 127.0.0.1)",
     )
     ingest.set_defaults(func=_ingest)
 

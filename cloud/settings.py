@@ -123,6 +123,20 @@ class CloudSettings(BaseSettings):
         description="per-asset temperature limits (asset id -> °C) overriding the default",
     )
 
+    # Prometheus metrics (docs/metrics.md).
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="bearer token for GET /metrics; without one only loopback clients read it",
+    )
+    metrics_host: str = Field(default="127.0.0.1", description="the exporter port's address")
+    metrics_port: int | None = Field(
+        default=None, ge=0, le=65535,
+        description="an exporter port of its own (workers without HTTP); None: off",
+    )
+    metrics_gateway_series: bool = Field(
+        default=True, description="re-export every registered gateway's status counters",
+    )
+
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
     sla_policy_file: Path | None = None
@@ -147,6 +161,11 @@ class CloudSettings(BaseSettings):
     @classmethod
     def _admin_token_strong(cls, value: SecretStr | None) -> SecretStr | None:
         return _check_secret("admin_token", value)
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _metrics_token_strong(cls, value: SecretStr | None) -> SecretStr | None:
+        return _check_secret("metrics_token", value)
 
     @field_validator("webhook_secret")
     @classmethod

@@ -18,6 +18,7 @@ from edge_agent.acquisition import ModbusCoordinator, PointTable, SerialCoordina
 from edge_agent.acquisition.modbus import ModbusReader
 from edge_agent.acquisition.serial import FrameSource
 from edge_agent.config import EdgeConfig, ModbusSourceConfig, SerialSourceConfig
+from edge_agent.metrics import GatewayMetrics
 from edge_agent.outbox import OutboxQueue
 from edge_agent.publisher import MqttPublisher
 from ironwatch import __version__
@@ -120,6 +121,7 @@ class EdgeAgent:
     def run(self, stop: threading.Event) -> None:
         """Run until `stop` is set, then flush: the last partial interval and the outbox."""
         assert self.publisher is not None
+        metrics = self._start_metrics()
         for coordinator in self._coordinators():
             coordinator.start()
         self.publisher.start()
@@ -156,6 +158,17 @@ class EdgeAgent:
                     next_log = now + PROGRESS_EVERY_S
         finally:
             self.close()
+            if metrics is not None:
+                metrics.stop()
+
+    def _start_metrics(self) -> GatewayMetrics | None:
+        """The Prometheus series and exporter; a port in use is logged, never fatal."""
+        try:
+            return GatewayMetrics.start(self)
+        except OSError as err:
+            cfg = self.config.metrics
+            _log.error("metrics exporter not started on %s:%s: %s", cfg.host, cfg.port, err)
+            return None
 
     def _coordinators(self) -> list[SerialCoordinator | ModbusCoordinator]:
         return [*self.serial, *self.modbus]

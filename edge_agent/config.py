@@ -31,6 +31,7 @@ __all__ = [
     "AssetConfig",
     "ChannelMap",
     "EdgeConfig",
+    "MetricsConfig",
     "ModbusSourceConfig",
     "MqttConfig",
     "OutboxConfig",
@@ -76,6 +77,14 @@ class OutboxConfig(_Section):
     max_records: int = Field(default=1_000_000, ge=10)
     policy: Literal["drop_oldest"] = "drop_oldest"
     synchronous: Literal["full", "normal"] = "full"
+
+
+class MetricsConfig(_Section):
+    """Prometheus metrics over HTTP: off unless a port is given (docs/metrics.md)."""
+
+    port: int | None = Field(default=None, ge=1, le=65535, description="None: no exporter")
+    host: str = Field(default="127.0.0.1", min_length=1,
+                      description="bind address; 0.0.0.0 lets another host scrape")
 
 
 class AssetConfig(AssetPhysics):
@@ -204,6 +213,7 @@ class EdgeConfig(BaseSettings):
     )
     mqtt: MqttConfig = MqttConfig()
     outbox: OutboxConfig = OutboxConfig()
+    metrics: MetricsConfig = MetricsConfig()
     assets: list[AssetConfig] = Field(default_factory=list)
     serial: list[SerialSourceConfig] = Field(default_factory=list)
     modbus: list[ModbusSourceConfig] = Field(default_factory=list)

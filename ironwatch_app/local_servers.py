@@ -30,6 +30,7 @@ __all__ = [
     "Mosquitto",
     "MosquittoUser",
     "Postgres",
+    "Prometheus",
     "PtyPair",
     "ServiceError",
     "VictoriaMetrics",
@@ -536,6 +537,73 @@ class VictoriaMetrics(_Server):
         return self
 
     def __enter__(self) -> VictoriaMetrics:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass
+class Prometheus(_Server):
+    """Prometheus 2.x (Debian's prometheus package) scraping `targets` every `scrape_interval_s`.
+
+    `targets` maps a job name to its `host:port` targets; `bearer_tokens` gives a job the
+    token its targets want (`Authorization: Bearer`). `query()` asks the HTTP API.
+    """
+
+    targets: dict[str, list[str]] = field(default_factory=dict)
+    bearer_tokens: dict[str, str] = field(default_factory=dict)
+    scrape_interval_s: float = 1.0
+
+    def start(self) -> Prometheus:
+        wd = self._prepare("ironwatch-prometheus-")
+        interval = f"{max(1, round(self.scrape_interval_s * 1000))}ms"
+        jobs: list[dict[str, object]] = []
+        for job, targets in self.targets.items():
+            scrape: dict[str, object] = {"job_name": job, "static_configs": [{"targets": targets}]}
+            if job in self.bearer_tokens:
+                secret = wd / f"{job}.token"
+                secret.write_text(self.bearer_tokens[job])
+                secret.chmod(0o600)
+                scrape["authorization"] = {"type": "Bearer", "credentials_file": str(secret)}
+            jobs.append(scrape)
+        conf = wd / "prometheus.yml"
+        # JSON is YAML: no YAML writer needed.
+        conf.write_text(json.dumps({
+            "global": {"scrape_interval": interval, "scrape_timeout": interval,
+                       "evaluation_interval": interval},
+            "scrape_configs": jobs,
+        }, indent=1))
+        self._spawn([
+            _binary("prometheus", "prometheus"),
+            f"--config.file={conf}",
+            f"--storage.tsdb.path={wd / 'data'}",
+            f"--web.listen-address=127.0.0.1:{self.port}",
+            "--storage.tsdb.retention.time=1d",
+            "--log.level=warn",
+        ])
+        try:
+            wait_for_port(self.port, timeout_s=30)
+            _wait_http(f"{self.url}/-/ready", timeout_s=30)
+        except ServiceError as err:
+            self.stop()
+            raise ServiceError(f"prometheus did not start: {err}\n{self.log_tail()}") from err
+        return self
+
+    def query(self, promql: str) -> list[dict[str, object]]:
+        """An instant query's result vector; ServiceError with Prometheus's message if refused."""
+        url = f"{self.url}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
+        try:
+            with urllib.request.urlopen(url, timeout=10) as resp:
+                body = json.load(resp)
+        except urllib.error.HTTPError as err:
+            body = json.load(err)
+        if body.get("status") != "success":
+            raise ServiceError(f"query {promql!r}: {body.get('error', body)}")
+        result: list[dict[str, object]] = body["data"]["result"]
+        return result
+
+    def __enter__(self) -> Prometheus:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

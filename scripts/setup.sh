@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up a fresh Debian machine for Ironwatch: Debian packages, then a virtualenv.
 #   scripts/setup.sh demo   mosquitto + socat, and the edge/sim/cloud extras
-#   scripts/setup.sh test   also InfluxDB, VictoriaMetrics, PostgreSQL, Chromium, and the dev extras
+#   scripts/setup.sh test   also InfluxDB, VictoriaMetrics, PostgreSQL, Prometheus, Chromium, and
+#                           the dev extras
 # Nothing is started here: the demo and the tests start their own servers on free
 # loopback ports and stop them by PID.
 set -euo pipefail
@@ -13,7 +14,8 @@ PYTHON="${PYTHON:-$(command -v python3.11 || command -v python3)}"
 
 case "$what" in
   demo) debs=(mosquitto mosquitto-clients socat); extras="edge,sim,cloud" ;;
-  test) debs=(mosquitto mosquitto-clients socat influxdb victoria-metrics postgresql chromium)
+  test) debs=(mosquitto mosquitto-clients socat influxdb victoria-metrics postgresql chromium
+             prometheus)
         extras="dev" ;;
   *) echo "usage: $0 demo|test" >&2; exit 2 ;;
 esac
@@ -28,7 +30,7 @@ if ((${#missing[@]})); then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   # Debian's packaging may start services; Ironwatch runs its own instances, so stop those.
-  for svc in mosquitto influxdb victoria-metrics postgresql; do
+  for svc in mosquitto influxdb victoria-metrics postgresql prometheus; do
     $SUDO systemctl stop "$svc" >/dev/null 2>&1 || true
   done
 fi

@@ -191,7 +191,8 @@ RULES: Mapping[str, Rule] = {
     "edge_agent": Rule(
         project=frozenset({"edge_agent", "firmware_bridge", CONTRACT, FEATURES}),
         libraries=frozenset(
-            {"paho", "serial", "pymodbus", "numpy", "scipy", "pydantic", "pydantic_settings"}
+            {"paho", "serial", "pymodbus", "numpy", "scipy", "pydantic", "pydantic_settings",
+             "prometheus_client"}
         ),
     ),
     # pydantic: the contract's types (secrets, settings) are pydantic's.
@@ -205,7 +206,7 @@ RULES: Mapping[str, Rule] = {
             {
                 "fastapi", "starlette", "uvicorn", "sqlalchemy", "alembic", "influxdb_client",
                 "jinja2", "markupsafe", "httpx", "psycopg", "tenacity", "paho",
-                "numpy", "scipy", "pydantic", "pydantic_settings",
+                "numpy", "scipy", "pydantic", "pydantic_settings", "prometheus_client",
             }
         ),
     ),

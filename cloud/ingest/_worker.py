@@ -38,6 +38,7 @@ from tenacity import (
     wait_exponential,
 )
 
+from cloud import metrics
 from cloud.ingest._acks import StoredAckPublisher
 from cloud.ingest._config import IngestConfig
 from cloud.ingest._deadletter import DeadLetter, DeadLetterStore, MemoryDeadLetterStore
@@ -291,6 +292,7 @@ class IngestionWorker:
             log.warning("ingest %s disconnected (%s); reconnecting", self.config.client_id, rc)
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        metrics.message_received(msg.topic)
         payload = msg.payload
         size = len(payload)
         cfg = self.config
@@ -360,12 +362,14 @@ class IngestionWorker:
                          else self.config.max_payload_bytes)
                 letters.append(self._letter(item, Rejected(
                     "too_large", f"payload of {item.size} bytes is over the limit of {limit}")))
+                metrics.message_rejected(item.topic)
                 to_ack.append(item)
                 continue
             verdict = validate(item.topic, item.payload, self.registry,
                                window=self._window, now=now)
             if isinstance(verdict, Rejected):
                 letters.append(self._letter(item, verdict))
+                metrics.message_rejected(item.topic)
                 if (found := _salvage_seqs(item)) is not None:
                     salvaged.append(found)
                 to_ack.append(item)
@@ -471,6 +475,8 @@ class IngestionWorker:
             self._write_isolated(group, records[mid:], patient)
             return
         self._stats.add(stored=result.new, duplicates=result.duplicates)
+        metrics.records_stored(self.store, result.new, (r.ts.timestamp() for r in records),
+                               time.time())
         group.written.update(r.seq for r in records)
         # The refused copies of a seq are its last ones: the first copy in the batch was
         # written unless an earlier one was stored already.
@@ -625,6 +631,7 @@ class IngestionWorker:
 
     def _count_letter(self, code: str, gateway_id: str | None, topic: str, reason: str) -> None:
         count = self._stats.dead_letter(code, gateway_id)
+        metrics.dead_letter(code)
         # The first few of each kind, then one line a minute: a flood must not drown logs.
         if count <= 10 or self._stats.log_due(code):
             log.warning("dead letter #%d (%s) on %s: %s", count, code, topic, reason)

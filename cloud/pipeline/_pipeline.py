@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ import numpy.typing as npt
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from cloud import metrics
 from cloud.db.models import OPEN_ALERT_STATES, Alert, Asset, Verdict, WorkOrder
 from cloud.domain.alerts import clear_condition, upsert_alert
 from cloud.domain.catalogue import FailureModeCatalogue
@@ -200,11 +202,15 @@ class ScoringPipeline:
 
     def _loop(self) -> None:
         while not self._stop.wait(self.settings.scoring_interval_s):
+            started = time.perf_counter()
             try:
-                self.run_once(self.clock())
+                report = self.run_once(self.clock())
             except Exception as err:
                 # A bad round must not kill scoring; the next round retries from the cursors.
                 self.health.round_failed(err)
+                metrics.scoring_round_failed(time.perf_counter() - started)
+            else:
+                metrics.scoring_round_completed(report, time.perf_counter() - started)
 
     # -- one round -------------------------------------------------------------------------
     def run_once(self, now: datetime) -> RoundReport:

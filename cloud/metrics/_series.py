@@ -1,0 +1,229 @@
+"""The cloud's instrumented series and the small calls that update them.
+
+Ingestion, scoring and HTTP call these (one line where the event happens); everything
+else is read at scrape time (`_sources`). Labels are bounded by the code: a store kind, a
+topic kind, a dead-letter reason code, a route template, a status class; never a record,
+asset or gateway id. All series live in the process's default registry.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Protocol
+
+import numpy as np
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, disable_created_metrics
+from prometheus_client.core import HistogramMetricFamily, Metric
+
+from ironwatch import __version__
+
+__all__ = [
+    "DEAD_LETTERS",
+    "HTTP_REQUEST_DURATION",
+    "INGEST_LAG_BUCKETS_S",
+    "MQTT_RECEIVED",
+    "MQTT_REJECTED",
+    "RECORDS_STORED",
+    "SCORING_ROUNDS",
+    "SCORING_ROUND_DURATION",
+    "RoundFigures",
+    "dead_letter",
+    "message_received",
+    "message_rejected",
+    "records_stored",
+    "scoring_round_completed",
+    "scoring_round_failed",
+    "store_kind",
+    "topic_kind",
+]
+
+# `_created` series double every counter for little use; Prometheus does not need them.
+disable_created_metrics()
+
+BUILD_INFO = Gauge("ironwatch_build_info", "The cloud's software version (value 1).", ["version"])
+BUILD_INFO.labels(__version__).set(1)
+
+# -- ingestion -------------------------------------------------------------------------------
+RECORDS_STORED = Counter(
+    "ironwatch_ingest_records_stored",
+    "Feature records newly written to the telemetry store (repeats not counted).",
+    ["store"],
+)
+MQTT_RECEIVED = Counter(
+    "ironwatch_mqtt_messages_received",
+    "MQTT messages received by ingestion, by topic kind.",
+    ["kind"],
+)
+MQTT_REJECTED = Counter(
+    "ironwatch_mqtt_messages_rejected",
+    "Whole MQTT messages refused (dead-lettered unparsed or against the contract).",
+    ["kind"],
+)
+DEAD_LETTERS = Counter(
+    "ironwatch_ingest_dead_letters",
+    "Dead letters (a refused message or a single refused record), by reason code.",
+    ["reason"],
+)
+INGEST_LAG_BUCKETS_S = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0,
+                        600.0, 1800.0, 3600.0, 21600.0, 86400.0)
+
+# -- scoring ---------------------------------------------------------------------------------
+SCORING_ROUND_DURATION = Histogram(
+    "ironwatch_scoring_round_duration_seconds",
+    "Wall time of one scoring round (read, commission, score, act, save).",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+             600.0),
+)
+SCORING_ROUNDS = Counter(
+    "ironwatch_scoring_rounds", "Scoring rounds, by outcome (completed, failed).", ["outcome"]
+)
+for _outcome in ("completed", "failed"):
+    SCORING_ROUNDS.labels(_outcome)
+SCORING_ASSETS = Counter(
+    "ironwatch_scoring_assets_scored",
+    "Assets scored without a failure, summed over rounds (an asset counts once per round).",
+)
+SCORING_ROWS = Counter(
+    "ironwatch_scoring_rows",
+    "Telemetry rows through scoring, by stage (read, stale, commissioning, scored).",
+    ["stage"],
+)
+SCORING_LAST_ROUND_ASSETS = Gauge(
+    "ironwatch_scoring_last_round_assets", "Assets scored without a failure in the last round."
+)
+
+# -- HTTP ------------------------------------------------------------------------------------
+HTTP_REQUEST_DURATION = Histogram(
+    "ironwatch_http_request_duration_seconds",
+    "HTTP request latency of the API and dashboard, by method, route template and status class.",
+    ["method", "route", "status"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+
+_TOPIC_KINDS = frozenset({"telemetry", "status", "snapshot"})
+
+
+def topic_kind(topic: str) -> str:
+    """`telemetry`, `status`, `snapshot` or `other`: the last level of an ingestion topic."""
+    kind = topic.rpartition("/")[2]
+    return kind if kind in _TOPIC_KINDS else "other"
+
+
+def store_kind(store: object) -> str:
+    """A store's label: `sqlite`, `influxdb`, `victoriametrics`, ... from its class name."""
+    name = type(store).__name__.lower()
+    for suffix in ("telemetrystore", "store"):
+        name = name.removesuffix(suffix)
+    return {"influx": "influxdb"}.get(name, name) or "unknown"
+
+
+def message_received(topic: str) -> None:
+    MQTT_RECEIVED.labels(topic_kind(topic)).inc()
+
+
+def message_rejected(topic: str) -> None:
+    MQTT_REJECTED.labels(topic_kind(topic)).inc()
+
+
+def dead_letter(reason_code: str) -> None:
+    DEAD_LETTERS.labels(reason_code).inc()
+
+
+class _LagHistogram:
+    """Capture-to-stored lag of records, observed a write at a time (numpy, no per-record call).
+
+    Exported as the histogram `ironwatch_ingest_lag_seconds`; a record stamped ahead of
+    the cloud's clock counts as 0 s.
+    """
+
+    name = "ironwatch_ingest_lag_seconds"
+    documentation = ("Time from a record's capture (its timestamp) to being written to the "
+                     "telemetry store.")
+
+    def __init__(self, buckets_s: Sequence[float]) -> None:
+        self._bounds = np.asarray(buckets_s, dtype=np.float64)
+        self._counts = np.zeros(len(buckets_s) + 1, dtype=np.int64)  # last: above every bound
+        self._sum = 0.0
+        self._lock = threading.Lock()
+
+    def observe_many(self, lags_s: Iterable[float]) -> None:
+        lags = np.maximum(np.fromiter(lags_s, dtype=np.float64), 0.0)
+        if not lags.size:
+            return
+        # side="left": a lag equal to a bound belongs to that bucket (Prometheus's `le`).
+        idx = np.searchsorted(self._bounds, lags, side="left")
+        counts = np.bincount(idx, minlength=len(self._counts))
+        with self._lock:
+            self._counts += counts
+            self._sum += float(lags.sum())
+
+    def describe(self) -> list[Metric]:
+        return [HistogramMetricFamily(self.name, self.documentation)]
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            cumulative = np.cumsum(self._counts).tolist()
+            total = self._sum
+        buckets = [(_le(b), float(c)) for b, c in zip(self._bounds.tolist(), cumulative,
+                                                       strict=False)]
+        buckets.append(("+Inf", float(cumulative[-1])))
+        yield HistogramMetricFamily(self.name, self.documentation, buckets=buckets,
+                                    sum_value=total)
+
+
+def _le(bound: float) -> str:
+    return repr(float(bound))
+
+
+INGEST_LAG = _LagHistogram(INGEST_LAG_BUCKETS_S)
+REGISTRY.register(INGEST_LAG)
+
+
+def records_stored(store: object, new: int, capture_ts_s: Iterable[float], now_s: float) -> None:
+    """A write went through: `new` records were new; observe every written record's lag."""
+    if new:
+        RECORDS_STORED.labels(store_kind(store)).inc(new)
+    INGEST_LAG.observe_many(now_s - t for t in capture_ts_s)
+
+
+class RoundFigures(Protocol):
+    """What a scoring round reports (`cloud.pipeline.RoundReport`)."""
+
+    @property
+    def rows_read(self) -> int: ...
+
+    @property
+    def rows_stale(self) -> int: ...
+
+    @property
+    def rows_commissioning(self) -> int: ...
+
+    @property
+    def rows_scored(self) -> int: ...
+
+    @property
+    def scored_assets(self) -> set[str]: ...
+
+    @property
+    def failed_assets(self) -> set[str]: ...
+
+
+def scoring_round_completed(report: RoundFigures, duration_s: float) -> None:
+    """One round finished: its duration, the assets it scored and the rows it went through."""
+    SCORING_ROUND_DURATION.observe(duration_s)
+    SCORING_ROUNDS.labels("completed").inc()
+    scored = len(report.scored_assets - report.failed_assets)
+    SCORING_ASSETS.inc(scored)
+    SCORING_LAST_ROUND_ASSETS.set(scored)
+    for stage, rows in (("read", report.rows_read), ("stale", report.rows_stale),
+                        ("commissioning", report.rows_commissioning),
+                        ("scored", report.rows_scored)):
+        if rows:
+            SCORING_ROWS.labels(stage).inc(rows)
+
+
+def scoring_round_failed(duration_s: float) -> None:
+    """A round raised outside any one asset (it is retried next interval)."""
+    SCORING_ROUND_DURATION.observe(duration_s)
+    SCORING_ROUNDS.labels("failed").inc()
