@@ -414,3 +414,47 @@ def test_smtp_refusals_are_retried_or_failed_and_counted(
             EmailDelivery.to_address == "desk@plant.example")).one()
         assert (row.state, row.attempts) == ("pending", 1)
         assert row.next_attempt_at > clock.now and "Connection" in (row.last_error or "")
+
+
+def test_cloud_service_wires_the_settings_webhook_smtp_and_policy(
+    tmp_path: Path, mailbox: Mailbox, receiver: Receiver
+) -> None:
+    from cloud.app import CloudServices
+    from cloud.mail import smtp_config
+    from cloud.settings import load_settings
+    from cloud.webhooks import make_dispatcher
+
+    secret = "legacy-Desk-secret-7f3a9c21"
+    receiver.secrets["legacy"] = secret.encode()
+    settings = load_settings(
+        data_dir=tmp_path, webhook_url=receiver.url("legacy"), webhook_secret=secret,
+        smtp_host="127.0.0.1", smtp_port=mailbox.port, public_url=DASHBOARD,
+    )
+    clock = Clock(T0)
+    services = CloudServices.open(settings, clock=clock)
+    try:
+        factory = services.session_factory
+        with factory() as session:
+            seed_fleet(session, FLEET)
+            add_recipient(session, role="manager", email="mgr@plant.example", now=T0)
+            session.commit()
+        wo_id = p1_alert_for_strategic_customer(factory, T0)
+        clock.now = T0 + timedelta(hours=2)
+        services.check_deadlines()
+        webhooks = make_dispatcher(settings, factory, clock=clock)
+        drain(webhooks)
+        webhooks.stop()
+        smtp = smtp_config(settings)
+        assert smtp is not None
+        assert EmailDispatcher(factory, smtp, clock=clock).deliver_due() == 1
+    finally:
+        services.close()
+    # The settings file's webhook is the legacy subscription to every event since start-up.
+    assert receiver.events("legacy") == [
+        "alert.opened", "work_order.created", "escalation.warning",
+        "escalation.raised", "work_order.updated", "escalation.raised", "work_order.updated",
+    ]
+    (message,) = mailbox.messages
+    body = message.get_body(("plain",))
+    assert body is not None
+    assert f"{DASHBOARD}/work-orders#wo-{wo_id}" in body.get_content()
