@@ -268,3 +268,19 @@ def test_background_worker_delivers_and_stops(
     finally:
         dispatcher.stop()
     assert len(receiver.received) == 2
+
+
+@pytest.mark.integration
+def test_private_receivers_are_refused_before_sending_when_configured(
+    session_factory: SessionFactory, receiver: Receiver
+) -> None:
+    make_work(session_factory)
+    dispatcher = make_dispatcher(session_factory, receiver.url, refuse_private=True)
+    try:
+        assert dispatcher.deliver_due() == 0
+    finally:
+        dispatcher.stop()
+    first = log(session_factory)[0]
+    assert (first.state, first.attempts) == ("failed", 1)
+    assert first.last_error is not None and "non-public address 127.0.0.1" in first.last_error
+    assert receiver.requests == 0
