@@ -5,7 +5,9 @@ claims due rows with a short lease and sends each with the standard library's `s
 (plain SMTP, STARTTLS or SMTPS, optional login), retrying temporary failures with
 exponential backoff (tenacity) in-process and then across passes (persisted
 `next_attempt_at`). A permanent refusal (5xx) fails the row for good; every failure is
-counted and logged, and nothing here runs in a request.
+counted and logged, and nothing here runs in a request. An e-mail still unsent after
+`max_age_s` (default a day: the mail server was missing or down that long) is expired
+rather than sent late, so configuring SMTP never floods people with stale escalations.
 """
 
 from __future__ import annotations
@@ -81,6 +83,7 @@ class MailStats:
     sent: int = 0
     failed_attempts: int = 0
     failed_for_good: int = 0
+    expired: int = 0
 
 
 @dataclass(frozen=True)
@@ -108,10 +111,12 @@ class EmailDispatcher:
         max_backoff_s: float = 3600.0,
         lease_s: float = 120.0,
         poll_interval_s: float = 2.0,
+        max_age_s: float = 86_400.0,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._session_factory = session_factory
         self.smtp = smtp
+        self._max_age = timedelta(seconds=max_age_s)
         self._attempts_per_pass = attempts_per_pass
         self._max_attempts = max_attempts
         self._initial_backoff_s = initial_backoff_s
@@ -161,9 +166,13 @@ class EmailDispatcher:
 
     def _send_once(self, row: _Row) -> None:
         try:
+            message = self.message(row)
+        except (ValueError, TypeError) as err:
+            raise MailError(f"cannot build the message: {err}", retryable=False) from err
+        try:
             client = self._connect()
             try:
-                client.send_message(self.message(row))
+                client.send_message(message)
             finally:
                 try:
                     client.quit()
@@ -253,6 +262,19 @@ class EmailDispatcher:
         """
         now = self._clock()
         with self._session_factory() as session:
+            expired = session.execute(
+                update(EmailDelivery)
+                .where(
+                    EmailDelivery.state == "pending",
+                    EmailDelivery.created_at < now - self._max_age,
+                )
+                .values(state="expired", last_error="not sent within max_age_s; dropped")
+            )
+            session.commit()
+            count = int(getattr(expired, "rowcount", 0) or 0)
+            if count:
+                self.stats.expired += count
+                log.warning("%d e-mails expired unsent (older than %s)", count, self._max_age)
             rows = [
                 _Row(r.id, r.to_address, r.subject, r.body_text, r.body_html, r.attempts,
                      r.next_attempt_at)

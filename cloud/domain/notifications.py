@@ -77,7 +77,8 @@ def compose_escalation_email(
         if level.is_warning
         else f"{deadline} deadline {_when(escalation.due_at)} missed"
     )
-    subject = f"[Ironwatch {wo.priority}] {level.name}: work order #{wo.id} {headline}"[:300]
+    subject = f"[Ironwatch {wo.priority}] {level.name}: work order #{wo.id} {headline}"
+    subject = " ".join(subject.split())[:300]  # one line: a header cannot hold a newline
     link = f"{dashboard_url.rstrip('/')}/work-orders#wo-{wo.id}" if dashboard_url else ""
     rows = [
         ("Work order", f"#{wo.id} {wo.title}"),

@@ -107,5 +107,5 @@ class EmailDeliveryPublic(PublicModel):
 class EmailDeliveryQuery(PageQuery):
     """GET /notifications/emails."""
 
-    state: Literal["pending", "sent", "failed"] | None = None
+    state: Literal["pending", "sent", "failed", "expired"] | None = None
     work_order_id: int | None = Field(None, ge=1, le=MAX_DB_INT)

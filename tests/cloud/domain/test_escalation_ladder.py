@@ -414,6 +414,14 @@ def test_smtp_refusals_are_retried_or_failed_and_counted(
             EmailDelivery.to_address == "desk@plant.example")).one()
         assert (row.state, row.attempts) == ("pending", 1)
         assert row.next_attempt_at > clock.now and "Connection" in (row.last_error or "")
+    # Still unsent a day later (the server stayed down): expired, never sent late.
+    clock.now = T0 + timedelta(hours=36 + 25)
+    assert mail.deliver_due() == 0
+    with factory() as session:
+        assert session.scalars(select(EmailDelivery.state).where(
+            EmailDelivery.to_address == "desk@plant.example")).one() == "expired"
+    assert mail.stats.expired == 1
+    assert [m["To"] for m in mailbox.messages] == ["sup@plant.example"]
 
 
 def test_cloud_service_wires_the_settings_webhook_smtp_and_policy(
