@@ -651,7 +651,8 @@ class EmailDelivery(Base):
     work_order_id: Mapped[int | None] = mapped_column(
         ForeignKey("work_orders.id", ondelete="SET NULL"), index=True
     )
-    role: Mapped[str] = mapped_column(String(32))
+    # The internal role, or "customer:<contact role>" for a customer's contact.
+    role: Mapped[str] = mapped_column(String(64))
     to_address: Mapped[str] = mapped_column(String(320))
     subject: Mapped[str] = mapped_column(String(300))
     body_text: Mapped[str] = mapped_column(Text)

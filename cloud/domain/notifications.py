@@ -2,7 +2,10 @@
 
 An escalation writes one `EmailDelivery` per recipient of each role its ladder level
 notifies, in the same transaction as the escalation; `cloud.mail` sends them later over
-SMTP with retries. Nothing here talks to a mail server.
+SMTP with retries. Nothing here talks to a mail server. Internal roles (supervisor,
+manager, ...) map to `NotificationRecipient` rows; `customer` means the contacts (with an
+e-mail address) of the customer owning the work order's asset, `customer:<role>` only
+those contacts with that role.
 """
 
 from __future__ import annotations
@@ -15,7 +18,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from cloud.db.models import EmailDelivery, Escalation, NotificationRecipient, WorkOrder
+from cloud.db.models import (
+    Contact,
+    EmailDelivery,
+    Escalation,
+    NotificationRecipient,
+    WorkOrder,
+)
 from cloud.domain.errors import ConflictError, InvalidInputError, NotFoundError
 from cloud.domain.policy import EscalationLevel
 
@@ -31,6 +40,8 @@ __all__ = [
 # Deliberately plain: one @, no spaces or angle brackets; the SMTP server has the last word.
 EMAIL_PATTERN = r"^[^@\s<>,;\"]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$"
 ROLE_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
+# In a level's `notify`: the customer's contacts rather than one of our own roles.
+CUSTOMER = "customer"
 _EMAIL = re.compile(EMAIL_PATTERN)
 _ROLE = re.compile(ROLE_PATTERN)
 
@@ -43,6 +54,11 @@ def add_recipient(
         raise InvalidInputError(f"not an e-mail address: {email!r}")
     if not _ROLE.match(role):
         raise InvalidInputError(f"not a role name: {role!r}")
+    if role == CUSTOMER:
+        raise InvalidInputError(
+            "'customer' names the customer's contacts in a level's notify list; "
+            "manage them as the customer's contacts"
+        )
     row = NotificationRecipient(role=role, email=email, name=name, active=True, created_at=now)
     try:
         with session.begin_nested():
@@ -105,6 +121,40 @@ def compose_escalation_email(
     return subject, "\n".join(text_lines) + "\n", html
 
 
+def _is_customer(target: str) -> bool:
+    return target == CUSTOMER or target.startswith(CUSTOMER + ":")
+
+
+def _internal_recipients(session: Session, roles: list[str]) -> list[tuple[str, str]]:
+    if not roles:
+        return []
+    rows = session.execute(
+        select(NotificationRecipient.role, NotificationRecipient.email)
+        .where(NotificationRecipient.role.in_(roles), NotificationRecipient.active.is_(True))
+        .order_by(NotificationRecipient.id)
+    ).all()
+    return [(role, email) for role, email in rows]
+
+
+def _customer_contacts(
+    session: Session, wo: WorkOrder, targets: list[str]
+) -> list[tuple[str, str]]:
+    """(customer:<contact role>, address) of the asset's customer's contacts the targets name."""
+    customer_id = wo.asset.customer_id if wo.asset is not None else None
+    if not targets or customer_id is None:
+        return []
+    every = CUSTOMER in targets
+    roles = {t.split(":", 1)[1] for t in targets if ":" in t}
+    contacts = session.scalars(
+        select(Contact).where(Contact.customer_id == customer_id).order_by(Contact.id)
+    ).all()
+    return [
+        (f"{CUSTOMER}:{c.role or 'contact'}", c.email)
+        for c in contacts
+        if c.email and _EMAIL.match(c.email) and (every or c.role in roles)
+    ]
+
+
 def enqueue_escalation_emails(
     session: Session,
     wo: WorkOrder,
@@ -114,35 +164,28 @@ def enqueue_escalation_emails(
     now: datetime,
     dashboard_url: str = "",
 ) -> list[EmailDelivery]:
-    """One pending e-mail per active recipient of the level's roles (an address once)."""
+    """One pending e-mail per recipient of the level's roles (each address once)."""
     if not level.notify:
         return []
-    recipients = session.scalars(
-        select(NotificationRecipient)
-        .where(
-            NotificationRecipient.role.in_(level.notify),
-            NotificationRecipient.active.is_(True),
-        )
-        .order_by(NotificationRecipient.id)
-    ).all()
-    if not recipients:
+    addresses = _internal_recipients(session, [t for t in level.notify if not _is_customer(t)])
+    addresses += _customer_contacts(session, wo, [t for t in level.notify if _is_customer(t)])
+    if not addresses:
         return []
     subject, text, html = compose_escalation_email(
         wo, escalation, level, dashboard_url=dashboard_url
     )
     seen: set[str] = set()
     rows: list[EmailDelivery] = []
-    for recipient in recipients:
-        address = recipient.email.lower()
-        if address in seen:
+    for role, address in addresses:
+        if address.lower() in seen:
             continue
-        seen.add(address)
+        seen.add(address.lower())
         rows.append(
             EmailDelivery(
                 escalation_id=escalation.id,
                 work_order_id=wo.id,
-                role=recipient.role,
-                to_address=recipient.email,
+                role=role,
+                to_address=address,
                 subject=subject,
                 body_text=text,
                 body_html=html,

@@ -19,7 +19,7 @@ import tomllib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
@@ -76,6 +76,7 @@ _DEFAULT_TIER_RESPOND_H: dict[CustomerTier, float] = {
 
 
 DeadlineKind = Literal["response", "resolution"]
+NotifyTarget = Annotated[str, Field(pattern=r"^(customer:)?[a-z][a-z0-9_]{0,31}$")]
 
 
 class EscalationLevel(BaseModel):
@@ -91,7 +92,11 @@ class EscalationLevel(BaseModel):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")
     at_fraction: float | None = Field(default=None, gt=0, le=100)
     after_deadline_h: float | None = Field(default=None, ge=0, le=24 * 365)
-    notify: tuple[str, ...] = Field(default=(), description="roles told by e-mail")
+    notify: tuple[NotifyTarget, ...] = Field(
+        default=(),
+        description="roles told by e-mail; `customer` is the asset's customer's contacts, "
+        "`customer:<contact role>` only those with that role",
+    )
     deadlines: tuple[DeadlineKind, ...] = ("response", "resolution")
 
     @model_validator(mode="after")

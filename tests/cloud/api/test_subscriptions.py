@@ -113,6 +113,7 @@ def test_recipients_crud_and_bad_input(api: Api) -> None:
     assert again.status_code == 409
     for bad in ({"role": "supervisor", "email": "not-an-address"},
                 {"role": "Super Visor", "email": "a@b.example"},
+                {"role": "customer", "email": "a@b.example"},  # the customer's contacts
                 {"role": "manager"}):
         assert api.request("admin", "POST", rurl, json=bad).status_code == 422
     listed = api.request("service_desk", "GET", rurl).json()

@@ -1,6 +1,7 @@
 """The escalation ladder end to end, on SQLite and a real PostgreSQL.
 
-A strategic customer's P1 alert gets a 1 h response deadline; the ladder warns at 75 %,
+A strategic customer's (a customer record, owning the pump's site) P1 alert gets a 1 h
+response deadline; the ladder warns at 75 %,
 escalates to the supervisor at the deadline and to the manager half a window later. Each
 level is e-mailed to its roles through a real SMTP server (aiosmtpd on 127.0.0.1) and sent
 by webhook to a real HTTP receiver that checks each subscription's HMAC signature.
@@ -39,6 +40,7 @@ from cloud.db import (
 from cloud.domain import open_from_alert, seed_fleet, transition, upsert_alert
 from cloud.domain.escalation import check_escalations
 from cloud.domain.notifications import add_recipient
+from cloud.domain.policy import EscalationLevel, ServiceLevelPolicy
 from cloud.domain.subscriptions import create_subscription
 from cloud.mail import EmailDispatcher, SmtpConfig
 from cloud.webhooks import EVENT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookDispatcher
@@ -46,6 +48,30 @@ from cloud.webhooks import verify as verify_signature
 from ironwatch_app.local_servers import free_port
 
 from .conftest import FLEET, T0
+
+# The test fleet with a strategic customer owning the pump's site, and its contacts.
+_ASSETS: list[dict[str, Any]] = list(FLEET["assets"])  # type: ignore[call-overload]
+LADDER_FLEET: dict[str, Any] = {
+    "customers": [
+        {
+            "id": "acme",
+            "name": "ACME Steel",
+            "tier": "strategic",
+            "contacts": [
+                {"name": "Li Wei", "email": "li.wei@acme.example", "role": "plant_manager"},
+                {"name": "Ana Ruiz", "email": "ana@acme.example", "role": "maintenance"},
+            ],
+        }
+    ],
+    "sites": [{"id": "acme-works", "customer_id": "acme", "name": "Works",
+               "timezone": "Europe/Berlin"}],
+    "gateways": FLEET["gateways"],
+    "assets": [
+        {**{k: v for k, v in _ASSETS[0].items() if k != "customer_tier"},
+         "site_id": "acme-works"},
+        *_ASSETS[1:],
+    ],
+}
 
 pytestmark = pytest.mark.integration
 
@@ -174,7 +200,7 @@ def factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SessionF
     upgrade(engine)
     made = make_session_factory(engine)
     with made() as session:
-        seed_fleet(session, FLEET)
+        seed_fleet(session, LADDER_FLEET)
         session.commit()
     yield made
     engine.dispose()
@@ -203,7 +229,7 @@ def p1_alert_for_strategic_customer(factory: SessionFactory, at: datetime) -> in
     with factory() as session:
         alert = upsert_alert(
             session,
-            asset_id="pump-1",  # strategic tier
+            asset_id="pump-1",  # on a site of ACME, a strategic customer
             failure_mode="bearing_outer_race",
             severity="alarm",  # → P1
             score=7.5,
@@ -443,7 +469,7 @@ def test_cloud_service_wires_the_settings_webhook_smtp_and_policy(
     try:
         factory = services.session_factory
         with factory() as session:
-            seed_fleet(session, FLEET)
+            seed_fleet(session, LADDER_FLEET)
             add_recipient(session, role="manager", email="mgr@plant.example", now=T0)
             session.commit()
         wo_id = p1_alert_for_strategic_customer(factory, T0)
@@ -466,3 +492,49 @@ def test_cloud_service_wires_the_settings_webhook_smtp_and_policy(
     body = message.get_body(("plain",))
     assert body is not None
     assert f"{DASHBOARD}/work-orders#wo-{wo_id}" in body.get_content()
+
+
+def test_a_level_can_notify_the_customers_contacts(
+    factory: SessionFactory, mailbox: Mailbox
+) -> None:
+    policy = ServiceLevelPolicy(escalation_levels=(
+        EscalationLevel(name="supervisor", at_fraction=1.0, notify=("supervisor",)),
+        EscalationLevel(name="customer_notice", at_fraction=1.0,
+                        notify=("customer:plant_manager",)),
+        EscalationLevel(name="account", after_deadline_h=4, notify=("customer",)),
+    ))
+    with factory() as session:
+        add_recipient(session, role="supervisor", email="sup@plant.example", now=T0)
+        session.commit()
+    wo_id = p1_alert_for_strategic_customer(factory, T0)
+    with factory() as session:
+        raised = check_escalations(session, T0 + timedelta(hours=6), policy=policy)
+        session.commit()
+        assert [e.level for e in raised] == ["supervisor", "customer_notice", "account"]
+    mail = EmailDispatcher(factory, SmtpConfig(host="127.0.0.1", port=mailbox.port),
+                           clock=Clock(T0 + timedelta(hours=6)))
+    assert mail.deliver_due() == 4
+    sent = [(m["To"], m["Subject"].split(":")[0]) for m in mailbox.messages]
+    assert sent == [
+        ("sup@plant.example", "[Ironwatch P1] supervisor"),
+        ("li.wei@acme.example", "[Ironwatch P1] customer_notice"),
+        ("li.wei@acme.example", "[Ironwatch P1] account"),
+        ("ana@acme.example", "[Ironwatch P1] account"),
+    ]
+    with factory() as session:
+        roles = session.scalars(select(EmailDelivery.role).where(
+            EmailDelivery.work_order_id == wo_id).order_by(EmailDelivery.id)).all()
+    assert roles == ["supervisor", "customer:plant_manager", "customer:plant_manager",
+                     "customer:maintenance"]
+    # An asset without a customer (fan-1) has no contacts to tell: nothing is written.
+    with factory() as session:
+        from cloud.domain import open_manual
+
+        open_manual(session, asset_id="fan-1", failure_mode="imbalance", priority="P1",
+                    actor="d", now=T0)
+        raised = check_escalations(session, T0 + timedelta(hours=30), policy=policy)
+        session.commit()
+        assert sorted(e.level for e in raised) == ["account", "customer_notice", "supervisor"]
+        emails = session.scalars(select(EmailDelivery.to_address).where(
+            EmailDelivery.work_order_id != wo_id)).all()
+    assert emails == ["sup@plant.example"]

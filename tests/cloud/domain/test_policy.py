@@ -177,6 +177,7 @@ def test_escalation_ladder_defaults_and_policy_file(tmp_path: Path) -> None:
         'name = "x"\nat_fraction = -1\n',
         'name = "Boss Level"\nat_fraction = 1\n',
         'name = "x"\nat_fraction = 1\ndeadlines = []\n',
+        'name = "x"\nat_fraction = 1\nnotify = ["Customer:All"]\n',
         'name = "x"\nat_fraction = 1\n[[escalation_levels]]\nname = "x"\nat_fraction = 2\n',
     ],
 )

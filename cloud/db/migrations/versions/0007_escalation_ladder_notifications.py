@@ -65,7 +65,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("escalation_id", sa.Integer(), nullable=True),
         sa.Column("work_order_id", sa.Integer(), nullable=True),
-        sa.Column("role", sa.String(length=32), nullable=False),
+        sa.Column("role", sa.String(length=64), nullable=False),
         sa.Column("to_address", sa.String(length=320), nullable=False),
         sa.Column("subject", sa.String(length=300), nullable=False),
         sa.Column("body_text", sa.Text(), nullable=False),
