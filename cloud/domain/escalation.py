@@ -92,14 +92,21 @@ def check_escalations(
     *,
     policy: ServiceLevelPolicy = DEFAULT_POLICY,
     dashboard_url: str = "",
+    max_raised: int = 500,
 ) -> list[Escalation]:
-    """Raise every ladder level reached by `now` and not raised before; returns the new ones."""
+    """Raise every ladder level reached by `now` and not raised before; returns the new ones.
+
+    At most `max_raised` in one call (oldest work orders first), so the first tick after a
+    long outage does not hold the database's write lock for long; the next tick goes on.
+    """
     now = require_utc(now)
     levels = policy.escalation_levels
     if not levels:
         return []
     candidates = session.scalars(
-        select(WorkOrder).where(WorkOrder.state.in_(OPEN_WORK_ORDER_STATES))
+        select(WorkOrder)
+        .where(WorkOrder.state.in_(OPEN_WORK_ORDER_STATES))
+        .order_by(WorkOrder.id)
     ).all()
     # Only work orders with at least one level due; cheap in Python, and exact.
     earliest = _earliest_fraction(levels)
@@ -127,6 +134,8 @@ def check_escalations(
         for due in _due(wo, levels, now):
             if (wo.id, due.kind, due.level.name) in existing:
                 continue
+            if len(raised) >= max_raised:
+                break
             escalation = _raise(session, wo, due, now=now, dashboard_url=dashboard_url)
             if escalation is not None:
                 raised.append(escalation)

@@ -186,3 +186,16 @@ def test_settings_file_webhook_is_kept_as_the_legacy_subscription(session: Sessi
     assert legacy.active is False
     assert len(session.scalars(select(WebhookSubscription).where(
         WebhookSubscription.legacy.is_(True))).all()) == 1
+
+
+def test_one_check_raises_at_most_max_raised_and_the_next_goes_on(session: Session) -> None:
+    for asset in ("fan-1", "pump-1", "motor-2"):
+        open_manual(session, asset_id=asset, failure_mode="imbalance", priority="P1",
+                    actor="d", now=T0)
+    late = T0 + timedelta(days=5)  # every level of both deadlines is due: 3 × 6
+    first = check_escalations(session, late, max_raised=10)
+    assert len(first) == 10
+    rest = check_escalations(session, late, max_raised=10)
+    assert len(rest) == 8
+    assert check_escalations(session, late) == []
+    assert len({(e.work_order_id, e.kind, e.level) for e in first + rest}) == 18
