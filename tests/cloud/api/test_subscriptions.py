@@ -124,3 +124,17 @@ def test_recipients_crud_and_bad_input(api: Api) -> None:
     assert api.request("admin", "DELETE", f"{rurl}/{rid}").status_code == 404
     emails = api.request("service_desk", "GET", "/api/v1/notifications/emails?state=sent")
     assert emails.status_code == 200 and emails.json()["total"] == 0
+
+
+def test_escalations_list_their_ladder_level(api: Api) -> None:
+    from cloud.domain.escalation import check_escalations
+
+    with api.session_factory() as session:  # the seeded P1 on a strategic asset: 1 h
+        check_escalations(session, NOW + timedelta(minutes=50))
+        session.commit()
+    listed = api.request("service_desk", "GET", "/api/v1/escalations").json()
+    assert [(e["kind"], e["level"]) for e in listed["items"]] == [("response", "warning")]
+    history = api.request("service_desk", "GET", "/api/v1/work-orders/1/history").json()
+    (warning,) = [h for h in history if h["kind"] == "escalation_warning"]
+    assert warning["details"]["level"] == "warning"
+    assert warning["details"]["notified_to"] == ["service_desk"]
