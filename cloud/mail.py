@@ -73,6 +73,11 @@ def smtp_config(settings: CloudSettings) -> SmtpConfig | None:
         password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
         sender=settings.smtp_from,
         timeout_s=settings.smtp_timeout_s,
+        ssl_context=(
+            ssl.create_default_context(cafile=str(settings.smtp_ca_file))
+            if settings.smtp_ca_file is not None
+            else None
+        ),
     )
 
 

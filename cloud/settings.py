@@ -142,6 +142,9 @@ class CloudSettings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_from: str = "ironwatch@localhost"
+    smtp_ca_file: Path | None = Field(
+        default=None, description="CA bundle to verify the SMTP server; default: the system's"
+    )
     smtp_timeout_s: float = Field(default=10.0, gt=0, le=300)
     sla_policy_file: Path | None = None
     failure_mode_catalogue_file: Path | None = None
