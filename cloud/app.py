@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from cloud.domain.deadletters import DbDeadLetterStore
     from cloud.ingest import IngestConfig, IngestionWorker, IngestStats
     from cloud.metrics import MetricsExporter
+    from cloud.mail import EmailDispatcher
     from cloud.pipeline import GatewayCommands, ScoringPipeline
     from cloud.webhooks import WebhookDispatcher
     from ironwatch.wire import GatewayStatus, WaveformSnapshot
@@ -97,6 +98,26 @@ def _seed(factory: SessionFactory, fleet_file: Path, attempts: int = 3) -> None:
                     raise
 
 
+def _sync_legacy_webhook(factory: SessionFactory, settings: CloudSettings, now: datetime) -> None:
+    """The settings file's webhook_url as the legacy subscription (see docs/api.md)."""
+    from sqlalchemy.exc import IntegrityError
+
+    from cloud.domain.subscriptions import sync_legacy_subscription
+
+    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+    for attempt in range(3):
+        with factory() as session:
+            try:
+                sync_legacy_subscription(session, url=settings.webhook_url, secret=secret, now=now)
+                session.commit()
+                return
+            except IntegrityError:
+                # Another process starting at the same time created it first: read it back.
+                session.rollback()
+                if attempt == 2:
+                    raise
+
+
 def open_store(settings: CloudSettings) -> TelemetryStore:
     """The telemetry store the settings ask for: embedded SQLite under data_dir, or InfluxDB."""
     if settings.telemetry_backend == "influxdb":
@@ -153,6 +174,7 @@ class CloudServices:
     ingest: IngestionWorker | None = None
     pipeline: ScoringPipeline | None = None
     webhooks: WebhookDispatcher | None = None
+    mail: EmailDispatcher | None = None
     escalations: PeriodicTask | None = None
     commands: GatewayCommands | None = None
     metrics_exporter: MetricsExporter | None = None
@@ -171,6 +193,7 @@ class CloudServices:
             factory = make_session_factory(engine)
             if settings.fleet_file is not None:
                 _seed(factory, settings.fleet_file)
+            _sync_legacy_webhook(factory, settings, clock())
             store = open_store(settings)
         except BaseException:
             engine.dispose()
@@ -287,19 +310,28 @@ class CloudServices:
         return self.commands.request_snapshot(asset_id, point, actor)
 
     def check_deadlines(self) -> None:
-        """Escalate missed deadlines and open running-hours reminders; wake the webhook worker."""
+        """Climb the escalation ladder and open running-hours reminders; wake the senders."""
         from cloud.domain.escalation import check_escalations
         from cloud.domain.reminders import check_maintenance_plans
 
         now = self.clock()
         with self.session_factory() as session:
-            raised = check_escalations(session, now)
+            raised = check_escalations(
+                session, now, policy=self.policy, dashboard_url=self.settings.public_url
+            )
             reminders = check_maintenance_plans(
                 session, now, policy=self.policy, catalogue=self.catalogue
             )
             session.commit()
-        if (raised or reminders) and self.webhooks is not None:
+        if raised or reminders:
+            self.wake_senders()
+
+    def wake_senders(self) -> None:
+        """Tell the webhook and e-mail workers that new deliveries are committed."""
+        if self.webhooks is not None:
             self.webhooks.wake()
+        if self.mail is not None:
+            self.mail.wake()
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self, *, ingest: bool = True, scoring: bool = True) -> None:
@@ -309,18 +341,19 @@ class CloudServices:
 
         try:
             self.serve_metrics()
-            if self.settings.webhook_url and self.settings.webhook_secret:
-                from cloud.webhooks import WebhookDispatcher
+            from cloud.mail import EmailDispatcher, smtp_config
+            from cloud.webhooks import make_dispatcher
 
-                webhooks = WebhookDispatcher(
-                    self.session_factory,
-                    url=self.settings.webhook_url,
-                    secret=self.settings.webhook_secret.get_secret_value(),
-                    clock=self.clock,
-                )
-                self.webhooks = webhooks
-                webhooks.start()
-                self._started.append(webhooks)
+            webhooks = make_dispatcher(self.settings, self.session_factory, clock=self.clock)
+            self.webhooks = webhooks
+            webhooks.start()
+            self._started.append(webhooks)
+            smtp = smtp_config(self.settings)
+            if smtp is not None:
+                mail = EmailDispatcher(self.session_factory, smtp, clock=self.clock)
+                self.mail = mail
+                mail.start()
+                self._started.append(mail)
             self.escalations = PeriodicTask(
                 "ironwatch-escalations", ESCALATION_INTERVAL_S, self.check_deadlines
             )
@@ -451,13 +484,13 @@ def _api_context(services: CloudServices) -> ApiContext:
 
 @dataclass
 class _LazyNotifier:
-    """Wakes the webhook worker if one runs (it starts after the context is published)."""
+    """Wakes the webhook and e-mail workers if they run (they start after the context is
+    published)."""
 
     services: CloudServices
 
     def wake(self) -> None:
-        if self.services.webhooks is not None:
-            self.services.webhooks.wake()
+        self.services.wake_senders()
 
 
 def _version() -> str:

@@ -137,8 +137,29 @@ class CloudSettings(BaseSettings):
         default=True, description="re-export every registered gateway's status counters",
     )
 
-    webhook_url: str | None = None
+    webhook_url: str | None = Field(
+        default=None, description="kept as the legacy subscription to every event"
+    )
     webhook_secret: SecretStr | None = None
+    webhook_refuse_private_addresses: bool = Field(
+        default=False,
+        description="refuse webhook URLs that resolve to private, loopback or link-local "
+        "addresses (SSRF protection for multi-tenant deployments)",
+    )
+    public_url: str = Field(
+        default="http://127.0.0.1:8080",
+        description="the dashboard's address as people reach it; e-mails link to it",
+    )
+    smtp_host: str | None = Field(default=None, description="no e-mail is sent without it")
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_security: Literal["none", "starttls", "ssl"] = "none"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "ironwatch@localhost"
+    smtp_ca_file: Path | None = Field(
+        default=None, description="CA bundle to verify the SMTP server; default: the system's"
+    )
+    smtp_timeout_s: float = Field(default=10.0, gt=0, le=300)
     sla_policy_file: Path | None = None
     failure_mode_catalogue_file: Path | None = None
 
@@ -181,6 +202,8 @@ class CloudSettings(BaseSettings):
         if self.webhook_url is not None and self.webhook_secret is None:
             # An unsigned webhook lets anyone who finds the receiver forge work orders.
             raise ValueError("webhook_url needs webhook_secret to sign deliveries")
+        if (self.smtp_username is None) != (self.smtp_password is None):
+            raise ValueError("smtp_username and smtp_password go together")
         try:
             self.broker  # noqa: B018 -- checked at load time, not at first connect
         except ValidationError as err:

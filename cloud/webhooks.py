@@ -1,10 +1,12 @@
-"""Signed webhooks to the service desk, sent from the outbox by a background worker.
+"""Signed webhooks to the subscribers, sent from the outbox by a background worker.
 
-Deliveries are rows written with the change they announce (cloud.domain.outbox); this
-worker claims due rows with a short lease, POSTs them with an HMAC-SHA256 signature over
+Deliveries are rows written with the change they announce, one per subscription
+(cloud.domain.outbox); this worker claims due rows with a short lease, POSTs each to its
+subscription's URL with an HMAC-SHA256 signature (the subscription's secret) over
 timestamp + body, retries with exponential backoff (tenacity) in-process and then across
 passes (persisted `next_attempt_at`), so a restart resumes where it stopped. At least
-once: receivers deduplicate on the `X-Ironwatch-Delivery` header.
+once: receivers deduplicate on the `X-Ironwatch-Delivery` header. A receiver that fails
+is skipped for the rest of the pass, so it never holds up the other subscriptions.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy import func, select, update
@@ -29,8 +32,9 @@ from tenacity import (
 )
 
 from cloud.db.engine import SessionFactory
-from cloud.db.models import WebhookDelivery
+from cloud.db.models import WebhookDelivery, WebhookSubscription
 from cloud.domain.clock import utc_now
+from cloud.domain.subscriptions import refused_address
 from cloud.settings import CloudSettings
 
 __all__ = [
@@ -95,6 +99,13 @@ def verify(
 
 
 @dataclass(frozen=True)
+class _Target:
+    subscription_id: int
+    url: str
+    secret: bytes
+
+
+@dataclass(frozen=True)
 class _Outcome:
     delivered: bool
     attempts: int
@@ -104,14 +115,13 @@ class _Outcome:
 
 
 class WebhookDispatcher:
-    """Sends due outbox rows to one URL; `deliver_due()` is one pass, `start()` runs a thread."""
+    """Sends due outbox rows to their subscriptions; `deliver_due()` is one pass, `start()`
+    runs a thread."""
 
     def __init__(
         self,
         session_factory: SessionFactory,
         *,
-        url: str,
-        secret: bytes | str,
         client: httpx.Client | None = None,
         timeout_s: float = 10.0,
         attempts_per_pass: int = 3,
@@ -121,10 +131,10 @@ class WebhookDispatcher:
         lease_s: float = 60.0,
         poll_interval_s: float = 1.0,
         clock: Callable[[], datetime] = utc_now,
+        refuse_private: bool = False,
     ) -> None:
         self._session_factory = session_factory
-        self.url = url
-        self._secret = secret.encode("utf-8") if isinstance(secret, str) else secret
+        self._refuse_private = refuse_private
         self._client = client or httpx.Client(timeout=timeout_s)
         self._own_client = client is None
         self._attempts_per_pass = attempts_per_pass
@@ -140,17 +150,21 @@ class WebhookDispatcher:
 
     # -- one attempt and one delivery -------------------------------------------------
 
-    def _post(self, delivery_id: int, event: str, body: bytes) -> int:
+    def _post(self, target: _Target, delivery_id: int, event: str, body: bytes) -> int:
+        if self._refuse_private:
+            why = refused_address(urlsplit(target.url).hostname or "")
+            if why is not None:
+                raise WebhookError(f"refused: {why}", status_code=None, retryable=False)
         timestamp = str(int(time.time()))
         headers = {
             "Content-Type": "application/json",
             TIMESTAMP_HEADER: timestamp,
-            SIGNATURE_HEADER: sign(self._secret, timestamp, body),
+            SIGNATURE_HEADER: sign(target.secret, timestamp, body),
             DELIVERY_HEADER: str(delivery_id),
             EVENT_HEADER: event,
         }
         try:
-            response = self._client.post(self.url, content=body, headers=headers)
+            response = self._client.post(target.url, content=body, headers=headers)
         except httpx.HTTPError as err:
             raise _RetryableError(
                 f"{type(err).__name__}: {err}", status_code=None, retryable=True
@@ -163,7 +177,7 @@ class WebhookDispatcher:
             raise _RetryableError(message, status_code=code, retryable=True)
         raise WebhookError(message, status_code=code, retryable=False)
 
-    def _send(self, delivery_id: int, event: str, body: bytes) -> _Outcome:
+    def _send(self, target: _Target, delivery_id: int, event: str, body: bytes) -> _Outcome:
         attempts = 0
         retrying = Retrying(
             stop=stop_after_attempt(self._attempts_per_pass),
@@ -175,7 +189,7 @@ class WebhookDispatcher:
             for attempt in retrying:
                 with attempt:
                     attempts += 1
-                    code = self._post(delivery_id, event, body)
+                    code = self._post(target, delivery_id, event, body)
                     return _Outcome(True, attempts, code, None, False)
         except WebhookError as err:
             return _Outcome(False, attempts, err.status_code, str(err), err.retryable)
@@ -207,15 +221,15 @@ class WebhookDispatcher:
     def deliver_due(self, limit: int = 50) -> int:
         """One pass over due pending deliveries, oldest first; returns how many were delivered.
 
-        Per work order, only the oldest pending delivery is sent, so updates never overtake
-        the creation they follow.
+        Per subscription and work order, only the oldest pending delivery is sent, so updates
+        never overtake the creation they follow. Deliveries of an inactive subscription wait.
         """
         now = self._clock()
         with self._session_factory() as session:
             heads = (
                 select(func.min(WebhookDelivery.id))
                 .where(WebhookDelivery.state == "pending")
-                .group_by(WebhookDelivery.work_order_id)
+                .group_by(WebhookDelivery.subscription_id, WebhookDelivery.work_order_id)
             )
             rows = session.execute(
                 select(
@@ -224,24 +238,39 @@ class WebhookDispatcher:
                     WebhookDelivery.body,
                     WebhookDelivery.next_attempt_at,
                     WebhookDelivery.attempts,
+                    WebhookSubscription.id,
+                    WebhookSubscription.url,
+                    WebhookSubscription.secret,
+                )
+                .join(
+                    WebhookSubscription,
+                    WebhookSubscription.id == WebhookDelivery.subscription_id,
                 )
                 .where(
                     WebhookDelivery.state == "pending",
                     WebhookDelivery.next_attempt_at <= now,
+                    WebhookSubscription.active.is_(True),
                     (WebhookDelivery.id.in_(heads)) | (WebhookDelivery.work_order_id.is_(None)),
                 )
                 .order_by(WebhookDelivery.id)
                 .limit(limit)
             ).all()
         delivered = 0
-        for delivery_id, event, body, next_attempt_at, previous_attempts in rows:
+        failing: set[int] = set()
+        for (delivery_id, event, body, next_attempt_at, previous_attempts,
+             sub_id, url, secret) in rows:
             if self._stop.is_set():
                 break
+            target = _Target(sub_id, url, secret.encode("utf-8"))
+            if target.subscription_id in failing:
+                continue  # this receiver is down; the others are not kept waiting for it
             if not self._claim(delivery_id, next_attempt_at):
                 continue
-            outcome = self._send(delivery_id, event, body.encode("utf-8"))
+            outcome = self._send(target, delivery_id, event, body.encode("utf-8"))
             self._record(delivery_id, previous_attempts, outcome)
             delivered += int(outcome.delivered)
+            if not outcome.delivered:
+                failing.add(target.subscription_id)
         return delivered
 
     def _record(self, delivery_id: int, previous_attempts: int, outcome: _Outcome) -> None:
@@ -301,13 +330,14 @@ class WebhookDispatcher:
 
 
 def make_dispatcher(
-    settings: CloudSettings, session_factory: SessionFactory
-) -> WebhookDispatcher | None:
-    """The dispatcher for the configured webhook, or None when no webhook_url is set."""
-    if settings.webhook_url is None or settings.webhook_secret is None:
-        return None
+    settings: CloudSettings,
+    session_factory: SessionFactory,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+) -> WebhookDispatcher:
+    """The dispatcher for every subscription, with the settings' address policy."""
     return WebhookDispatcher(
         session_factory,
-        url=settings.webhook_url,
-        secret=settings.webhook_secret.get_secret_value(),
+        clock=clock,
+        refuse_private=settings.webhook_refuse_private_addresses,
     )

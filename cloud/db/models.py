@@ -44,15 +44,18 @@ __all__ = [
     "Customer",
     "DashboardSession",
     "DeadLetterRow",
+    "EmailDelivery",
     "Escalation",
     "Gateway",
     "GatewayEvent",
     "MaintenancePlan",
+    "NotificationRecipient",
     "PhysicsJson",
     "Site",
     "UtcDateTime",
     "Verdict",
     "WebhookDelivery",
+    "WebhookSubscription",
     "WorkOrder",
     "WorkOrderEvent",
     "check_timezone",
@@ -393,6 +396,11 @@ class WebhookDelivery(Base):
     work_order_id: Mapped[int | None] = mapped_column(
         ForeignKey("work_orders.id", ondelete="SET NULL"), index=True
     )
+    # The subscription this copy of the event goes to; None only on rows older than
+    # subscriptions, which are adopted by the legacy subscription or skipped at start-up.
+    subscription_id: Mapped[int | None] = mapped_column(
+        ForeignKey("webhook_subscriptions.id", ondelete="SET NULL"), index=True
+    )
     # The exact bytes that are signed and sent: re-serialising could change the signature.
     body: Mapped[str] = mapped_column(Text)
     state: Mapped[str] = mapped_column(String(16), default="pending")
@@ -406,16 +414,25 @@ class WebhookDelivery(Base):
 
 
 class Escalation(Base):
-    """A missed response or resolution deadline; unique per (work order, kind) so checks repeat."""
+    """One level of the escalation ladder reached for a response or resolution deadline.
+
+    Unique per (work order, kind, level): a level fires once, however often (and in however
+    many processes) the check runs.
+    """
 
     __tablename__ = "escalations"
-    __table_args__ = (UniqueConstraint("work_order_id", "kind", name="uq_escalations_wo_kind"),)
+    __table_args__ = (
+        UniqueConstraint("work_order_id", "kind", "level", name="uq_escalations_wo_kind_level"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     work_order_id: Mapped[int] = mapped_column(
         ForeignKey("work_orders.id", ondelete="CASCADE"), index=True
     )
     kind: Mapped[str] = mapped_column(String(16))
+    # The ladder level's name (warning, supervisor, manager, ...); rows from before the
+    # ladder were raised at the deadline, which is the supervisor level now.
+    level: Mapped[str] = mapped_column(String(32), server_default="supervisor")
     due_at: Mapped[datetime]
     raised_at: Mapped[datetime]
     priority: Mapped[str] = mapped_column(String(2))
@@ -570,3 +587,80 @@ class Contact(Base):
     created_at: Mapped[datetime] = mapped_column(default=_now)
 
     customer: Mapped[Customer] = relationship(back_populates="contacts")
+
+
+class WebhookSubscription(Base):
+    """A receiver of webhook events: URL, event filter and its own signing secret.
+
+    The secret is kept as is because signing needs it; it is shown once over the API.
+    """
+
+    __tablename__ = "webhook_subscriptions"
+    __table_args__ = (
+        # One legacy subscription, even when several processes start at once.
+        Index(
+            "uq_webhook_subscriptions_legacy",
+            "legacy",
+            unique=True,
+            sqlite_where=text("legacy"),
+            postgresql_where=text("legacy"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100))
+    url: Mapped[str] = mapped_column(String(2000))
+    # Event types or patterns: "work_order.*", "alert.opened", "*".
+    events: Mapped[list[Any]] = mapped_column(default=list)
+    secret: Mapped[str] = mapped_column(String(128))
+    active: Mapped[bool] = mapped_column(default=True)
+    # The subscription made from the settings file's webhook_url (kept in step with it).
+    legacy: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(100), default="system")
+    updated_at: Mapped[datetime]
+    secret_rotated_at: Mapped[datetime | None]
+
+
+class NotificationRecipient(Base):
+    """An e-mail address that receives the notifications sent to a role (supervisor, ...)."""
+
+    __tablename__ = "notification_recipients"
+    __table_args__ = (
+        UniqueConstraint("role", "email", name="uq_notification_recipients_role_email"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    role: Mapped[str] = mapped_column(String(32), index=True)
+    email: Mapped[str] = mapped_column(String(320))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime]
+
+
+class EmailDelivery(Base):
+    """The e-mail outbox: one message to one address, written with the escalation it reports."""
+
+    __tablename__ = "email_deliveries"
+    __table_args__ = (Index("ix_email_deliveries_due", "state", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    escalation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("escalations.id", ondelete="SET NULL"), index=True
+    )
+    work_order_id: Mapped[int | None] = mapped_column(
+        ForeignKey("work_orders.id", ondelete="SET NULL"), index=True
+    )
+    # The internal role, or "customer:<contact role>" for a customer's contact.
+    role: Mapped[str] = mapped_column(String(64))
+    to_address: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(String(300))
+    body_text: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    next_attempt_at: Mapped[datetime]
+    last_attempt_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from cloud.db.models import OPEN_ALERT_STATES, Alert, AlertEvent, Asset
 from cloud.domain.clock import require_utc
 from cloud.domain.errors import InvalidInputError, InvalidTransitionError, NotFoundError
+from cloud.domain.outbox import enqueue_alert_event
 from cloud.domain.vocabulary import SEVERITIES, IsoZone, Severity
 
 __all__ = [
@@ -143,7 +144,7 @@ def upsert_alert(
         )
         session.add(alert)
         _event(alert, "opened", now, severity=severity, score=score, details=evidence)
-        session.flush()
+        enqueue_alert_event(session, alert, "alert.opened", now=now)
         return alert
 
     previous_rank = severity_rank(alert.severity)

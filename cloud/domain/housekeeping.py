@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from cloud.db.models import Escalation, WorkOrder
 from cloud.domain.catalogue import FailureModeCatalogue
 from cloud.domain.escalation import check_escalations
-from cloud.domain.policy import ServiceLevelPolicy
+from cloud.domain.policy import DEFAULT_POLICY, ServiceLevelPolicy
 from cloud.domain.reminders import check_maintenance_plans
 
 __all__ = ["HousekeepingReport", "run_housekeeping"]
@@ -34,9 +34,12 @@ def run_housekeeping(
     *,
     policy: ServiceLevelPolicy | None = None,
     catalogue: FailureModeCatalogue | None = None,
+    dashboard_url: str = "",
 ) -> HousekeepingReport:
     """Run escalation and reminder checks; not committed (the caller commits)."""
     return HousekeepingReport(
-        escalations=check_escalations(session, now),
+        escalations=check_escalations(
+            session, now, policy=policy or DEFAULT_POLICY, dashboard_url=dashboard_url
+        ),
         reminders=check_maintenance_plans(session, now, policy=policy, catalogue=catalogue),
     )

@@ -17,16 +17,26 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from cloud.domain.errors import InvalidInputError
 from cloud.domain.vocabulary import CustomerTier, IsoZone, Priority, Severity
 
 __all__ = [
+    "DEFAULT_ESCALATION_LEVELS",
     "DEFAULT_POLICY",
+    "EscalationLevel",
     "PriorityDecision",
     "ServiceLevelPolicy",
     "ServiceLevelTarget",
@@ -65,6 +75,60 @@ _DEFAULT_TIER_RESPOND_H: dict[CustomerTier, float] = {
 }
 
 
+DeadlineKind = Literal["response", "resolution"]
+NotifyTarget = Annotated[str, Field(pattern=r"^(customer:)?[a-z][a-z0-9_]{0,31}$")]
+
+
+class EscalationLevel(BaseModel):
+    """One rung of the escalation ladder: when it fires and whom it notifies.
+
+    `at_fraction` is measured on the window from the work order's creation to its deadline
+    (0.75: a warning at 75 % of the time; 1.0: at the deadline; 1.5: half a window late);
+    `after_deadline_h` is a fixed time after the deadline instead. Exactly one is given.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")
+    at_fraction: float | None = Field(default=None, gt=0, le=100)
+    after_deadline_h: float | None = Field(default=None, ge=0, le=24 * 365)
+    notify: tuple[NotifyTarget, ...] = Field(
+        default=(),
+        description="roles told by e-mail; `customer` is the asset's customer's contacts, "
+        "`customer:<contact role>` only those with that role",
+    )
+    deadlines: tuple[DeadlineKind, ...] = ("response", "resolution")
+
+    @model_validator(mode="after")
+    def _one_time(self) -> EscalationLevel:
+        if (self.at_fraction is None) == (self.after_deadline_h is None):
+            raise ValueError(f"level {self.name!r}: give exactly one of at_fraction, "
+                             "after_deadline_h")
+        if not self.deadlines:
+            raise ValueError(f"level {self.name!r}: deadlines must name response and/or "
+                             "resolution")
+        return self
+
+    @property
+    def is_warning(self) -> bool:
+        """True for a level that fires before the deadline (a warning, not an escalation)."""
+        return self.at_fraction is not None and self.at_fraction < 1.0
+
+    def fires_at(self, start: datetime, deadline: datetime) -> datetime:
+        """When this level is reached for a deadline whose window began at `start`."""
+        if self.after_deadline_h is not None:
+            return deadline + timedelta(hours=self.after_deadline_h)
+        assert self.at_fraction is not None
+        return start + (deadline - start) * self.at_fraction
+
+
+DEFAULT_ESCALATION_LEVELS: tuple[EscalationLevel, ...] = (
+    EscalationLevel(name="warning", at_fraction=0.75, notify=("service_desk",)),
+    EscalationLevel(name="supervisor", at_fraction=1.0, notify=("service_desk", "supervisor")),
+    EscalationLevel(name="manager", at_fraction=1.5, notify=("manager",)),
+)
+
+
 class ServiceLevelPolicy(BaseModel):
     """Deadlines per priority and per customer tier, and the thresholds of the priority rule."""
 
@@ -82,6 +146,17 @@ class ServiceLevelPolicy(BaseModel):
     rul_p2_h: float = Field(default=168.0, ge=0)
     # Default lead time when the failure-mode catalogue does not say how long the work takes.
     default_lead_time_h: float = Field(default=8.0, ge=0)
+    escalation_levels: tuple[EscalationLevel, ...] = DEFAULT_ESCALATION_LEVELS
+
+    @field_validator("escalation_levels")
+    @classmethod
+    def _unique_level_names(
+        cls, value: tuple[EscalationLevel, ...]
+    ) -> tuple[EscalationLevel, ...]:
+        names = [level.name for level in value]
+        if len(set(names)) != len(names):
+            raise ValueError("escalation level names must be unique")
+        return value
 
     @field_validator("priorities")
     @classmethod

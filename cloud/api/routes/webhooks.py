@@ -37,6 +37,8 @@ def list_deliveries(
         query = query.where(WebhookDelivery.state == q.state)
     if q.work_order_id is not None:
         query = query.where(WebhookDelivery.work_order_id == q.work_order_id)
+    if q.subscription_id is not None:
+        query = query.where(WebhookDelivery.subscription_id == q.subscription_id)
     return page_of(session, query, limit=q.limit, offset=q.offset, schema=WebhookDeliveryPublic)
 
 

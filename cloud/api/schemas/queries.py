@@ -129,8 +129,9 @@ class EscalationQuery(PageQuery):
 class DeliveryQuery(PageQuery):
     """GET /webhooks/deliveries."""
 
-    state: Literal["pending", "delivered", "failed"] | None = None
+    state: Literal["pending", "delivered", "failed", "cancelled", "skipped"] | None = None
     work_order_id: int | None = Field(None, ge=1, le=MAX_DB_INT)
+    subscription_id: int | None = Field(None, ge=1, le=MAX_DB_INT)
 
 
 class DeadLetterQuery(PageQuery):

@@ -44,6 +44,7 @@ class WebhookDeliveryPublic(PublicModel):
     id: int
     event: str
     work_order_id: int | None
+    subscription_id: int | None
     state: str
     attempts: int
     created_at: UtcTime

@@ -98,11 +98,12 @@ class WorkOrderEventPublic(PublicModel):
 
 
 class EscalationPublic(PublicModel):
-    """A missed deadline."""
+    """A level of the escalation ladder reached for a deadline (warning, supervisor, ...)."""
 
     id: int
     work_order_id: int
     kind: str
+    level: str
     due_at: UtcTime
     raised_at: UtcTime
     priority: str

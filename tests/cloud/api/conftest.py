@@ -7,7 +7,7 @@ import sqlite3
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -16,7 +16,13 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from cloud.api import build_api
-from cloud.db import Base, SessionFactory, make_engine, make_session_factory
+from cloud.db import (
+    Base,
+    SessionFactory,
+    WebhookSubscription,
+    make_engine,
+    make_session_factory,
+)
 from cloud.domain import open_from_alert, seed_fleet, upsert_alert
 from cloud.domain.tokens import create_token
 from cloud.settings import load_settings
@@ -57,8 +63,15 @@ class Api:
 
 
 def seed(session: Session) -> None:
-    """The fleet, one alert with its work order."""
+    """The fleet, the service desk's webhook subscription, one alert with its work order."""
     seed_fleet(session, FLEET)
+    since = NOW - timedelta(days=1)
+    session.add(
+        WebhookSubscription(
+            name="service desk", url="http://127.0.0.1:9/hooks", events=["work_order.*"],
+            secret="desk-shared-secret-0123456789", created_at=since, updated_at=since,
+        )
+    )
     alert = upsert_alert(
         session,
         asset_id="pump-1",

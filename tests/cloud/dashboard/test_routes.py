@@ -331,3 +331,10 @@ def test_asset_page_says_when_scoring_fails_for_it(fleet: Fleet) -> None:
     assert "diagnosis: IndexError: index 793 is out of bounds" in failing
     assert f"since {since:%Y-%m-%d %H:%M} UTC" in failing and "4 rounds skipped" in failing
     assert "Scoring failed" not in healthy
+
+
+def test_work_order_cards_are_link_targets(client: TestClient, fleet: Fleet) -> None:
+    # Escalation e-mails link to /work-orders#wo-<id>: each card carries that id.
+    html = client.get("/work-orders").text
+    ids = re.findall(r'<article id="wo-(\d+)" class="card wo', html)
+    assert ids and len(ids) == len(set(ids))

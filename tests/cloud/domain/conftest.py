@@ -6,13 +6,13 @@ The real PostgreSQL fixtures are in tests/conftest.py.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from cloud.db import Base, SessionFactory, make_engine, make_session_factory
+from cloud.db import Base, SessionFactory, WebhookSubscription, make_engine, make_session_factory
 from cloud.domain import seed_fleet
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -48,8 +48,26 @@ FLEET = {
 }
 
 
+def subscribe_desk(
+    session: Session,
+    *,
+    url: str = "http://127.0.0.1:9/hooks",
+    secret: str = "desk-shared-secret-0123456789",
+    since: datetime = T0 - timedelta(days=1),
+) -> WebhookSubscription:
+    """The service desk's subscription to work-order events (what the one webhook carried
+    before subscriptions), existing since before T0."""
+    row = WebhookSubscription(
+        name="service desk", url=url, events=["work_order.*"], secret=secret, active=True,
+        created_at=since, updated_at=since,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
 def sqlite_factory() -> tuple[Engine, SessionFactory]:
-    """An in-memory database with the test fleet.
+    """An in-memory database with the test fleet and the service desk's subscription.
 
     create_all rather than the migrations, for speed: test_persistence proves they agree.
     """
@@ -58,6 +76,7 @@ def sqlite_factory() -> tuple[Engine, SessionFactory]:
     factory = make_session_factory(engine)
     with factory() as session:
         seed_fleet(session, FLEET)
+        subscribe_desk(session)
         session.commit()
     return engine, factory
 

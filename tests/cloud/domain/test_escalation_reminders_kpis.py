@@ -21,10 +21,17 @@ from cloud.domain import (
 )
 from cloud.domain.escalation import acknowledge_escalation, check_escalations
 from cloud.domain.kpis import compute_kpis
+from cloud.domain.policy import EscalationLevel, ServiceLevelPolicy
 from cloud.domain.reminders import add_running_hours, check_maintenance_plans, create_plan
 from cloud.domain.verdicts import record_verdict
 
 from .conftest import T0
+
+# The ladder with one level at the deadline: escalation as it was before warnings and managers
+# (the full ladder is tested in test_escalation_ladder.py).
+DEADLINE_ONLY = ServiceLevelPolicy(
+    escalation_levels=(EscalationLevel(name="supervisor", at_fraction=1.0),)
+)
 
 
 def test_overdue_response_and_resolution_escalate_once(session: Session) -> None:
@@ -32,14 +39,15 @@ def test_overdue_response_and_resolution_escalate_once(session: Session) -> None
         session, asset_id="fan-1", failure_mode="imbalance", priority="P1", actor="d", now=T0
     )
     # standard tier: P1 responds in 4 h, resolves in 48 h.
-    assert check_escalations(session, T0 + timedelta(hours=3)) == []
-    raised = check_escalations(session, T0 + timedelta(hours=5))
+    assert check_escalations(session, T0 + timedelta(hours=3), policy=DEADLINE_ONLY) == []
+    raised = check_escalations(session, T0 + timedelta(hours=5), policy=DEADLINE_ONLY)
     assert [e.kind for e in raised] == ["response"]
-    assert check_escalations(session, T0 + timedelta(hours=6)) == []  # idempotent
+    # idempotent
+    assert check_escalations(session, T0 + timedelta(hours=6), policy=DEADLINE_ONLY) == []
     transition(session, wo.id, "assigned", actor="d", now=T0 + timedelta(hours=6), assignee="a")
-    raised = check_escalations(session, T0 + timedelta(hours=49))
+    raised = check_escalations(session, T0 + timedelta(hours=49), policy=DEADLINE_ONLY)
     assert [e.kind for e in raised] == ["resolution"]
-    assert check_escalations(session, T0 + timedelta(hours=50)) == []
+    assert check_escalations(session, T0 + timedelta(hours=50), policy=DEADLINE_ONLY) == []
     kinds = sorted(session.scalars(select(Escalation.kind)).all())
     assert kinds == ["resolution", "response"]
     assert [e.kind for e in wo.events].count("escalated") == 2
@@ -51,14 +59,14 @@ def test_responding_in_time_prevents_the_response_escalation(session: Session) -
     )
     transition(session, wo.id, "in_progress", actor="d", now=T0 + timedelta(hours=1))
     transition(session, wo.id, "done", actor="d", now=T0 + timedelta(hours=2))
-    assert check_escalations(session, T0 + timedelta(days=10)) == []
+    assert check_escalations(session, T0 + timedelta(days=10), policy=DEADLINE_ONLY) == []
 
 
 def test_escalations_can_be_acknowledged_once(session: Session) -> None:
     open_manual(
         session, asset_id="fan-1", failure_mode="imbalance", priority="P0", actor="d", now=T0
     )
-    (escalation,) = check_escalations(session, T0 + timedelta(hours=3))
+    (escalation,) = check_escalations(session, T0 + timedelta(hours=3), policy=DEADLINE_ONLY)
     acknowledge_escalation(session, escalation.id, actor="lead", now=T0 + timedelta(hours=4))
     assert escalation.acknowledged_by == "lead"
     with pytest.raises(InvalidTransitionError):
@@ -151,20 +159,43 @@ def test_housekeeping_runs_both_checks_idempotently(session: Session) -> None:
     )
     create_plan(session, asset_id="fan-1", interval_hours=100, now=T0)
     add_running_hours(session, "fan-1", 150)
-    first = run_housekeeping(session, T0 + timedelta(hours=3))
+    first = run_housekeeping(session, T0 + timedelta(hours=3), policy=DEADLINE_ONLY)
     assert [e.kind for e in first.escalations] == ["response"]
     assert [w.source for w in first.reminders] == ["reminder"]
-    second = run_housekeeping(session, T0 + timedelta(hours=3, minutes=1))
+    second = run_housekeeping(session, T0 + timedelta(hours=3, minutes=1), policy=DEADLINE_ONLY)
     assert (second.escalations, second.reminders) == ([], [])
 
 
-def test_dispatcher_is_made_only_when_a_webhook_is_configured(session: Session) -> None:
-    from cloud.settings import load_settings
-    from cloud.webhooks import make_dispatcher
+def test_settings_file_webhook_is_kept_as_the_legacy_subscription(session: Session) -> None:
+    from cloud.db import WebhookDelivery, WebhookSubscription
+    from cloud.domain.subscriptions import sync_legacy_subscription
 
-    factory = session.get_bind()  # any object: the dispatcher only stores it
-    assert make_dispatcher(load_settings(), factory) is None  # type: ignore[arg-type]
-    configured = load_settings(webhook_url="http://desk/hooks", webhook_secret="Wh-" + "s3cr" * 5)
-    dispatcher = make_dispatcher(configured, factory)  # type: ignore[arg-type]
-    assert dispatcher is not None and dispatcher.url == "http://desk/hooks"
-    dispatcher.stop()
+    # A delivery written before subscriptions existed, and no webhook configured: skipped.
+    session.add(WebhookDelivery(event="work_order.created", body="{}", state="pending",
+                                created_at=T0, next_attempt_at=T0))
+    assert sync_legacy_subscription(session, url=None, secret=None, now=T0) is None
+    assert session.scalars(select(WebhookDelivery.state)).all() == ["skipped"]
+    # Configured later: a subscription to every event, from now on; updated, then turned off.
+    secret = "Wh-" + "s3cr" * 5
+    legacy = sync_legacy_subscription(session, url="http://desk/hooks", secret=secret, now=T0)
+    assert legacy is not None and (legacy.legacy, legacy.events, legacy.active) == (
+        True, ["*"], True)
+    again = sync_legacy_subscription(session, url="http://desk/v2", secret=secret, now=T0)
+    assert again is not None and again.id == legacy.id and again.url == "http://desk/v2"
+    sync_legacy_subscription(session, url=None, secret=None, now=T0)
+    assert legacy.active is False
+    assert len(session.scalars(select(WebhookSubscription).where(
+        WebhookSubscription.legacy.is_(True))).all()) == 1
+
+
+def test_one_check_raises_at_most_max_raised_and_the_next_goes_on(session: Session) -> None:
+    for asset in ("fan-1", "pump-1", "motor-2"):
+        open_manual(session, asset_id=asset, failure_mode="imbalance", priority="P1",
+                    actor="d", now=T0)
+    late = T0 + timedelta(days=5)  # every level of both deadlines is due: 3 × 6
+    first = check_escalations(session, late, max_raised=10)
+    assert len(first) == 10
+    rest = check_escalations(session, late, max_raised=10)
+    assert len(rest) == 8
+    assert check_escalations(session, late) == []
+    assert len({(e.work_order_id, e.kind, e.level) for e in first + rest}) == 18

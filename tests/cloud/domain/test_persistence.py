@@ -34,7 +34,7 @@ from cloud.domain import (
 from cloud.domain.escalation import check_escalations
 from cloud.domain.kpis import compute_kpis
 
-from .conftest import FLEET, T0
+from .conftest import FLEET, T0, subscribe_desk
 
 pytestmark = pytest.mark.integration
 
@@ -109,6 +109,7 @@ def test_full_flow_round_trips_utc_times(engine: Engine) -> None:
     factory = make_session_factory(engine)
     with factory() as session:
         seed_fleet(session, FLEET)
+        subscribe_desk(session)
         alert = upsert_alert(
             session,
             asset_id="pump-1",

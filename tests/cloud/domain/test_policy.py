@@ -142,3 +142,47 @@ def test_catalogue_file_needs_a_fallback(tmp_path: Path) -> None:
     path.write_text('[modes.imbalance]\nname = "x"\niso14224_mode = "VIB"\n')
     with pytest.raises(InvalidInputError):
         load_catalogue(path)
+
+
+def test_escalation_ladder_defaults_and_policy_file(tmp_path: Path) -> None:
+    start, deadline = T0, T0 + timedelta(hours=4)
+    fires = {lv.name: lv.fires_at(start, deadline) for lv in DEFAULT_POLICY.escalation_levels}
+    assert fires == {
+        "warning": T0 + timedelta(hours=3),
+        "supervisor": deadline,
+        "manager": T0 + timedelta(hours=6),
+    }
+    path = tmp_path / "policy.toml"
+    path.write_text(
+        "[[escalation_levels]]\n"
+        'name = "heads_up"\nat_fraction = 0.5\nnotify = ["service_desk"]\n'
+        'deadlines = ["resolution"]\n'
+        "[[escalation_levels]]\n"
+        'name = "director"\nafter_deadline_h = 8\nnotify = ["director"]\n',
+        encoding="utf-8",
+    )
+    levels = load_policy(path).escalation_levels
+    assert [(lv.name, lv.is_warning, lv.deadlines) for lv in levels] == [
+        ("heads_up", True, ("resolution",)),
+        ("director", False, ("response", "resolution")),
+    ]
+    assert levels[1].fires_at(start, deadline) == deadline + timedelta(hours=8)
+
+
+@pytest.mark.parametrize(
+    "level",
+    [
+        'name = "x"\nnotify = ["manager"]\n',  # no time
+        'name = "x"\nat_fraction = 1.0\nafter_deadline_h = 1\n',  # two times
+        'name = "x"\nat_fraction = -1\n',
+        'name = "Boss Level"\nat_fraction = 1\n',
+        'name = "x"\nat_fraction = 1\ndeadlines = []\n',
+        'name = "x"\nat_fraction = 1\nnotify = ["Customer:All"]\n',
+        'name = "x"\nat_fraction = 1\n[[escalation_levels]]\nname = "x"\nat_fraction = 2\n',
+    ],
+)
+def test_bad_escalation_levels_are_refused(tmp_path: Path, level: str) -> None:
+    path = tmp_path / "policy.toml"
+    path.write_text("[[escalation_levels]]\n" + level, encoding="utf-8")
+    with pytest.raises(InvalidInputError, match="invalid SLA policy"):
+        load_policy(path)

@@ -15,7 +15,14 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from cloud.db import Base, SessionFactory, WebhookDelivery, make_engine, make_session_factory
+from cloud.db import (
+    Base,
+    SessionFactory,
+    WebhookDelivery,
+    WebhookSubscription,
+    make_engine,
+    make_session_factory,
+)
 from cloud.domain import open_manual, seed_fleet, transition
 from cloud.webhooks import (
     DELIVERY_HEADER,
@@ -27,7 +34,7 @@ from cloud.webhooks import (
 )
 from ironwatch_app.local_servers import free_port
 
-from .conftest import FLEET, T0
+from .conftest import FLEET, T0, subscribe_desk
 
 SECRET = b"desk-shared-secret-0123456789"
 
@@ -93,26 +100,34 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture
 def session_factory(tmp_path: Path) -> Iterator[SessionFactory]:
-    """A file database: the worker thread and the test need connections of their own."""
+    """A file database: the worker thread and the test need connections of their own.
+
+    The service desk subscribes to work-order events before anything happens.
+    """
     engine = make_engine(f"sqlite:///{tmp_path / 'ironwatch.db'}")
     Base.metadata.create_all(engine)
     factory = make_session_factory(engine)
     with factory() as session:
         seed_fleet(session, FLEET)
+        subscribe_desk(session, secret=SECRET.decode())
         session.commit()
     yield factory
     engine.dispose()
 
 
 def make_dispatcher(factory: SessionFactory, url: str, **kwargs: Any) -> WebhookDispatcher:
+    """A dispatcher, with the service desk's subscription pointing at `url`."""
+    with factory() as session:
+        for subscription in session.scalars(select(WebhookSubscription)):
+            subscription.url = url
+        session.commit()
     options: dict[str, Any] = {
-        "secret": SECRET,
         "initial_backoff_s": 0.01,
         "timeout_s": 2.0,
         "clock": lambda: T0 + timedelta(minutes=1),
     }
     options.update(kwargs)
-    return WebhookDispatcher(factory, url=url, **options)
+    return WebhookDispatcher(factory, **options)
 
 
 def make_work(factory: SessionFactory) -> int:
@@ -253,3 +268,19 @@ def test_background_worker_delivers_and_stops(
     finally:
         dispatcher.stop()
     assert len(receiver.received) == 2
+
+
+@pytest.mark.integration
+def test_private_receivers_are_refused_before_sending_when_configured(
+    session_factory: SessionFactory, receiver: Receiver
+) -> None:
+    make_work(session_factory)
+    dispatcher = make_dispatcher(session_factory, receiver.url, refuse_private=True)
+    try:
+        assert dispatcher.deliver_due() == 0
+    finally:
+        dispatcher.stop()
+    first = log(session_factory)[0]
+    assert (first.state, first.attempts) == ("failed", 1)
+    assert first.last_error is not None and "non-public address 127.0.0.1" in first.last_error
+    assert receiver.requests == 0
