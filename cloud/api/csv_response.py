@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any
 
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
@@ -35,7 +34,9 @@ def csv_filename(name: str, now: datetime) -> str:
     return f"ironwatch-{name}-{now.strftime('%Y%m%dT%H%M%SZ')}.csv"
 
 
-def csv_response(filename: str, header: Sequence[str], rows: Iterable[Sequence[object]]) -> Any:
+def csv_response(
+    filename: str, header: Sequence[str], rows: Iterable[Sequence[object]]
+) -> StreamingResponse:
     """A streamed `text/csv` attachment (UTF-8 with BOM, formula-safe cells)."""
     return StreamingResponse(
         csv_chunks(header, rows),
@@ -46,7 +47,7 @@ def csv_response(filename: str, header: Sequence[str], rows: Iterable[Sequence[o
 
 def list_csv_response(
     session_factory: SessionFactory, spec: ListSpec, query: ListQuery, filename: str
-) -> Any:
+) -> StreamingResponse:
     """Every row of a filtered list (all pages), streamed."""
 
     def rows() -> Iterator[list[object]]:
@@ -57,10 +58,8 @@ def list_csv_response(
     return csv_response(filename, [c.name for c in spec.columns], rows())
 
 
-def search_csv_response(results: SearchResults, filename: str) -> Any:
-    rows = (
-        [h.kind, h.id, h.title, h.detail, h.asset_id, h.alert_id, h.at] for h in results.hits()
-    )
+def search_csv_response(results: SearchResults, filename: str) -> StreamingResponse:
+    rows = ([h.kind, h.id, h.title, h.detail, h.asset_id, h.alert_id, h.at] for h in results.hits())
     return csv_response(filename, SEARCH_COLUMNS, rows)
 
 

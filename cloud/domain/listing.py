@@ -142,8 +142,9 @@ class ListQuery:
             out.append(("per_page", str(query.per_page)))
         return out
 
-    def url(self, path: str, **changes: Any) -> str:
-        params = self.params(**changes)
+    def url(self, path: str, extra: Sequence[tuple[str, str]] = (), **changes: Any) -> str:
+        """`path` with this query (and `changes`) and `extra` parameters, e.g. format=csv."""
+        params = [*self.params(**changes), *extra]
         return f"{path}?{urlencode(params)}" if params else path
 
 
