@@ -7,7 +7,6 @@ the field bounds keep every value the handlers pass on within what storage can t
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -181,13 +180,17 @@ class TelemetryQuery(QueryModel):
 
 
 # -- list exports and search: the filters of cloud.domain.listing, as typed query models ---
+# A calendar day as text (checked as a date by cloud.domain.listing.parse_query): pydantic's
+# lax date parsing would also take numbers such as 0 (the epoch).
+Day = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$", max_length=10)]
+
 class _ListExportQuery(QueryModel):
     """Date range (UTC days, both inclusive) and sort key (`-key` descending)."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, populate_by_name=True)
 
-    from_: date | None = Field(None, alias="from", description="first day, e.g. 2026-03-01")
-    to: date | None = Field(None, description="last day, inclusive")
+    from_: Day | None = Field(None, alias="from", description="first day, e.g. 2026-03-01")
+    to: Day | None = Field(None, description="last day, inclusive")
     sort: Annotated[str, Field(max_length=40, pattern=r"^-?[a-z_]+$")] | None = None
 
 
