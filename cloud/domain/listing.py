@@ -15,12 +15,12 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import ColumnElement, Select, case, func, select
+from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import InstrumentedAttribute
 from sqlalchemy.sql.elements import SQLCoreOperations
 
-from cloud.db.models import Alert, Asset, WorkOrder
+from cloud.db.models import Alert, Asset, Customer, Site, WorkOrder
 from cloud.domain.errors import InvalidInputError
 from cloud.domain.vocabulary import (
     ASSET_KINDS,
@@ -273,11 +273,30 @@ def _in(column: InstrumentedAttribute[Any]) -> Callable[[Sequence[str]], ColumnE
     return column.in_
 
 
-def _asset_where(
-    model: Any, column: InstrumentedAttribute[Any]
+def _assets_of_customers(values: Sequence[str]) -> Select[Any]:
+    return select(Asset.id).join(Site, Asset.site_id == Site.id).where(Site.customer_id.in_(values))
+
+
+def _assets_of_tiers(values: Sequence[str]) -> Select[Any]:
+    # The tier that counts (Asset.tier): the site's customer's, else the asset's own.
+    return (
+        select(Asset.id)
+        .outerjoin(Site, Asset.site_id == Site.id)
+        .outerjoin(Customer, Site.customer_id == Customer.id)
+        .where(
+            or_(
+                Customer.tier.in_(values),
+                and_(Asset.site_id.is_(None), Asset.customer_tier.in_(values)),
+            )
+        )
+    )
+
+
+def _via_asset(
+    column: InstrumentedAttribute[Any], assets: Callable[[Sequence[str]], Select[Any]]
 ) -> Callable[[Sequence[str]], ColumnElement[bool]]:
-    # A filter on the asset's own fields (tier; a customer once assets have one).
-    return lambda values: model.asset_id.in_(select(Asset.id).where(column.in_(values)))
+    # A filter on what the row's asset belongs to (customer, tier).
+    return lambda values: column.in_(assets(values))
 
 
 def _severity_rank() -> ColumnElement[int]:
@@ -297,7 +316,10 @@ ALERTS = ListSpec(
         Facet("severity", "Severity", _in(Alert.severity), SEVERITIES),
         Facet("asset", "Asset", _in(Alert.asset_id)),
         Facet("failure_mode", "Failure mode", _in(Alert.failure_mode)),
-        Facet("tier", "Customer tier", _asset_where(Alert, Asset.customer_tier), CUSTOMER_TIERS),
+        Facet("customer", "Customer", _via_asset(Alert.asset_id, _assets_of_customers)),
+        Facet(
+            "tier", "Customer tier", _via_asset(Alert.asset_id, _assets_of_tiers), CUSTOMER_TIERS
+        ),
     ),
     date_column=Alert.opened_at,
     sorts={
@@ -343,8 +365,12 @@ WORK_ORDERS = ListSpec(
         Facet("asset", "Asset", _in(WorkOrder.asset_id)),
         Facet("failure_mode", "Failure mode", _in(WorkOrder.failure_mode)),
         Facet("source", "Source", _in(WorkOrder.source), WORK_ORDER_SOURCES),
+        Facet("customer", "Customer", _via_asset(WorkOrder.asset_id, _assets_of_customers)),
         Facet(
-            "tier", "Customer tier", _asset_where(WorkOrder, Asset.customer_tier), CUSTOMER_TIERS
+            "tier",
+            "Customer tier",
+            _via_asset(WorkOrder.asset_id, _assets_of_tiers),
+            CUSTOMER_TIERS,
         ),
     ),
     date_column=WorkOrder.created_at,
@@ -386,7 +412,8 @@ ASSETS = ListSpec(
     id_column=Asset.id,
     facets=(
         Facet("kind", "Kind", _in(Asset.kind), ASSET_KINDS),
-        Facet("tier", "Customer tier", _in(Asset.customer_tier), CUSTOMER_TIERS),
+        Facet("customer", "Customer", _via_asset(Asset.id, _assets_of_customers)),
+        Facet("tier", "Customer tier", _via_asset(Asset.id, _assets_of_tiers), CUSTOMER_TIERS),
         Facet("gateway", "Gateway", _in(Asset.gateway_id)),
     ),
     date_column=None,
@@ -403,7 +430,9 @@ ASSETS = ListSpec(
         ExportColumn("kind", lambda a: a.kind),
         ExportColumn("location", lambda a: a.location),
         ExportColumn("gateway_id", lambda a: a.gateway_id),
-        ExportColumn("customer_tier", lambda a: a.customer_tier),
+        ExportColumn("site_id", lambda a: a.site_id),
+        ExportColumn("customer_id", lambda a: a.customer_id),
+        ExportColumn("customer_tier", lambda a: a.tier),
         ExportColumn("running_hours", lambda a: a.running_hours),
         ExportColumn("speed_rpm", lambda a: a.physics.speed_rpm if a.physics else None),
         ExportColumn("iso_group", lambda a: a.physics.iso_group if a.physics else None),

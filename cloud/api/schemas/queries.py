@@ -201,6 +201,7 @@ class AlertExportQuery(_ListExportQuery):
     severity: list[Severity] = Field(default_factory=list, max_length=20)
     asset: list[Name] = Field(default_factory=list, max_length=20)
     failure_mode: list[Name] = Field(default_factory=list, max_length=20)
+    customer: list[Name] = Field(default_factory=list, max_length=20)
     tier: list[CustomerTier] = Field(default_factory=list, max_length=20)
 
 
@@ -212,6 +213,7 @@ class WorkOrderExportQuery(_ListExportQuery):
     asset: list[Name] = Field(default_factory=list, max_length=20)
     failure_mode: list[Name] = Field(default_factory=list, max_length=20)
     source: list[WorkOrderSource] = Field(default_factory=list, max_length=20)
+    customer: list[Name] = Field(default_factory=list, max_length=20)
     tier: list[CustomerTier] = Field(default_factory=list, max_length=20)
 
 
@@ -219,6 +221,7 @@ class AssetExportQuery(QueryModel):
     """GET /export/assets.csv: each filter may repeat."""
 
     kind: list[AssetKind] = Field(default_factory=list, max_length=20)
+    customer: list[Name] = Field(default_factory=list, max_length=20)
     tier: list[CustomerTier] = Field(default_factory=list, max_length=20)
     gateway: list[Name] = Field(default_factory=list, max_length=20)
     sort: Annotated[str, Field(max_length=40, pattern=r"^-?[a-z_]+$")] | None = None

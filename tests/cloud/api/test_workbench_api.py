@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from cloud.db.models import Alert, Asset, WorkOrder
+from cloud.db.models import Alert, Asset, Customer, Site, WorkOrder
 from cloud.domain import upsert_alert
 
 from .conftest import NOW, Api
@@ -130,12 +130,12 @@ def _seed_for_export(api: Api) -> None:
             )
             alert.resolution_note = '=HYPERLINK("http://evil.example","click")'
         # One acknowledged, one resolved: the export filters by two of the four states.
-        s.scalars(select(Alert).where(Alert.failure_mode == "imbalance")).one().state = (
-            "acknowledged"
-        )
-        s.scalars(select(Alert).where(Alert.failure_mode == "misalignment")).one().state = (
-            "resolved"
-        )
+        s.scalars(
+            select(Alert).where(Alert.failure_mode == "imbalance")
+        ).one().state = "acknowledged"
+        s.scalars(
+            select(Alert).where(Alert.failure_mode == "misalignment")
+        ).one().state = "resolved"
         s.commit()
 
 
@@ -151,7 +151,7 @@ def test_alert_export_repeated_filters_quoting_and_injection(api: Api) -> None:
     assert [(x["id"], x["state"]) for x in rows] == [("1", "open"), ("2", "acknowledged")]
     fan = rows[1]
     assert fan["asset_name"] == "排风机 2号"
-    assert fan["resolution_note"] == "'=HYPERLINK(\"http://evil.example\",\"click\")"
+    assert fan["resolution_note"] == '\'=HYPERLINK("http://evil.example","click")'
     assert fan["opened_at"] == (NOW + timedelta(hours=1)).isoformat().replace("+00:00", "Z")
     # Every state given once: all three; by severity and asset too.
     every = api.request("engineer", "GET", "/api/v1/export/alerts.csv?asset=fan-1").content
@@ -197,3 +197,23 @@ def test_search_finds_assets_alerts_and_work_orders(api: Api) -> None:
     csv_rows = _csv(api.request("engineer", "GET", "/api/v1/export/search.csv?q=pump").content)
     assert {(r["kind"], r["id"]) for r in csv_rows} >= {("asset", "pump-1"), ("alert", "1")}
     assert api.request("engineer", "GET", "/api/v1/search?q=").status_code == 422
+
+
+def test_exports_filter_by_customer_and_the_tier_that_counts(api: Api) -> None:
+    with api.session_factory() as s:
+        s.add(Customer(id="acme", name="ACME 电机", tier="key"))
+        s.add(Site(id="acme-sh", customer_id="acme", name="Shanghai", timezone="Asia/Shanghai"))
+        s.flush()
+        # fan-1's own tier is "standard": its customer's "key" is the one that counts.
+        s.get(Asset, "fan-1").site_id = "acme-sh"  # type: ignore[union-attr]
+        s.commit()
+    by_customer = api.request("engineer", "GET", "/api/v1/export/assets.csv?customer=acme")
+    assert [(a["id"], a["customer_id"], a["customer_tier"]) for a in _csv(by_customer.content)] == [
+        ("fan-1", "acme", "key")
+    ]
+    key = _csv(api.request("engineer", "GET", "/api/v1/export/assets.csv?tier=key").content)
+    assert [a["id"] for a in key] == ["fan-1", "motor-2"]
+    standard = api.request("engineer", "GET", "/api/v1/export/assets.csv?tier=standard").content
+    assert _csv(standard) == []
+    orders = api.request("engineer", "GET", "/api/v1/export/work-orders.csv?customer=acme")
+    assert _csv(orders.content) == []  # the open work order is pump-1's
