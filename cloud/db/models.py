@@ -307,6 +307,7 @@ class WorkOrder(Base):
         ),
         trigram_index("work_orders", "title"),
         trigram_index("work_orders", "failure_mode"),
+        trigram_index("work_orders", "assignee"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, defer, selectinload
 from sqlalchemy.orm.attributes import InstrumentedAttribute
 from sqlalchemy.sql.elements import SQLCoreOperations
 
@@ -97,6 +97,8 @@ class ListSpec:
     default_sort: str
     columns: tuple[ExportColumn, ...]
     load_asset: bool = True
+    # Large columns the export does not write: not read while it streams.
+    not_exported: tuple[InstrumentedAttribute[Any], ...] = ()
 
     def facet(self, name: str) -> Facet | None:
         return next((f for f in self.facets if f.name == name), None)
@@ -226,10 +228,10 @@ def _midnight(day: date) -> datetime:
     return datetime.combine(day, time(), tzinfo=UTC)
 
 
-def build_select(spec: ListSpec, query: ListQuery) -> Select[Any]:
-    """The filtered, sorted statement (no paging)."""
+def build_select(spec: ListSpec, query: ListQuery, *, eager: bool = True) -> Select[Any]:
+    """The filtered, sorted statement (no paging); `eager` loads each row's asset with it."""
     stmt = select(spec.model)
-    if spec.load_asset:
+    if spec.load_asset and eager:
         stmt = stmt.options(selectinload(spec.model.asset))
     for name, values in query.filters.items():
         facet = spec.facet(name)
@@ -259,9 +261,19 @@ def fetch_page(session: Session, spec: ListSpec, query: ListQuery) -> tuple[list
 
 
 def iter_rows(session: Session, spec: ListSpec, query: ListQuery) -> Iterator[Any]:
-    """Every matching row (all pages), fetched in batches: what an export streams."""
-    stmt = build_select(spec, query).execution_options(yield_per=EXPORT_BATCH)
-    yield from session.scalars(stmt)
+    """Every matching row (all pages), fetched in batches: what an export streams.
+
+    The row's asset is loaded lazily and kept: a fleet has few assets and many alerts, so
+    after its first row each asset comes from the session's identity map instead of being
+    loaded again with every batch."""
+    stmt = build_select(spec, query, eager=False).execution_options(yield_per=EXPORT_BATCH)
+    if spec.not_exported:
+        stmt = stmt.options(*(defer(column, raiseload=True) for column in spec.not_exported))
+    assets: dict[str, Any] = {}
+    for row in session.scalars(stmt):
+        if spec.load_asset and row.asset_id not in assets:
+            assets[row.asset_id] = row.asset
+        yield row
 
 
 def export_row(spec: ListSpec, row: Any) -> list[object]:
@@ -353,6 +365,7 @@ ALERTS = ListSpec(
         ExportColumn("model", lambda a: a.model),
         ExportColumn("model_version", lambda a: a.model_version),
     ),
+    not_exported=(Alert.evidence,),
 )
 
 WORK_ORDERS = ListSpec(
@@ -404,6 +417,7 @@ WORK_ORDERS = ListSpec(
         ExportColumn("cancelled_at", lambda w: w.cancelled_at),
         ExportColumn("resolution_note", lambda w: w.resolution_note),
     ),
+    not_exported=(WorkOrder.description, WorkOrder.suggested_actions, WorkOrder.spare_parts),
 )
 
 ASSETS = ListSpec(

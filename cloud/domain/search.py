@@ -14,13 +14,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, get_args
 
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from cloud.db.models import Alert, Asset, WorkOrder
 from cloud.domain.errors import InvalidInputError
+from cloud.domain.vocabulary import PRIORITIES, SEVERITIES, AlertState, WorkOrderState
 
 __all__ = ["MAX_QUERY_CHARS", "MAX_TERMS", "SearchHit", "SearchResults", "search", "terms_of"]
 
@@ -28,6 +29,10 @@ MAX_QUERY_CHARS = 200
 MAX_TERMS = 8
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 1000
+# Asset ids a word may expand to before the subquery is used instead of a list.
+MAX_ASSET_IDS = 500
+ALERT_STATES: tuple[str, ...] = get_args(AlertState)
+WORK_ORDER_STATES: tuple[str, ...] = get_args(WorkOrderState)
 
 
 @dataclass(frozen=True)
@@ -91,11 +96,15 @@ def _number(term: str) -> int | None:
     return None
 
 
-def _assets_named(term: str) -> Select[Any]:
-    return select(Asset.id).where(or_(_like(Asset.id, term), _like(Asset.name, term)))
+def _assets_named(session: Session, term: str) -> Select[Any] | list[str]:
+    """The ids of the assets whose id or name contains `term`: a list (an indexed `IN` on
+    alerts and work orders), or the subquery itself when very many match."""
+    named = select(Asset.id).where(or_(_like(Asset.id, term), _like(Asset.name, term)))
+    ids = list(session.scalars(named.limit(MAX_ASSET_IDS + 1)))
+    return named if len(ids) > MAX_ASSET_IDS else ids
 
 
-def _asset_clause(term: str) -> ColumnElement[bool]:
+def _asset_clause(term: str, assets: Select[Any] | list[str]) -> ColumnElement[bool]:
     return or_(
         _like(Asset.id, term),
         _like(Asset.name, term),
@@ -104,27 +113,37 @@ def _asset_clause(term: str) -> ColumnElement[bool]:
     )
 
 
-def _alert_clause(term: str) -> ColumnElement[bool]:
-    options = [
-        _like(Alert.failure_mode, term),
-        Alert.severity == term.lower(),
-        Alert.state == term.lower(),
-        Alert.asset_id.in_(_assets_named(term)),
-    ]
+# Each alternative below is one an index serves on PostgreSQL (trigram GIN for ILIKE,
+# b-tree for ids, states and asset ids), and vocabulary words (a severity, a state, a
+# priority) are only compared when the word is one: a single unindexed alternative would
+# turn the whole OR into a scan of the table.
+def _alert_clause(term: str, assets: Select[Any] | list[str]) -> ColumnElement[bool]:
+    word = term.lower()
+    options = [_like(Alert.failure_mode, term)]
+    if assets:
+        options.append(Alert.asset_id.in_(assets))
+    if word in SEVERITIES:
+        options.append(Alert.severity == word)
+    if word in ALERT_STATES:
+        options.append(Alert.state == word)
     if (number := _number(term)) is not None:
         options.append(Alert.id == number)
     return or_(*options)
 
 
-def _work_order_clause(term: str) -> ColumnElement[bool]:
+def _work_order_clause(term: str, assets: Select[Any] | list[str]) -> ColumnElement[bool]:
+    word = term.lower()
     options = [
         _like(WorkOrder.title, term),
         _like(WorkOrder.failure_mode, term),
         _like(WorkOrder.assignee, term),
-        WorkOrder.priority == term.upper(),
-        WorkOrder.state == term.lower(),
-        WorkOrder.asset_id.in_(_assets_named(term)),
     ]
+    if assets:
+        options.append(WorkOrder.asset_id.in_(assets))
+    if term.upper() in PRIORITIES:
+        options.append(WorkOrder.priority == term.upper())
+    if word in WORK_ORDER_STATES:
+        options.append(WorkOrder.state == word)
     if (number := _number(term)) is not None:
         options.append(WorkOrder.id == number)
     return or_(*options)
@@ -133,11 +152,11 @@ def _work_order_clause(term: str) -> ColumnElement[bool]:
 def _run(
     session: Session,
     stmt: Select[Any],
-    clause: Callable[[str], ColumnElement[bool]],
-    terms: Sequence[str],
+    clause: Callable[[str, Select[Any] | list[str]], ColumnElement[bool]],
+    terms: Sequence[tuple[str, Select[Any] | list[str]]],
     limit: int,
 ) -> tuple[list[Any], int]:
-    where = and_(*(clause(t) for t in terms))
+    where = and_(*(clause(t, assets) for t, assets in terms))
     stmt = stmt.where(where)
     total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
     return list(session.scalars(stmt.limit(limit)).all()), int(total or 0)
@@ -155,8 +174,9 @@ def search(session: Session, query: str, *, limit: int = DEFAULT_LIMIT) -> Searc
     results = SearchResults(query=query.strip(), terms=terms)
     if not terms:
         return results
+    named = [(t, _assets_named(session, t)) for t in terms]
     assets, results.totals["assets"] = _run(
-        session, select(Asset).order_by(Asset.name, Asset.id), _asset_clause, terms, limit
+        session, select(Asset).order_by(Asset.name, Asset.id), _asset_clause, named, limit
     )
     alerts, results.totals["alerts"] = _run(
         session,
@@ -164,7 +184,7 @@ def search(session: Session, query: str, *, limit: int = DEFAULT_LIMIT) -> Searc
         .options(selectinload(Alert.asset))
         .order_by(Alert.opened_at.desc(), Alert.id.desc()),
         _alert_clause,
-        terms,
+        named,
         limit,
     )
     orders, results.totals["work_orders"] = _run(
@@ -173,7 +193,7 @@ def search(session: Session, query: str, *, limit: int = DEFAULT_LIMIT) -> Searc
         .options(selectinload(WorkOrder.asset))
         .order_by(WorkOrder.created_at.desc(), WorkOrder.id.desc()),
         _work_order_clause,
-        terms,
+        named,
         limit,
     )
     results.assets = [

@@ -23,6 +23,7 @@ SEARCHED = (
     ("alerts", "failure_mode"),
     ("work_orders", "title"),
     ("work_orders", "failure_mode"),
+    ("work_orders", "assignee"),
 )
 
 
