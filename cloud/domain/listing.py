@@ -63,6 +63,12 @@ WORK_ORDER_STATES: tuple[str, ...] = WorkOrderState.__args__  # type: ignore[att
 WORK_ORDER_SOURCES: tuple[str, ...] = WorkOrderSource.__args__  # type: ignore[attr-defined]
 
 
+def N_(message: str) -> str:
+    """Mark a label for translation (N_ is the name message extractors look for); the page
+    translates it when it renders it."""
+    return message
+
+
 @dataclass(frozen=True)
 class Facet:
     """One filter of a list: a URL parameter taking one or more values (OR-ed together).
@@ -324,11 +330,11 @@ ALERTS = ListSpec(
     model=Alert,
     id_column=Alert.id,
     facets=(
-        Facet("state", "State", _in(Alert.state), ALERT_STATES),
-        Facet("severity", "Severity", _in(Alert.severity), SEVERITIES),
-        Facet("asset", "Asset", _in(Alert.asset_id)),
-        Facet("failure_mode", "Failure mode", _in(Alert.failure_mode)),
-        Facet("customer", "Customer", _via_asset(Alert.asset_id, _assets_of_customers)),
+        Facet("state", N_("State"), _in(Alert.state), ALERT_STATES),
+        Facet("severity", N_("Severity"), _in(Alert.severity), SEVERITIES),
+        Facet("asset", N_("Asset"), _in(Alert.asset_id)),
+        Facet("failure_mode", N_("Failure mode"), _in(Alert.failure_mode)),
+        Facet("customer", N_("Customer"), _via_asset(Alert.asset_id, _assets_of_customers)),
         Facet(
             "tier", "Customer tier", _via_asset(Alert.asset_id, _assets_of_tiers), CUSTOMER_TIERS
         ),
@@ -373,12 +379,12 @@ WORK_ORDERS = ListSpec(
     model=WorkOrder,
     id_column=WorkOrder.id,
     facets=(
-        Facet("state", "State", _in(WorkOrder.state), WORK_ORDER_STATES),
-        Facet("priority", "Priority", _in(WorkOrder.priority), PRIORITIES),
-        Facet("asset", "Asset", _in(WorkOrder.asset_id)),
-        Facet("failure_mode", "Failure mode", _in(WorkOrder.failure_mode)),
-        Facet("source", "Source", _in(WorkOrder.source), WORK_ORDER_SOURCES),
-        Facet("customer", "Customer", _via_asset(WorkOrder.asset_id, _assets_of_customers)),
+        Facet("state", N_("State"), _in(WorkOrder.state), WORK_ORDER_STATES),
+        Facet("priority", N_("Priority"), _in(WorkOrder.priority), PRIORITIES),
+        Facet("asset", N_("Asset"), _in(WorkOrder.asset_id)),
+        Facet("failure_mode", N_("Failure mode"), _in(WorkOrder.failure_mode)),
+        Facet("source", N_("Source"), _in(WorkOrder.source), WORK_ORDER_SOURCES),
+        Facet("customer", N_("Customer"), _via_asset(WorkOrder.asset_id, _assets_of_customers)),
         Facet(
             "tier",
             "Customer tier",
@@ -425,10 +431,10 @@ ASSETS = ListSpec(
     model=Asset,
     id_column=Asset.id,
     facets=(
-        Facet("kind", "Kind", _in(Asset.kind), ASSET_KINDS),
-        Facet("customer", "Customer", _via_asset(Asset.id, _assets_of_customers)),
-        Facet("tier", "Customer tier", _via_asset(Asset.id, _assets_of_tiers), CUSTOMER_TIERS),
-        Facet("gateway", "Gateway", _in(Asset.gateway_id)),
+        Facet("kind", N_("Kind"), _in(Asset.kind), ASSET_KINDS),
+        Facet("customer", N_("Customer"), _via_asset(Asset.id, _assets_of_customers)),
+        Facet("tier", N_("Customer tier"), _via_asset(Asset.id, _assets_of_tiers), CUSTOMER_TIERS),
+        Facet("gateway", N_("Gateway"), _in(Asset.gateway_id)),
     ),
     date_column=None,
     sorts={
