@@ -244,3 +244,27 @@ def test_admin_has_every_action(fleet: Fleet) -> None:
     assert fleet.requested == [("pump-01", "de_radial", "bootstrap-admin")]
 
 
+def test_a_customer_gets_no_list_search_export_or_action(fleet: Fleet) -> None:
+    from .test_portal import add_customers
+
+    token = add_customers(fleet)["acme"]
+    c = DashboardClient(make_app(fleet), client=REMOTE)
+    c.post("/login", data={"token": token, "next": "/"}, follow_redirects=False)
+    for path in (
+        "/alerts",
+        "/alerts?format=csv",
+        "/work-orders?format=csv",
+        "/assets?format=csv",
+        "/search?q=pump",
+        "/search?q=pump&format=csv",
+    ):
+        r = c.get(path, follow_redirects=False)
+        assert r.status_code == 404, path
+        assert "Cooling pump" not in r.text and "pump-01" not in r.text, path
+    r = c.post(f"/alerts/{fleet.alert_id}/comment", data={"text": "hello"})
+    assert r.status_code == 404
+    with fleet.session_factory() as s:
+        assert [e.kind for e in s.get(Alert, fleet.alert_id).events] == [  # type: ignore[union-attr]
+            "opened",
+            "escalated",
+        ]
