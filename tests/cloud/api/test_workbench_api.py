@@ -201,19 +201,19 @@ def test_search_finds_assets_alerts_and_work_orders(api: Api) -> None:
 
 def test_exports_filter_by_customer_and_the_tier_that_counts(api: Api) -> None:
     with api.session_factory() as s:
-        s.add(Customer(id="acme", name="ACME 电机", tier="key"))
-        s.add(Site(id="acme-sh", customer_id="acme", name="Shanghai", timezone="Asia/Shanghai"))
+        s.add(Customer(id="dongfang", name="东方电机", tier="key"))
+        s.add(Site(id="df-sh", customer_id="dongfang", name="Shanghai", timezone="Asia/Shanghai"))
         s.flush()
         # fan-1's own tier is "standard": its customer's "key" is the one that counts.
-        s.get(Asset, "fan-1").site_id = "acme-sh"  # type: ignore[union-attr]
+        s.get(Asset, "fan-1").site_id = "df-sh"  # type: ignore[union-attr]
         s.commit()
-    by_customer = api.request("engineer", "GET", "/api/v1/export/assets.csv?customer=acme")
+    by_customer = api.request("engineer", "GET", "/api/v1/export/assets.csv?customer=dongfang")
     assert [(a["id"], a["customer_id"], a["customer_tier"]) for a in _csv(by_customer.content)] == [
-        ("fan-1", "acme", "key")
+        ("fan-1", "dongfang", "key")
     ]
     key = _csv(api.request("engineer", "GET", "/api/v1/export/assets.csv?tier=key").content)
     assert [a["id"] for a in key] == ["fan-1", "motor-2"]
     standard = api.request("engineer", "GET", "/api/v1/export/assets.csv?tier=standard").content
     assert _csv(standard) == []
-    orders = api.request("engineer", "GET", "/api/v1/export/work-orders.csv?customer=acme")
+    orders = api.request("engineer", "GET", "/api/v1/export/work-orders.csv?customer=dongfang")
     assert _csv(orders.content) == []  # the open work order is pump-1's
