@@ -10,7 +10,7 @@ No `from __future__ import annotations`: FastAPI resolves the local `Annotated` 
 
 import logging
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
@@ -18,8 +18,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cloud.api.context import ApiContext
 from cloud.api.csv_response import csv_filename, list_csv_response
-from cloud.api.deps import ContextDep, NowDep
+from cloud.api.deps import ContextDep, NowDep, get_context
 from cloud.api.schemas.common import MAX_DB_INT
 from cloud.dashboard._alert_detail import alert_actions, history_text, verdict_views
 from cloud.dashboard._kit import PageKit, form_of, multi_params
@@ -79,7 +80,7 @@ def build_router(kit: PageKit) -> APIRouter:
         error: str | None = None,
         status: int = 200,
     ) -> HTMLResponse:
-        context = request.app.state.ironwatch_api
+        context = get_context(request)
         now = context.clock()
         orders = session.scalars(
             select(WorkOrder).where(WorkOrder.alert_id == alert.id).order_by(WorkOrder.id)
@@ -161,7 +162,7 @@ def build_router(kit: PageKit) -> APIRouter:
     async def act(
         request: Request,
         *,
-        context: Any,
+        context: ApiContext,
         alert_id: int,
         who: Viewer,
         action: str,
