@@ -22,6 +22,7 @@ from cloud.api.routes import (
     customer_service,
     customers,
     dead_letters,
+    export,
     gateways,
     health,
     kpis,
@@ -71,6 +72,7 @@ def api_router() -> APIRouter:
         telemetry,
         tokens,
         dead_letters,
+        export,
         openapi,
     ):
         router.include_router(module.router)

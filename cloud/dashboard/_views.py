@@ -122,6 +122,7 @@ class WorkOrderCard:
     alert_id: int | None
     suggested_actions: list[str]
     spare_parts: list[str]
+    created_at: datetime | None = None
 
     @property
     def overdue(self) -> bool:
@@ -234,6 +235,7 @@ def work_order_card(wo: WorkOrder, now: datetime) -> WorkOrderCard:
         alert_id=wo.alert_id,
         suggested_actions=_as_list(wo.suggested_actions),
         spare_parts=_as_list(wo.spare_parts),
+        created_at=wo.created_at,
     )
 
 

@@ -20,6 +20,7 @@ from cloud.dashboard.sessions import SESSION_COOKIE
 from cloud.settings import CloudSettings
 
 __all__ = [
+    "ACTION_ROLES",
     "COOKIE_NAME",
     "LOCAL_VIEWER",
     "PORTAL_ROLES",
@@ -39,6 +40,17 @@ READ_ROLES = frozenset({"engineer", "service_desk", "admin"})
 PORTAL_ROLES = frozenset({"customer"})
 # Requesting a snapshot sends a command to a gateway: the same roles the API allows for it.
 WRITE_ROLES = frozenset({"engineer", "admin"})
+# Who may do what on the dashboard: the roles the REST API allows for the same action
+# (cloud/api/routes: acknowledge and verdict for engineers, work orders for the service
+# desk, comments for both; admin always).
+ACTION_ROLES: dict[str, frozenset[str]] = {
+    "acknowledge": WRITE_ROLES,
+    "verdict": WRITE_ROLES,
+    "snapshot": WRITE_ROLES,
+    "comment": frozenset({"engineer", "service_desk", "admin"}),
+    "open_work_order": frozenset({"service_desk", "admin"}),
+    "assign": frozenset({"service_desk", "admin"}),
+}
 
 
 @dataclass(frozen=True)
@@ -57,6 +69,10 @@ class Viewer:
     @property
     def can_write(self) -> bool:
         return self.via_token and self.role in WRITE_ROLES
+
+    def may(self, action: str) -> bool:
+        """Whether this viewer may do `action` (a key of ACTION_ROLES); only signed-in."""
+        return self.via_token and self.role in ACTION_ROLES.get(action, frozenset())
 
 
 LOCAL_VIEWER = Viewer(name="local viewer", role="viewer", via_token=False)

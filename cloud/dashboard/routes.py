@@ -21,19 +21,15 @@ from sqlalchemy.orm import Session
 
 from cloud.api.context import SnapshotRequester
 from cloud.api.deps import ContextDep, NowDep, get_context
-from cloud.api.schemas.common import MAX_DB_INT
 from cloud.dashboard import _format, i18n
 from cloud.dashboard._asset_charts import spectrum_view, trend_panels, velocity_sparkline
 from cloud.dashboard._ingestion import ingestion_view
+from cloud.dashboard._kit import PageKit
+from cloud.dashboard._pages_alerts import build_router as alert_pages
 from cloud.dashboard._pages_portal import portal_router
-from cloud.dashboard._views import (
-    BOARD_COLUMNS,
-    alert_row,
-    asset_health,
-    fleet_health,
-    work_order_board,
-    work_order_card,
-)
+from cloud.dashboard._pages_search import build_router as search_pages
+from cloud.dashboard._pages_work_orders import build_router as work_order_pages
+from cloud.dashboard._views import alert_row, asset_health, fleet_health
 from cloud.dashboard.auth import (
     LOCAL_VIEWER,
     PORTAL_ROLES,
@@ -45,7 +41,7 @@ from cloud.dashboard.auth import (
 from cloud.dashboard.charts import TimeMarker, rul_chart, score_gauge
 from cloud.dashboard.csrf import csrf_field, require_csrf_checked
 from cloud.dashboard.sessions import SESSION_COOKIE, SESSION_LIFETIME, SessionStore
-from cloud.db.models import OPEN_ALERT_STATES, Alert, Asset, WorkOrder
+from cloud.db.models import OPEN_ALERT_STATES, Alert, Asset
 from cloud.telemetry import TelemetryError, TelemetryReader
 from ironwatch.physics import iso_class
 
@@ -167,6 +163,12 @@ def build_router() -> APIRouter:
             status_code=status,
         )
 
+    # The pages of the engineer's workbench, each module with its own router.
+    kit = PageKit(templates, viewer, session_dep, render, error_page)
+    router.include_router(alert_pages(kit))
+    router.include_router(work_order_pages(kit))
+    router.include_router(search_pages(kit))
+
     @router.get(f"{STATIC_PREFIX}/dashboard.css")
     def stylesheet() -> FileResponse:
         return FileResponse(
@@ -280,18 +282,6 @@ def build_router() -> APIRouter:
             f"/assets/{quote(asset_id)}?snapshot={quote(command_id)}", status_code=303
         )
 
-    @router.get("/work-orders", response_class=HTMLResponse)
-    def board(request: Request, session: SessionDep, now: NowDep, who: ViewerDep) -> HTMLResponse:
-        columns = work_order_board(session, now)
-        return render(
-            request,
-            "work_orders.html",
-            who,
-            columns=columns,
-            titles=dict(BOARD_COLUMNS),
-            refresh_s=REFRESH_S * 6,
-        )
-
     @router.get("/ingestion", response_class=HTMLResponse)
     def ingestion(
         request: Request, session: SessionDep, who: ViewerDep,
@@ -299,30 +289,6 @@ def build_router() -> APIRouter:
     ) -> HTMLResponse:
         view = ingestion_view(session, gateway_id=gateway or None, reason_code=reason or None)
         return render(request, "ingestion.html", who, view=view, refresh_s=REFRESH_S * 6)
-
-    @router.get("/alerts/{alert_id}", response_class=HTMLResponse)
-    def alert_page(
-        request: Request, alert_id: int, session: SessionDep, now: NowDep, who: ViewerDep
-    ) -> HTMLResponse:
-        # An id beyond the column's range is not an alert either (and must not reach the driver).
-        alert = session.get(Alert, alert_id) if 1 <= alert_id <= MAX_DB_INT else None
-        if alert is None:
-            return error_page(
-                request, who, 404, "Alert not found", f"There is no alert #{alert_id}."
-            )
-        orders = session.scalars(
-            select(WorkOrder).where(WorkOrder.alert_id == alert_id).order_by(WorkOrder.id)
-        ).all()
-        return render(
-            request,
-            "alert.html",
-            who,
-            alert=alert_row(alert),
-            events=list(alert.events),
-            orders=[work_order_card(w, now) for w in orders],
-            resolution=(alert.resolved_at, alert.resolved_by, alert.resolution_note),
-            acknowledged=(alert.acknowledged_at, alert.acknowledged_by),
-        )
 
     @router.get("/login", response_class=HTMLResponse)
     def login_form(request: Request, now: NowDep, next: str = "/") -> HTMLResponse:

@@ -12,6 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import (
+    DDL,
     JSON,
     BigInteger,
     DateTime,
@@ -26,6 +27,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    event,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
@@ -135,6 +137,28 @@ class Base(DeclarativeBase):
     }
 
 
+# Full-text search (cloud.domain.search) matches substrings with ILIKE, which works for
+# Chinese text without a word splitter. On PostgreSQL the searched columns carry trigram
+# GIN indexes (pg_trgm) so that stays indexed; on SQLite they are plain indexes.
+event.listen(
+    Base.metadata,
+    "before_create",
+    DDL("CREATE EXTENSION IF NOT EXISTS pg_trgm").execute_if(  # type: ignore[no-untyped-call]
+        dialect="postgresql"
+    ),
+)
+
+
+def trigram_index(table: str, column: str) -> Index:
+    """An index that makes `column ILIKE '%term%'` indexed on PostgreSQL."""
+    return Index(
+        f"ix_{table}_{column}_trgm",
+        column,
+        postgresql_using="gin",
+        postgresql_ops={column: "gin_trgm_ops"},
+    )
+
+
 class Gateway(Base):
     """An edge gateway: identity, credentials and its last reported status."""
 
@@ -158,6 +182,7 @@ class Asset(Base):
     """A rotating machine with the physics diagnosis and severity need."""
 
     __tablename__ = "assets"
+    __table_args__ = (trigram_index("assets", "name"),)
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     gateway_id: Mapped[str | None] = mapped_column(
@@ -219,6 +244,7 @@ class Alert(Base):
             sqlite_where=text("state IN ('open', 'acknowledged')"),
             postgresql_where=text("state IN ('open', 'acknowledged')"),
         ),
+        trigram_index("alerts", "failure_mode"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -282,6 +308,9 @@ class WorkOrder(Base):
             sqlite_where=text("state IN ('open', 'assigned', 'in_progress')"),
             postgresql_where=text("state IN ('open', 'assigned', 'in_progress')"),
         ),
+        trigram_index("work_orders", "title"),
+        trigram_index("work_orders", "failure_mode"),
+        trigram_index("work_orders", "assignee"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -357,6 +386,8 @@ class Verdict(Base):
     asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"), index=True)
     failure_mode: Mapped[str] = mapped_column(String(64))
     verdict: Mapped[str] = mapped_column(String(16))
+    # The failure mode the engineer found instead of the alert's, if they corrected it.
+    corrected_failure_mode: Mapped[str | None] = mapped_column(String(64))
     model: Mapped[str | None] = mapped_column(String(100))
     model_version: Mapped[str | None] = mapped_column(String(100))
     actor: Mapped[str] = mapped_column(String(100))

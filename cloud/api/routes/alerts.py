@@ -7,20 +7,30 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from sqlalchemy import select
 
-from cloud.api.deps import NowDep, SessionDep
+from cloud.api.deps import ContextDep, NowDep, SessionDep
 from cloud.api.errors import ERROR_RESPONSES
-from cloud.api.routes._common import CustomerReaderDep, EngineerDep, page_of
+from cloud.api.routes._common import (
+    CustomerReaderDep,
+    EngineerDep,
+    ReaderDep,
+    ServiceDeskDep,
+    page_of,
+)
 from cloud.api.schemas import (
     AlertAction,
+    AlertCommentCreate,
     AlertEventPublic,
     AlertPublic,
+    AlertWorkOrderCreate,
     Page,
     VerdictCreate,
     VerdictPublic,
+    WorkOrderPublic,
 )
 from cloud.api.schemas.common import MAX_DB_INT
 from cloud.api.schemas.queries import AlertQuery, VerdictQuery
 from cloud.db.models import Alert, AlertEvent, Verdict
+from cloud.domain import alert_actions
 from cloud.domain import alerts as alerts_domain
 from cloud.domain import verdicts as verdicts_domain
 
@@ -97,9 +107,52 @@ def judge_alert(
 ) -> VerdictPublic:
     """Say whether the alert was real; a false alarm also cancels its open work order."""
     verdict = verdicts_domain.record_verdict(
-        session, alert_id, verdict=body.verdict, actor=principal.name, now=now, note=body.note
+        session,
+        alert_id,
+        verdict=body.verdict,
+        actor=principal.name,
+        now=now,
+        note=body.note,
+        corrected_failure_mode=body.corrected_failure_mode,
     )
     return VerdictPublic.model_validate(verdict)
+
+
+@router.post("/alerts/{alert_id}/comments", response_model=AlertEventPublic, status_code=201)
+def comment_on_alert(
+    alert_id: AlertId,
+    body: AlertCommentCreate,
+    session: SessionDep,
+    now: NowDep,
+    principal: ReaderDep,
+) -> AlertEventPublic:
+    """Add a note to the alert's history (engineers and the service desk)."""
+    event = alert_actions.comment(session, alert_id, actor=principal.name, now=now, text=body.text)
+    return AlertEventPublic.model_validate(event)
+
+
+@router.post("/alerts/{alert_id}/work-order", response_model=WorkOrderPublic, status_code=201)
+def open_work_order_for_alert(
+    *,
+    alert_id: AlertId,
+    body: AlertWorkOrderCreate,
+    session: SessionDep,
+    context: ContextDep,
+    now: NowDep,
+    principal: ServiceDeskDep,
+) -> WorkOrderPublic:
+    """Open a work order by hand from the alert; 409 if one is open for its failure mode."""
+    wo = alert_actions.open_work_order(
+        session,
+        alert_id,
+        priority=body.priority,
+        actor=principal.name,
+        now=now,
+        note=body.note,
+        policy=context.policy,
+        catalogue=context.catalogue,
+    )
+    return WorkOrderPublic.model_validate(wo)
 
 
 @router.get("/verdicts", response_model=Page[VerdictPublic])

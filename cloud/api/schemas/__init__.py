@@ -2,8 +2,10 @@
 
 from cloud.api.schemas.alerts import (
     AlertAction,
+    AlertCommentCreate,
     AlertEventPublic,
     AlertPublic,
+    AlertWorkOrderCreate,
     VerdictCreate,
     VerdictPublic,
 )
@@ -47,8 +49,10 @@ from cloud.api.schemas.work_orders import (
 
 __all__ = [
     "AlertAction",
+    "AlertCommentCreate",
     "AlertEventPublic",
     "AlertPublic",
+    "AlertWorkOrderCreate",
     "AssetCreate",
     "AssetPublic",
     "AssetScoringPublic",

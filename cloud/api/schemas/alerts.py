@@ -7,12 +7,14 @@ from typing import Any
 from pydantic import Field, computed_field
 
 from cloud.api.schemas.common import InputModel, PublicModel, UtcTime
-from cloud.domain.vocabulary import VerdictKind
+from cloud.domain.vocabulary import Priority, VerdictKind
 
 __all__ = [
     "AlertAction",
+    "AlertCommentCreate",
     "AlertEventPublic",
     "AlertPublic",
+    "AlertWorkOrderCreate",
     "VerdictCreate",
     "VerdictPublic",
 ]
@@ -77,6 +79,24 @@ class VerdictCreate(InputModel):
 
     verdict: VerdictKind
     note: str = Field(default="", max_length=2000, pattern=r"^[^\x00]*$")
+    corrected_failure_mode: str | None = Field(
+        default=None,
+        pattern=r"^[a-z][a-z0-9_]{0,63}$",
+        description="the failure mode found instead of the alert's, e.g. bearing_inner_race",
+    )
+
+
+class AlertCommentCreate(InputModel):
+    """A note in the alert's history."""
+
+    text: str = Field(min_length=1, max_length=2000, pattern=r"^[^\x00]*\S[^\x00]*$")
+
+
+class AlertWorkOrderCreate(InputModel):
+    """A work order opened by hand from an alert."""
+
+    priority: Priority
+    note: str = Field(default="", max_length=2000, pattern=r"^[^\x00]*$")
 
 
 class VerdictPublic(PublicModel):
@@ -88,6 +108,7 @@ class VerdictPublic(PublicModel):
     asset_id: str
     failure_mode: str
     verdict: str
+    corrected_failure_mode: str | None
     model: str | None
     model_version: str | None
     actor: str

@@ -25,7 +25,9 @@ from cloud.domain.vocabulary import (
 __all__ = [
     "FEATURE_PATTERN",
     "MAX_TELEMETRY_PAGE",
+    "AlertExportQuery",
     "AlertQuery",
+    "AssetExportQuery",
     "AssetQuery",
     "CustomerQuery",
     "DeadLetterQuery",
@@ -34,10 +36,12 @@ __all__ = [
     "KpiQuery",
     "PageQuery",
     "QueryModel",
+    "SearchQuery",
     "SiteQuery",
     "TelemetryCountQuery",
     "TelemetryQuery",
     "VerdictQuery",
+    "WorkOrderExportQuery",
     "WorkOrderQuery",
 ]
 
@@ -174,3 +178,58 @@ class TelemetryQuery(QueryModel):
         pattern=r"^[A-Za-z0-9_\-]+$",
         description="where the page starts: the `next_cursor` of the previous page",
     )
+
+
+# -- list exports and search: the filters of cloud.domain.listing, as typed query models ---
+# A calendar day as text (checked as a date by cloud.domain.listing.parse_query): pydantic's
+# lax date parsing would also take numbers such as 0 (the epoch).
+Day = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$", max_length=10)]
+
+class _ListExportQuery(QueryModel):
+    """Date range (UTC days, both inclusive) and sort key (`-key` descending)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, populate_by_name=True)
+
+    from_: Day | None = Field(None, alias="from", description="first day, e.g. 2026-03-01")
+    to: Day | None = Field(None, description="last day, inclusive")
+    sort: Annotated[str, Field(max_length=40, pattern=r"^-?[a-z_]+$")] | None = None
+
+
+class AlertExportQuery(_ListExportQuery):
+    """GET /export/alerts.csv: each filter may repeat (`?state=open&state=acknowledged`)."""
+
+    state: list[AlertState] = Field(default_factory=list, max_length=20)
+    severity: list[Severity] = Field(default_factory=list, max_length=20)
+    asset: list[Name] = Field(default_factory=list, max_length=20)
+    failure_mode: list[Name] = Field(default_factory=list, max_length=20)
+    customer: list[Name] = Field(default_factory=list, max_length=20)
+    tier: list[CustomerTier] = Field(default_factory=list, max_length=20)
+
+
+class WorkOrderExportQuery(_ListExportQuery):
+    """GET /export/work-orders.csv: each filter may repeat."""
+
+    state: list[WorkOrderState] = Field(default_factory=list, max_length=20)
+    priority: list[Priority] = Field(default_factory=list, max_length=20)
+    asset: list[Name] = Field(default_factory=list, max_length=20)
+    failure_mode: list[Name] = Field(default_factory=list, max_length=20)
+    source: list[WorkOrderSource] = Field(default_factory=list, max_length=20)
+    customer: list[Name] = Field(default_factory=list, max_length=20)
+    tier: list[CustomerTier] = Field(default_factory=list, max_length=20)
+
+
+class AssetExportQuery(QueryModel):
+    """GET /export/assets.csv: each filter may repeat."""
+
+    kind: list[AssetKind] = Field(default_factory=list, max_length=20)
+    customer: list[Name] = Field(default_factory=list, max_length=20)
+    tier: list[CustomerTier] = Field(default_factory=list, max_length=20)
+    gateway: list[Name] = Field(default_factory=list, max_length=20)
+    sort: Annotated[str, Field(max_length=40, pattern=r"^-?[a-z_]+$")] | None = None
+
+
+class SearchQuery(QueryModel):
+    """GET /search and /export/search.csv: the words to find (all of them must match)."""
+
+    q: str = Field(min_length=1, max_length=200, pattern=r"^[^\x00]*$")
+    limit: int = Field(20, ge=1, le=1000, description="hits per kind")
