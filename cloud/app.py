@@ -32,8 +32,8 @@ if TYPE_CHECKING:
     from cloud.api import ApiContext
     from cloud.domain.deadletters import DbDeadLetterStore
     from cloud.ingest import IngestConfig, IngestionWorker, IngestStats
-    from cloud.metrics import MetricsExporter
     from cloud.mail import EmailDispatcher
+    from cloud.metrics import MetricsExporter
     from cloud.pipeline import GatewayCommands, ScoringPipeline
     from cloud.webhooks import WebhookDispatcher
     from ironwatch.wire import GatewayStatus, WaveformSnapshot

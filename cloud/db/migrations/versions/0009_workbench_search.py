@@ -1,7 +1,7 @@
 """verdict failure-mode correction; trigram indexes for search
 
 Revision ID: 0009
-Revises: 0005
+Revises: 0007
 Create Date: 2026-11-27 20:40:00+00:00
 """
 
