@@ -111,6 +111,11 @@ class CloudSettings(BaseSettings):
     commissioning_records: int = Field(
         default=30, ge=1, description="records per asset/point used as the healthy baseline"
     )
+    running_hours_max_gap_s: float = Field(
+        default=600.0, gt=0, le=86400.0,
+        description="longest capture-time gap between two running records that still "
+        "counts as running hours; a longer silence earns nothing",
+    )
     fleet_file: Path | None = Field(
         default=None, description="TOML with [[gateways]] and [[assets]] seeded at start-up"
     )

@@ -50,9 +50,11 @@ __all__ = [
     "Escalation",
     "Gateway",
     "GatewayEvent",
+    "MaintenanceDue",
     "MaintenancePlan",
     "NotificationRecipient",
     "PhysicsJson",
+    "RunningHoursAdjustment",
     "Site",
     "UtcDateTime",
     "Verdict",
@@ -202,6 +204,16 @@ class Asset(Base):
     # Fallback tier of an asset without a site; a site's customer's tier wins (`tier`).
     customer_tier: Mapped[str] = mapped_column(String(16), default="standard")
     running_hours: Mapped[float] = mapped_column(Float, default=0.0)
+    # Running hours from telemetry (cloud.domain.hour_meter): the capture time accounted
+    # up to, whether the machine ran then, and the recent rate in hours per day.
+    running_hours_at: Mapped[datetime | None]
+    running_hours_running: Mapped[bool] = mapped_column(
+        default=False, server_default=text("false")
+    )
+    running_hours_per_day: Mapped[float | None] = mapped_column(Float)
+    # Velocity (mm/s RMS) above which a record without a speed means running; None: a
+    # quarter of the ISO 10816-3 zone A/B boundary of the asset's class.
+    idle_velocity_mms: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(default=_now)
     updated_at: Mapped[datetime] = mapped_column(default=_now, onupdate=_now)
 
@@ -473,15 +485,25 @@ class Escalation(Base):
 
 
 class MaintenancePlan(Base):
-    """A running-hours reminder: every `interval_hours` of operation, a P3 work order."""
+    """Preventive maintenance every `interval_hours` of operation and/or `interval_days`,
+    whichever comes first, for one asset or for every asset of a kind."""
 
     __tablename__ = "maintenance_plans"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"), index=True)
+    # Exactly one of asset_id / asset_kind is set (checked by cloud.domain.reminders).
+    asset_id: Mapped[str | None] = mapped_column(
+        ForeignKey("assets.id", ondelete="CASCADE"), index=True
+    )
+    asset_kind: Mapped[str | None] = mapped_column(String(16))
     name: Mapped[str] = mapped_column(String(200))
     task: Mapped[str] = mapped_column(String(64), default="scheduled_service")
-    interval_hours: Mapped[float] = mapped_column(Float)
+    interval_hours: Mapped[float | None] = mapped_column(Float)
+    interval_days: Mapped[float | None] = mapped_column(Float)
+    priority: Mapped[str] = mapped_column(String(2), default="P3", server_default="P3")
+    # Copied onto each work order the plan opens (instead of the catalogue's).
+    tasks: Mapped[list[Any]] = mapped_column(default=list, server_default=text("'[]'"))
+    parts: Mapped[list[Any]] = mapped_column(default=list, server_default=text("'[]'"))
     last_done_hours: Mapped[float] = mapped_column(Float, default=0.0)
     last_work_order_id: Mapped[int | None] = mapped_column(
         ForeignKey("work_orders.id", ondelete="SET NULL")
@@ -695,3 +717,46 @@ class EmailDelivery(Base):
     last_attempt_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class MaintenanceDue(Base):
+    """A due point of a plan on an asset that opened a work order; `seq` counts them.
+
+    Unique per (plan, asset, seq): two processes checking the plans at once cannot both
+    open the same due point's work order.
+    """
+
+    __tablename__ = "maintenance_dues"
+    __table_args__ = (
+        UniqueConstraint("plan_id", "asset_id", "seq", name="uq_maintenance_dues_point"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    plan_id: Mapped[int] = mapped_column(
+        ForeignKey("maintenance_plans.id", ondelete="CASCADE"), index=True
+    )
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    # What fell due: "hours" or "calendar"; the next due point counts from these two.
+    reason: Mapped[str] = mapped_column(String(16))
+    base_hours: Mapped[float] = mapped_column(Float)
+    base_at: Mapped[datetime]
+    hours_at_open: Mapped[float] = mapped_column(Float)
+    opened_at: Mapped[datetime]
+    work_order_id: Mapped[int | None] = mapped_column(
+        ForeignKey("work_orders.id", ondelete="SET NULL")
+    )
+
+
+class RunningHoursAdjustment(Base):
+    """A running-hours correction typed in by a person, kept as the asset's history."""
+
+    __tablename__ = "running_hours_adjustments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime]
+    hours: Mapped[float] = mapped_column(Float)
+    total_after: Mapped[float] = mapped_column(Float)
+    actor: Mapped[str] = mapped_column(String(100))
+    note: Mapped[str] = mapped_column(Text, default="")

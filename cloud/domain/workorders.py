@@ -7,6 +7,7 @@ Every change is a WorkOrderEvent and a webhook delivery in the same transaction.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -137,8 +138,13 @@ def create_work_order(
     rul_low_h: float | None = None,
     policy: ServiceLevelPolicy | None = None,
     catalogue: FailureModeCatalogue | None = None,
+    actions: Sequence[str] | None = None,
+    parts: Sequence[str] | None = None,
 ) -> WorkOrder:
-    """Create a work order with deadlines and catalogue content; ConflictError on an open twin."""
+    """Create a work order with deadlines and catalogue content; ConflictError on an open twin.
+
+    `actions` / `parts`, when given, replace the catalogue's (a maintenance plan's own).
+    """
     now = require_utc(now)
     policy = policy or DEFAULT_POLICY
     catalogue = catalogue or default_catalogue()
@@ -161,8 +167,8 @@ def create_work_order(
         priority=priority,
         priority_reason=priority_reason,
         state="open",
-        suggested_actions=list(entry.actions),
-        spare_parts=list(entry.spare_parts),
+        suggested_actions=list(entry.actions if actions is None else actions),
+        spare_parts=list(entry.spare_parts if parts is None else parts),
         created_at=now,
         updated_at=now,
         created_by=actor,

@@ -31,6 +31,7 @@ from cloud import metrics
 from cloud.db.models import OPEN_ALERT_STATES, Alert, Asset, Verdict, WorkOrder
 from cloud.domain.alerts import clear_condition, upsert_alert
 from cloud.domain.catalogue import FailureModeCatalogue
+from cloud.domain.hour_meter import HourMeterReport, record_running_hours
 from cloud.domain.policy import ServiceLevelPolicy
 from cloud.domain.workorders import open_from_alert
 from cloud.pipeline._alert_rule import PersistenceRule, rolling_counts
@@ -138,6 +139,7 @@ class RoundReport:
     verdicts_applied: int = 0
     verdicts_expired: int = 0
     protection_alerts: list[int] = field(default_factory=list)
+    running_hours: HourMeterReport = field(default_factory=HourMeterReport)
     # Assets whose rows went through the round, and those whose round was skipped.
     scored_assets: set[str] = field(default_factory=set)
     failed_assets: set[str] = field(default_factory=set)
@@ -240,6 +242,16 @@ class ScoringPipeline:
                 if keys_scored:
                     self._act(session, keys_scored, now, report)
                 self._protect(session, batch, now, report)
+                try:  # running hours: their own savepoint, never the round's alerts
+                    with session.begin_nested():
+                        report.running_hours = record_running_hours(
+                            session, asset_ids=batch.asset_ids, ts_s=batch.ts_s,
+                            speed_rpm=batch.column("speed_rpm"),
+                            velocity_rms_mms=batch.column(HEALTH_INDICATOR),
+                            max_gap_s=self.settings.running_hours_max_gap_s,
+                        )
+                except Exception:
+                    log.exception("running hours not accounted this round")
                 session.commit()
             if report.rows_read or report.verdicts_seen or report.verdicts_expired:
                 self.state.save(self.state_dir)
