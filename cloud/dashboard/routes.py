@@ -26,6 +26,7 @@ from cloud.dashboard._asset_charts import spectrum_view, trend_panels, velocity_
 from cloud.dashboard._ingestion import ingestion_view
 from cloud.dashboard._kit import PageKit
 from cloud.dashboard._pages_alerts import build_router as alert_pages
+from cloud.dashboard._pages_maintenance import maintenance_router
 from cloud.dashboard._pages_portal import portal_router
 from cloud.dashboard._pages_search import build_router as search_pages
 from cloud.dashboard._pages_work_orders import build_router as work_order_pages
@@ -360,4 +361,5 @@ def build_router() -> APIRouter:
         return response
 
     router.include_router(portal_router(templates))
+    router.include_router(maintenance_router(render, viewer, session_dep))
     return router

@@ -42,13 +42,7 @@ class PlannedService:
     due_at: datetime | None  # the calendar date
     expected_at: datetime | None  # the earlier of the two
     open_work_order_id: int | None
-
-    @property
-    def overdue(self) -> bool:
-        """A due point has passed and no job is open for it yet."""
-        return self.open_work_order_id is None and self.hours_left is not None and (
-            self.hours_left <= 0
-        )
+    overdue: bool  # a due point has passed and no job is open for it yet
 
     @property
     def hours_left(self) -> float | None:
@@ -117,6 +111,8 @@ def planned_services(
                 due_hours=state.due_hours, due_by_hours_at=by_hours, due_at=state.due_at,
                 expected_at=min(dates) if dates else None,
                 open_work_order_id=open_jobs.get((asset.id, plan.task)),
+                overdue=open_jobs.get((asset.id, plan.task)) is None and bool(dates)
+                and min(dates) <= now,
             ))
     far = datetime.max.replace(tzinfo=now.tzinfo)
     out.sort(key=lambda s: (s.expected_at or far, s.asset_id, s.plan_id))

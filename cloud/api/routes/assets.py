@@ -31,6 +31,7 @@ from cloud.api.schemas.queries import AssetQuery
 from cloud.db.models import Asset, Customer, Gateway, MaintenancePlan, Site
 from cloud.domain import reminders
 from cloud.domain.errors import ConflictError, InvalidInputError, NotFoundError
+from cloud.domain.hour_meter import adjust_running_hours
 from ironwatch.ids import ID_PATTERN
 
 router = APIRouter(prefix="/assets", tags=["assets"], responses=ERROR_RESPONSES)
@@ -159,12 +160,13 @@ def delete_asset(
 
 @router.post("/{asset_id}/running-hours", response_model=AssetPublic)
 def add_running_hours(
-    asset_id: AssetId, body: RunningHoursUpdate, session: SessionDep, _: AdminDep
+    asset_id: AssetId, body: RunningHoursUpdate, session: SessionDep, now: NowDep,
+    principal: AdminDep,
 ) -> AssetPublic:
-    """Add operating hours to the asset's counter (drives maintenance reminders)."""
-    return AssetPublic.model_validate(
-        reminders.add_running_hours(session, asset_id, body.add_hours)
-    )
+    """Correct the counter by hand (telemetry keeps it otherwise); kept in its history."""
+    return AssetPublic.model_validate(adjust_running_hours(
+        session, asset_id, body.add_hours, now=now, actor=principal.name, note=body.note
+    ))
 
 
 @router.get("/{asset_id}/maintenance-plans", response_model=list[MaintenancePlanPublic])
@@ -187,13 +189,17 @@ def create_plan(
     now: NowDep,
     _: ServiceDeskDep,
 ) -> MaintenancePlanPublic:
-    """A reminder every `interval_hours` of operation, counted from now's running hours."""
+    """A plan every `interval_hours` of operation and/or `interval_days`, counted from now."""
     plan = reminders.create_plan(
         session,
         asset_id=asset_id,
         interval_hours=body.interval_hours,
+        interval_days=body.interval_days,
         name=body.name,
         task=body.task,
+        priority=body.priority,
+        tasks=body.tasks,
+        parts=body.parts,
         now=now,
     )
     return MaintenancePlanPublic.model_validate(plan)

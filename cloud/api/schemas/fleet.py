@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, computed_field
+from pydantic import BaseModel, Field, computed_field, model_validator
 
 from cloud.api.schemas.common import Id, InputModel, PublicModel, UtcTime
 from cloud.api.schemas.scoring import AssetScoringPublic
-from cloud.domain.vocabulary import AssetKind, CustomerTier
+from cloud.domain.vocabulary import AssetKind, CustomerTier, Priority
 from ironwatch.physics import AssetPhysics
 
 __all__ = [
@@ -101,6 +101,7 @@ class AssetUpdate(InputModel):
         description="replaces the whole physics; null forgets it, to learn the gateway's",
     )
     customer_tier: CustomerTier | None = None
+    idle_velocity_mms: float | None = Field(default=None, gt=0, le=100)
 
 
 class PhysicsMismatch(BaseModel):
@@ -137,6 +138,16 @@ class AssetPublic(PublicModel):
     physics_reported_at: UtcTime | None
     customer_tier: str
     running_hours: float
+    running_hours_at: UtcTime | None = Field(
+        description="capture time of the last record the running hours account for"
+    )
+    running_hours_per_day: float | None = Field(
+        description="recent running hours per calendar day (a week's exponential average)"
+    )
+    idle_velocity_mms: float | None = Field(
+        description="vibration above which a record without a speed counts as running; "
+        "null: a quarter of the ISO 10816-3 zone A/B boundary"
+    )
     created_at: UtcTime
     updated_at: UtcTime
     # Filled where scoring runs in this process; null elsewhere and before its first round.
@@ -155,27 +166,55 @@ class AssetPublic(PublicModel):
 
 
 class RunningHoursUpdate(InputModel):
-    """Operating hours to add to an asset's counter."""
+    """Operating hours to add to an asset's counter, by hand; kept in its history."""
 
     add_hours: float = Field(ge=0, le=1e5)
+    note: str = Field(default="", max_length=500, pattern=r"^[^\x00]*$")
+
+
+_Line = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00]*$")]
 
 
 class MaintenancePlanCreate(InputModel):
-    """A running-hours reminder for an asset."""
+    """Maintenance of an asset every N running hours and/or every N days, whichever first."""
 
-    interval_hours: float = Field(gt=0, le=1e6)
+    interval_hours: float | None = Field(default=None, gt=0, le=1e6)
+    interval_days: float | None = Field(default=None, gt=0, le=3660)
     name: str = _Name
-    task: str = Field(default="scheduled_service", pattern=r"^[a-z][a-z0-9_]{0,63}$")
+    task: str = Field(
+        default="scheduled_service", pattern=r"^[a-z][a-z0-9_]{0,63}$",
+        description="the work order's failure mode (one open job per asset and task)",
+    )
+    priority: Priority = "P3"
+    tasks: list[_Line] = Field(
+        default_factory=list, max_length=50,
+        description="steps copied onto each work order (else the catalogue's actions)",
+    )
+    parts: list[_Line] = Field(
+        default_factory=list, max_length=50,
+        description="spare parts copied onto each work order (else the catalogue's)",
+    )
+
+    @model_validator(mode="after")
+    def _some_interval(self) -> MaintenancePlanCreate:
+        if self.interval_hours is None and self.interval_days is None:
+            raise ValueError("give interval_hours, interval_days or both")
+        return self
 
 
 class MaintenancePlanPublic(PublicModel):
     """A maintenance plan as the API shows it."""
 
     id: int
-    asset_id: str
+    asset_id: str | None = Field(description="the asset, for a plan of one asset")
+    asset_kind: str | None = Field(description="the kind, for a plan of every asset of it")
     name: str
     task: str
-    interval_hours: float
+    interval_hours: float | None
+    interval_days: float | None
+    priority: str
+    tasks: list[str]
+    parts: list[str]
     last_done_hours: float
     last_work_order_id: int | None
     active: bool
