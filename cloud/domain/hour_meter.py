@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import JSON, Table, bindparam, select, type_coerce, update
 from sqlalchemy.orm import Session
 
 from cloud.db.models import Asset, RunningHoursAdjustment
@@ -26,7 +26,7 @@ from cloud.domain.running_hours import (
     accumulate,
     is_running,
 )
-from ironwatch.physics import iso_class
+from ironwatch.physics import DEFAULT_FOUNDATION, DEFAULT_ISO_GROUP, iso_class
 from models.diagnosis import ISO_10816_3_BOUNDARIES_MMS
 
 __all__ = ["HourMeterReport", "adjust_running_hours", "idle_velocity_mms", "record_running_hours"]
@@ -52,6 +52,25 @@ def idle_velocity_mms(asset: Asset) -> float:
     return DEFAULT_IDLE_FRACTION * ISO_10816_3_BOUNDARIES_MMS[iso_class(asset.physics)][0]
 
 
+def _idle(configured: float | None, physics: dict[str, Any] | None) -> float:
+    """`idle_velocity_mms` from a row's columns; the physics JSON read for its class only."""
+    if configured is not None:
+        return configured
+    group = (physics or {}).get("iso_group") or DEFAULT_ISO_GROUP
+    foundation = (physics or {}).get("foundation") or DEFAULT_FOUNDATION
+    boundaries = ISO_10816_3_BOUNDARIES_MMS.get((group, foundation))
+    if boundaries is None:  # a class the contract does not know: judged as the default
+        boundaries = ISO_10816_3_BOUNDARIES_MMS[(DEFAULT_ISO_GROUP, DEFAULT_FOUNDATION)]
+    return DEFAULT_IDLE_FRACTION * boundaries[0]
+
+
+def _utc(at: datetime | None) -> datetime | None:
+    """Core rows skip the ORM's UTC conversion: SQLite gives naive UTC back."""
+    if at is None:
+        return None
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
 def record_running_hours(
     session: Session,
     *,
@@ -70,15 +89,17 @@ def record_running_hours(
         return HourMeterReport()
     names, index = np.unique(np.asarray(asset_ids, dtype=str), return_inverse=True)
     wanted = names.tolist()
+    table = cast(Table, Asset.__table__)
+    # Columns, not ORM objects: no physics validation, no identity map for thousands.
+    cols = (table.c.id, table.c.running_hours_at, table.c.running_hours_running,
+            table.c.running_hours_per_day, table.c.idle_velocity_mms,
+            type_coerce(table.c.physics, JSON))
     rows: dict[str, tuple[datetime | None, bool, float | None, float]] = {}
     for lo in range(0, len(wanted), _CHUNK):
-        for asset in session.scalars(
-            select(Asset).where(Asset.id.in_(wanted[lo : lo + _CHUNK]))
+        for aid, at, run, rate, idle, physics in session.execute(
+            select(*cols).where(table.c.id.in_(wanted[lo : lo + _CHUNK]))
         ):
-            rows[asset.id] = (
-                asset.running_hours_at, asset.running_hours_running,
-                asset.running_hours_per_day, idle_velocity_mms(asset),
-            )
+            rows[aid] = (_utc(at), bool(run), rate, _idle(idle, physics))
     known = np.array([n in rows for n in wanted], dtype=bool)
     nan = float("nan")
     last_ts = np.array(
@@ -98,7 +119,6 @@ def record_running_hours(
     moved = np.flatnonzero(known & (out.records_used > 0))
     if not len(moved):
         return HourMeterReport()
-    table = cast(Table, Asset.__table__)
     stmt = (
         update(table)
         .where(table.c.id == bindparam("b_id"))
@@ -122,11 +142,11 @@ def record_running_hours(
         for i in moved.tolist()
     ]
     session.connection().execute(stmt, params)
-    # Loaded Asset objects hold the old values; the next access reads the new ones.
-    for i in moved.tolist():
-        loaded = session.get(Asset, wanted[i])
-        if loaded is not None:
-            session.expire(loaded)
+    # Asset objects loaded in this session hold the old values: read them again.
+    changed = {wanted[i] for i in moved.tolist()}
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, Asset) and obj.id in changed:
+            session.expire(obj)
     return HourMeterReport(
         assets=len(moved),
         hours_added=float(out.hours_added[moved].sum()),
