@@ -8,12 +8,14 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
-from sqlalchemy import Engine, select
+from alembic import command
+from sqlalchemy import Engine, inspect, select
 from sqlalchemy.orm import Session
 
 from cloud.db import (
     Asset,
     MaintenanceDue,
+    MaintenancePlan,
     RunningHoursAdjustment,
     SessionFactory,
     WorkOrder,
@@ -21,6 +23,7 @@ from cloud.db import (
     make_session_factory,
     upgrade,
 )
+from cloud.db.migrate import alembic_config
 from cloud.domain import seed_fleet, transition
 from cloud.domain.errors import InvalidInputError
 from cloud.domain.hour_meter import adjust_running_hours, idle_velocity_mms, record_running_hours
@@ -181,3 +184,28 @@ def test_two_processes_open_a_due_point_once(factory: SessionFactory) -> None:
         assert len(session.scalars(select(MaintenanceDue)).all()) == 1
     # One of the two opened it; the other found it done (or, on SQLite, lost the lock).
     assert len(opened) == 1 and len(errors) <= 1
+
+
+def test_migration_0011_downgrades_and_upgrades_again_keeping_plans_and_hours(
+    factory: SessionFactory,
+) -> None:
+    engine: Engine = factory.kw["bind"]
+    with factory() as session:
+        create_plan(session, asset_id="pump-1", interval_hours=500, now=T0)
+        create_plan(session, asset_kind="fan", interval_days=30, now=T0)  # not expressible
+        _feed(session, "pump-1", T0.timestamp() + np.arange(0, 601, 60.0), speed=1480)
+    with engine.connect() as connection:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0005")
+        connection.commit()
+    assert "maintenance_dues" not in inspect(engine).get_table_names()
+    upgrade(engine)
+    with factory() as session:
+        (plan,) = session.scalars(select(MaintenancePlan)).all()
+        assert (plan.asset_id, plan.interval_hours, plan.priority, plan.tasks) == (
+            "pump-1", 500, "P3", [])
+        pump = session.get(Asset, "pump-1")
+        assert pump is not None
+        assert pump.running_hours == pytest.approx(600 / 3600)
+        assert pump.running_hours_at is None  # counting starts again from the next record
