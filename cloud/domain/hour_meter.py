@@ -56,8 +56,9 @@ def _idle(configured: float | None, physics: dict[str, Any] | None) -> float:
     """`idle_velocity_mms` from a row's columns; the physics JSON read for its class only."""
     if configured is not None:
         return configured
-    group = (physics or {}).get("iso_group") or DEFAULT_ISO_GROUP
-    foundation = (physics or {}).get("foundation") or DEFAULT_FOUNDATION
+    known = physics if isinstance(physics, dict) else {}
+    group = known.get("iso_group") or DEFAULT_ISO_GROUP
+    foundation = known.get("foundation") or DEFAULT_FOUNDATION
     boundaries = ISO_10816_3_BOUNDARIES_MMS.get((group, foundation))
     if boundaries is None:  # a class the contract does not know: judged as the default
         boundaries = ISO_10816_3_BOUNDARIES_MMS[(DEFAULT_ISO_GROUP, DEFAULT_FOUNDATION)]
