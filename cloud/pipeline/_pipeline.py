@@ -139,10 +139,11 @@ class RoundReport:
     verdicts_applied: int = 0
     verdicts_expired: int = 0
     protection_alerts: list[int] = field(default_factory=list)
-    running_hours: HourMeterReport = field(default_factory=HourMeterReport)
     # Assets whose rows went through the round, and those whose round was skipped.
     scored_assets: set[str] = field(default_factory=set)
     failed_assets: set[str] = field(default_factory=set)
+    # What the round's rows added to the assets' running hours.
+    running_hours: HourMeterReport = field(default_factory=HourMeterReport)
 
 
 class ScoringPipeline:
@@ -241,7 +242,6 @@ class ScoringPipeline:
             with self.session_factory() as session:
                 if keys_scored:
                     self._act(session, keys_scored, now, report)
-                self._protect(session, batch, now, report)
                 try:  # running hours: their own savepoint, never the round's alerts
                     with session.begin_nested():
                         report.running_hours = record_running_hours(
@@ -252,6 +252,7 @@ class ScoringPipeline:
                         )
                 except Exception:
                     log.exception("running hours not accounted this round")
+                self._protect(session, batch, now, report)
                 session.commit()
             if report.rows_read or report.verdicts_seen or report.verdicts_expired:
                 self.state.save(self.state_dir)
