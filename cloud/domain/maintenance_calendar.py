@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from cloud.db.models import OPEN_WORK_ORDER_STATES, Asset, MaintenancePlan, Site, WorkOrder
 from cloud.domain.clock import require_utc
-from cloud.domain.reminders import due_state, last_dues
+from cloud.domain.reminders import Covered, due_state, last_dues
 
 __all__ = ["PlannedService", "planned_services"]
 
@@ -89,10 +89,9 @@ def planned_services(
         )
     }
     out: list[PlannedService] = []
+    covered = Covered(assets)
     for plan in plans:
-        for asset in assets:
-            if plan.asset_id not in (None, asset.id) or plan.asset_kind not in (None, asset.kind):
-                continue
+        for asset in covered(plan):
             state = due_state(plan, asset, last.get((plan.id, asset.id)))
             hours_left = None if state.due_hours is None else state.due_hours - asset.running_hours
             by_hours = _estimate(now, hours_left, asset.running_hours_per_day)

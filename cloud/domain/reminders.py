@@ -29,6 +29,7 @@ from cloud.domain.vocabulary import ASSET_KINDS, PRIORITIES, Priority
 from cloud.domain.workorders import create_work_order, find_open_work_order
 
 __all__ = [
+    "Covered",
     "DueState",
     "add_running_hours",
     "check_maintenance_plans",
@@ -37,7 +38,6 @@ __all__ = [
     "due_state",
     "get_plan",
     "last_dues",
-    "plan_assets",
     "update_plan",
 ]
 
@@ -154,14 +154,20 @@ def add_running_hours(session: Session, asset_id: str, hours: float) -> Asset:
     return asset
 
 
-def plan_assets(session: Session, plan: MaintenancePlan) -> list[Asset]:
-    """The assets a plan covers: its asset, or every asset of its kind."""
-    if plan.asset_id is not None:
-        asset = session.get(Asset, plan.asset_id)
-        return [] if asset is None else [asset]
-    return list(session.scalars(
-        select(Asset).where(Asset.kind == plan.asset_kind).order_by(Asset.id)
-    ))
+class Covered:
+    """Which of a set of assets each plan covers: its asset, or every asset of its kind."""
+
+    def __init__(self, assets: Sequence[Asset]) -> None:
+        self._by_id = {a.id: a for a in assets}
+        self._by_kind: dict[str, list[Asset]] = {}
+        for asset in assets:
+            self._by_kind.setdefault(asset.kind, []).append(asset)
+
+    def __call__(self, plan: MaintenancePlan) -> list[Asset]:
+        if plan.asset_id is not None:
+            asset = self._by_id.get(plan.asset_id)
+            return [] if asset is None else [asset]
+        return self._by_kind.get(plan.asset_kind or "", [])
 
 
 @dataclass(frozen=True)
@@ -268,10 +274,9 @@ def check_maintenance_plans(
         select(Asset).where(or_(Asset.id.in_(ids), Asset.kind.in_(kinds))).order_by(Asset.id)
     )) if plans else []
     opened: list[WorkOrder] = []
+    covered = Covered(assets)
     for plan in plans:
-        for asset in assets:
-            if plan.asset_id not in (None, asset.id) or plan.asset_kind not in (None, asset.kind):
-                continue
+        for asset in covered(plan):
             state = due_state(plan, asset, last.get((plan.id, asset.id)))
             fallen = _fallen_due(plan, asset, state, now)
             if fallen is None or find_open_work_order(session, asset.id, plan.task) is not None:
