@@ -26,7 +26,7 @@ from cloud.dashboard._asset_charts import spectrum_view, trend_panels, velocity_
 from cloud.dashboard._ingestion import ingestion_view
 from cloud.dashboard._kit import PageKit
 from cloud.dashboard._pages_alerts import build_router as alert_pages
-from cloud.dashboard._pages_maintenance import maintenance_router
+from cloud.dashboard._pages_maintenance import build_router as maintenance_pages
 from cloud.dashboard._pages_portal import portal_router
 from cloud.dashboard._pages_search import build_router as search_pages
 from cloud.dashboard._pages_work_orders import build_router as work_order_pages
@@ -167,6 +167,7 @@ def build_router() -> APIRouter:
     # The pages of the engineer's workbench, each module with its own router.
     kit = PageKit(templates, viewer, session_dep, render, error_page)
     router.include_router(alert_pages(kit))
+    router.include_router(maintenance_pages(kit))
     router.include_router(work_order_pages(kit))
     router.include_router(search_pages(kit))
 
@@ -361,5 +362,4 @@ def build_router() -> APIRouter:
         return response
 
     router.include_router(portal_router(templates))
-    router.include_router(maintenance_router(render, viewer, session_dep))
     return router

@@ -3,6 +3,8 @@ Chromium on a desktop and a 390 px phone (screenshots in the test's tmp folder).
 
 from __future__ import annotations
 
+import csv
+import io
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +21,7 @@ from cloud.domain.reminders import create_plan
 from .conftest import LOCAL, DashboardClient, Fleet, make_app, seed_fleet
 from .test_browser import CHROMIUM, CHROMIUM_ARGS, free_port
 from .test_portal import add_customers
-from .test_portal_browser import PHONE, shoot
+from .test_portal_browser import PHONE, no_horizontal_overflow, shoot
 
 
 def _plans(fleet: Fleet) -> None:
@@ -56,11 +58,17 @@ def test_calendar_lists_plans_soonest_first_per_customer_and_site(fleet: Fleet) 
         html = page.text
         # The pump is due in 266 h / 20 h a day = 13.3 days; the fan in 80 days.
         assert html.index("Bearing regreasing") < html.index("Quarterly fan inspection")
-        assert "in 13.3 days" in html and "in 80 days" in html
+        assert "in 13.3 days" in html and "in 80 days" in html and "3 planned services" in html
         assert "ACME Steel · Shanghai works" in html
         assert "Bolt Foods · Bolt Berlin" in html
         only_bolt = client.get("/maintenance?customer=bolt").text
         assert "Annual motor service" in only_bolt and "Bearing regreasing" not in only_bolt
+        # The same list as CSV, filtered the same way.
+        export = client.get("/maintenance?customer=acme&format=csv")
+        assert export.headers["content-type"].startswith("text/csv")
+        table = list(csv.reader(io.StringIO(export.content.decode("utf-8-sig"))))
+        assert table[0][:3] == ["expected_at", "asset_id", "asset_name"]
+        assert [r[1] for r in table[1:]] == ["pump-01", "fan-02"]
         # The asset page shows where its running hours come from.
         assert "no telemetry counted yet" in client.get("/assets/pump-01").text
 
@@ -100,12 +108,8 @@ def test_calendar_in_chromium_fits_a_phone(
                 shoot(page, "maintenance-desktop", tmp_path)
                 phone = browser.new_page(viewport=PHONE)
                 phone.goto(base + "/maintenance", wait_until="load")
-                # The page's content fits; its wide table scrolls inside its own box.
-                overflow = phone.evaluate(
-                    "(() => { const m = document.querySelector('main');"
-                    " return m.scrollWidth - m.clientWidth; })()"
-                )
-                assert overflow <= 0, f"the calendar is {overflow} px wider than the screen"
+                # The page fits; its wide table scrolls inside its own box.
+                no_horizontal_overflow(phone)
                 box = phone.locator("table.maintenance").first.evaluate(
                     "t => t.parentElement.scrollWidth > t.parentElement.clientWidth"
                 )

@@ -197,7 +197,7 @@ def test_migration_0011_downgrades_and_upgrades_again_keeping_plans_and_hours(
     with engine.connect() as connection:
         config = alembic_config()
         config.attributes["connection"] = connection
-        command.downgrade(config, "0005")
+        command.downgrade(config, "0009")
         connection.commit()
     assert "maintenance_dues" not in inspect(engine).get_table_names()
     upgrade(engine)
