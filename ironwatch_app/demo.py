@@ -106,6 +106,18 @@ class DemoMachine:
     site_id: str | None = None  # the customer's site; the tier comes from the customer
     customer_tier: str = "key"  # only for a machine without a site
     location: str = "Hall A"
+    # With kind and speed, sets the healthy vibration and temperature (simulators.baseline)
+    # and the ISO group: 15-300 kW is group 2, above 300 kW group 1.
+    rated_power_kw: float = 55.0
+
+    def __post_init__(self) -> None:
+        from simulators.baseline import iso_group_for_power
+
+        if iso_group_for_power(self.rated_power_kw) != self.iso_group:
+            raise ValueError(
+                f"{self.machine_id}: {self.rated_power_kw} kW is ISO 10816-3 group "
+                f"{iso_group_for_power(self.rated_power_kw)}, not {self.iso_group}"
+            )
 
     @property
     def degrading(self) -> bool:
@@ -164,6 +176,7 @@ def default_machines() -> list[DemoMachine]:
             1480.0,
             seed=11,
             site_id="js-shanghai",
+            rated_power_kw=55.0,
         ),
         DemoMachine(
             "fan-02",
@@ -175,6 +188,7 @@ def default_machines() -> list[DemoMachine]:
             seed=12,
             bearing="6206",
             site_id="js-shanghai",
+            rated_power_kw=22.0,
         ),
         DemoMachine(
             "motor-03",
@@ -186,8 +200,42 @@ def default_machines() -> list[DemoMachine]:
             seed=13,
             location="Hall B",
             site_id="rf-cologne",
+            rated_power_kw=160.0,
         ),
     ]
+
+
+# At most this many alerts and work orders per machine in the progress line (newest kept).
+PROGRESS_ITEMS = 3
+
+
+def _hhmm(iso: str | None) -> str:
+    return iso[11:16] if iso and len(iso) >= 16 else "?"
+
+
+def progress_line(machines: dict[str, Any]) -> str:
+    """One line of what the cloud says now: per machine its records, and each alert and work
+    order with its current state, newest last (older ones counted)."""
+    parts = []
+    for mid, m in machines.items():
+        items: list[str] = []
+        alerts = sorted(m.get("alerts", []), key=lambda a: a["id"])
+        orders = sorted(m.get("work_orders", []), key=lambda w: w["id"])
+        for a in alerts[-PROGRESS_ITEMS:]:
+            items.append(f"alert #{a['id']} {a['failure_mode']} {a['severity']} {a['state']}")
+        if len(alerts) > PROGRESS_ITEMS:
+            items.insert(0, f"{len(alerts) - PROGRESS_ITEMS} earlier alerts")
+        shown_orders = []
+        for w in orders[-PROGRESS_ITEMS:]:
+            text = f"WO #{w['id']} {w['priority']} {w['state']}"
+            if w["state"] == "open":
+                text += f" respond by {_hhmm(w.get('respond_by'))} UTC"
+            shown_orders.append(text)
+        if len(orders) > PROGRESS_ITEMS:
+            shown_orders.insert(0, f"{len(orders) - PROGRESS_ITEMS} earlier work orders")
+        items += shown_orders
+        parts.append(f"{mid}: {m['records']} records{', ' + ', '.join(items) if items else ''}")
+    return " | ".join(parts)
 
 
 class DemoError(RuntimeError):
@@ -364,6 +412,10 @@ class DemoRun:
             m.foundation,
             "--bearing",
             m.bearing,
+            "--kind",
+            m.kind,
+            "--rated-power-kw",
+            str(m.rated_power_kw),
         ]
         if m.degrading:
             args += ["--onset-h", str(FAULT_ONSET_H), "--failure-h", str(FAILURE_H)]
@@ -482,7 +534,7 @@ class DemoRun:
         }
         self._say(
             f"dashboard: http://127.0.0.1:{self.http_port}/   "
-            f"API: http://127.0.0.1:{self.http_port}/api/v1/openapi.json (admin token in "
+            f"API docs: http://127.0.0.1:{self.http_port}/docs (admin token in "
             f"{self.workdir / 'admin-token'})"
         )
         (self.workdir / "admin-token").write_text(self.admin_token + "\n")
@@ -588,17 +640,7 @@ class DemoRun:
         except (urllib.error.URLError, OSError, KeyError, ValueError) as err:
             self._say(f"cloud not answering yet ({err})")
             return
-        parts = []
-        for mid, m in machines.items():
-            flags = []
-            if m["alerts"]:
-                a = m["alerts"][-1]
-                flags.append(f"ALERT {a['failure_mode']} {a['severity']}")
-            if m["work_orders"]:
-                w = m["work_orders"][-1]
-                flags.append(f"WO #{w['id']} {w['priority']} respond by {w['respond_by'][11:16]}")
-            parts.append(f"{mid}: {m['records']} records{', ' + ', '.join(flags) if flags else ''}")
-        self._say(" | ".join(parts))
+        self._say(progress_line(machines))
 
     def portal_view(self) -> dict[str, Any]:
         """The portal customer's id, link, and the machines its token sees over the API."""

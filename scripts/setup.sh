@@ -12,10 +12,11 @@ what="${1:-demo}"
 VENV="${VENV:-.venv}"
 PYTHON="${PYTHON:-$(command -v python3.11 || command -v python3)}"
 
+# fonts-wqy-microhei: Chinese glyphs for the dashboard's zh-CN pages in the browser tests.
 case "$what" in
   demo) debs=(mosquitto mosquitto-clients socat); extras="edge,sim,cloud" ;;
   test) debs=(mosquitto mosquitto-clients socat influxdb victoria-metrics postgresql chromium
-             prometheus)
+             prometheus fonts-wqy-microhei)
         extras="dev" ;;
   *) echo "usage: $0 demo|test" >&2; exit 2 ;;
 esac

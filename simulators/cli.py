@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 __all__ = ["register"]
 
+# simulators.baseline.MACHINE_KINDS, named here so the CLI starts without numpy.
+MACHINE_KINDS = ("motor", "pump", "fan", "spindle", "gearbox")
 FAULTS = ("none", "outer_race", "inner_race", "ball", "imbalance", "misalignment", "looseness")
 
 EXAMPLES = """\
@@ -50,6 +52,12 @@ def _add_machine_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--bearing", help="bearing name: 6205, 6206, 6309, 6312, NU216, 7310B, 22220")
     g.add_argument("--iso-group", type=int, choices=(1, 2), help="ISO 10816-3 machine group")
     g.add_argument("--foundation", choices=("rigid", "flexible"))
+    g.add_argument("--rated-power-kw", type=float, help="rated power, kW (default 15)")
+    g.add_argument("--ambient-c", type=float, help="ambient temperature, °C (default 25)")
+    g.add_argument("--kind", choices=MACHINE_KINDS,
+                   help="machine kind: its ISO group (from the rated power), healthy vibration "
+                        "and temperature rise follow from kind, power and speed, with a "
+                        "seeded spread (simulators.baseline)")
     r = p.add_argument_group("realism (each off unless the spec or a flag turns it on)")
     r.add_argument("--slip", action="store_true", default=None,
                    help="defect lines off kinematic by a factor drawn in 0.96-1.0 from the seed")
@@ -67,6 +75,7 @@ _OVERRIDES = {
     "failure_h": "failure_h", "start_age_h": "start_age_h", "time_scale": "time_scale",
     "seed": "seed", "speed_rpm": "speed_rpm", "load_pct": "load_pct",
     "iso_group": "iso_group", "foundation": "foundation",
+    "rated_power_kw": "rated_power_kw", "ambient_c": "ambient_c",
     "slip": "slip", "defect_factor": "defect_factor", "band_limited": "band_limited",
     "burst_period_s": "burst_period_s", "burst_samples": "burst_samples",
 }
@@ -75,6 +84,7 @@ _OVERRIDES = {
 def spec_from_args(args: argparse.Namespace) -> MachineSpec:
     """The machine spec: the --spec file (or defaults) with any flags given applied on top."""
     from ironwatch.errors import CliError
+    from simulators.baseline import with_baseline
     from simulators.spec import BEARINGS, MachineSpec, SpecError, load_spec
 
     try:
@@ -91,8 +101,11 @@ def spec_from_args(args: argparse.Namespace) -> MachineSpec:
         # A fault asked for on the command line with no timeline gets one that fits the spec.
         if "failure_h" not in changes and changes.get("onset_h", 0) >= spec.failure_h:
             changes["failure_h"] = changes["onset_h"] + 300.0
-        return spec.with_(**changes) if changes else spec
-    except SpecError as err:
+        spec = spec.with_(**changes) if changes else spec
+        if getattr(args, "kind", None) is not None:
+            spec = with_baseline(spec, args.kind)
+        return spec
+    except (SpecError, ValueError) as err:
         raise CliError(str(err)) from err
 
 

@@ -26,6 +26,7 @@ from pydantic import SecretStr
 
 from ironwatch import wire
 from ironwatch.mqtt import BrokerSettings, Will, build_client
+from simulators.baseline import MACHINE_KINDS, with_baseline
 from simulators.machine import Machine
 from simulators.spec import BEARINGS, FaultMode, LoadStep, MachineSpec, PointSpec
 
@@ -41,6 +42,8 @@ __all__ = [
 _log = logging.getLogger(__name__)
 
 _SPEEDS_RPM = (990.0, 1480.0, 1780.0, 2970.0, 3560.0)
+# Medium (ISO 10816-3 group 2) and large (group 1, above 300 kW) machines.
+_RATED_POWERS_KW = (5.5, 15.0, 55.0, 250.0, 400.0, 1200.0)
 _FAULTS = tuple(m for m in FaultMode if m is not FaultMode.NONE)
 _AGE_GRID = 400  # points of the per-machine velocity/accel lookup over its life
 POINT = "de_radial_h"
@@ -87,6 +90,7 @@ def make_fleet(
         raise ValueError(f"a fleet needs at least one machine, got {n}")
     rng = np.random.default_rng(seed)
     tricks = np.random.default_rng([seed, 1])
+    kinds = np.random.default_rng([seed, 2])
     bearings = sorted(BEARINGS)
     specs = []
     for i in range(n):
@@ -100,9 +104,10 @@ def make_fleet(
             speed_rpm=float(rng.choice(_SPEEDS_RPM)),
             load_pct=float(rng.uniform(40.0, 100.0)),
             bearing=BEARINGS[bearings[int(rng.integers(len(bearings)))]],
+            # Drawn to keep the stream; the ISO group follows from the rated power below.
             iso_group=int(rng.integers(1, 3)),
             foundation="rigid" if rng.random() < 0.7 else "flexible",
-            rated_power_kw=float(rng.choice((5.5, 15.0, 55.0, 250.0))),
+            rated_power_kw=float(rng.choice(_RATED_POWERS_KW)),
             ambient_c=float(rng.uniform(15.0, 35.0)),
             fault=fault,
             onset_h=onset,
@@ -110,8 +115,11 @@ def make_fleet(
             start_age_h=start,
             time_scale=time_scale,
             seed=int(rng.integers(2**31)),
-            healthy_severity=float(rng.uniform(0.35, 0.8)),
+            healthy_severity=float(rng.uniform(0.35, 0.8)),  # replaced by the baseline below
         ))
+        # Group, healthy vibration and temperature rise from kind, power and speed.
+        kind = MACHINE_KINDS[int(kinds.integers(len(MACHINE_KINDS)))]
+        specs[-1] = with_baseline(specs[-1], kind)
         if realism:
             specs[-1] = realistic(specs[-1], tricks, end_h=onset + life)
     return specs

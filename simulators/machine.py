@@ -48,7 +48,6 @@ _HF_BAND_HZ = (1000.0, 10_000.0)
 _FLOOR_BAND_HZ = (30.0, 2000.0)
 _BASE_FLOOR_RMS_MS2 = 0.04
 _THERMAL_TAU_H = 0.5
-_LOAD_HEATING_C = 30.0  # bearing temperature rise over ambient at 100 % load
 _VOLTAGE_V, _POWER_FACTOR, _EFFICIENCY = 400.0, 0.86, 0.92
 
 
@@ -429,7 +428,7 @@ class Machine:
         d = float(self.degradation.damage(age_h))
         friction = self.signature.friction_heating_c * d
         load = s.operating_point(age_h)[1]
-        return s.ambient_c + _LOAD_HEATING_C * load / 100.0 + friction
+        return s.ambient_c + s.load_heating_c * load / 100.0 + friction
 
     def scalars(self, age_h: float | None = None) -> dict[str, float]:
         """Slow quantities at an age (default: now): temperature lags its target by τ = 0.5 h."""

@@ -161,6 +161,8 @@ class MachineSpec:
     seed: int = 0
     #: Healthy velocity RMS as a fraction of the zone B/C boundary (< 1 keeps it in A/B).
     healthy_severity: float = 0.55
+    #: Bearing temperature rise over ambient at 100 % load, °C (see simulators.baseline).
+    load_heating_c: float = 30.0
     #: Structural resonance excited by bearing impacts, per machine (None: drawn from seed).
     resonance_hz: float | None = None
     # -- realism: each trick is off by default ---------------------------------------------
@@ -203,6 +205,7 @@ class MachineSpec:
             "start_age_h": self.start_age_h >= 0,
             "time_scale": self.time_scale > 0 and math.isfinite(self.time_scale),
             "healthy_severity": 0.05 <= self.healthy_severity < 1.0,
+            "load_heating_c": 0.0 <= self.load_heating_c <= 120.0,
             "resonance_hz": self.resonance_hz is None or self.resonance_hz > 100.0,
             "defect_factor": self.defect_factor is None
             or 0.8 <= self.defect_factor <= 1.2,

@@ -207,6 +207,8 @@ RULES: Mapping[str, Rule] = {
                 "fastapi", "starlette", "uvicorn", "sqlalchemy", "alembic", "influxdb_client",
                 "jinja2", "markupsafe", "httpx", "psycopg", "tenacity", "paho",
                 "numpy", "scipy", "pydantic", "pydantic_settings", "prometheus_client",
+                # the dashboard's catalogues, locale formats; the API docs' vendored assets
+                "babel", "fastapi_offline",
             }
         ),
     ),

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cloud.dashboard._labels import term
 from cloud.dashboard.auth import Viewer
 from cloud.dashboard.i18n import gettext as _
 from cloud.db.models import Alert, AlertEvent, Verdict, WorkOrder
@@ -153,7 +154,10 @@ def history_text(event: AlertEvent) -> str:
             text += f": {details['note']}"
         return text
     if event.kind == "escalated" and details.get("from"):
-        return _("from %(old)s to %(new)s") % {"old": details["from"], "new": details.get("to", "")}
+        return _("from %(old)s to %(new)s") % {
+            "old": term(details["from"]),
+            "new": term(details.get("to", "")),
+        }
     if event.kind == "resolved" and details.get("note"):
         return str(details["note"])
     return ""

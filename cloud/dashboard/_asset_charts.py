@@ -21,6 +21,8 @@ from cloud.dashboard.charts import (
     spectrum_chart,
     trend_chart,
 )
+from cloud.dashboard.i18n import N_
+from cloud.dashboard.i18n import gettext as _
 from cloud.dashboard.iso import zone_bands
 from cloud.db.models import Asset
 from cloud.telemetry import FeatureFrame, TelemetryError, TelemetryReader
@@ -43,16 +45,16 @@ __all__ = [
 
 # (panel title, unit, from zero?, [(feature, series label)]); velocity carries the ISO zones.
 TREND_PANELS: tuple[tuple[str, str, bool, tuple[tuple[str, str], ...]], ...] = (
-    ("Velocity RMS (ISO 10–1000 Hz)", "mm/s", True, (("velocity_rms_mms", "velocity"),)),
-    ("Acceleration RMS", "m/s²", True, (("accel_rms_ms2", "accel"),)),
-    ("Kurtosis", "–", False, (("kurtosis", "kurtosis"),)),
+    (N_("Velocity RMS (ISO 10–1000 Hz)"), "mm/s", True, (("velocity_rms_mms", N_("velocity")),)),
+    (N_("Acceleration RMS"), "m/s²", True, (("accel_rms_ms2", N_("accel")),)),
+    (N_("Kurtosis"), "–", False, (("kurtosis", N_("kurtosis")),)),
     (
-        "Envelope at bearing defect frequencies",
+        N_("Envelope at bearing defect frequencies"),
         "m/s²",
         True,
         (("env_bpfo_ms2", "BPFO"), ("env_bpfi_ms2", "BPFI")),
     ),
-    ("Temperature", "°C", False, (("temperature_c", "temperature"),)),
+    (N_("Temperature"), "°C", False, (("temperature_c", N_("temperature")),)),
 )
 _HARMONICS = (1, 2, 3)
 # Up to this span trends load every record; beyond it, a bounded sample (see _sampled_query).
@@ -191,18 +193,19 @@ def trend_panels(
         else:
             frame = store.query(asset_ids=[asset.id], start=start, end=end, features=features)
     except TelemetryError as err:
-        return [Panel("Trends", empty_chart("Trends", f"telemetry store unavailable: {err}"))]
+        message = _("telemetry store unavailable: %(error)s") % {"error": err}
+        return [Panel(_("Trends"), empty_chart(_("Trends"), message))]
     panels: list[Panel] = []
     for title, unit, zero_based, pairs in TREND_PANELS:
         series: list[Series] = []
         for j, (feature, label) in enumerate(pairs):
-            series.extend(_series_for(frame, feature, label, j))
+            series.extend(_series_for(frame, feature, _(label), j))
         is_velocity = pairs[0][0] == "velocity_rms_mms"
         bands = zone_bands(*iso_class(asset.physics)) if is_velocity else ()
         chart = trend_chart(
-            series, title=title, unit=unit, bands=bands, markers=onsets, zero_based=zero_based
+            series, title=_(title), unit=unit, bands=bands, markers=onsets, zero_based=zero_based
         )
-        panels.append(Panel(title, chart))
+        panels.append(Panel(_(title), chart))
     return panels
 
 
@@ -232,7 +235,7 @@ def spectrum_view(snapshot: WaveformSnapshot, asset: Asset) -> SpectrumView:
         spectrum_svg=spectrum_chart(
             freqs,
             amps,
-            title="Spectrum",
+            title=_("Spectrum"),
             unit="m/s²",
             markers=order_markers(shaft_hz),
             f_max_hz=spec_max,
@@ -240,7 +243,7 @@ def spectrum_view(snapshot: WaveformSnapshot, asset: Asset) -> SpectrumView:
         envelope_svg=spectrum_chart(
             env_freqs,
             env_amps,
-            title="Envelope spectrum",
+            title=_("Envelope spectrum"),
             unit="m/s²",
             markers=[*order_markers(shaft_hz)[:1], *defects],
             f_max_hz=env_max,
@@ -252,7 +255,7 @@ def velocity_sparkline(health: AssetHealth) -> Markup:
     """The fleet card's picture: recent velocity over the asset's ISO zones."""
     trace = health.velocity_trace
     minutes = int(LATEST_WINDOW.total_seconds() // 60)
-    title = f"Velocity RMS, last {minutes} min"
+    title = _("Velocity RMS, last %(minutes)d min") % {"minutes": minutes}
     bands = zone_bands(*iso_class(health.asset.physics))
     if trace is None:
         return sparkline(np.zeros(0), np.zeros(0), title=title, unit="mm/s", bands=bands)

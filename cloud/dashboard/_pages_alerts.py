@@ -22,6 +22,7 @@ from cloud.api.context import ApiContext
 from cloud.api.csv_response import csv_filename, list_csv_response
 from cloud.api.deps import ContextDep, NowDep, get_context
 from cloud.api.schemas.common import MAX_DB_INT
+from cloud.dashboard import zones
 from cloud.dashboard._alert_detail import alert_actions, history_text, verdict_views
 from cloud.dashboard._kit import PageKit, form_of, multi_params
 from cloud.dashboard._views import SEVERITY_ORDER, alert_row, work_order_card
@@ -82,6 +83,10 @@ def build_router(kit: PageKit) -> APIRouter:
     ) -> HTMLResponse:
         context = get_context(request)
         now = context.clock()
+        # The plant's times in the plant's zone, when its site names one.
+        plant_zone = zones.asset_zone(alert.asset)
+        if plant_zone is not None:
+            zones.use_zone(plant_zone)
         orders = session.scalars(
             select(WorkOrder).where(WorkOrder.alert_id == alert.id).order_by(WorkOrder.id)
         ).all()

@@ -18,6 +18,7 @@ from fastapi.templating import Jinja2Templates
 
 from cloud.api.deps import ContextDep, NowDep
 from cloud.api.schemas.common import MAX_DB_INT
+from cloud.dashboard import zones
 from cloud.dashboard._portal_views import portal_asset, portal_home, work_order_progress
 from cloud.dashboard.auth import PORTAL_ROLES, Viewer
 from cloud.dashboard.i18n import gettext as _
@@ -97,6 +98,7 @@ def portal_router(templates: Jinja2Templates) -> APIRouter:
         with context.session_factory() as session:
             customer = session.get(Customer, viewer.customer_id or "")
             view = portal_home(session, scope, context.telemetry, now)
+            _use_plant_zone([h.asset for h in view.machines])
             return _page(
                 request, viewer, customer, "portal.html", status=status,
                 home=view, error=error, form=form or {},
@@ -124,6 +126,7 @@ def portal_router(templates: Jinja2Templates) -> APIRouter:
                     request, viewer, customer, _("There is no machine %(id)s.") % {"id": asset_id}
                 )
             health, orders = found
+            _use_plant_zone([health.asset])
             return _page(
                 request, viewer, customer, "portal_asset.html",
                 health=health, orders=orders, site=health.asset.site, error=None, form={},
@@ -148,6 +151,7 @@ def portal_router(templates: Jinja2Templates) -> APIRouter:
                     request, viewer, customer,
                     _("There is no work order %(id)s.") % {"id": work_order_id},
                 )
+            _use_plant_zone([wo.asset])
             return _page(
                 request, viewer, customer, "portal_work_order.html",
                 w=work_order_progress(wo), description=wo.description,
@@ -237,12 +241,23 @@ def portal_router(templates: Jinja2Templates) -> APIRouter:
                         f"/portal/work-orders/{wo.id}?done=rated", status_code=303
                     )
             session.refresh(wo)
+            _use_plant_zone([wo.asset])
             return _page(
                 request, viewer, customer, "portal_work_order.html", status=422,
                 w=work_order_progress(wo), description=wo.description, notice=None, error=error,
             )
 
     return router
+
+
+def _use_plant_zone(assets: list[Any]) -> None:
+    """Show the page in the plants' zone when its machines share one (a customer with one
+    site, or one machine); else the viewer's zone stays, and every time names its zone."""
+    plant = {zones.asset_zone(a) for a in assets}
+    if len(plant) == 1:
+        zone = plant.pop()
+        if zone is not None:
+            zones.use_zone(zone)
 
 
 def _notice(done: str | None) -> str | None:

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from cloud.dashboard._labels import term
 from cloud.dashboard._views import AssetHealth, alert_row, recent_series, work_order_card
 from cloud.dashboard.i18n import gettext as _
 from cloud.dashboard.iso import iso_zone
@@ -117,7 +118,7 @@ def work_order_progress(wo: WorkOrder) -> WorkOrderProgress:
     if now_at < 0:
         # Drop the steps never reached after a detour (e.g. cancelled while open).
         timeline = [s for s in timeline if s.reached_at is not None]
-        label = _("Cancelled") if wo.state == "cancelled" else wo.state.replace("_", " ")
+        label = _("Cancelled") if wo.state == "cancelled" else term(wo.state)
         timeline.append(
             TimelineStep(wo.state, label, reached.get(wo.state), current=True, passed=True)
         )

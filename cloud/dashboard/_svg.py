@@ -9,11 +9,13 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timedelta, tzinfo
 
 import numpy as np
 import numpy.typing as npt
 from markupsafe import Markup, escape
+
+from cloud.dashboard.zones import current_zone
 
 __all__ = [
     "FloatArray",
@@ -129,16 +131,20 @@ def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     return ticks
 
 
-def time_ticks(lo_s: float, hi_s: float, count: int = 6) -> list[tuple[float, str]]:
-    """Tick positions on a UTC time axis, aligned to whole steps, with compact labels."""
+def time_ticks(
+    lo_s: float, hi_s: float, count: int = 6, zone: tzinfo | None = None
+) -> list[tuple[float, str]]:
+    """Tick positions on a time axis, aligned to whole steps of local time in `zone` (the
+    page's zone by default), with compact labels in that zone."""
     if not (math.isfinite(lo_s) and math.isfinite(hi_s)) or hi_s <= lo_s:
         return []
+    tz = zone or current_zone()
     raw = (hi_s - lo_s) / max(count, 1)
     step = next((s for s in _TIME_STEPS if s >= raw), _TIME_STEPS[-1])
-    first = math.ceil(lo_s / step) * step
-    spans_days = (
-        datetime.fromtimestamp(lo_s, UTC).date() != datetime.fromtimestamp(hi_s, UTC).date()
-    )
+    # Align in local time: a +05:30 zone gets ticks on its own whole hours.
+    offset = (datetime.fromtimestamp(lo_s, tz).utcoffset() or timedelta(0)).total_seconds()
+    first = math.ceil((lo_s + offset) / step) * step - offset
+    spans_days = datetime.fromtimestamp(lo_s, tz).date() != datetime.fromtimestamp(hi_s, tz).date()
     if step >= 86400:
         pattern = "%m-%d"
     elif spans_days:
@@ -150,7 +156,7 @@ def time_ticks(lo_s: float, hi_s: float, count: int = 6) -> list[tuple[float, st
     out: list[tuple[float, str]] = []
     value = float(first)
     while value <= hi_s:
-        out.append((value, datetime.fromtimestamp(value, UTC).strftime(pattern)))
+        out.append((value, datetime.fromtimestamp(value, tz).strftime(pattern)))
         value += step
     return out
 

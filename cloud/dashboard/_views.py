@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 
 import numpy as np
 import numpy.typing as npt
@@ -17,7 +17,10 @@ from sqlalchemy.orm import Session, selectinload
 
 from cloud.dashboard._format import fmt_duration
 from cloud.dashboard.evidence import Evidence, read_evidence
+from cloud.dashboard.i18n import N_
+from cloud.dashboard.i18n import gettext as _
 from cloud.dashboard.iso import iso_zone
+from cloud.dashboard.zones import asset_zone
 from cloud.db.models import (
     OPEN_ALERT_STATES,
     OPEN_WORK_ORDER_STATES,
@@ -46,10 +49,10 @@ __all__ = [
 FloatArray = npt.NDArray[np.float64]
 SEVERITY_ORDER = ("critical", "alarm", "warning", "advisory")
 BOARD_COLUMNS = (
-    ("open", "Open"),
-    ("assigned", "Assigned"),
-    ("in_progress", "In progress"),
-    ("done", "Done"),
+    ("open", N_("Open")),
+    ("assigned", N_("Assigned")),
+    ("in_progress", N_("In progress")),
+    ("done", N_("Done")),
 )
 # A gateway that has not reported for this long is shown offline even if it said "online":
 # its last will may not have reached the broker (power cut, broker restart).
@@ -75,10 +78,10 @@ class Deadline:
     def of(cls, at: datetime, now: datetime, *, met: bool = False) -> Deadline:
         left = (at - now).total_seconds()
         if met:
-            return cls(at, False, "met")
+            return cls(at, False, _("met"))
         if left < 0:
-            return cls(at, True, f"overdue by {fmt_duration(-left)}")
-        return cls(at, False, f"in {fmt_duration(left)}")
+            return cls(at, True, _("overdue by %(duration)s") % {"duration": fmt_duration(-left)})
+        return cls(at, False, _("in %(duration)s") % {"duration": fmt_duration(left)})
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,8 @@ class AlertRow:
     rul_median_h: float | None
     rul_high_h: float | None
     evidence: Evidence
+    # The plant's zone (the asset's site's), or None: the page's zone.
+    zone: tzinfo | None = None
 
 
 @dataclass(frozen=True)
@@ -123,6 +128,8 @@ class WorkOrderCard:
     suggested_actions: list[str]
     spare_parts: list[str]
     created_at: datetime | None = None
+    # The plant's zone (the asset's site's), or None: the page's zone.
+    zone: tzinfo | None = None
 
     @property
     def overdue(self) -> bool:
@@ -212,6 +219,7 @@ def alert_row(alert: Alert) -> AlertRow:
         rul_median_h=alert.rul_median_h,
         rul_high_h=alert.rul_high_h,
         evidence=evidence,
+        zone=asset_zone(alert.asset),
     )
 
 
@@ -236,6 +244,7 @@ def work_order_card(wo: WorkOrder, now: datetime) -> WorkOrderCard:
         suggested_actions=_as_list(wo.suggested_actions),
         spare_parts=_as_list(wo.spare_parts),
         created_at=wo.created_at,
+        zone=asset_zone(wo.asset),
     )
 
 

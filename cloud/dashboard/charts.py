@@ -26,6 +26,7 @@ from cloud.dashboard._svg import (
     text,
     time_ticks,
 )
+from cloud.dashboard.i18n import gettext as _
 
 __all__ = [
     "Band",
@@ -141,7 +142,7 @@ def trend_chart(
     x_range = _finite_range([s.x for s in series])
     y_range = _finite_range([s.y for s in series])
     if x_range is None or y_range is None:
-        return empty_chart(title, "no data in this period", f)
+        return empty_chart(title, _("no data in this period"), f)
     x0, x1 = x_range
     if x1 - x0 < 1.0:
         x0, x1 = x0 - 30.0, x1 + 30.0
@@ -160,8 +161,9 @@ def trend_chart(
         y1 *= 1.05  # headroom so the top of the line does not touch the frame
     xs = LinearScale(x0, x1, f.left, f.left + f.plot_w)
     ys = LinearScale(y0, y1, f.top + f.plot_h, f.top)
+    desc = _("%(title)s over time, unit %(unit)s") % {"title": title, "unit": unit}
     parts: list[Markup] = [
-        svg_open(f, title, f"{title} over time, unit {unit}", "trend"),
+        svg_open(f, title, desc, "trend"),
         Markup('<rect class="plot-bg" x="{x}" y="{y}" width="{w}" height="{h}"/>').format(
             x=f.left, y=f.top, w=f.plot_w, h=f.plot_h
         ),
@@ -243,7 +245,7 @@ def spectrum_chart(
     """An amplitude spectrum with labelled frequency markers (shaft orders, defect tones)."""
     f = frame or Frame(height=240, top=40)
     if freqs.size < 2:
-        return empty_chart(title, "no spectrum", f)
+        return empty_chart(title, _("no spectrum"), f)
     hi_hz = float(freqs[-1]) if f_max_hz is None else min(float(freqs[-1]), f_max_hz)
     keep = freqs <= hi_hz
     fx, ay = freqs[keep], amps[keep]
@@ -252,7 +254,13 @@ def spectrum_chart(
     xs = LinearScale(0.0, hi_hz, f.left, f.left + f.plot_w)
     ys = LinearScale(0.0, y1, f.top + f.plot_h, f.top)
     parts: list[Markup] = [
-        svg_open(f, title, f"{title}, 0 to {fmt_num(hi_hz)} Hz, amplitude in {unit}", "spectrum"),
+        svg_open(
+            f,
+            title,
+            _("%(title)s, 0 to %(hz)s Hz, amplitude in %(unit)s")
+            % {"title": title, "hz": fmt_num(hi_hz), "unit": unit},
+            "spectrum",
+        ),
         Markup('<rect class="plot-bg" x="{x}" y="{y}" width="{w}" height="{h}"/>').format(
             x=f.left, y=f.top, w=f.plot_w, h=f.plot_h
         ),
@@ -297,7 +305,7 @@ def rul_chart(
     """
     f = frame or Frame(height=84, top=14, bottom=30, left=16, right=24)
     if median_h is None or not math.isfinite(median_h):
-        return empty_chart("Remaining useful life", "no RUL estimate", f)
+        return empty_chart(_("Remaining useful life"), _("no RUL estimate"), f)
     lo = low_h if low_h is not None and math.isfinite(low_h) else median_h
     open_ended = high_h is None or not math.isfinite(high_h)
     x_max = max(median_h * 2.0 if open_ended else float(high_h or 0.0), median_h, 1.0) * 1.1
@@ -305,10 +313,14 @@ def rul_chart(
     xs = LinearScale(0.0, x_max, f.left, f.left + f.plot_w)
     mid = f.top + f.plot_h / 2
     bar_h = f.plot_h * 0.6
-    upper = "beyond horizon" if open_ended else f"{fmt_num(hi)} h"
-    desc = f"median {fmt_num(median_h)} h, interval {fmt_num(lo)} h to {upper}"
+    upper = _("beyond horizon") if open_ended else f"{fmt_num(hi)} h"
+    desc = _("median %(median)s h, interval %(low)s h to %(high)s") % {
+        "median": fmt_num(median_h),
+        "low": fmt_num(lo),
+        "high": upper,
+    }
     parts: list[Markup] = [
-        svg_open(f, "Remaining useful life", desc, "rul"),
+        svg_open(f, _("Remaining useful life"), desc, "rul"),
         Markup('<rect class="plot-bg" x="{x}" y="{y}" width="{w}" height="{h}"/>').format(
             x=f.left, y=f.top, w=f.plot_w, h=f.plot_h
         ),
@@ -324,8 +336,8 @@ def rul_chart(
                  y=mid - bar_h / 2, w=max(xs(hi) - xs(lo), 1.0), h=bar_h)
     )
     if open_ended:
-        parts.append(text(xs(hi) - 2, mid + bar_h / 2 + 12, "beyond horizon →", "rul-beyond",
-                          anchor="end"))
+        beyond = _("beyond horizon") + " →"
+        parts.append(text(xs(hi) - 2, mid + bar_h / 2 + 12, beyond, "rul-beyond", anchor="end"))
     parts.append(
         Markup(
             '<rect class="rul-elapsed" x="{x}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}"/>'
@@ -347,14 +359,16 @@ def score_gauge(score: float | None, threshold: float | None, *, width: int = 16
     """A small bar: anomaly score against its alarm threshold (the tick)."""
     f = Frame(width=width, height=18, left=0, right=0, top=3, bottom=3)
     if score is None or not math.isfinite(score):
-        return empty_chart("Anomaly score", "no score", f)
+        return empty_chart(_("Anomaly score"), _("no score"), f)
     limit = threshold if threshold is not None and threshold > 0 else None
     full = max(score, (limit or score) * 1.5, 1e-9)
     xs = LinearScale(0.0, full, 0.0, float(width))
     over = limit is not None and score >= limit
-    desc = f"score {fmt_num(score)}" + (f", threshold {fmt_num(limit)}" if limit else "")
+    desc = _("score %(value)s") % {"value": fmt_num(score)} + (
+        ", " + _("threshold %(value)s") % {"value": fmt_num(limit)} if limit else ""
+    )
     parts: list[Markup] = [
-        svg_open(f, "Anomaly score", desc, "gauge"),
+        svg_open(f, _("Anomaly score"), desc, "gauge"),
         Markup('<rect class="gauge-bg" x="0" y="{y}" width="{w}" height="{h}" rx="3"/>').format(
             y=f.top, w=width, h=f.plot_h
         ),
@@ -386,17 +400,20 @@ def sparkline(
     f = Frame(width=width, height=height, left=1, right=1, top=2, bottom=2)
     finite = np.isfinite(y)
     if finite.sum() < 2:
-        return Markup('<span class="muted spark-empty">no recent data</span>')
+        return Markup('<span class="muted spark-empty">{m}</span>').format(m=_("no recent data"))
     x, y = x[finite], y[finite]
     y_hi = float(y.max())
     above = [b.lo for b in bands if b.lo > y_hi]
     y1 = max(y_hi * 1.1, min(above) * 1.05 if above else 0.0, 1e-9)
     xs = LinearScale(float(x.min()), float(x.max()), f.left, f.left + f.plot_w)
     ys = LinearScale(0.0, y1, f.top + f.plot_h, f.top)
-    desc = (
-        f"{title}: latest {fmt_num(float(y[-1]))} {unit}, "
-        f"range {fmt_num(float(y.min()))} to {fmt_num(y_hi)} {unit}"
-    )
+    desc = _("%(title)s: latest %(last)s %(unit)s, range %(low)s to %(high)s %(unit)s") % {
+        "title": title,
+        "last": fmt_num(float(y[-1])),
+        "low": fmt_num(float(y.min())),
+        "high": fmt_num(y_hi),
+        "unit": unit,
+    }
     parts: list[Markup] = [svg_open(f, title, desc, "spark")]
     for band in bands:
         lo, hi = max(band.lo, 0.0), min(band.hi, y1)

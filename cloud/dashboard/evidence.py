@@ -13,6 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cloud.dashboard._labels import term
+from cloud.dashboard.i18n import gettext as _
+
 __all__ = ["Evidence", "FeatureMove", "SpectralPeak", "read_evidence"]
 
 _FEATURE_KEYS = ("features", "moved_features", "feature_moves", "contributions", "z_scores")
@@ -138,7 +141,7 @@ def _finding_peaks(d: Mapping[str, Any]) -> list[SpectralPeak]:
             for k, v in d.items()
             if str(k).startswith("ratio_") and _num(v) is not None
         ]
-        label = fault.replace("_", " ") + (f" ({', '.join(ratios)})" if ratios else "")
+        label = term(fault) + (f" ({', '.join(ratios)})" if ratios else "")
         return [SpectralPeak(label=label, freq_hz=None, spectrum=spectrum)]
     for key in sorted(k for k in d if _HARMONIC_KEY.match(str(k))):
         match = _HARMONIC_KEY.match(str(key))
@@ -146,7 +149,7 @@ def _finding_peaks(d: Mapping[str, Any]) -> list[SpectralPeak]:
         k = match.group(1)
         out.append(
             SpectralPeak(
-                label=f"{k}× {fault.replace('_', ' ')}",
+                label=f"{k}× {term(fault)}",
                 freq_hz=_num(d.get(key)),
                 amplitude=_num(d.get(f"peak_{k}x_ms2")),
                 spectrum=spectrum,
@@ -163,9 +166,13 @@ def _persistence(raw: Any) -> str | None:
     if over is None or of_last is None:
         return None
     needed = raw.get("needed")
-    return f"{over} of the last {of_last} windows over threshold" + (
-        f" ({needed} needed)" if needed is not None else ""
-    )
+    text = _("%(over)s of the last %(of_last)s windows over threshold") % {
+        "over": over,
+        "of_last": of_last,
+    }
+    if needed is not None:
+        text += " " + _("(%(needed)s needed)") % {"needed": needed}
+    return text
 
 
 def read_evidence(evidence: Mapping[str, Any] | None) -> Evidence:

@@ -21,10 +21,11 @@ from sqlalchemy.orm import Session
 
 from cloud.api.context import SnapshotRequester
 from cloud.api.deps import ContextDep, NowDep, get_context
-from cloud.dashboard import _format, i18n
+from cloud.dashboard import _format, apidocs, i18n, zones
 from cloud.dashboard._asset_charts import spectrum_view, trend_panels, velocity_sparkline
 from cloud.dashboard._ingestion import ingestion_view
 from cloud.dashboard._kit import PageKit
+from cloud.dashboard._labels import term
 from cloud.dashboard._pages_alerts import build_router as alert_pages
 from cloud.dashboard._pages_maintenance import build_router as maintenance_pages
 from cloud.dashboard._pages_portal import portal_router
@@ -41,6 +42,9 @@ from cloud.dashboard.auth import (
 )
 from cloud.dashboard.charts import TimeMarker, rul_chart, score_gauge
 from cloud.dashboard.csrf import csrf_field, require_csrf_checked
+from cloud.dashboard.i18n import gettext as _
+from cloud.dashboard.preferences import localize
+from cloud.dashboard.preferences import router as preferences_router
 from cloud.dashboard.sessions import SESSION_COOKIE, SESSION_LIFETIME, SessionStore
 from cloud.db.models import OPEN_ALERT_STATES, Alert, Asset
 from cloud.telemetry import TelemetryError, TelemetryReader
@@ -65,6 +69,12 @@ def _templates() -> Jinja2Templates:
     )
     env.globals.update(
         fmt_num=_format.fmt_num,
+        fmt_zone=_format.fmt_zone,
+        term=term,
+        asset_zone=zones.asset_zone,
+        html_lang=i18n.html_lang,
+        locales=i18n.LOCALES,
+        current_locale=i18n.current_locale,
         fmt_time=_format.fmt_time,
         fmt_ago=_format.fmt_ago,
         fmt_hours=_format.fmt_hours,
@@ -95,7 +105,11 @@ def build_router() -> APIRouter:
     """
     templates = _templates()
     # Every write on this router must have passed the CSRF middleware (cloud.dashboard.csrf).
-    router = APIRouter(include_in_schema=False, dependencies=[Depends(require_csrf_checked)])
+    # Each request speaks its viewer's language and shows times in their zone (`localize`).
+    router = APIRouter(
+        include_in_schema=False,
+        dependencies=[Depends(require_csrf_checked), Depends(localize)],
+    )
 
     def session_dep(context: ContextDep) -> Iterator[Session]:
         # Pages only read: the session is closed (rolled back), never committed.
@@ -147,6 +161,9 @@ def build_router() -> APIRouter:
         context.update(viewer=who, now=now, nav=name.removesuffix(".html"))
         return templates.TemplateResponse(request, name, context)
 
+    router.include_router(preferences_router(render, viewer))
+    router.include_router(apidocs.router(render, viewer, STATIC_PREFIX))
+
     def error_page(
         request: Request, who: Viewer | None, status: int, title: str, message: str
     ) -> HTMLResponse:
@@ -179,6 +196,14 @@ def build_router() -> APIRouter:
             headers={"Cache-Control": "max-age=300"},
         )
 
+    @router.get(f"{STATIC_PREFIX}/tz.js")
+    def zone_script() -> FileResponse:
+        return FileResponse(
+            _HERE / "static" / "tz.js",
+            media_type="text/javascript",
+            headers={"Cache-Control": "max-age=300"},
+        )
+
     @router.get("/", response_class=HTMLResponse)
     def fleet(
         request: Request, session: SessionDep, store: StoreDep, now: NowDep, who: ViewerDep
@@ -206,8 +231,16 @@ def build_router() -> APIRouter:
         health = asset_health(session, store, asset_id, now)
         if health is None:
             return error_page(
-                request, who, 404, "Asset not found", f"There is no asset {asset_id!r}."
+                request,
+                who,
+                404,
+                _("Asset not found"),
+                _("There is no asset %(id)s.") % {"id": repr(asset_id)},
             )
+        # The plant's times in the plant's zone, when its site names one.
+        plant_zone = zones.asset_zone(health.asset)
+        if plant_zone is not None:
+            zones.use_zone(plant_zone)
         hours = min(max(hours, 1), 24 * 90)
         start = now - timedelta(hours=hours)
         recent = session.scalars(
@@ -216,7 +249,9 @@ def build_router() -> APIRouter:
             .order_by(Alert.opened_at)
         ).all()
         onsets = [
-            TimeMarker(a.opened_at.timestamp(), f"#{a.id} {a.failure_mode}", f"onset {a.severity}")
+            TimeMarker(
+                a.opened_at.timestamp(), f"#{a.id} {term(a.failure_mode)}", f"onset {a.severity}"
+            )
             for a in recent
         ]
         panels = trend_panels(store, health.asset, start, now + timedelta(minutes=1), onsets)
@@ -257,27 +292,35 @@ def build_router() -> APIRouter:
                 request,
                 who,
                 403,
-                "Not allowed",
-                "Requesting a snapshot needs an engineer or admin token.",
+                _("Not allowed"),
+                _("Requesting a snapshot needs an engineer or admin token."),
             )
         if request_snapshot is None:
             return error_page(
                 request,
                 who,
                 503,
-                "No command channel",
-                "This service has no command channel to the gateways.",
+                _("No command channel"),
+                _("This service has no command channel to the gateways."),
             )
         if session.get(Asset, asset_id) is None:
             return error_page(
-                request, who, 404, "Asset not found", f"There is no asset {asset_id!r}."
+                request,
+                who,
+                404,
+                _("Asset not found"),
+                _("There is no asset %(id)s.") % {"id": repr(asset_id)},
             )
         try:
             command_id = request_snapshot(asset_id, None, who.name)
         except Exception as err:  # the broker link is down, the asset has no gateway, ...
             log.warning("snapshot request for %s failed: %s", asset_id, err)
             return error_page(
-                request, who, 503, "Snapshot not requested", f"The command could not be sent: {err}"
+                request,
+                who,
+                503,
+                _("Snapshot not requested"),
+                _("The command could not be sent: %(error)s") % {"error": err},
             )
         log.info("snapshot of %s requested by %s: %s", asset_id, who.name, command_id)
         return RedirectResponse(
@@ -334,7 +377,7 @@ def build_router() -> APIRouter:
                 "login.html",
                 {
                     "next": target,
-                    "error": "Unknown, expired or revoked token, or a gateway token.",
+                    "error": _("Unknown, expired or revoked token, or a gateway token."),
                     "viewer": None,
                     "nav": "login",
                     "now": now,

@@ -391,7 +391,8 @@ def make_app(
         request_snapshot=request_snapshot if with_snapshot else None,
     )
     context.scoring = scoring
-    app = FastAPI()
+    # As cloud/app.py builds it: /docs and /redoc are the dashboard's offline pages.
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     mount_dashboard(app, context)
     return app
 
