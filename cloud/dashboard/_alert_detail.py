@@ -65,7 +65,7 @@ def _effects(verdict: Verdict, details: dict[str, Any] | None) -> list[str]:
         else:
             out.append(_("work order WO-%(id)s closed") % {"id": verdict.work_order_id})
     if verdict.corrected_failure_mode:
-        mode = verdict.corrected_failure_mode.replace("_", " ")
+        mode = term(verdict.corrected_failure_mode)
         out.append(_("failure mode corrected to %(mode)s") % {"mode": mode})
     out.append(_("feedback recorded for the models"))
     return out
