@@ -118,6 +118,7 @@ def pages(fleet: Fleet) -> list[tuple[str, str]]:
         ("alerts", "/alerts"),
         ("assets", "/assets"),
         ("search", "/search?q=pump"),
+        ("maintenance", "/maintenance"),
         ("ingestion", "/ingestion"),
         ("login", "/login"),
         ("preferences", "/preferences"),
