@@ -108,6 +108,11 @@ class CloudSettings(BaseSettings):
     )
 
     scoring_interval_s: float = Field(default=2.0, gt=0)
+    scoring_lease_s: float = Field(
+        default=30.0, gt=0,
+        description="how long a scoring worker holds its assets without renewing (PostgreSQL);"
+        " a dead worker's assets are taken over after this long",
+    )
     commissioning_records: int = Field(
         default=30, ge=1, description="records per asset/point used as the healthy baseline"
     )

@@ -55,6 +55,10 @@ __all__ = [
     "NotificationRecipient",
     "PhysicsJson",
     "RunningHoursAdjustment",
+    "ScoringAsset",
+    "ScoringMeta",
+    "ScoringPoint",
+    "ScoringWorker",
     "Site",
     "UtcDateTime",
     "Verdict",
@@ -760,3 +764,65 @@ class RunningHoursAdjustment(Base):
     total_after: Mapped[float] = mapped_column(Float)
     actor: Mapped[str] = mapped_column(String(100))
     note: Mapped[str] = mapped_column(Text, default="")
+
+
+class ScoringAsset(Base):
+    """One asset's scoring state beyond its points, and its lease.
+
+    A scoring worker holds an asset until `lease_until_s` (epoch seconds, wall clock) and
+    renews it every round; an expired lease is taken over by another worker, which then
+    resumes from the state rows saved here and in `scoring_points`.
+    """
+
+    __tablename__ = "scoring_assets"
+
+    asset_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(100), index=True)
+    lease_until_s: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    # Failure modes with an open condition raised by scoring; verdict rows replayed on refits.
+    open_modes: Mapped[list[Any]] = mapped_column(default=list)
+    verdict_rows: Mapped[list[Any]] = mapped_column(default=list)
+    last_verdict_id: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class ScoringPoint(Base):
+    """Scoring state of one (asset, point): read cursor, commissioning baseline, persistence.
+
+    Written per round only for the points that round read; the baseline matrix (float64,
+    little-endian, one row per commissioning window) only while the point commissions.
+    """
+
+    __tablename__ = "scoring_points"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    asset_id: Mapped[str] = mapped_column(String(64), index=True)
+    cursor_s: Mapped[float | None] = mapped_column(Float)
+    commissioned_at_s: Mapped[float | None] = mapped_column(Float)
+    raised: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    onset_s: Mapped[float | None] = mapped_column(Float)
+    flags_tail: Mapped[list[Any]] = mapped_column(default=list)
+    # Capture time of the oldest row of the point's RUL feature history (rebuilt from the
+    # telemetry store after a restart or a takeover, so histories are never rewritten here).
+    trend_from_s: Mapped[float | None] = mapped_column(Float)
+    baseline_first_s: Mapped[float | None] = mapped_column(Float)
+    baseline_last_s: Mapped[float | None] = mapped_column(Float)
+    baseline_names: Mapped[list[Any]] = mapped_column(default=list)
+    baseline_rows: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class ScoringWorker(Base):
+    """A live scoring worker: the share of the fleet each worker leases follows their count."""
+
+    __tablename__ = "scoring_workers"
+
+    holder: Mapped[str] = mapped_column(String(100), primary_key=True)
+    seen_until_s: Mapped[float] = mapped_column(Float)
+
+
+class ScoringMeta(Base):
+    """Fleet-wide scoring counters (one row): the commissioning baseline version."""
+
+    __tablename__ = "scoring_meta"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    baseline_version: Mapped[int] = mapped_column(Integer, default=0)

@@ -82,3 +82,37 @@ class Batch:
         starts = np.r_[True, self.keys[1:] != self.keys[:-1]]
         start_idx = np.maximum.accumulate(np.where(starts, np.arange(len(self)), 0))
         return (np.arange(len(self)) - start_idx).astype(np.int64)
+
+    @classmethod
+    def concat(cls, batches: list[Batch]) -> Batch:
+        """Rows of several batches in one, columns the union of theirs, re-sorted by key."""
+        parts = [b for b in batches if len(b)]
+        if len(parts) == 1:
+            return parts[0]
+        if not parts:
+            return batches[0]
+        names = list(dict.fromkeys(n for b in parts for n in b.feature_names))
+        values = []
+        for b in parts:
+            block = np.full((len(b), len(names)), np.nan)
+            block[:, [names.index(n) for n in b.feature_names]] = b.values
+            values.append(block)
+        keys = np.concatenate([b.keys for b in parts])
+        ts_s = np.concatenate([b.ts_s for b in parts])
+        order = np.lexsort((ts_s, keys))
+        return cls(
+            keys=keys[order],
+            asset_ids=np.concatenate([b.asset_ids for b in parts])[order],
+            points=np.concatenate([b.points for b in parts])[order],
+            ts_s=ts_s[order],
+            values=np.vstack(values)[order],
+            feature_names=names,
+        )
+
+    def key_bounds(self) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+        """Start and end (exclusive) row of each key's run (rows are sorted by key)."""
+        if not len(self):
+            empty = np.zeros(0, dtype=np.intp)
+            return empty, empty
+        starts = np.flatnonzero(np.r_[True, self.keys[1:] != self.keys[:-1]])
+        return starts, np.r_[starts[1:], len(self)].astype(np.intp)

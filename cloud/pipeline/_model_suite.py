@@ -76,6 +76,10 @@ class AnomalyDetector(Protocol):
         conditions: ArrayLike | None = None,
     ) -> Self: ...
 
+    def refit(
+        self, X: ArrayLike, *, asset_ids: ArrayLike, conditions: ArrayLike | None = None,
+    ) -> Self: ...
+
     def score_samples(
         self, X: ArrayLike, *, asset_ids: ArrayLike | None = None,
         conditions: ArrayLike | None = None,
@@ -193,6 +197,28 @@ class ModelSuite:
             detector.fit(xf, asset_ids=keys, conditions=cond)
         self._detector = detector
 
+    def can_refit(self, feature_names: Sequence[str]) -> bool:
+        """Whether `refit` can take rows with these columns (the fitted ones, no new ones)."""
+        if self._detector is None:
+            return False
+        names = list(feature_names)
+        conditions = [c for c in CONDITION_FEATURES if c in names]
+        return conditions == self._conditions and (
+            [n for n in names if n not in conditions] == self._feature_names)
+
+    def refit(self, x: FloatArray, keys: StrArray, feature_names: Sequence[str]) -> None:
+        """Fit only these keys' baselines; every other key keeps its fitted state.
+
+        The fleet statistics (pooled baseline, scale floor, tail shape) stay those of the
+        last `fit`, so commissioning one machine costs that machine's fit, not the fleet's.
+        """
+        if self._detector is None or not self.can_refit(feature_names):
+            raise ValueError("refit needs a detector fitted on the same features")
+        xf, cond = self._split(x, list(feature_names), keys)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "All-NaN slice encountered", RuntimeWarning)
+            self._detector.refit(xf, asset_ids=keys, conditions=cond)
+
     def _split(
         self, x: FloatArray, names: Sequence[str], keys: StrArray
     ) -> tuple[FloatArray, FloatArray | None]:
@@ -206,16 +232,29 @@ class ModelSuite:
         return xf, np.where(np.isfinite(cond), cond, fill)
 
     def _condition_fill(self, keys: StrArray, cond: FloatArray) -> FloatArray:
+        """Per key and column, the median of its finite values (0 if none): one sort."""
         fill = np.zeros_like(cond)
-        unique, inverse = np.unique(keys, return_inverse=True)
-        for g in range(len(unique)):
-            rows = inverse == g
-            block = cond[rows]
-            measured = np.isfinite(block).any(axis=0)
-            med = np.zeros(block.shape[1])
-            if measured.any():
-                med[measured] = np.nanmedian(block[:, measured], axis=0)
-            fill[rows] = med
+        missing = ~np.isfinite(cond)
+        if not missing.any():
+            return fill
+        _, inverse = np.unique(keys, return_inverse=True)
+        inverse = inverse.ravel()
+        counts = np.bincount(inverse)
+        starts = np.r_[0, np.cumsum(counts)[:-1]]
+        for j in range(cond.shape[1]):
+            if not missing[:, j].any():
+                continue
+            col = cond[:, j]
+            # Rows grouped by key, each group's values ascending with NaN last.
+            order = np.lexsort((col, inverse))
+            ordered = col[order]
+            finite = np.bincount(inverse, weights=np.isfinite(col), minlength=len(counts))
+            finite = finite.astype(np.intp)
+            lo = starts + np.maximum((finite - 1) // 2, 0)
+            hi = starts + np.maximum(finite // 2, 0)
+            lo, hi = np.minimum(lo, len(col) - 1), np.minimum(hi, len(col) - 1)
+            med = np.where(finite > 0, (ordered[lo] + ordered[hi]) / 2.0, 0.0)
+            fill[:, j] = med[inverse]
         return fill
 
     def score(

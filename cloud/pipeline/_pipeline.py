@@ -38,12 +38,20 @@ from cloud.pipeline._alert_rule import PersistenceRule, rolling_counts
 from cloud.pipeline._assessment import Assessment, AssetView, KeyView
 from cloud.pipeline._batch import Batch
 from cloud.pipeline._evidence import build_evidence
+from cloud.pipeline._leases import Leases
 from cloud.pipeline._model_suite import RUL_LEAD_IN_S, ModelSuite, is_trended
 from cloud.pipeline._protection import PROTECTION_MODES
 from cloud.pipeline._protection_alerts import ProtectionRules
 from cloud.pipeline._scoring_health import ScoringHealth, ScoringStage
 from cloud.pipeline._severity import decide_severity
-from cloud.pipeline._state import PipelineState, align_columns, point_key, split_key
+from cloud.pipeline._state import (
+    KeyState,
+    PipelineState,
+    align_columns,
+    point_key,
+    split_key,
+)
+from cloud.pipeline._state_db import StateStore
 from cloud.settings import CloudSettings
 from cloud.telemetry import FeatureFrame, TimeLike
 from ironwatch.physics import AssetPhysics
@@ -64,6 +72,14 @@ SNAPSHOT_RETRY = timedelta(minutes=1)
 SNAPSHOT_WAIT = timedelta(seconds=15)
 # The newest rows of an alert, up to its verdict, handed to the detector with it.
 VERDICT_ROWS = 500
+# The round's shared query starts at most this far back (or 10 intervals); a point whose
+# cursor is older (a silent asset) is read by its own query, from its own cursor.
+LATE_WINDOW_S = 60.0
+# Assets per query of the points that are behind.
+BEHIND_CHUNK = 200
+# A full detector fit (fleet statistics included) when the commissioned points have
+# doubled since the last one; otherwise only the new points are fitted (`refit`).
+FULL_FIT_GROWTH = 2.0
 FloatArray = npt.NDArray[np.float64]
 
 
@@ -139,6 +155,15 @@ class RoundReport:
     verdicts_applied: int = 0
     verdicts_expired: int = 0
     protection_alerts: list[int] = field(default_factory=list)
+    # Points and state rows written to the database, and their payload bytes.
+    state_rows_written: int = 0
+    state_bytes_written: int = 0
+    # Points (re)fitted by the detector this round; whether that was a full fit.
+    refitted: int = 0
+    full_fit: bool = False
+    # Leases this worker took and gave up this round (always empty on SQLite).
+    assets_gained: int = 0
+    assets_lost: int = 0
     # Assets whose rows went through the round, and those whose round was skipped.
     scored_assets: set[str] = field(default_factory=set)
     failed_assets: set[str] = field(default_factory=set)
@@ -162,6 +187,7 @@ class ScoringPipeline:
         policy: ServiceLevelPolicy | None = None,
         catalogue: FailureModeCatalogue | None = None,
         request_snapshot: Callable[[str, str | None, str], str] | None = None,
+        leases: Leases | None = None,
     ) -> None:
         self.store = store
         self.session_factory = session_factory
@@ -176,7 +202,13 @@ class ScoringPipeline:
         self._snapshot_asked_at: dict[str, float] = {}
         self._waiting_since: dict[str, float] = {}
         self._last_views: dict[str, KeyView] = {}
-        self.state = PipelineState.load(self.state_dir)
+        self.state = PipelineState()
+        self.state_store = StateStore(session_factory)
+        self.leases = leases or Leases(session_factory, lease_s=settings.scoring_lease_s)
+        # Verdicts with a higher id are looked at; each asset remembers what it took.
+        self._verdict_mark = 0
+        # Commissioned points at the last full fit, and the feature names it was on.
+        self._full_fit_keys = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -185,8 +217,18 @@ class ScoringPipeline:
         # Assets whose baseline the detector could not be fitted on, with the error.
         self._unfit: dict[str, BaseException] = {}
         self.protection = ProtectionRules(settings, policy=policy, catalogue=catalogue)
-        if self.state.baseline.rows:
-            self._refit(self.clock())
+        if self.leases.all_mine:
+            # One process scores everything: resume from the database (importing the file
+            # state of an earlier version once). Workers load their assets as they lease them.
+            self.state_store.import_directory(self.state_dir)
+            self.state_store.load_into(self.state)
+            self._verdict_mark = min(
+                (self.state_store.verdict_seen(split_key(k)[0]) for k in self.state.keys),
+                default=0,
+            )
+            self._warm_raised(list(self.state.keys))
+            if self.state.baseline.rows:
+                self._refit(self.clock())
 
     # -- background loop -------------------------------------------------------------------
     def start(self) -> None:
@@ -202,6 +244,11 @@ class ScoringPipeline:
         if self._thread is not None:
             self._thread.join(timeout_s)
             self._thread = None
+        try:
+            self.leases.release()
+        except Exception as err:
+            # The leases then expire on their own; another worker takes over a bit later.
+            log.warning("giving back scoring leases failed: %s", err)
 
     def _loop(self) -> None:
         while not self._stop.wait(self.settings.scoring_interval_s):
@@ -223,6 +270,7 @@ class ScoringPipeline:
         now = now.astimezone(UTC)
         with self._lock:
             report = RoundReport(at=now)
+            self._renew_leases(now, report)
             # Verdicts first, so this round's windows are judged by the corrected threshold.
             with self.session_factory() as session:
                 self._expire_verdicts(session, now, report)
@@ -240,6 +288,13 @@ class ScoringPipeline:
                 if split_key(key)[0] in self._waiting_since:
                     keys_scored.setdefault(key, view)
             with self.session_factory() as session:
+                # Alerts, work orders and state commit together, and only for the assets
+                # whose lease this worker still holds (all of them on SQLite).
+                held = self.leases.fence(session)
+                if held is not None:
+                    keys_scored = {k: v for k, v in keys_scored.items()
+                                   if split_key(k)[0] in held}
+                    batch = batch.take(np.isin(batch.asset_ids, list(held)))
                 if keys_scored:
                     self._act(session, keys_scored, now, report)
                 try:  # running hours: their own savepoint, never the round's alerts
@@ -253,9 +308,12 @@ class ScoringPipeline:
                 except Exception:
                     log.exception("running hours not accounted this round")
                 self._protect(session, batch, now, report)
+                saved = self.state_store.save(
+                    session, self.state, (lambda _a: True) if held is None else held.__contains__
+                )
                 session.commit()
-            if report.rows_read or report.verdicts_seen or report.verdicts_expired:
-                self.state.save(self.state_dir)
+            self.state.clean()
+            report.state_rows_written, report.state_bytes_written = saved.rows, saved.bytes
             for asset_id in sorted(report.scored_assets - report.failed_assets):
                 self.health.scored(asset_id, now)
             self.health.round_completed(now)
@@ -270,109 +328,194 @@ class ScoringPipeline:
                 )
             return report
 
+    # -- leases ----------------------------------------------------------------------------
+    def _renew_leases(self, now: datetime, report: RoundReport) -> None:
+        """Renew this worker's leases; forget assets it lost, load those it gained."""
+        change = self.leases.renew()
+        if change.lost:
+            report.assets_lost = len(change.lost)
+            self.state.forget_assets(change.lost)
+            self.state_store.forget(change.lost)
+            for asset_id in change.lost:
+                self._waiting_since.pop(asset_id, None)
+                self._snapshot_asked_at.pop(asset_id, None)
+                self._unfit.pop(asset_id, None)
+            self._last_views = {k: v for k, v in self._last_views.items()
+                                if split_key(k)[0] not in change.lost}
+        if change.gained:
+            report.assets_gained = len(change.gained)
+            keys = self.state_store.load_into(self.state, change.gained)
+            self._verdict_mark = min(
+                [self._verdict_mark, *(self.state_store.verdict_seen(a) for a in change.gained)]
+            )
+            self._warm_raised(keys)
+            commissioned = {split_key(k)[0] for k in keys
+                            if self.state.keys[k].commissioned_at_s is not None}
+            if commissioned:
+                self._refit(now, report, assets=commissioned)
+
+    def _mine(self, asset_id: str) -> bool:
+        return self.leases.all_mine or asset_id in self.leases.mine
+
+    # -- reading -----------------------------------------------------------------------------
     def _read_new(self, now: datetime, report: RoundReport) -> Batch:
-        cursors = [k.cursor_s for k in self.state.keys.values() if k.cursor_s is not None]
+        """This round's new rows of every point, each point read from its own cursor.
+
+        One query reads the recent rows of the fleet; points whose cursor lies before its
+        start (an asset that was silent, a gateway that comes back with its backlog) are
+        read by asset, from their own cursors, so one silent asset costs one small query
+        instead of making every round re-read everything since it went quiet.
+        """
         floor = (now - MAX_LOOKBACK).timestamp()
-        start_s = max(min(cursors), floor) if cursors else None
+        late = max(LATE_WINDOW_S, 10.0 * self.settings.scoring_interval_s)
+        cursors = {k: ks.cursor_s for k, ks in self.state.keys.items() if ks.cursor_s is not None}
+        start_s: float | None = None
+        if cursors:
+            start_s = max(min(cursors.values()), floor, now.timestamp() - late)
         start = None if start_s is None else datetime.fromtimestamp(start_s, UTC)
-        frame = self.store.query(start=start, end=now)
+        batches = [self._query(start=start, end=now, report=report)]
+        if start_s is not None:
+            behind: dict[str, float] = {}
+            for key, cursor in cursors.items():
+                if cursor < start_s:
+                    asset_id = split_key(key)[0]
+                    behind[asset_id] = min(behind.get(asset_id, math.inf), cursor)
+            by_cursor = sorted(behind, key=behind.__getitem__)
+            for i in range(0, len(by_cursor), BEHIND_CHUNK):
+                chunk = by_cursor[i : i + BEHIND_CHUNK]
+                since = max(behind[chunk[0]], floor)
+                batches.append(self._query(
+                    asset_ids=chunk, start=datetime.fromtimestamp(since, UTC), end=start,
+                    report=report,
+                ))
+        batch = Batch.concat(batches)
+        if not self.leases.all_mine and len(batch):
+            batch = batch.take(np.isin(batch.asset_ids, list(self.leases.mine)))
+        if not len(batch):
+            return batch
+        # Each (asset, point) resumes after its own cursor.
+        unique, inverse = np.unique(batch.keys, return_inverse=True)
+        cursor_of = np.array(
+            [cursors.get(str(k), -np.inf) for k in unique.tolist()], dtype=np.float64
+        )
+        batch = batch.take(batch.ts_s > cursor_of[inverse])
+        # Advance cursors to the newest row read (rows are sorted by key, then time).
+        if len(batch):
+            starts, ends = batch.key_bounds()
+            for key, ts in zip(
+                batch.keys[starts].tolist(), batch.ts_s[ends - 1].tolist(), strict=True
+            ):
+                self.state.key(key).cursor_s = ts
+                self.state.dirty_keys.add(key)
+        return batch
+
+    def _query(
+        self, *, start: datetime | None, end: datetime | None, report: RoundReport,
+        asset_ids: list[str] | None = None,
+    ) -> Batch:
+        frame = self.store.query(asset_ids=asset_ids, start=start, end=end)
         # A stale row repeats a point's last good values while no new window came (a burst
         # sensor between bursts, a dead Modbus device): it is not a measurement, so it never
         # enters commissioning, scoring or the protection rules.
-        report.rows_stale = int(frame.stale.sum())
-        if report.rows_stale:
+        stale = int(frame.stale.sum())
+        report.rows_stale += stale
+        if stale:
             frame = frame.take(~frame.stale)
         if not len(frame):
             return Batch.build(
                 np.zeros(0, str), np.zeros(0, str), np.zeros(0), np.zeros((0, 0)), []
             )
-        batch = Batch.build(
+        return Batch.build(
             frame.asset_ids, frame.points, frame.ts_s, frame.values, list(frame.feature_names)
         )
-        # Each (asset, point) resumes after its own cursor; the shared query start is the minimum.
-        unique, inverse = np.unique(batch.keys, return_inverse=True)
-        cursor_of = np.array(
-            [self.state.key(str(k)).cursor_s or -np.inf for k in unique], dtype=np.float64
-        )
-        batch = batch.take(batch.ts_s > cursor_of[inverse])
-        # Advance cursors to the newest row read (rows are sorted by key, then time).
-        if len(batch):
-            last = np.r_[batch.keys[1:] != batch.keys[:-1], True]
-            for key, ts in zip(batch.keys[last].tolist(), batch.ts_s[last].tolist(), strict=True):
-                self.state.key(key).cursor_s = ts
-        return batch
 
     def _commission(self, batch: Batch, now: datetime, report: RoundReport) -> Batch:
         """Route each key's first `commissioning_records` rows into its baseline."""
         need = self.settings.commissioning_records
-        rank = batch.rank_in_key()
+        starts, ends = batch.key_bounds()
+        run_keys = batch.keys[starts].tolist()
         have = np.array(
             [self.state.baseline.count(k) if self.state.key(k).commissioned_at_s is None
-             else need for k in batch.keys.tolist()],
+             else need for k in run_keys],
             dtype=np.int64,
-        ) if len(batch) else np.zeros(0, dtype=np.int64)
-        to_baseline = rank + have < need
+        )
+        rank = batch.rank_in_key()
+        to_baseline = rank + np.repeat(have, ends - starts) < need
         report.rows_commissioning = int(to_baseline.sum())
         completed: list[str] = []
         if to_baseline.any():
-            base = batch.take(to_baseline)
-            for key in np.unique(base.keys).tolist():
-                mine = base.keys == key
-                rows = base.values[mine]
-                self.state.baseline.add_rows(key, base.feature_names, rows)
-                ks, ts = self.state.key(key), base.ts_s[mine]
+            for key, lo, hi, had in zip(run_keys, starts.tolist(), ends.tolist(), have.tolist(),
+                                        strict=True):
+                if had >= need:
+                    continue
+                # Rows are sorted by time within a key: its first rows fill the baseline.
+                take = min(hi - lo, need - had)
+                rows = batch.values[lo : lo + take]
+                ts = batch.ts_s[lo : lo + take]
+                self.state.baseline.add_rows(key, batch.feature_names, rows)
+                self.state.dirty_baselines.add(key)
+                ks = self.state.key(key)
                 if ks.baseline_first_s is None:
                     ks.baseline_first_s = float(ts.min())
                 ks.baseline_last_s = float(ts.max())
                 if self.state.baseline.count(key) >= need:
                     completed.append(key)
-        # Keys that completed earlier but whose fit was lost (e.g. a model error) refit too.
         for key in completed:
             self.state.key(key).commissioned_at_s = now.timestamp()
         if completed:
-            self.state.baseline.version += 1
+            self.state.baseline.version = self.state_store.bump_version()
             report.commissioned = completed
-            self._refit(now, report)
-            log.info("commissioned %s (baseline v%d)", ", ".join(completed),
-                     self.state.baseline.version)
-        commissioned = np.array(
-            [self.state.key(k).commissioned_at_s is not None for k in batch.keys.tolist()],
-            dtype=bool,
+            self._refit(now, report, assets={split_key(k)[0] for k in completed})
+            log.info("commissioned %d points (baseline v%d): %s", len(completed),
+                     self.state.baseline.version, ", ".join(completed[:10]))
+        commissioned = np.repeat(
+            np.array([self.state.key(k).commissioned_at_s is not None for k in run_keys],
+                     dtype=bool),
+            ends - starts,
         )
         return batch.take(~to_baseline & commissioned)
 
-    def _refit(self, now: datetime, report: RoundReport | None = None) -> None:
-        """Fit the detector on every commissioned key; an asset whose rows fail is left out."""
+    def _refit(
+        self, now: datetime, report: RoundReport | None = None, *, assets: set[str] | None = None
+    ) -> None:
+        """Fit the detector; an asset whose rows fail is left out (and shown).
+
+        `assets` None or a fleet grown `FULL_FIT_GROWTH`-fold since the last full fit (or
+        new features) means a full fit of every commissioned point; otherwise only the
+        points of `assets` are (re)fitted against the fleet statistics of the last full
+        fit, so commissioning one machine does not refit fifty thousand.
+        """
         keys = sorted(k for k, ks in self.state.keys.items() if ks.commissioned_at_s is not None)
         keys = [k for k in keys if self.state.baseline.count(k)]
-        self._unfit = {}
         if not keys:
+            self._unfit = {}
             return
-        try:
-            self._fit_keys(keys)
-        except Exception as fleet_err:
-            # Find the assets whose baselines make the fit fail, and fit the rest.
-            by_asset: dict[str, list[str]] = {}
-            for key in keys:
-                by_asset.setdefault(split_key(key)[0], []).append(key)
-            for asset_id, asset_keys in by_asset.items():
-                try:
-                    self._fit_keys(asset_keys)
-                except Exception as err:
-                    self._unfit[asset_id] = err
-                    self._failed(asset_id, "fit", err, now, report)
-            fit_keys = [k for k in keys if split_key(k)[0] not in self._unfit]
-            if not self._unfit:
-                raise  # no single asset to blame: the round fails as a whole
-            if fit_keys:
-                try:
-                    self._fit_keys(fit_keys)
-                except Exception:
-                    raise fleet_err from None
+        full = (
+            assets is None
+            or not self.models.can_refit(self.state.baseline.feature_names)
+            or len(keys) >= FULL_FIT_GROWTH * max(self._full_fit_keys, 1)
+        )
+        if full:
+            self._unfit = {}
+            self._fit_isolated(keys, now, report, self._fit_keys)
+            self._full_fit_keys = len(keys)
+            replay = None
+        else:
+            assert assets is not None
+            subset = [k for k in keys if split_key(k)[0] in assets]
+            for asset_id in assets:
+                self._unfit.pop(asset_id, None)
+            if subset:
+                self._fit_isolated(subset, now, report, self._refit_keys)
+            keys = subset
+            replay = assets
+        if report is not None:
+            report.refitted += len(keys)
+            report.full_fit = report.full_fit or full
         # A refit starts from the commissioning rows again: replay engineers' verdicts.
         for item in self.state.verdict_rows:
             asset_id = split_key(item["key"])[0]
-            if asset_id in self._unfit:
+            if asset_id in self._unfit or (replay is not None and asset_id not in replay):
                 continue
             rows = np.asarray(item["rows"], dtype=np.float64).reshape(len(item["rows"]), -1)
             try:
@@ -380,10 +523,42 @@ class ScoringPipeline:
             except Exception as err:
                 self._failed(asset_id, "verdict", err, now, report)
 
+    def _fit_isolated(
+        self, keys: list[str], now: datetime, report: RoundReport | None,
+        fit: Callable[[list[str]], None],
+    ) -> None:
+        """`fit(keys)`; if it raises, find the assets whose baselines fail and fit the rest."""
+        try:
+            fit(keys)
+        except Exception as fleet_err:
+            by_asset: dict[str, list[str]] = {}
+            for key in keys:
+                by_asset.setdefault(split_key(key)[0], []).append(key)
+            failed: set[str] = set()
+            for asset_id, asset_keys in by_asset.items():
+                try:
+                    fit(asset_keys)
+                except Exception as err:
+                    failed.add(asset_id)
+                    self._unfit[asset_id] = err
+                    self._failed(asset_id, "fit", err, now, report)
+            fit_keys = [k for k in keys if split_key(k)[0] not in failed]
+            if not failed:
+                raise  # no single asset to blame: the round fails as a whole
+            if fit_keys:
+                try:
+                    fit(fit_keys)
+                except Exception:
+                    raise fleet_err from None
+
     def _fit_keys(self, keys: list[str]) -> None:
         x, ids = self.state.baseline.stacked(keys)
         self.models.fit(x, ids, self.state.baseline.feature_names,
                         window_spacing_s=self._window_spacing_s(keys))
+
+    def _refit_keys(self, keys: list[str]) -> None:
+        x, ids = self.state.baseline.stacked(keys)
+        self.models.refit(x, ids, self.state.baseline.feature_names)
 
     def _window_spacing_s(self, keys: list[str]) -> float | None:
         """The fleet's median window spacing in capture time over its commissioning rows.
@@ -396,6 +571,67 @@ class ScoringPipeline:
             if (s := self.state.key(k).window_spacing_s(self.state.baseline.count(k)))
         ]
         return float(np.median(spacings)) if spacings else None
+
+    # -- histories ---------------------------------------------------------------------------
+    def _warm_raised(self, keys: list[str]) -> None:
+        """Read back the feature histories of loaded points that are raised (RUL needs them)."""
+        for key in keys:
+            ks = self.state.keys[key]
+            if ks.raised and not ks.warm and ks.cursor_s is not None:
+                self._warm(key, ks, ks.cursor_s + 1e-3)
+
+    def _warm(self, key: str, ks: KeyState, before_s: float) -> None:
+        """Complete a cold point's history from the telemetry store, up to `before_s`.
+
+        The database keeps no histories; the store has every scored row. A quiet point
+        needs only the lead-in before its newest row, a raised one everything since its
+        history began (`trend_from_s`, saved every round).
+        """
+        ks.warm = True
+        first = ks.hi_t_s[0] if ks.hi_t_s else before_s
+        longest = max((len(v) for v in ks.trend.values()), default=0)
+        if ks.hi_t_s and longest < len(ks.hi_t_s):
+            return  # the history in memory already reaches back past the lead-in
+        saved = self.state_store.trend_from(key)
+        since = first - RUL_LEAD_IN_S
+        if ks.raised and saved is not None:
+            since = min(since, saved)
+        if ks.baseline_last_s is not None:
+            since = max(since, ks.baseline_last_s + 1e-6)
+        if not since < first:
+            return
+        asset_id, point = split_key(key)
+        try:
+            frame = self.store.query(
+                asset_ids=[asset_id], point=point,
+                start=datetime.fromtimestamp(since, UTC), end=datetime.fromtimestamp(first, UTC),
+            )
+        except Exception as err:
+            log.warning("history of %s could not be read back: %s", key, err)
+            return
+        frame = frame.take(~frame.stale)
+        frame = frame.take(np.arange(max(0, len(frame) - HI_HISTORY), len(frame)))
+        if not len(frame):
+            return
+        n_old = len(frame)
+        n_new = len(ks.hi_t_s)
+        ks.hi_t_s = [*frame.ts_s.tolist(), *ks.hi_t_s][-HI_HISTORY:]
+        ks.hi = [*frame.column(HEALTH_INDICATOR).tolist(), *ks.hi][-HI_HISTORY:]
+        trend: dict[str, list[float]] = {}
+        names = {n for n in frame.feature_names if is_trended(n)} | set(ks.trend)
+        for name in names:
+            old = frame.column(name)
+            if name not in ks.trend and not np.isfinite(old).any():
+                continue
+            new = ks.trend.get(name, [math.nan] * n_new)
+            trend[name] = [*old.tolist(), *new][-len(ks.hi_t_s):]
+        if not ks.raised:
+            # As the quiet point kept it: the lead-in before its newest row only.
+            last = ks.hi_t_s[-1]
+            keep = sum(1 for t in ks.hi_t_s if t >= last - RUL_LEAD_IN_S)
+            trend = {n: v[-keep:] for n, v in trend.items()}
+        ks.trend = trend
+        log.debug("read back %d rows of history for %s", n_old, key)
 
     def _failed(
         self,
@@ -423,21 +659,20 @@ class ScoringPipeline:
         self, batch: Batch, now: datetime, report: RoundReport
     ) -> tuple[Batch, tuple[FloatArray, FloatArray, npt.NDArray[np.bool_], FloatArray]]:
         """Score the batch in one call; if that raises, drop the assets whose rows do."""
-        keep = np.ones(len(batch), dtype=bool)
-        for asset_id, err in self._unfit.items():
-            rows = batch.asset_ids == asset_id
-            if rows.any():
-                keep &= ~rows
-                self._failed(asset_id, "fit", err, now, report)
-        batch = batch.take(keep)
+        if self._unfit:
+            unfit = np.isin(batch.asset_ids, list(self._unfit))
+            for asset_id in np.unique(batch.asset_ids[unfit]).tolist():
+                self._failed(asset_id, "fit", self._unfit[asset_id], now, report)
+            batch = batch.take(~unfit)
         if not len(batch):
             return batch, self._nothing()
         try:
             return batch, self._anomaly(batch)
         except Exception:
             keep = np.ones(len(batch), dtype=bool)
-            for asset_id in np.unique(batch.asset_ids).tolist():
-                rows = batch.asset_ids == asset_id
+            assets, inverse = np.unique(batch.asset_ids, return_inverse=True)
+            for g, asset_id in enumerate(assets.tolist()):
+                rows = inverse == g
                 try:
                     self._anomaly(batch.take(rows))
                 except Exception as err:
@@ -453,7 +688,12 @@ class ScoringPipeline:
         return np.zeros((0, width)), np.zeros(0), np.zeros(0, dtype=bool), np.zeros((0, width))
 
     def _score(self, batch: Batch, now: datetime, report: RoundReport) -> dict[str, KeyView]:
-        """Score all rows in one call, update persistence per key; return per-key views."""
+        """Score all rows in one call, update persistence per key; return per-key views.
+
+        Views carry histories and commissioning rows only for assets that need assessing
+        (a raised point, an open condition, an alert waiting for its waveform): copying
+        them for every quiet point of the fleet would cost more than scoring it.
+        """
         if not self.models.fitted:
             return {}
         names = self.state.baseline.feature_names
@@ -463,47 +703,63 @@ class ScoringPipeline:
         report.rows_scored = len(batch)
         report.scored_assets.update(np.unique(batch.asset_ids).tolist())
         # The health indicator for RUL is the ISO velocity: its failure level is known.
-        health = batch.column(HEALTH_INDICATOR)
+        health = batch.column(HEALTH_INDICATOR).tolist()
+        ts_all = batch.ts_s.tolist()
         trended = {n: batch.column(n) for n in batch.feature_names if is_trended(n)}
         report.over_threshold = int(over.sum())
 
-        unique, group = np.unique(batch.keys, return_inverse=True)
-        carry = [np.asarray(self.state.key(str(k)).flags_tail, dtype=bool) for k in unique]
-        rolled = rolling_counts(group.astype(np.int64), over, carry, self.rule.n)
-        last_idx = np.r_[np.nonzero(batch.keys[1:] != batch.keys[:-1])[0], len(batch) - 1]
-        views: dict[str, KeyView] = {}
-        for g, key in enumerate(unique.tolist()):
+        starts, ends = batch.key_bounds()
+        unique = batch.keys[starts].tolist()
+        group = np.repeat(np.arange(len(unique), dtype=np.int64), ends - starts)
+        carry = [np.asarray(self.state.key(k).flags_tail, dtype=bool) for k in unique]
+        rolled = rolling_counts(group, over, carry, self.rule.n)
+        counts = rolled.last_count.tolist()
+        raised_assets: set[str] = set()
+        for g, key in enumerate(unique):
             ks = self.state.key(key)
+            self.state.dirty_keys.add(key)
             ks.flags_tail = rolled.carry[g].tolist()
-            count = int(rolled.last_count[g])
-            rows = np.nonzero(group == g)[0]
+            count = counts[g]
+            lo, hi = int(starts[g]), int(ends[g])
+            if not ks.warm and (ks.raised or count >= self.rule.k):
+                self._warm(key, ks, ts_all[lo])
             if count >= self.rule.k and not ks.raised:
                 ks.raised = True
                 # Degradation started about when the first of the persisting windows did.
-                ks.onset_s = float(batch.ts_s[rows[max(0, len(rows) - self.rule.n)]])
+                ks.onset_s = ts_all[max(lo, hi - self.rule.n)]
             elif count <= self.rule.clear_at:
                 ks.raised = False
                 ks.onset_s = None
-            ks.hi_t_s = [*ks.hi_t_s, *batch.ts_s[rows].tolist()][-HI_HISTORY:]
-            ks.hi = [*ks.hi, *health[rows].tolist()][-HI_HISTORY:]
+            ks.hi_t_s = [*ks.hi_t_s, *ts_all[lo:hi]][-HI_HISTORY:]
+            ks.hi = [*ks.hi, *health[lo:hi]][-HI_HISTORY:]
             # A quiet point keeps only the lead-in a RUL fit starts from: little state.
             ks.trend = _extend_trend(
-                ks.trend, trended, rows, _trend_rows(ks.hi_t_s, ks.raised)
+                ks.trend, trended, np.arange(lo, hi), _trend_rows(ks.hi_t_s, ks.raised)
             )
-            i = int(last_idx[g])
+            if ks.raised:
+                raised_assets.add(split_key(key)[0])
+        views: dict[str, KeyView] = {}
+        empty = np.zeros(0)
+        last_rows = (ends - 1).tolist()
+        for g, key in enumerate(unique):
+            ks = self.state.keys[key]
+            asset_id = split_key(key)[0]
+            i = last_rows[g]
+            full = (asset_id in raised_assets or bool(self.state.open_modes.get(asset_id))
+                    or asset_id in self._waiting_since)
             views[key] = KeyView(
                 key=key,
-                count=count,
+                count=counts[g],
                 raised=ks.raised,
                 score=float(scores[i]),
-                latest=dict(zip(names, x[i].tolist(), strict=True)),
-                z=dict(zip(names, z[i].tolist(), strict=True)),
-                baseline_median=self.state.baseline.median(key),
-                hi_t_s=np.asarray(ks.hi_t_s),
-                hi=np.asarray(ks.hi),
+                latest=dict(zip(names, x[i].tolist(), strict=True)) if full else {},
+                z=dict(zip(names, z[i].tolist(), strict=True)) if full else {},
+                baseline_median=self.state.baseline.median(key) if full else {},
+                hi_t_s=np.asarray(ks.hi_t_s) if full else empty,
+                hi=np.asarray(ks.hi) if full else empty,
                 onset_s=ks.onset_s,
-                trend={n: np.asarray(v) for n, v in ks.trend.items()},
-                commissioning=self.state.baseline.columns(key, list(ks.trend)),
+                trend={n: np.asarray(v) for n, v in ks.trend.items()} if full else {},
+                commissioning=self.state.baseline.columns(key, list(ks.trend)) if full else {},
             )
         return views
 
@@ -514,6 +770,14 @@ class ScoringPipeline:
         by_asset: dict[str, list[KeyView]] = {}
         for key, view in views.items():
             by_asset.setdefault(split_key(key)[0], []).append(view)
+        # Only assets with something to decide: a raised point, or an open condition that
+        # may clear. A quiet asset without one has nothing to open, update or clear.
+        by_asset = {
+            a: vs for a, vs in by_asset.items()
+            if self.state.open_modes.get(a) or any(v.raised for v in vs)
+        }
+        if not by_asset:
+            return
         assets = {
             a.id: a for a in session.scalars(select(Asset).where(Asset.id.in_(list(by_asset))))
         }
@@ -552,6 +816,7 @@ class ScoringPipeline:
                         )
                         if cleared is None or cleared.state not in OPEN_ALERT_STATES:
                             open_modes.remove(mode)
+                            self.state.touch_asset(asset_id)
                             report.cleared.append((asset_id, mode))
                 continue
             if not open_modes and assessment.needs_snapshot and self._hold_for_snapshot(
@@ -595,6 +860,7 @@ class ScoringPipeline:
             report.alerts_upserted.append(alert.id)
             if assessment.failure_mode not in open_modes:
                 open_modes.append(assessment.failure_mode)
+                self.state.touch_asset(asset_id)
             work_order = open_from_alert(
                 session, alert, now=now, policy=self.policy, catalogue=self.catalogue
             )
@@ -669,15 +935,24 @@ class ScoringPipeline:
         the detector is refitted with it, not updated on top of it. Verdicts on protection
         alerts teach the detector nothing. Returns (verdicts seen, verdicts the detector took).
         """
-        last = max(self.state.verdicts_applied, default=0)
         fresh = session.scalars(
-            select(Verdict).where(Verdict.id > last).order_by(Verdict.id)
+            select(Verdict).where(Verdict.id > self._verdict_mark).order_by(Verdict.id)
         ).all()
         applied = 0
-        refit = False
+        refit: set[str] = set()
+        seen = 0
         for verdict in fresh:
-            self.state.verdicts_applied.append(verdict.id)
+            self._verdict_mark = max(self._verdict_mark, verdict.id)
             alert = session.get(Alert, verdict.alert_id) if verdict.alert_id is not None else None
+            if alert is not None:
+                # Another worker's asset, or one this asset already took (after a takeover).
+                if not self._mine(alert.asset_id) or (
+                    verdict.id <= self.state_store.verdict_seen(alert.asset_id)
+                ):
+                    continue
+                self.state_store.note_verdict(alert.asset_id, verdict.id)
+                self.state.touch_asset(alert.asset_id)
+            seen += 1
             point = alert.evidence.get("point") if alert is not None else None
             if alert is None or not point or not self.models.fitted:
                 continue
@@ -707,7 +982,7 @@ class ScoringPipeline:
                 if verdict.verdict in ("false_alarm", "confirmed") and len(frame):
                     self.state.verdict_rows.append(entry)
                     applied += 1
-                refit = True
+                refit.add(alert.asset_id)
             elif len(frame):
                 try:
                     taken = self.models.apply_verdict(key, verdict.verdict, frame.values, names)
@@ -725,12 +1000,13 @@ class ScoringPipeline:
                 # or the windows already counted would reopen the alert at once.
                 ks = self.state.key(key)
                 ks.flags_tail, ks.raised, ks.onset_s = [], False, None
+                self.state.dirty_keys.add(key)
                 modes = self.state.open_modes.get(alert.asset_id, [])
                 if alert.failure_mode in modes:
                     modes.remove(alert.failure_mode)
         if refit:
-            self._refit(now, report)
-        return len(fresh), applied
+            self._refit(now, report, assets=refit)
+        return seen, applied
 
     def _expire_verdicts(self, session: Session, now: datetime, report: RoundReport) -> None:
         """Verdicts end with the next maintenance: work done on the machine after them."""
@@ -754,8 +1030,13 @@ class ScoringPipeline:
         ]
         expired = len(self.state.verdict_rows) - len(keep)
         if expired:
+            kept = {id(v) for v in keep}
+            gone = {split_key(str(v["key"]))[0] for v in self.state.verdict_rows
+                    if id(v) not in kept}
             self.state.verdict_rows = keep
             report.verdicts_expired = expired
+            for asset_id in gone:
+                self.state.touch_asset(asset_id)
             log.info("%d verdicts expired after maintenance; detector refitted without them",
                      expired)
-            self._refit(now, report)
+            self._refit(now, report, assets=gone)

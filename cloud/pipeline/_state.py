@@ -2,9 +2,10 @@
 
 Per (asset, point): the read cursor, the commissioning rows (its own healthy
 baseline), the tail of over-threshold flags for the persistence rule, and bounded
-feature histories for RUL. Saved atomically under `data_dir/pipeline/`
-(JSON for bookkeeping, npz for the baseline matrix), versioned, so a restart
-neither re-commissions nor re-reads old telemetry.
+feature histories for RUL. The database keeps all of it but the histories
+(`cloud.pipeline._state_db`), written per round for what changed; this module is
+the in-memory form. `PipelineState.save/load` read and write the directory format
+of earlier versions (`state.json` + npz), which a first start imports once.
 """
 
 from __future__ import annotations
@@ -56,6 +57,18 @@ class KeyState:
     #: spacing, which calibrates the detector's false-alarm budget per window.
     baseline_first_s: float | None = None
     baseline_last_s: float | None = None
+    #: Whether `hi_t_s`, `hi` and `trend` are complete. A point loaded from the database
+    #: has none (they are never written there); they are read back from the telemetry
+    #: store when its point is raised and needs them (see `ScoringPipeline`).
+    warm: bool = True
+
+    @property
+    def trend_from_s(self) -> float | None:
+        """Capture time of the oldest row of the feature history, None without one."""
+        longest = max((len(v) for v in self.trend.values()), default=0)
+        if not longest or longest > len(self.hi_t_s):
+            return None
+        return self.hi_t_s[len(self.hi_t_s) - longest]
 
     def window_spacing_s(self, rows: int) -> float | None:
         """Mean capture-time spacing of `rows` commissioning rows; None if unknown."""
@@ -104,11 +117,15 @@ class Baseline:
     feature_names: list[str] = field(default_factory=list)
     rows: dict[str, FloatArray] = field(default_factory=dict)
     version: int = 0
+    #: Per key (median, MAD) computed once after its rows changed, not every round.
+    _stats: dict[str, tuple[FloatArray, FloatArray]] = field(default_factory=dict, repr=False)
 
     def add_rows(self, key: str, names: list[str], values: FloatArray) -> None:
         """Append rows for key, widening the feature list if new names appear."""
         new = [n for n in names if n not in self.feature_names]
+        self._stats.pop(key, None)
         if new:
+            self._stats.clear()
             self.feature_names.extend(new)
             width = len(self.feature_names)
             for k, arr in self.rows.items():
@@ -118,23 +135,38 @@ class Baseline:
         old = self.rows.get(key)
         self.rows[key] = aligned if old is None else np.vstack([old, aligned])
 
+    def set_rows(self, key: str, names: list[str], values: FloatArray) -> None:
+        """Replace a key's rows (loading saved state): widen, then align to the fleet names."""
+        self.drop(key)
+        self.add_rows(key, names, values)
+
+    def drop(self, key: str) -> None:
+        self.rows.pop(key, None)
+        self._stats.pop(key, None)
+
     def count(self, key: str) -> int:
         arr = self.rows.get(key)
         return 0 if arr is None else int(arr.shape[0])
 
     def median_array(self, key: str) -> FloatArray:
         """Per-feature median of a key's baseline rows (NaN where never measured)."""
-        arr = self.rows.get(key)
-        if arr is None or not arr.shape[0]:
-            return np.full(len(self.feature_names), np.nan)
-        return _nanstat(np.nanmedian, arr)
+        return self._stat(key)[0]
 
     def mad_array(self, key: str) -> FloatArray:
         """Per-feature median absolute deviation of a key's baseline rows."""
+        return self._stat(key)[1]
+
+    def _stat(self, key: str) -> tuple[FloatArray, FloatArray]:
+        cached = self._stats.get(key)
+        if cached is not None:
+            return cached
         arr = self.rows.get(key)
         if arr is None or not arr.shape[0]:
-            return np.full(len(self.feature_names), np.nan)
-        return _nanstat(np.nanmedian, np.abs(arr - self.median_array(key)))
+            nan = np.full(len(self.feature_names), np.nan)
+            return nan, nan
+        med = _nanstat(np.nanmedian, arr)
+        stat = self._stats[key] = (med, _nanstat(np.nanmedian, np.abs(arr - med)))
+        return stat
 
     def columns(self, key: str, names: list[str]) -> dict[str, FloatArray]:
         """A key's commissioning rows of `names`, one array per feature it has."""
@@ -187,12 +219,40 @@ class PipelineState:
     verdicts_applied: list[int] = field(default_factory=list)
     # Rows engineers gave a verdict on, replayed after every refit of the detector.
     verdict_rows: list[dict[str, Any]] = field(default_factory=list)
+    #: What changed since the last save: written to the database, nothing else.
+    dirty_keys: set[str] = field(default_factory=set)
+    dirty_assets: set[str] = field(default_factory=set)
+    #: Keys whose commissioning rows changed (their baseline matrix is written too).
+    dirty_baselines: set[str] = field(default_factory=set)
 
     def key(self, key: str) -> KeyState:
         ks = self.keys.get(key)
         if ks is None:
             ks = self.keys[key] = KeyState()
         return ks
+
+    def clean(self) -> None:
+        """Everything changed so far is saved."""
+        self.dirty_keys.clear()
+        self.dirty_assets.clear()
+        self.dirty_baselines.clear()
+
+    def touch_asset(self, asset_id: str) -> None:
+        self.dirty_assets.add(asset_id)
+
+    def forget_assets(self, asset_ids: set[str]) -> None:
+        """Drop what is remembered of assets another worker now scores."""
+        for key in [k for k in self.keys if split_key(k)[0] in asset_ids]:
+            del self.keys[key]
+            self.baseline.drop(key)
+            self.dirty_keys.discard(key)
+            self.dirty_baselines.discard(key)
+        for asset_id in asset_ids:
+            self.open_modes.pop(asset_id, None)
+            self.dirty_assets.discard(asset_id)
+        self.verdict_rows = [
+            v for v in self.verdict_rows if split_key(str(v["key"]))[0] not in asset_ids
+        ]
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
@@ -227,6 +287,7 @@ class PipelineState:
 
     @classmethod
     def load(cls, directory: Path) -> PipelineState:
+        """The state an older version kept in `directory` (imported once into the database)."""
         path = directory / "state.json"
         if not path.exists():
             return cls()

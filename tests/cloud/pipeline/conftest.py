@@ -115,16 +115,23 @@ FLEET = {
 }
 
 
-@pytest.fixture
-def session_factory() -> Iterator[sessionmaker[Session]]:
+def seeded_session_factory() -> sessionmaker[Session]:
+    """A fresh in-memory database with the test fleet registered."""
     engine = make_engine("sqlite://")
     Base.metadata.create_all(engine)
     factory = make_session_factory(engine)
     with factory() as session:
         seed_fleet(session, FLEET)
         session.commit()
+    return factory
+
+
+@pytest.fixture
+def session_factory() -> Iterator[sessionmaker[Session]]:
+    factory = seeded_session_factory()
     yield factory
-    engine.dispose()
+    bind = factory.kw["bind"]
+    bind.dispose()
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from cloud.pipeline import ScoringPipeline
 from cloud.settings import CloudSettings
 from ironwatch.wire import FeatureRecord
 
-from .conftest import Fleet, MemoryStore
+from .conftest import Fleet, MemoryStore, seeded_session_factory
 
 
 def _alerts(factory: sessionmaker[Session]) -> list[Alert]:
@@ -287,8 +287,10 @@ def test_detector_is_calibrated_for_the_points_capture_time_spacing(
         for i, (gw, r) in enumerate(store.rows)
     ]
     fast_settings = settings.model_copy(update={"data_dir": settings.data_dir / "fast"})
-    fast = ScoringPipeline(fast_store, session_factory, fast_settings)
+    # Scoring state lives in the database: the second plant gets its own.
+    fast_factory = seeded_session_factory()
+    fast = ScoringPipeline(fast_store, fast_factory, fast_settings)
     fast.run_once(start + timedelta(hours=1))
     assert fast.models.window_spacing_s == 5.0
-    restarted = ScoringPipeline(fast_store, session_factory, fast_settings)
+    restarted = ScoringPipeline(fast_store, fast_factory, fast_settings)
     assert restarted.models.window_spacing_s == 5.0

@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from cloud.db import Alert, WorkOrder
 from cloud.pipeline import ScoringPipeline
 from cloud.pipeline._model_suite import ModelSuite
-from cloud.pipeline._state import PipelineState
 from cloud.settings import CloudSettings
 from ironwatch.wire import FeatureRecord, WaveformSnapshot
 
@@ -94,7 +93,8 @@ def test_a_rising_band_gives_a_rul_while_velocity_stays_flat(
     assert pump.onset_s is not None
     since_lead_in = sum(t >= pump.onset_s - 300 for t in pump.hi_t_s)
     assert len(pump.hi_t_s) > len(pump.trend[BAND]) >= since_lead_in >= 20
-    reloaded = PipelineState.load(settings.data_dir / "pipeline")
+    # A restart: state from the database, the raised point's history from the store.
+    reloaded = ScoringPipeline(store, session_factory, settings).state
     assert reloaded.keys[f"{PUMP}/de_radial"].trend == pump.trend
 
 
