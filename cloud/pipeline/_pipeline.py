@@ -380,9 +380,15 @@ class ScoringPipeline:
                 if cursor < start_s:
                     asset_id = split_key(key)[0]
                     behind[asset_id] = min(behind.get(asset_id, math.inf), cursor)
-            by_cursor = sorted(behind, key=behind.__getitem__)
-            for i in range(0, len(by_cursor), BEHIND_CHUNK):
-                chunk = by_cursor[i : i + BEHIND_CHUNK]
+            # Assets with cursors close together share a query: what one of them reads
+            # twice is at most `late` seconds of another's rows.
+            chunks: list[list[str]] = []
+            for asset_id in sorted(behind, key=behind.__getitem__):
+                if (not chunks or len(chunks[-1]) >= BEHIND_CHUNK
+                        or behind[asset_id] - behind[chunks[-1][0]] > late):
+                    chunks.append([])
+                chunks[-1].append(asset_id)
+            for chunk in chunks:
                 since = max(behind[chunk[0]], floor)
                 batches.append(self._query(
                     asset_ids=chunk, start=datetime.fromtimestamp(since, UTC), end=start,
