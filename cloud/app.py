@@ -336,8 +336,7 @@ class CloudServices:
     # -- lifecycle -------------------------------------------------------------------------
     def start(self, *, ingest: bool = True, scoring: bool = True) -> None:
         """Start the background workers; ingestion keeps retrying if the broker is down."""
-        from cloud.metrics import SOURCES, scoring_source
-        from cloud.pipeline import GatewayCommands, ModelSuite, ScoringPipeline
+        from cloud.pipeline import GatewayCommands
 
         try:
             self.serve_metrics()
@@ -364,20 +363,7 @@ class CloudServices:
             commands.start()
             self._started.append(commands)
             if scoring:
-                pipeline = ScoringPipeline(
-                    self.store,
-                    self.session_factory,
-                    self.settings,
-                    clock=self.clock,
-                    models=ModelSuite(snapshots=self.store.latest_snapshot),
-                    policy=self.policy,
-                    catalogue=self.catalogue,
-                    request_snapshot=commands.request_snapshot,
-                )
-                self.pipeline = pipeline
-                pipeline.start()
-                self._started.append(pipeline)
-                self._started.append(SOURCES.attach("scoring", scoring_source(pipeline.health)))
+                self._start_pipeline(commands)
             if ingest:
                 worker = self.ingestion_worker(ingest_config(self.settings))
                 self.ingest = worker
@@ -386,6 +372,41 @@ class CloudServices:
         except BaseException:
             self.close()
             raise
+
+    def start_scoring(self) -> ScoringPipeline:
+        """Only scoring (and the command channel it asks gateways for waveforms on): a
+        scoring worker process (`ironwatch cloud score`), which leases its assets."""
+        from cloud.pipeline import GatewayCommands
+
+        try:
+            commands = GatewayCommands(self.settings, self.session_factory, clock=self.clock)
+            self.commands = commands
+            commands.start()
+            self._started.append(commands)
+            return self._start_pipeline(commands)
+        except BaseException:
+            self.close()
+            raise
+
+    def _start_pipeline(self, commands: GatewayCommands) -> ScoringPipeline:
+        from cloud.metrics import SOURCES, scoring_source
+        from cloud.pipeline import ModelSuite, ScoringPipeline
+
+        pipeline = ScoringPipeline(
+            self.store,
+            self.session_factory,
+            self.settings,
+            clock=self.clock,
+            models=ModelSuite(snapshots=self.store.latest_snapshot),
+            policy=self.policy,
+            catalogue=self.catalogue,
+            request_snapshot=commands.request_snapshot,
+        )
+        self.pipeline = pipeline
+        pipeline.start()
+        self._started.append(pipeline)
+        self._started.append(SOURCES.attach("scoring", scoring_source(pipeline.health)))
+        return pipeline
 
     def close(self) -> None:
         """Stop workers newest first (ingestion before scoring), then close storage."""

@@ -183,6 +183,100 @@ def _ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- score ---------------------------------------------------------------------------------
+def _score(args: argparse.Namespace) -> int:
+    if args.workers < 1:
+        raise _cli_error("--workers must be at least 1")
+    if args.workers > 1:
+        return _score_supervisor(args)
+    return _score_worker(args)
+
+
+def _score_worker(args: argparse.Namespace) -> int:
+    """One scoring worker: leases its share of the fleet (PostgreSQL) and scores it."""
+    stop = threading.Event()
+    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+    _quiet_libraries()
+    from cloud.app import CloudServices
+
+    try:
+        settings = load_cli_settings(args)
+        services = CloudServices.open(settings)
+    except BaseException:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        raise
+    try:
+        pipeline = services.start_scoring()
+        log.info("scoring worker %s every %.1f s (%s)", pipeline.leases.holder,
+                 settings.scoring_interval_s,
+                 "all assets" if pipeline.leases.all_mine
+                 else f"leases of {settings.scoring_lease_s:.0f} s")
+        while not stop.wait(30.0):
+            report = pipeline.last_report
+            if report is not None:
+                log.info("scoring: %d assets held, last round %d rows, %d scored",
+                         len(pipeline.leases.mine) if not pipeline.leases.all_mine
+                         else len(report.scored_assets), report.rows_read, report.rows_scored)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        services.close()
+    return 0
+
+
+def _score_supervisor(args: argparse.Namespace) -> int:
+    """N scoring worker processes on this machine; one that dies is started again."""
+    import multiprocessing
+
+    from sqlalchemy.engine import make_url
+
+    settings = load_cli_settings(args)
+    if make_url(settings.sqlalchemy_url).get_backend_name() != "postgresql":
+        raise _cli_error(
+            "several scoring workers share the fleet through PostgreSQL leases: set "
+            "database_url to a PostgreSQL database (SQLite scores in one process)"
+        )
+    stop = threading.Event()
+    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+    context = multiprocessing.get_context("spawn")
+    one = argparse.Namespace(**{**vars(args), "workers": 1, "func": None})
+    procs: list[Any] = []
+    try:
+        for _ in range(args.workers):
+            proc = context.Process(target=_score_child, args=(one,), daemon=False)
+            proc.start()
+            procs.append(proc)
+        log.info("%d scoring workers started: pids %s", len(procs),
+                 ", ".join(str(p.pid) for p in procs))
+        while not stop.wait(1.0):
+            for i, proc in enumerate(procs):
+                if not proc.is_alive():
+                    log.error("scoring worker pid %s exited with %s; starting another",
+                              proc.pid, proc.exitcode)
+                    procs[i] = context.Process(target=_score_child, args=(one,), daemon=False)
+                    procs[i].start()
+    finally:
+        for proc in procs:
+            if proc.is_alive():
+                proc.terminate()  # SIGTERM: the worker gives its leases back
+        for proc in procs:
+            proc.join(15.0)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(5.0)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    return 0
+
+
+def _score_child(args: argparse.Namespace) -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    raise SystemExit(_score_worker(args))
+
+
 # -- migrate -------------------------------------------------------------------------------
 def _migrate(args: argparse.Namespace) -> int:
     _quiet_libraries()
@@ -350,6 +444,21 @@ def register(subparsers: Any) -> None:
         help="serve Prometheus metrics on this port (metrics_host, default 127.0.0.1)",
     )
     ingest.set_defaults(func=_ingest)
+
+    score = sub.add_parser(
+        "score",
+        help="scoring workers without API or ingestion (scale-out)",
+        description="Score the fleet in separate processes. On PostgreSQL every worker "
+        "leases a share of the assets and takes over those of a worker that stopped "
+        "renewing them; on SQLite one worker scores everything.",
+    )
+    _add_common(score)
+    _add_broker(score)
+    score.add_argument(
+        "--workers", type=int, default=1,
+        help="scoring processes on this machine (more than 1 needs PostgreSQL)",
+    )
+    score.set_defaults(func=_score)
 
     migrate = sub.add_parser("migrate", help="upgrade the database schema to the latest version")
     _add_common(migrate)

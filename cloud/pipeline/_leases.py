@@ -29,11 +29,6 @@ from cloud.db.models import ScoringAsset, ScoringWorker
 
 __all__ = ["LeaseChange", "Leases", "worker_name"]
 
-#: Leases given back per round beyond a fair share: handing over a little at a time
-#: keeps every round of the giving worker short and the fleet scored meanwhile.
-_SLACK = 1
-
-
 def worker_name() -> str:
     """A holder name unique per process: host, pid and a random suffix."""
     return f"{socket.gethostname()[:60]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -98,7 +93,7 @@ class Leases:
                 .values(lease_until_s=until)
                 .returning(ScoringAsset.asset_id)
             ))
-            if len(held) > share + _SLACK:
+            if len(held) > share:
                 give = sorted(held)[share:]
                 session.execute(
                     update(ScoringAsset)
