@@ -84,8 +84,7 @@ FloatArray = npt.NDArray[np.float64]
 
 
 def _extend_trend(
-    old: dict[str, list[float]], new: dict[str, FloatArray], rows: npt.NDArray[np.intp],
-    keep: int,
+    old: dict[str, list[float]], new: dict[str, FloatArray], rows: slice, keep: int,
 ) -> dict[str, list[float]]:
     """Append this round's rows to each feature history and keep its last `keep` rows.
 
@@ -100,17 +99,27 @@ def _extend_trend(
                 continue
             values = added.tolist()
         else:
-            values = [math.nan] * len(rows)
+            values = [math.nan] * (rows.stop - rows.start)
         out[name] = [*old.get(name, []), *values][-keep:] if keep else []
     return out
 
 
-def _trend_rows(t_s: list[float], raised: bool) -> int:
+def _trend_rows(t_s: FloatArray, raised: bool) -> int:
     """How many rows of feature history a point needs: since onset, or the lead-in only."""
-    if raised or not t_s:
+    if raised or not len(t_s):
         return len(t_s)
-    since = t_s[-1] - RUL_LEAD_IN_S
-    return sum(1 for t in t_s if t >= since)
+    # Capture times are ascending: the lead-in is a binary search away.
+    return len(t_s) - int(np.searchsorted(t_s, t_s[-1] - RUL_LEAD_IN_S, side="left"))
+
+
+def _append(history: FloatArray, new: FloatArray, keep: int) -> FloatArray:
+    """`history` then `new`, the last `keep` values: one copy, however long the history."""
+    total = len(history) + len(new)
+    if total <= keep:
+        return np.concatenate((history, new))
+    if len(new) >= keep:
+        return new[len(new) - keep :].copy()
+    return np.concatenate((history[total - keep :], new))
 
 
 def _stage_of(err: BaseException) -> ScoringStage:
@@ -222,6 +231,7 @@ class ScoringPipeline:
             # state of an earlier version once). Workers load their assets as they lease them.
             self.state_store.import_directory(self.state_dir)
             self.state_store.load_into(self.state)
+            self._read_back_commissioning()
             self._verdict_mark = min(
                 (self.state_store.verdict_seen(split_key(k)[0]) for k in self.state.keys),
                 default=0,
@@ -345,6 +355,7 @@ class ScoringPipeline:
         if change.gained:
             report.assets_gained = len(change.gained)
             keys = self.state_store.load_into(self.state, change.gained)
+            self._read_back_commissioning()
             self._verdict_mark = min(
                 [self._verdict_mark, *(self.state_store.verdict_seen(a) for a in change.gained)]
             )
@@ -515,6 +526,8 @@ class ScoringPipeline:
                 self._fit_isolated(subset, now, report, self._refit_keys)
             keys = subset
             replay = assets
+        # Baseline statistics for the evidence, computed now rather than in a round.
+        self.state.baseline.precompute(keys)
         if report is not None:
             report.refitted += len(keys)
             report.full_fit = report.full_fit or full
@@ -578,6 +591,41 @@ class ScoringPipeline:
         ]
         return float(np.median(spacings)) if spacings else None
 
+    def _read_back_commissioning(self) -> None:
+        """Baseline rows of loaded points still commissioning, from the telemetry store.
+
+        A baseline is written to the database once complete; the rows a point had
+        gathered before a restart are its rows between its first and last baseline times.
+        """
+        pending = dict(self.state_store.commissioning_reads)
+        self.state_store.commissioning_reads.clear()
+        if not pending:
+            return
+        by_asset: dict[str, list[str]] = {}
+        for key in pending:
+            by_asset.setdefault(split_key(key)[0], []).append(key)
+        assets = sorted(by_asset, key=lambda a: min(pending[k][0] for k in by_asset[a]))
+        scratch = RoundReport(at=self.clock())
+        for i in range(0, len(assets), BEHIND_CHUNK):
+            chunk = assets[i : i + BEHIND_CHUNK]
+            spans = [pending[k] for a in chunk for k in by_asset[a]]
+            batch = self._query(
+                asset_ids=chunk,
+                start=datetime.fromtimestamp(min(lo for lo, _ in spans), UTC),
+                end=datetime.fromtimestamp(max(hi for _, hi in spans) + 1e-3, UTC),
+                report=scratch,
+            )
+            starts, ends = batch.key_bounds()
+            for key, lo, hi in zip(batch.keys[starts].tolist(), starts.tolist(), ends.tolist(),
+                                   strict=True):
+                span = pending.get(key)
+                if span is None:
+                    continue
+                ts = batch.ts_s[lo:hi]
+                rows = np.flatnonzero((ts >= span[0]) & (ts <= span[1])) + lo
+                if len(rows):
+                    self.state.baseline.add_rows(key, batch.feature_names, batch.values[rows])
+
     # -- histories ---------------------------------------------------------------------------
     def _warm_raised(self, keys: list[str]) -> None:
         """Read back the feature histories of loaded points that are raised (RUL needs them)."""
@@ -594,9 +642,9 @@ class ScoringPipeline:
         history began (`trend_from_s`, saved every round).
         """
         ks.warm = True
-        first = ks.hi_t_s[0] if ks.hi_t_s else before_s
+        first = float(ks.hi_t_s[0]) if len(ks.hi_t_s) else before_s
         longest = max((len(v) for v in ks.trend.values()), default=0)
-        if ks.hi_t_s and longest < len(ks.hi_t_s):
+        if len(ks.hi_t_s) and longest < len(ks.hi_t_s):
             return  # the history in memory already reaches back past the lead-in
         saved = self.state_store.trend_from(key)
         since = first - RUL_LEAD_IN_S
@@ -621,8 +669,8 @@ class ScoringPipeline:
             return
         n_old = len(frame)
         n_new = len(ks.hi_t_s)
-        ks.hi_t_s = [*frame.ts_s.tolist(), *ks.hi_t_s][-HI_HISTORY:]
-        ks.hi = [*frame.column(HEALTH_INDICATOR).tolist(), *ks.hi][-HI_HISTORY:]
+        ks.hi_t_s = _append(frame.ts_s, ks.hi_t_s, HI_HISTORY)
+        ks.hi = _append(frame.column(HEALTH_INDICATOR), ks.hi, HI_HISTORY)
         trend: dict[str, list[float]] = {}
         names = {n for n in frame.feature_names if is_trended(n)} | set(ks.trend)
         for name in names:
@@ -633,8 +681,7 @@ class ScoringPipeline:
             trend[name] = [*old.tolist(), *new][-len(ks.hi_t_s):]
         if not ks.raised:
             # As the quiet point kept it: the lead-in before its newest row only.
-            last = ks.hi_t_s[-1]
-            keep = sum(1 for t in ks.hi_t_s if t >= last - RUL_LEAD_IN_S)
+            keep = _trend_rows(ks.hi_t_s, raised=False)
             trend = {n: v[-keep:] for n, v in trend.items()}
         ks.trend = trend
         log.debug("read back %d rows of history for %s", n_old, key)
@@ -709,7 +756,7 @@ class ScoringPipeline:
         report.rows_scored = len(batch)
         report.scored_assets.update(np.unique(batch.asset_ids).tolist())
         # The health indicator for RUL is the ISO velocity: its failure level is known.
-        health = batch.column(HEALTH_INDICATOR).tolist()
+        health = batch.column(HEALTH_INDICATOR)
         ts_all = batch.ts_s.tolist()
         trended = {n: batch.column(n) for n in batch.feature_names if is_trended(n)}
         report.over_threshold = int(over.sum())
@@ -736,11 +783,11 @@ class ScoringPipeline:
             elif count <= self.rule.clear_at:
                 ks.raised = False
                 ks.onset_s = None
-            ks.hi_t_s = [*ks.hi_t_s, *ts_all[lo:hi]][-HI_HISTORY:]
-            ks.hi = [*ks.hi, *health[lo:hi]][-HI_HISTORY:]
+            ks.hi_t_s = _append(ks.hi_t_s, batch.ts_s[lo:hi], HI_HISTORY)
+            ks.hi = _append(ks.hi, health[lo:hi], HI_HISTORY)
             # A quiet point keeps only the lead-in a RUL fit starts from: little state.
             ks.trend = _extend_trend(
-                ks.trend, trended, np.arange(lo, hi), _trend_rows(ks.hi_t_s, ks.raised)
+                ks.trend, trended, slice(lo, hi), _trend_rows(ks.hi_t_s, ks.raised)
             )
             if ks.raised:
                 raised_assets.add(split_key(key)[0])
@@ -761,8 +808,8 @@ class ScoringPipeline:
                 latest=dict(zip(names, x[i].tolist(), strict=True)) if full else {},
                 z=dict(zip(names, z[i].tolist(), strict=True)) if full else {},
                 baseline_median=self.state.baseline.median(key) if full else {},
-                hi_t_s=np.asarray(ks.hi_t_s) if full else empty,
-                hi=np.asarray(ks.hi) if full else empty,
+                hi_t_s=ks.hi_t_s if full else empty,
+                hi=ks.hi if full else empty,
                 onset_s=ks.onset_s,
                 trend={n: np.asarray(v) for n, v in ks.trend.items()} if full else {},
                 commissioning=self.state.baseline.columns(key, list(ks.trend)) if full else {},

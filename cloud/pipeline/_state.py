@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,8 +49,9 @@ class KeyState:
     flags_tail: list[bool] = field(default_factory=list)
     raised: bool = False
     onset_s: float | None = None
-    hi_t_s: list[float] = field(default_factory=list)
-    hi: list[float] = field(default_factory=list)
+    #: Capture times and health indicator of the scored rows, newest last, bounded.
+    hi_t_s: FloatArray = field(default_factory=lambda: np.zeros(0))
+    hi: FloatArray = field(default_factory=lambda: np.zeros(0))
     #: History of each level feature a RUL health indicator may be chosen from, aligned
     #: with the tail of `hi_t_s`: the lead-in while quiet, since onset while raised.
     trend: dict[str, list[float]] = field(default_factory=dict)
@@ -68,7 +70,7 @@ class KeyState:
         longest = max((len(v) for v in self.trend.values()), default=0)
         if not longest or longest > len(self.hi_t_s):
             return None
-        return self.hi_t_s[len(self.hi_t_s) - longest]
+        return float(self.hi_t_s[len(self.hi_t_s) - longest])
 
     def window_spacing_s(self, rows: int) -> float | None:
         """Mean capture-time spacing of `rows` commissioning rows; None if unknown."""
@@ -84,8 +86,8 @@ class KeyState:
             "flags_tail": self.flags_tail,
             "raised": self.raised,
             "onset_s": self.onset_s,
-            "hi_t_s": self.hi_t_s,
-            "hi": self.hi,
+            "hi_t_s": self.hi_t_s.tolist(),
+            "hi": self.hi.tolist(),
             "trend": self.trend,
             "baseline_first_s": self.baseline_first_s,
             "baseline_last_s": self.baseline_last_s,
@@ -99,8 +101,8 @@ class KeyState:
             flags_tail=[bool(x) for x in data.get("flags_tail", [])],
             raised=bool(data.get("raised", False)),
             onset_s=data.get("onset_s"),
-            hi_t_s=[float(x) for x in data.get("hi_t_s", [])],
-            hi=[float(x) for x in data.get("hi", [])],
+            hi_t_s=np.asarray(data.get("hi_t_s", []), dtype=np.float64),
+            hi=np.asarray(data.get("hi", []), dtype=np.float64),
             trend={
                 str(name): [float(x) for x in values]
                 for name, values in dict(data.get("trend", {})).items()
@@ -155,6 +157,25 @@ class Baseline:
     def mad_array(self, key: str) -> FloatArray:
         """Per-feature median absolute deviation of a key's baseline rows."""
         return self._stat(key)[1]
+
+    def precompute(self, keys: list[str]) -> None:
+        """Median and MAD of these keys' rows in a few vectorised calls (at fit time), so
+        no round computes one; keys with as many rows share one call."""
+        by_rows: dict[int, list[str]] = {}
+        for key in keys:
+            arr = self.rows.get(key)
+            if arr is not None and arr.shape[0] and key not in self._stats:
+                by_rows.setdefault(arr.shape[0], []).append(key)
+        width = len(self.feature_names)
+        for group in by_rows.values():
+            stack = np.stack([self.rows[k][:, :width] for k in group])  # (K, n, F)
+            with warnings.catch_warnings():
+                # A feature a point never reports is all NaN: its median is NaN, as wanted.
+                warnings.simplefilter("ignore", RuntimeWarning)
+                med = np.nanmedian(stack, axis=1)
+                mad = np.nanmedian(np.abs(stack - med[:, None, :]), axis=1)
+            for i, key in enumerate(group):
+                self._stats[key] = (med[i], mad[i])
 
     def _stat(self, key: str) -> tuple[FloatArray, FloatArray]:
         cached = self._stats.get(key)

@@ -15,10 +15,10 @@ import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
-from sqlalchemy import Connection, Insert, select, update
+from sqlalchemy import Connection, Insert, Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -94,6 +94,9 @@ class StateStore:
         self._trend_from: dict[str, float | None] = {}
         #: Highest verdict id each asset has taken.
         self._verdict_seen: dict[str, int] = {}
+        #: Loaded points part-way through commissioning: (first, last) capture time of the
+        #: rows their baseline holds so far, to be read back from the telemetry store.
+        self.commissioning_reads: dict[str, tuple[float, float]] = {}
 
     # -- loading -------------------------------------------------------------------------
     def is_empty(self) -> bool:
@@ -103,7 +106,9 @@ class StateStore:
     def load_into(self, state: PipelineState, asset_ids: set[str] | None = None) -> list[str]:
         """Add the saved state of `asset_ids` (None: every asset) to `state`; returns its keys.
 
-        Histories stay empty and the points cold (`KeyState.warm` False).
+        Histories stay empty and the points cold (`KeyState.warm` False). Points still
+        commissioning come without their rows: `commissioning_reads` lists them, for the
+        caller to read back from the telemetry store.
         """
         with self.session_factory() as session:
             state.baseline.version = max(state.baseline.version, self._version(session))
@@ -135,6 +140,8 @@ class StateStore:
                     names = [str(n) for n in p.baseline_names]
                     rows = np.frombuffer(p.baseline_rows, dtype="<f8").reshape(-1, len(names))
                     state.baseline.set_rows(p.key, names, rows.astype(np.float64))
+                elif p.baseline_first_s is not None and p.baseline_last_s is not None:
+                    self.commissioning_reads[p.key] = (p.baseline_first_s, p.baseline_last_s)
                 keys.append(p.key)
             for a in assets:
                 if a.open_modes:
@@ -171,23 +178,27 @@ class StateStore:
         out.rows += len(rows)
         # cursor, commissioning, flags and times: about 8 bytes a number, plus the key
         out.bytes += sum(len(r["key"]) + 8 * (8 + len(r["flags_tail"])) for r in rows)
-        with_rows = sorted(k for k in state.dirty_baselines if k in state.keys
-                           and allowed(split_key(k)[0]))
+        # A baseline is written once, when its point completes commissioning; until then
+        # its rows are read back from the telemetry store after a restart (`baseline_*_s`).
         blobs = []
-        for k in with_rows:
+        for k in sorted(state.dirty_baselines):
+            ks = state.keys.get(k)
             arr = state.baseline.rows.get(k)
-            if arr is None:
+            if ks is None or arr is None or ks.commissioned_at_s is None or not allowed(
+                split_key(k)[0]
+            ):
                 continue
             blob = np.ascontiguousarray(arr, dtype="<f8").tobytes()
-            blobs.append({"key": k, "baseline_names": list(state.baseline.feature_names),
-                          "baseline_rows": blob})
+            blobs.append({"b_key": k, "b_names": list(state.baseline.feature_names),
+                          "b_rows": blob})
             out.bytes += len(blob)
-        for blob_row in blobs:
+        if blobs:
+            table = cast(Table, ScoringPoint.__table__)
             conn.execute(
-                update(ScoringPoint).where(ScoringPoint.key == blob_row["key"]).values(
-                    baseline_names=blob_row["baseline_names"],
-                    baseline_rows=blob_row["baseline_rows"],
-                )
+                update(table).where(table.c.key == bindparam("b_key")).values(
+                    baseline_names=bindparam("b_names"), baseline_rows=bindparam("b_rows")
+                ),
+                blobs,
             )
         assets = sorted(a for a in state.dirty_assets if allowed(a))
         if assets:

@@ -178,3 +178,23 @@ def test_condition_fill_is_each_keys_median_of_its_finite_values() -> None:
             expected[rows, j] = np.median(col[np.isfinite(col)]) if np.isfinite(col).any() else 0
     np.testing.assert_array_equal(fill, expected)
 
+
+
+def test_a_restart_during_commissioning_reads_the_baseline_so_far_back_from_the_store(
+    store: MemoryStore, fleet: Fleet, session_factory: sessionmaker[Session],
+    settings: CloudSettings,
+) -> None:
+    pipeline = ScoringPipeline(store, session_factory, settings)
+    first = pipeline.run_once(fleet.emit(20))
+    assert first.rows_commissioning == 60 and first.state_bytes_written < 3 * 1000
+    restarted = ScoringPipeline(store, session_factory, settings)
+    for key in ("pump-01/de_radial", "fan-02/de_radial"):
+        np.testing.assert_array_equal(
+            restarted.state.baseline.rows[key], pipeline.state.baseline.rows[key])
+    second = restarted.run_once(fleet.emit(20))
+    assert second.rows_commissioning == 30 and len(second.commissioned) == 3
+    assert second.rows_scored == 30
+    again = ScoringPipeline(store, session_factory, settings)
+    for key in restarted.state.baseline.rows:
+        np.testing.assert_array_equal(
+            again.state.baseline.rows[key], restarted.state.baseline.rows[key])
