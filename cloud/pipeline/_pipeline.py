@@ -65,6 +65,8 @@ MAX_LOOKBACK = timedelta(days=7)
 HEALTH_INDICATOR = "velocity_rms_mms"
 # Bounded history for the RUL trend: enough windows for a fit, little memory per asset.
 HI_HISTORY = 2000
+# A quiet point keeps this much health-indicator history (capture time, s).
+QUIET_HI_S = 2.0 * RUL_LEAD_IN_S
 ANOMALY_MODE = "unknown_anomaly"
 # A gateway that did not answer a snapshot request is asked again after this long.
 SNAPSHOT_RETRY = timedelta(minutes=1)
@@ -785,6 +787,12 @@ class ScoringPipeline:
                 ks.onset_s = None
             ks.hi_t_s = _append(ks.hi_t_s, batch.ts_s[lo:hi], HI_HISTORY)
             ks.hi = _append(ks.hi, health[lo:hi], HI_HISTORY)
+            if not ks.raised:
+                # A quiet point's trend is its lead-in; twice that much health indicator is
+                # context enough (and 2 000 values for every point of a fleet is not).
+                cut = int(np.searchsorted(ks.hi_t_s, ks.hi_t_s[-1] - QUIET_HI_S))
+                if cut:
+                    ks.hi_t_s, ks.hi = ks.hi_t_s[cut:].copy(), ks.hi[cut:].copy()
             # A quiet point keeps only the lead-in a RUL fit starts from: little state.
             ks.trend = _extend_trend(
                 ks.trend, trended, slice(lo, hi), _trend_rows(ks.hi_t_s, ks.raised)
