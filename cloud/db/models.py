@@ -767,18 +767,17 @@ class RunningHoursAdjustment(Base):
 
 
 class ScoringAsset(Base):
-    """One asset's scoring state beyond its points, and its lease.
+    """One asset's scoring state beyond its points, and which worker scores it.
 
-    A scoring worker holds an asset until `lease_until_s` (epoch seconds, wall clock) and
-    renews it every round; an expired lease is taken over by another worker, which then
-    resumes from the state rows saved here and in `scoring_points`.
+    The asset is `holder`'s while that worker's lease (`scoring_workers`) is unexpired;
+    after that another worker takes it over and resumes from the state rows saved here
+    and in `scoring_points`.
     """
 
     __tablename__ = "scoring_assets"
 
     asset_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     holder: Mapped[str | None] = mapped_column(String(100), index=True)
-    lease_until_s: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     # Failure modes with an open condition raised by scoring; verdict rows replayed on refits.
     open_modes: Mapped[list[Any]] = mapped_column(default=list)
     verdict_rows: Mapped[list[Any]] = mapped_column(default=list)
@@ -811,7 +810,9 @@ class ScoringPoint(Base):
 
 
 class ScoringWorker(Base):
-    """A live scoring worker: the share of the fleet each worker leases follows their count."""
+    """A scoring worker's lease, renewed every round until `seen_until_s` (epoch seconds,
+    wall clock): it holds its assets while unexpired, and the live workers' count sets
+    each one's share of the fleet."""
 
     __tablename__ = "scoring_workers"
 

@@ -1,13 +1,15 @@
-"""Which assets this scoring worker scores: leases on PostgreSQL rows, all assets on SQLite.
+"""Which assets this scoring worker scores: leases in PostgreSQL, all assets on SQLite.
 
-On PostgreSQL every asset has a lease row (`scoring_assets`). Each round a worker
-renews the leases it holds, gives back what exceeds its fair share (fleet / live
-workers) and takes free or expired ones with `SELECT … FOR UPDATE SKIP LOCKED`, so
-two workers never take the same row. A worker that dies stops renewing; after
-`lease_s` its assets are free and the others take them over, resuming from the state
-saved in the database. Before a round writes alerts and state it locks the rows of
-the assets it still holds (`fence`): a worker that stalled past its lease writes
-nothing for assets another worker took.
+On PostgreSQL a worker's lease is its row in `scoring_workers`, renewed every round to
+now + `lease_s`; an asset is the worker's named in its `scoring_assets.holder` while
+that lease is unexpired. Each round a worker renews its lease, gives back assets beyond
+its fair share (assets / live workers) and takes free ones, or those of a worker whose
+lease expired, with `SELECT … FOR UPDATE SKIP LOCKED`, so two workers never take the
+same asset. Renewing costs one row a round whatever the share. A worker that dies stops
+renewing; after `lease_s` the others take its assets over and resume from the state
+saved in the database. Before a round writes alerts and state it locks the rows of the
+assets it holds (`fence`): a worker that stalled past its lease writes nothing for assets
+another worker took, and no worker takes an asset while its holder commits.
 
 SQLite is the single-process embedded default: every asset is this process's.
 """
@@ -18,20 +20,21 @@ import math
 import os
 import socket
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from uuid import uuid4
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, exists, func, select, text, update
 from sqlalchemy.orm import Session
 
 from cloud.db.models import ScoringAsset, ScoringWorker
 
 __all__ = ["LeaseChange", "Leases", "worker_name"]
 
+
 def worker_name() -> str:
     """A holder name unique per process: host, pid and a random suffix."""
-    return f"{socket.gethostname()[:60]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    return f"{socket.gethostname()[:60]}-{os.getpid()}-{uuid4().hex[:8]}"
 
 
 @dataclass
@@ -65,87 +68,96 @@ class Leases:
         self.mine: set[str] = set()
 
     def renew(self) -> LeaseChange:
-        """Renew, balance and take leases; returns the change since the last call."""
+        """Renew the lease, balance and take assets; returns the change since the last call."""
         if self.all_mine:
             return LeaseChange()
         now = self.wall_clock()
-        until = now + self.lease_s
         with self.session_factory() as session:
-            # Every registered asset gets a lease row (new assets appear between rounds).
+            # Every registered asset gets a row (new assets appear between rounds).
             session.execute(text(
-                "INSERT INTO scoring_assets (asset_id, holder, lease_until_s, open_modes,"
-                " verdict_rows, last_verdict_id)"
-                " SELECT a.id, NULL, 0, '[]', '[]', 0 FROM assets a"
+                "INSERT INTO scoring_assets (asset_id, holder, open_modes, verdict_rows,"
+                " last_verdict_id)"
+                " SELECT a.id, NULL, '[]', '[]', 0 FROM assets a"
                 " WHERE NOT EXISTS (SELECT 1 FROM scoring_assets s WHERE s.asset_id = a.id)"
                 " ON CONFLICT (asset_id) DO NOTHING"
             ))
-            session.merge(ScoringWorker(holder=self.holder, seen_until_s=until))
-            session.execute(delete(ScoringWorker).where(ScoringWorker.seen_until_s < now))
+            session.merge(ScoringWorker(holder=self.holder, seen_until_s=now + self.lease_s))
+            # Long-dead workers' rows go; their assets were free once their lease ran out.
+            session.execute(
+                delete(ScoringWorker).where(ScoringWorker.seen_until_s < now - self.lease_s)
+            )
             workers = session.scalar(
                 select(func.count()).select_from(ScoringWorker)
                 .where(ScoringWorker.seen_until_s >= now)
             ) or 1
             total = session.scalar(select(func.count()).select_from(ScoringAsset)) or 0
-            share = math.ceil(total / max(workers, 1))
+            share = math.ceil(total / workers)
             held = set(session.scalars(
-                update(ScoringAsset)
-                .where(ScoringAsset.holder == self.holder)
-                .values(lease_until_s=until)
-                .returning(ScoringAsset.asset_id)
+                select(ScoringAsset.asset_id).where(ScoringAsset.holder == self.holder)
             ))
             if len(held) > share:
                 give = sorted(held)[share:]
-                session.execute(
-                    update(ScoringAsset)
-                    .where(ScoringAsset.asset_id.in_(give), ScoringAsset.holder == self.holder)
-                    .values(holder=None, lease_until_s=0.0)
-                )
-                held -= set(give)
-            elif len(held) < share:
-                free = list(session.scalars(
-                    select(ScoringAsset.asset_id)
-                    .where((ScoringAsset.holder.is_(None)) | (ScoringAsset.lease_until_s < now))
-                    .order_by(ScoringAsset.asset_id)
-                    .limit(share - len(held))
-                    .with_for_update(skip_locked=True)
-                ))
-                if free:
+                for i in range(0, len(give), 1000):
                     session.execute(
                         update(ScoringAsset)
-                        .where(ScoringAsset.asset_id.in_(free))
-                        .values(holder=self.holder, lease_until_s=until)
+                        .where(ScoringAsset.asset_id.in_(give[i : i + 1000]),
+                               ScoringAsset.holder == self.holder)
+                        .values(holder=None)
                     )
-                    held |= set(free)
+                held -= set(give)
+            elif len(held) < share:
+                live = exists().where(
+                    ScoringWorker.holder == ScoringAsset.holder,
+                    ScoringWorker.seen_until_s >= now,
+                )
+                free = list(session.scalars(
+                    select(ScoringAsset.asset_id)
+                    .where(ScoringAsset.holder.is_(None) | ~live)
+                    .order_by(ScoringAsset.asset_id)
+                    .limit(share - len(held))
+                    .with_for_update(of=ScoringAsset, skip_locked=True)
+                ))
+                for i in range(0, len(free), 1000):
+                    session.execute(
+                        update(ScoringAsset)
+                        .where(ScoringAsset.asset_id.in_(free[i : i + 1000]))
+                        .values(holder=self.holder)
+                    )
+                held |= set(free)
             session.commit()
         change = LeaseChange(mine=held, gained=held - self.mine, lost=self.mine - held)
         self.mine = held
         return change
 
     def fence(self, session: Session) -> set[str] | None:
-        """Lock this worker's unexpired lease rows for the transaction; None: all are mine.
+        """Lock the rows of the assets this worker holds for the transaction; None: all.
 
         Alerts, work orders and state are written in the same transaction, so no other
-        worker can take these assets until it commits, and assets whose lease ran out
-        while the round ran are left alone.
+        worker can take these assets until it commits. If this worker's lease ran out
+        while the round ran, nothing is written: another worker may have its assets.
         """
         if self.all_mine:
             return None
         now = self.wall_clock()
-        held = set(session.scalars(
+        lease = session.scalar(
+            select(ScoringWorker.seen_until_s).where(ScoringWorker.holder == self.holder)
+        )
+        if lease is None or lease < now:
+            return set()
+        return set(session.scalars(
             select(ScoringAsset.asset_id)
-            .where(ScoringAsset.holder == self.holder, ScoringAsset.lease_until_s >= now)
+            .where(ScoringAsset.holder == self.holder)
             .with_for_update()
         ))
-        return held
 
     def release(self) -> None:
-        """Give every lease back (a clean stop): the others take over at once."""
+        """Give every asset back and end the lease (a clean stop): the others take over."""
         if self.all_mine:
             return
         with self.session_factory() as session:
             session.execute(
                 update(ScoringAsset).where(ScoringAsset.holder == self.holder)
-                .values(holder=None, lease_until_s=0.0)
+                .values(holder=None)
             )
             session.execute(delete(ScoringWorker).where(ScoringWorker.holder == self.holder))
             session.commit()

@@ -23,7 +23,6 @@ def upgrade() -> None:
         "scoring_assets",
         sa.Column("asset_id", sa.String(length=64), nullable=False),
         sa.Column("holder", sa.String(length=100), nullable=True),
-        sa.Column("lease_until_s", sa.Float(), server_default="0", nullable=False),
         sa.Column("open_modes", sa.JSON(), nullable=False),
         sa.Column("verdict_rows", sa.JSON(), nullable=False),
         sa.Column("last_verdict_id", sa.Integer(), server_default="0", nullable=False),
