@@ -7,6 +7,7 @@ findings (`_protection.protection_findings`) into alerts and work orders.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -31,6 +32,7 @@ from cloud.pipeline._protection import (
 )
 from cloud.settings import CloudSettings
 from ironwatch.physics import iso_class
+from models.diagnosis import ISO_10816_3_BOUNDARIES_MMS
 
 __all__ = ["PROTECTION_MODEL", "ProtectionOutcome", "ProtectionRules"]
 
@@ -38,6 +40,17 @@ __all__ = ["PROTECTION_MODEL", "ProtectionOutcome", "ProtectionRules"]
 PROTECTION_MODEL = "ironwatch.protection"
 PROTECTION_VERSION = "1"
 _ISO_ZONES: dict[str, IsoZone] = {"A": "A", "B": "B", "C": "C", "D": "D"}
+#: Zone C starts here for the most sensitive machine class: below it no class fires.
+_LOWEST_ZONE_C_MMS = min(b[1] for b in ISO_10816_3_BOUNDARIES_MMS.values())
+_CHUNK = 900  # ids per IN (...): well below SQLite's bound-parameter limit
+
+
+def _median(values: list[float]) -> float:
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2.0
 _SEVERITIES: dict[str, Severity] = {s: s for s in SEVERITIES}
 
 
@@ -95,7 +108,21 @@ class ProtectionRules:
         outcome = ProtectionOutcome()
         if not asset_ids:
             return outcome
-        assets = session.scalars(select(Asset).where(Asset.id.in_(sorted(asset_ids)))).all()
+        # Only assets a rule may fire for (a reading at the lowest zone C boundary of any
+        # machine class, or at their temperature limit) or whose rule alert may clear need
+        # their physics and alerts loaded: in a healthy fleet that is almost none.
+        open_rule = set(session.scalars(
+            select(Alert.asset_id).where(Alert.failure_mode.in_(PROTECTION_MODES),
+                                         Alert.state.in_(OPEN_ALERT_STATES))
+        ))
+        candidates = sorted(a for a in asset_ids if a in open_rule or self._may_fire(a))
+        assets = [
+            asset
+            for i in range(0, len(candidates), _CHUNK)
+            for asset in session.scalars(
+                select(Asset).where(Asset.id.in_(candidates[i : i + _CHUNK]))
+            ).all()
+        ]
         for asset in assets:
             try:
                 iso_group, foundation = iso_class(asset.physics)
@@ -114,6 +141,19 @@ class ProtectionRules:
             self._act_on(session, asset_id=asset.id, findings=findings, now=now, defer=defer,
                          outcome=outcome)
         return outcome
+
+    def _may_fire(self, asset_id: str) -> bool:
+        limit = temperature_limit(
+            self.settings.temperature_limits_c, self.settings.temperature_limit_c, asset_id
+        )
+        for readings in self.readings.get(asset_id, {}).values():
+            # The same medians as `PointReadings`, without numpy's per-call cost (a few
+            # readings per point, every point of the fleet every round).
+            if _median(readings.velocity_mms) >= _LOWEST_ZONE_C_MMS:
+                return True
+            if _median(readings.temperature_c) >= limit:
+                return True
+        return False
 
     def _act_on(
         self,
