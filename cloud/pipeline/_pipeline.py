@@ -325,6 +325,14 @@ class ScoringPipeline:
                 )
                 session.commit()
             self.state.clean()
+            if held is not None and self.leases.mine - held:
+                # Lost while the round ran: nothing of theirs was written. Forget them; if
+                # they are still this worker's next round, they are loaded afresh.
+                gone = self.leases.mine - held
+                self._forget(gone)
+                self.leases.mine -= gone
+                report.assets_lost += len(gone)
+                report.scored_assets -= gone
             report.state_rows_written, report.state_bytes_written = saved.rows, saved.bytes
             for asset_id in sorted(report.scored_assets - report.failed_assets):
                 self.health.scored(asset_id, now)
@@ -346,14 +354,7 @@ class ScoringPipeline:
         change = self.leases.renew()
         if change.lost:
             report.assets_lost = len(change.lost)
-            self.state.forget_assets(change.lost)
-            self.state_store.forget(change.lost)
-            for asset_id in change.lost:
-                self._waiting_since.pop(asset_id, None)
-                self._snapshot_asked_at.pop(asset_id, None)
-                self._unfit.pop(asset_id, None)
-            self._last_views = {k: v for k, v in self._last_views.items()
-                                if split_key(k)[0] not in change.lost}
+            self._forget(change.lost)
         if change.gained:
             report.assets_gained = len(change.gained)
             keys = self.state_store.load_into(self.state, change.gained)
@@ -366,6 +367,17 @@ class ScoringPipeline:
                             if self.state.keys[k].commissioned_at_s is not None}
             if commissioned:
                 self._refit(now, report, assets=commissioned)
+
+    def _forget(self, assets: set[str]) -> None:
+        """Drop everything remembered of assets another worker scores now."""
+        self.state.forget_assets(assets)
+        self.state_store.forget(assets)
+        for asset_id in assets:
+            self._waiting_since.pop(asset_id, None)
+            self._snapshot_asked_at.pop(asset_id, None)
+            self._unfit.pop(asset_id, None)
+        self._last_views = {k: v for k, v in self._last_views.items()
+                            if split_key(k)[0] not in assets}
 
     def _mine(self, asset_id: str) -> bool:
         return self.leases.all_mine or asset_id in self.leases.mine

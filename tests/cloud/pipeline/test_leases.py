@@ -8,6 +8,7 @@ process-level counterpart (real Mosquitto, SIGKILL) is `tests/cloud/test_scoring
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from cloud.db import (
     Alert,
     ScoringAsset,
+    ScoringPoint,
     WorkOrder,
     make_engine,
     make_session_factory,
@@ -155,3 +157,32 @@ def test_a_worker_started_afresh_resumes_from_the_database(
     assert report.assets_gained == 3
     assert report.rows_read == 15 and report.rows_commissioning == 0
     assert report.rows_scored == 15 and fresh.models.fitted
+
+
+def test_a_round_that_outlives_its_lease_writes_nothing_and_reads_again(
+    store: MemoryStore, fleet: Fleet, pg_factory: sessionmaker[Session],
+    settings: CloudSettings,
+) -> None:
+    wall = WallClock()
+    worker = _worker("w1", store, pg_factory, settings, wall)
+    worker.run_once(fleet.emit(40))
+    with pg_factory() as session:
+        saved = {k: c for k, c in session.execute(
+            select(ScoringPoint.key, ScoringPoint.cursor_s))}
+    read_new = worker._read_new
+
+    def stalled(*args: Any, **kw: Any) -> Any:
+        wall.t += LEASE_S + 1.0  # the round stalls past its lease after reading
+        return read_new(*args, **kw)
+
+    worker._read_new = stalled  # type: ignore[method-assign]
+    report = worker.run_once(fleet.emit(10))
+    assert report.rows_read == 30 and report.assets_lost == 3
+    assert not report.scored_assets and not worker.state.keys
+    with pg_factory() as session:
+        assert {k: c for k, c in session.execute(
+            select(ScoringPoint.key, ScoringPoint.cursor_s))} == saved
+    worker._read_new = read_new  # type: ignore[method-assign]
+    # Nobody took the assets: the next round takes them again, from the saved state.
+    again = worker.run_once(fleet.emit(10))
+    assert again.assets_gained == 3 and again.rows_read == 60 and again.rows_scored == 60
