@@ -81,7 +81,15 @@ class PointReadings:
 
 
 def _tail(values: list[float]) -> list[float]:
-    return [v for v in values if math.isfinite(v)][-CONFIRM_READINGS:]
+    # Walk back from the newest: a few steps, however many rows a round brought.
+    out: list[float] = []
+    for v in reversed(values):
+        if math.isfinite(v):
+            out.append(v)
+            if len(out) == CONFIRM_READINGS:
+                break
+    out.reverse()
+    return out
 
 
 def protection_findings(

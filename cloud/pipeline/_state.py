@@ -124,8 +124,13 @@ class Baseline:
 
     def add_rows(self, key: str, names: list[str], values: FloatArray) -> None:
         """Append rows for key, widening the feature list if new names appear."""
-        new = [n for n in names if n not in self.feature_names]
-        self._stats.pop(key, None)
+        self.widen(names)
+        self.add_aligned(key, align_columns(values, names, self.feature_names))
+
+    def widen(self, names: list[str]) -> None:
+        """Add feature names not seen yet (every key's rows get NaN columns for them)."""
+        known = set(self.feature_names)
+        new = [n for n in names if n not in known]
         if new:
             self._stats.clear()
             self.feature_names.extend(new)
@@ -133,9 +138,12 @@ class Baseline:
             for k, arr in self.rows.items():
                 pad = np.full((arr.shape[0], width - arr.shape[1]), np.nan)
                 self.rows[k] = np.hstack([arr, pad])
-        aligned = align_columns(values, names, self.feature_names)
+
+    def add_aligned(self, key: str, aligned: FloatArray) -> None:
+        """Append rows already in `feature_names` order."""
+        self._stats.pop(key, None)
         old = self.rows.get(key)
-        self.rows[key] = aligned if old is None else np.vstack([old, aligned])
+        self.rows[key] = aligned.copy() if old is None else np.vstack([old, aligned])
 
     def set_rows(self, key: str, names: list[str], values: FloatArray) -> None:
         """Replace a key's rows (loading saved state): widen, then align to the fleet names."""
