@@ -117,13 +117,16 @@ def _fill_histories(pipeline: Any, interval_s: float, now_s: float) -> None:
     """Every point's histories as after a long run: 2 000 HI values, the RUL lead-in."""
     from cloud.pipeline._model_suite import is_trended
 
-    times = (now_s - interval_s * np.arange(N_HISTORY)[::-1]).tolist()
+    times = now_s - interval_s * np.arange(N_HISTORY)[::-1]
     lead = int(LEAD_IN_S // interval_s) + 1
     names = [n for n in pipeline.state.baseline.feature_names if is_trended(n)]
     rng = np.random.default_rng(1)
+    # Each version's own form: lists of floats for the file-state version, arrays here.
+    arrays = hasattr(pipeline, "state_store")
     for ks in pipeline.state.keys.values():
-        ks.hi_t_s = list(times)
-        ks.hi = rng.normal(1.0, 0.05, N_HISTORY).tolist()
+        hi = rng.normal(1.0, 0.05, N_HISTORY)
+        ks.hi_t_s = times.copy() if arrays else times.tolist()
+        ks.hi = hi if arrays else hi.tolist()
         ks.trend = {n: rng.normal(1.0, 0.05, lead).tolist() for n in names}
 
 
