@@ -14,9 +14,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
-from cloud.db import Asset, SessionFactory, WorkOrder, make_engine, make_session_factory, upgrade
+from cloud.db import (
+    Asset,
+    ScoringAsset,
+    ScoringPoint,
+    SessionFactory,
+    WorkOrder,
+    make_engine,
+    make_session_factory,
+    upgrade,
+)
 from cloud.domain import seed_fleet
 from cloud.domain.reminders import check_maintenance_plans, create_plan
 from cloud.ingest import IngestConfig, IngestionWorker, MemoryAssetRegistry
@@ -129,7 +138,8 @@ def test_500_running_hours_from_telemetry_open_the_maintenance_work_order(
         worker.stop()
     settings = CloudSettings(data_dir=tmp_path / "data", commissioning_records=30)
     try:
-        report = ScoringPipeline(store, database, settings).run_once(now + timedelta(seconds=1))
+        first = ScoringPipeline(store, database, settings)
+        report = first.run_once(now + timedelta(seconds=1))
         assert report.rows_read == total
         with database() as session:
             hours = {a.id: a.running_hours for a in session.scalars(select(Asset))}
@@ -146,6 +156,12 @@ def test_500_running_hours_from_telemetry_open_the_maintenance_work_order(
             assert f"plan '{plan.name}'" in opened[0].priority_reason
 
         # A scorer that lost its state reads all 520 h again: no hour counts twice.
+        # (Scoring state lives in the database: it is lost there, after the scorer stopped.)
+        first.stop()
+        with database() as session:
+            session.execute(delete(ScoringPoint))
+            session.execute(delete(ScoringAsset))
+            session.commit()
         again = ScoringPipeline(store, database, settings.model_copy(
             update={"data_dir": tmp_path / "fresh"}))
         assert again.run_once(now + timedelta(seconds=2)).rows_read == total
