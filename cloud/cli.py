@@ -207,6 +207,11 @@ def _score_worker(args: argparse.Namespace) -> int:
             signal.signal(s, handler)
         raise
     try:
+        try:
+            services.serve_metrics()
+        except OSError as err:
+            raise _cli_error(f"metrics port {settings.metrics_host}:{settings.metrics_port}: "
+                             f"{err.strerror or err}") from err
         pipeline = services.start_scoring()
         log.info("scoring worker %s every %.1f s (%s)", pipeline.leases.holder,
                  settings.scoring_interval_s,
@@ -240,10 +245,16 @@ def _score_supervisor(args: argparse.Namespace) -> int:
     stop = threading.Event()
     previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
     context = multiprocessing.get_context("spawn")
-    one = argparse.Namespace(**{**vars(args), "workers": 1, "func": None})
+    # Worker i serves its metrics on metrics_port + i: one port each.
+    base = settings.metrics_port
+    ones = [
+        argparse.Namespace(**{**vars(args), "workers": 1, "func": None,
+                              "metrics_port": None if base is None else base + i})
+        for i in range(args.workers)
+    ]
     procs: list[Any] = []
     try:
-        for _ in range(args.workers):
+        for one in ones:
             proc = context.Process(target=_score_child, args=(one,), daemon=False)
             proc.start()
             procs.append(proc)
@@ -254,7 +265,8 @@ def _score_supervisor(args: argparse.Namespace) -> int:
                 if not proc.is_alive():
                     log.error("scoring worker pid %s exited with %s; starting another",
                               proc.pid, proc.exitcode)
-                    procs[i] = context.Process(target=_score_child, args=(one,), daemon=False)
+                    procs[i] = context.Process(target=_score_child, args=(ones[i],),
+                                               daemon=False)
                     procs[i].start()
     finally:
         for proc in procs:
@@ -457,6 +469,11 @@ def register(subparsers: Any) -> None:
     score.add_argument(
         "--workers", type=int, default=1,
         help="scoring processes on this machine (more than 1 needs PostgreSQL)",
+    )
+    score.add_argument(
+        "--metrics-port", type=int, default=None, metavar="PORT",
+        help="serve Prometheus metrics on this port, worker i on PORT + i "
+        "(metrics_host, default 127.0.0.1)",
     )
     score.set_defaults(func=_score)
 

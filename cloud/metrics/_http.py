@@ -20,7 +20,6 @@ from prometheus_client import REGISTRY, start_http_server
 from prometheus_client.exposition import choose_encoder
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cloud.api.errors import api_error
 from cloud.metrics._series import HTTP_REQUEST_DURATION
 from cloud.settings import CloudSettings
 
@@ -87,6 +86,10 @@ def metrics_router(settings: CloudSettings) -> APIRouter:
     """`GET /metrics` in Prometheus's text format, behind the token or the loopback rule."""
     router = APIRouter()
     token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+
+    # Imported here: cloud.api imports the ingestion side, which imports these metrics;
+    # at module level that cycle breaks a process whose first import is the database side.
+    from cloud.api.errors import api_error
 
     @router.get("/metrics", include_in_schema=False)
     def metrics(request: Request) -> Response:

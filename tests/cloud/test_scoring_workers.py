@@ -16,13 +16,15 @@ import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import select
 
 from cloud.db import Alert, ScoringAsset, WorkOrder, make_engine, make_session_factory
-from ironwatch_app.local_servers import Mosquitto
+from ironwatch_app.local_servers import Mosquitto, free_port
 from ironwatch_testing.cloud_fleet import SHAFT_RPM, SnapshotGateways, fleet_messages, wait_for
 
 pytestmark = pytest.mark.integration
@@ -78,6 +80,13 @@ class Processes:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(5)
+
+
+def _metrics(port: int) -> str | None:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+    except httpx.HTTPError:
+        return None
 
 
 @pytest.fixture
@@ -188,7 +197,9 @@ def test_score_workers_n_starts_n_lease_holders_and_a_stop_gives_the_leases_back
     # The ingestion worker migrates the database and registers the fleet.
     processes.spawn("ingest", "cloud", "ingest", *common)
     wait_for(lambda: "connected" in processes.log("ingest"), 30)
-    supervisor = processes.spawn("score", "cloud", "score", "--workers", "2", *common)
+    metrics_port = free_port()
+    supervisor = processes.spawn("score", "cloud", "score", "--workers", "2",
+                                 "--metrics-port", str(metrics_port), *common)
     engine = make_engine(postgres_url)
     factory = make_session_factory(engine)
 
@@ -199,6 +210,10 @@ def test_score_workers_n_starts_n_lease_holders_and_a_stop_gives_the_leases_back
     try:
         wait_for(lambda: len({h for h in holders().values() if h}) == 2
                  and None not in holders().values(), 60)
+        # Each worker serves its own metrics, on the port given and the next one.
+        for port in (metrics_port, metrics_port + 1):
+            text = wait_for(partial(_metrics, port), 30)
+            assert "ironwatch_scoring_rounds_total{outcome=\"completed\"}" in text
         supervisor.send_signal(signal.SIGTERM)
         assert supervisor.wait(30) == 0, processes.log("score")
         # Each worker gave its leases back on the way out: the next one starts at once.
