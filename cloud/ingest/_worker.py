@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+import msgspec
 import paho.mqtt.client as mqtt
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
@@ -47,7 +48,12 @@ from cloud.ingest._limits import FeatureNameLimit
 from cloud.ingest._registry import AssetRegistry
 from cloud.ingest._stats import IngestStats, StatsCounter
 from cloud.ingest._validate import Rejected, TimeWindow, validate
-from cloud.telemetry import RecordRejectedError, StoreUnavailableError, TelemetryStore
+from cloud.telemetry import (
+    RecordRejectedError,
+    StorableRecord,
+    StoreUnavailableError,
+    TelemetryStore,
+)
 from ironwatch.mqtt import MqttSetupError, build_client
 from ironwatch.wire import MAX_SEQ, FeatureRecord, GatewayStatus, WaveformSnapshot, parse_topic
 
@@ -95,7 +101,7 @@ class _Group:
     epoch: str
     topic: str
     items: list[_Received] = field(default_factory=list)
-    records: list[FeatureRecord] = field(default_factory=list)
+    records: list[StorableRecord] = field(default_factory=list)
     done: list[int] = field(default_factory=list)  # seqs stored or dead-lettered
     written: set[int] = field(default_factory=set)  # seqs the store has dealt with
     letters: list[DeadLetter] = field(default_factory=list)
@@ -456,7 +462,7 @@ class IngestionWorker:
         return True
 
     def _write_isolated(
-        self, group: _Group, records: Sequence[FeatureRecord], patient: bool
+        self, group: _Group, records: Sequence[StorableRecord], patient: bool
     ) -> None:
         """Write records; if the store refuses the batch, split it until the culprit is alone."""
         if not records:
@@ -612,9 +618,11 @@ class IngestionWorker:
             gateway_id=gateway_id, epoch=epoch, seq=seq, payload_size=item.size,
         )
 
-    def _record_letter(self, group: _Group, record: FeatureRecord, code: str,
+    def _record_letter(self, group: _Group, record: StorableRecord, code: str,
                        reason: str) -> DeadLetter:
-        return self._raw_letter(group, record.model_dump(mode="json"), record.seq, code, reason)
+        raw = (record.model_dump(mode="json") if isinstance(record, FeatureRecord)
+               else msgspec.to_builtins(record))
+        return self._raw_letter(group, raw, record.seq, code, reason)
 
     def _raw_letter(self, group: _Group, raw: Any, seq: int | None, code: str,
                     reason: str) -> DeadLetter:

@@ -16,7 +16,13 @@ from cloud.telemetry._errors import (
 from cloud.telemetry._frame import FeatureFrame, TimeLike
 from cloud.telemetry._influx import InfluxStore
 from cloud.telemetry._sqlite import SqliteTelemetryStore
-from cloud.telemetry._store import LEGACY_EPOCH, TelemetryReader, TelemetryStore, WriteResult
+from cloud.telemetry._store import (
+    LEGACY_EPOCH,
+    StorableRecord,
+    TelemetryReader,
+    TelemetryStore,
+    WriteResult,
+)
 from cloud.telemetry._victoria import VictoriaMetricsStore
 
 __all__ = [
@@ -25,6 +31,7 @@ __all__ = [
     "InfluxStore",
     "RecordRejectedError",
     "SqliteTelemetryStore",
+    "StorableRecord",
     "StoreUnavailableError",
     "TelemetryError",
     "TelemetryQueryError",

@@ -29,8 +29,7 @@ from cloud.telemetry._lineproto import (
 )
 from cloud.telemetry._query_args import check_asset_ids, check_limit
 from cloud.telemetry._snapshots import SnapshotDirectory
-from cloud.telemetry._store import StoredRow, WriteResult, sort_out
-from ironwatch.wire import FeatureRecord
+from cloud.telemetry._store import StorableRecord, StoredRow, WriteResult, sort_out
 
 __all__ = ["InfluxStore", "influxql_string"]
 
@@ -141,7 +140,7 @@ class InfluxStore(HttpLineStoreBase):
     # -- TelemetryStore ---------------------------------------------------------------
 
     def write_records(
-        self, gateway_id: str, epoch: str, records: Sequence[FeatureRecord]
+        self, gateway_id: str, epoch: str, records: Sequence[StorableRecord]
     ) -> WriteResult:
         if not records:
             return WriteResult()
@@ -154,7 +153,7 @@ class InfluxStore(HttpLineStoreBase):
         return result
 
     def _stored_rows(
-        self, gateway_id: str, epoch: str, records: Sequence[FeatureRecord]
+        self, gateway_id: str, epoch: str, records: Sequence[StorableRecord]
     ) -> dict[int, StoredRow]:
         """This batch's seqs already stored, with their content: looked up in its time span."""
         times = [datetime_to_ns(r.ts) for r in records]

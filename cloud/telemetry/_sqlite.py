@@ -22,8 +22,14 @@ from cloud.telemetry._errors import RecordRejectedError, StoreUnavailableError, 
 from cloud.telemetry._frame import FeatureFrame, TimeLike, datetime_to_ns, to_ns
 from cloud.telemetry._query_args import check_asset_ids, check_limit
 from cloud.telemetry._snapshots import load_snapshot
-from cloud.telemetry._store import RecordWriter, StoredRow, WriteResult, sort_out
-from ironwatch.wire import FeatureRecord, WaveformSnapshot
+from cloud.telemetry._store import (
+    RecordWriter,
+    StorableRecord,
+    StoredRow,
+    WriteResult,
+    sort_out,
+)
+from ironwatch.wire import WaveformSnapshot
 
 __all__ = ["SqliteTelemetryStore"]
 
@@ -186,7 +192,7 @@ class SqliteTelemetryStore(RecordWriter):
         return names
 
     def write_records(
-        self, gateway_id: str, epoch: str, records: Sequence[FeatureRecord]
+        self, gateway_id: str, epoch: str, records: Sequence[StorableRecord]
     ) -> WriteResult:
         if not records:
             return WriteResult()
@@ -228,7 +234,7 @@ class SqliteTelemetryStore(RecordWriter):
 
     def _stored_rows(
         self, conn: sqlite3.Connection, gateway_id: str, epoch: str,
-        records: Sequence[FeatureRecord],
+        records: Sequence[StorableRecord],
     ) -> dict[int, StoredRow]:
         """The rows of these seqs already stored (usually none), as StoredRow by seq."""
         seqs = sorted({r.seq for r in records})

@@ -23,8 +23,7 @@ from cloud.telemetry._http_store import HttpLineStoreBase
 from cloud.telemetry._lineproto import MEASUREMENT, META_FIELDS, V2LineWriter, to_lines
 from cloud.telemetry._query_args import check_asset_ids, check_limit
 from cloud.telemetry._snapshots import SnapshotDirectory
-from cloud.telemetry._store import StoredRow, WriteResult, sort_out
-from ironwatch.wire import FeatureRecord
+from cloud.telemetry._store import StorableRecord, StoredRow, WriteResult, sort_out
 
 __all__ = ["VictoriaMetricsStore"]
 
@@ -90,7 +89,7 @@ class VictoriaMetricsStore(HttpLineStoreBase):
             raise StoreUnavailableError(f"VictoriaMetrics export failed: {err}") from err
 
     def write_records(
-        self, gateway_id: str, epoch: str, records: Sequence[FeatureRecord]
+        self, gateway_id: str, epoch: str, records: Sequence[StorableRecord]
     ) -> WriteResult:
         if not records:
             return WriteResult()
@@ -103,7 +102,7 @@ class VictoriaMetricsStore(HttpLineStoreBase):
         return result
 
     def _stored_rows(
-        self, gateway_id: str, epoch: str, records: Sequence[FeatureRecord]
+        self, gateway_id: str, epoch: str, records: Sequence[StorableRecord]
     ) -> dict[int, StoredRow]:
         """This batch's seqs already stored, with their content, from the batch's time span."""
         times = [datetime_to_ns(r.ts) for r in records]
