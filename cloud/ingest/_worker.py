@@ -49,10 +49,12 @@ from cloud.ingest._registry import AssetRegistry
 from cloud.ingest._stats import IngestStats, StatsCounter
 from cloud.ingest._validate import Rejected, TimeWindow, validate
 from cloud.telemetry import (
+    RecordGroup,
     RecordRejectedError,
     StorableRecord,
     StoreUnavailableError,
     TelemetryStore,
+    WriteResult,
 )
 from ironwatch.mqtt import MqttSetupError, build_client
 from ironwatch.wire import MAX_SEQ, FeatureRecord, GatewayStatus, WaveformSnapshot, parse_topic
@@ -429,8 +431,11 @@ class IngestionWorker:
         # transient error retried in line, so one gateway's trouble does not delay the rest.
         done: list[_Group] = []
         failed: list[_Group] = []
-        for group in groups.values():
-            (done if self._store_group(group, patient=False) else failed).append(group)
+        if len(groups) > 1 and self._store_together(list(groups.values())):
+            done.extend(groups.values())
+        else:
+            for group in groups.values():
+                (done if self._store_group(group, patient=False) else failed).append(group)
         for group in failed:
             if self._store_group(group, patient=True):
                 done.append(group)
@@ -448,6 +453,29 @@ class IngestionWorker:
         self._ack(to_ack)
 
     # -- storing with isolation -----------------------------------------------------------
+
+    def _store_together(self, groups: list[_Group]) -> bool:
+        """Write every group of the batch in one store call (one statement, one commit).
+
+        False if the store refused or failed: nothing of it is then guaranteed stored, and
+        the groups are written one by one, a refused one split until the culprit is alone.
+        """
+        todo = [g for g in groups if g.records]
+        try:
+            results = self.store.write_batch(
+                [RecordGroup(g.gateway_id, g.epoch, g.records) for g in todo])
+        except RecordRejectedError as err:
+            log.info("ingest %s: batch refused (%s); writing gateway by gateway",
+                     self.config.client_id, err)
+            return False
+        except Exception as err:
+            self._stats.add(store_errors=1)
+            log.info("ingest %s: batch write failed (%s); writing gateway by gateway",
+                     self.config.client_id, err)
+            return False
+        for group, result in zip(todo, results, strict=True):
+            self._note_written(group, group.records, result)
+        return True
 
     def _store_group(self, group: _Group, *, patient: bool = True) -> bool:
         """Write a group's records, isolating refused ones; False if the store stays down.
@@ -480,6 +508,12 @@ class IngestionWorker:
             self._write_isolated(group, records[:mid], patient)
             self._write_isolated(group, records[mid:], patient)
             return
+        self._note_written(group, records, result)
+
+    def _note_written(
+        self, group: _Group, records: Sequence[StorableRecord], result: WriteResult
+    ) -> None:
+        """Count a write of these records and dead-letter its conflicting repeats."""
         self._stats.add(stored=result.new, duplicates=result.duplicates)
         metrics.records_stored(self.store, result.new, (r.ts.timestamp() for r in records),
                                time.time())

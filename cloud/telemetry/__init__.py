@@ -18,6 +18,7 @@ from cloud.telemetry._influx import InfluxStore
 from cloud.telemetry._sqlite import SqliteTelemetryStore
 from cloud.telemetry._store import (
     LEGACY_EPOCH,
+    RecordGroup,
     StorableRecord,
     TelemetryReader,
     TelemetryStore,
@@ -29,6 +30,7 @@ __all__ = [
     "LEGACY_EPOCH",
     "FeatureFrame",
     "InfluxStore",
+    "RecordGroup",
     "RecordRejectedError",
     "SqliteTelemetryStore",
     "StorableRecord",

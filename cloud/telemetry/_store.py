@@ -12,13 +12,14 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 from cloud.telemetry._frame import FeatureFrame, TimeLike, datetime_to_ns
 from ironwatch.wire import WaveformSnapshot
 
 __all__ = [
     "LEGACY_EPOCH",
+    "RecordGroup",
     "RecordWriter",
     "StorableRecord",
     "StoredRow",
@@ -55,13 +56,28 @@ class StorableRecord(Protocol):
     def features(self) -> Mapping[str, float | None]: ...
 
 
+class RecordGroup(NamedTuple):
+    """The records of one gateway outbox epoch in a batch (what `write_batch` takes)."""
+
+    gateway_id: str
+    epoch: str
+    records: Sequence[StorableRecord]
+
+
 class RecordWriter:
-    """`write` (how many records were new) in terms of a backend's `write_records`."""
+    """`write` (how many records were new) and `write_batch` in terms of `write_records`.
+
+    A backend that can write several gateways' records in one statement overrides
+    `write_batch`; this one writes group after group.
+    """
 
     def write_records(
         self, gateway_id: str, epoch: str, records: Sequence[StorableRecord]
     ) -> WriteResult:
         raise NotImplementedError
+
+    def write_batch(self, groups: Sequence[RecordGroup]) -> list[WriteResult]:
+        return [self.write_records(*group) for group in groups]
 
     def write(
         self, gateway_id: str, records: Sequence[StorableRecord], *, epoch: str = LEGACY_EPOCH
@@ -188,6 +204,16 @@ class TelemetryStore(TelemetryReader, Protocol):
         Raises StoreUnavailableError when retrying may help (connection, timeout, lock),
         RecordRejectedError when the store refuses the data itself; nothing of the batch
         is then guaranteed stored.
+        """
+        ...
+
+    def write_batch(self, groups: Sequence[RecordGroup]) -> list[WriteResult]:
+        """`write_records` for several gateway epochs at once: one WriteResult per group.
+
+        SQLite writes them in one statement and one transaction, InfluxDB and
+        VictoriaMetrics in one line-protocol body. On an error nothing of the batch is
+        guaranteed stored (as for write_records): the ingestion worker then writes the
+        groups one by one and splits a refused one until the culprit is alone.
         """
         ...
 
