@@ -123,18 +123,26 @@ def _utc_time(text: str) -> datetime | None:
 
 def _values_possible(records: list[_WireRecord]) -> bool:
     """Every name follows the unit rule and every value is finite and physically possible."""
-    by_names: dict[tuple[str, ...], list[list[float | None]]] = {}
+    by_names: dict[tuple[str, ...], list[float | None]] = {}
     for r in records:
         feats: Mapping[str, float | None] = r.features
-        by_names.setdefault(tuple(feats), []).append(list(feats.values()))
-    for names, rows in by_names.items():
+        names = tuple(feats)
+        values = by_names.get(names)
+        if values is None:
+            values = by_names[names] = []
+        values.extend(feats.values())
+    for names, flat in by_names.items():
         bounds = _bounds(names)
         if bounds is None:
             return False
         low, high = bounds
-        values = np.array(rows, dtype=np.float64)  # null -> NaN, which every check passes
+        try:
+            column = np.fromiter(flat, dtype=np.float64, count=len(flat))
+        except TypeError:  # a null: NaN, which every check below passes
+            column = np.array(flat, dtype=np.float64)
+        table = column.reshape(-1, len(names))
         with np.errstate(invalid="ignore"):
-            if np.isinf(values).any() or (values < low).any() or (values > high).any():
+            if np.isinf(table).any() or (table < low).any() or (table > high).any():
                 return False
     return True
 
