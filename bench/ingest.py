@@ -95,10 +95,12 @@ def role_bare(port: int, expected: int) -> None:
     _wait_go()
     c = client()
     c.loop_start()
+    cpu0 = time.process_time()
     done.wait(600)
+    cpu = time.process_time() - cpu0
     c.disconnect()
     c.loop_stop()
-    _emit({"records": state["n"], "seconds": state["last"] - state["first"]})
+    _emit({"records": state["n"], "seconds": state["last"] - state["first"], "cpu_s": cpu})
 
 
 def role_ingest(port: int, db: str, group: str, client_id: str, validator: str) -> None:
@@ -126,10 +128,15 @@ def role_ingest(port: int, db: str, group: str, client_id: str, validator: str) 
     worker.start()
     while sys.stdin.readline().strip() != "stop":  # the parent says when the store is full
         pass
+    import psutil
+
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    threads = {names.get(t.id, str(t.id)): round(t.user_time + t.system_time, 2)
+               for t in psutil.Process().threads()}
     worker.stop()  # finishes the batch in hand first
     stats = worker.stats
     _emit({"stored": stats.stored, "duplicates": stats.duplicates, "received": stats.received,
-           "dead_lettered": stats.dead_lettered_total})
+           "dead_lettered": stats.dead_lettered_total, "thread_cpu_s": threads})
     store.close()
 
 
@@ -337,7 +344,9 @@ def main() -> None:
     print(f"{expected:,} records, {args.records_per_message} per message, {args.features} "
           f"features, {published['payload_bytes']:,} B per message; validator {args.validator}")
     print(f"publisher (into the queue)           {pub_rate:>10,.0f} records/s")
-    print(f"bare paho subscriber                 {bare_rate:>10,.0f} records/s")
+    bare_us = bare_result["cpu_s"] / bare_result["records"] * 1e6
+    print(f"bare paho subscriber                 {bare_rate:>10,.0f} records/s   "
+          f"{bare_us:5.1f} CPU µs/record")
     store_us = bulk_result["store_cpu_s"] / bulk_result["records"] * 1e6
     floor_us = bulk_result["floor_cpu_s"] / bulk_result["records"] * 1e6
     print(f"store bulk insert (write_batch)      {store_rate:>10,.0f} records/s   "
@@ -347,7 +356,8 @@ def main() -> None:
     result: dict[str, Any] = {
         "bench": "ingest", "records": expected, "records_per_message": args.records_per_message,
         "features": args.features, "validator": args.validator,
-        "bare_records_per_s": round(bare_rate), "store_bulk_records_per_s": round(store_rate),
+        "bare_records_per_s": round(bare_rate), "bare_cpu_us_per_record": round(bare_us, 2),
+        "store_bulk_records_per_s": round(store_rate),
         "sqlite_floor_records_per_s": round(floor_rate),
         "store_bulk_cpu_us_per_record": round(store_us, 2),
         "sqlite_floor_cpu_us_per_record": round(floor_us, 2),
@@ -370,6 +380,7 @@ def main() -> None:
             "cpu_us_per_record": round(cpu_us, 2),
             "cpu_ratio_to_store_bulk": round(store_us / cpu_us, 3),
             "stored_exactly_once": stored == expected and dups == 0,
+            "thread_cpu_s": [s["thread_cpu_s"] for s in run["stats"]],
         }
     _emit(result)
 

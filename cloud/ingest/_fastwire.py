@@ -26,7 +26,7 @@ from typing import Annotated, Literal
 import msgspec
 import numpy as np
 
-from ironwatch.ids import ID_PATTERN
+from ironwatch.ids import ID_PATTERN, is_id
 from ironwatch.wire import (
     EPOCH_PATTERN,
     MAX_RECORDS_PER_MESSAGE,
@@ -62,8 +62,8 @@ class FastRecord(msgspec.Struct, frozen=True):
 
 class _WireRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     seq: _Seq
-    asset_id: _Id
-    point: _Id
+    asset_id: str  # ids are checked once per distinct value (see _ids_valid)
+    point: str
     ts: str
     window_s: Annotated[float, msgspec.Meta(gt=0, le=86_400)]
     features: Annotated[dict[str, float | None], msgspec.Meta(min_length=1, max_length=256)]
@@ -93,6 +93,19 @@ class FastTelemetry(msgspec.Struct, frozen=True):
 
 
 _DECODER = msgspec.json.Decoder(_WireTelemetry)
+
+
+@functools.lru_cache(maxsize=65_536)
+def _id_valid(value: str) -> bool:
+    return is_id(value)
+
+
+def _ids_valid(records: list[_WireRecord]) -> bool:
+    """Asset and point ids follow the id rule: a fleet repeats a few thousand of them, so
+    each distinct one is checked once (cached) instead of a regex per record."""
+    ids = {r.asset_id for r in records}
+    ids.update(r.point for r in records)
+    return all(_id_valid(i) for i in ids)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -159,7 +172,7 @@ def decode_telemetry(gateway_id: str, payload: bytes) -> FastTelemetry | None:
     if wire.gateway_id != gateway_id or wire.records[0].seq != wire.seq:
         return None
     sent_at = _utc_time(wire.sent_at)
-    if sent_at is None or not _values_possible(wire.records):
+    if sent_at is None or not _ids_valid(wire.records) or not _values_possible(wire.records):
         return None
     records: list[FastRecord] = []
     previous = -1

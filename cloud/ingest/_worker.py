@@ -517,7 +517,11 @@ class IngestionWorker:
         self._stats.add(stored=result.new, duplicates=result.duplicates)
         metrics.records_stored(self.store, result.new, (r.ts.timestamp() for r in records),
                                time.time())
-        group.written.update(r.seq for r in records)
+        seqs = [r.seq for r in records]
+        group.written.update(seqs)
+        if not result.conflicts:
+            group.done.extend(seqs)
+            return
         # The refused copies of a seq are its last ones: the first copy in the batch was
         # written unless an earlier one was stored already.
         conflicts = collections.Counter(result.conflicts)
