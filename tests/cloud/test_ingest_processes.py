@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -83,3 +84,45 @@ def test_two_worker_processes_share_the_stream_and_a_killed_one_is_restarted(
         procs.stop()
     assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != "zombie"
                    for p in pids)
+
+
+def _ingest_children(pid: int) -> list[psutil.Process]:
+    return [c for c in psutil.Process(pid).children()
+            if "spawn_main" in " ".join(c.cmdline())]
+
+
+def _gone(procs: list[psutil.Process], timeout_s: float) -> bool:
+    _, alive = psutil.wait_procs(procs, timeout=timeout_s)
+    return not alive
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL])
+def test_serve_runs_ingest_processes_that_end_with_the_service(
+    tmp_path: Path, mosquitto: Mosquitto, stop: signal.Signals,
+) -> None:
+    import subprocess
+    import sys
+
+    from ironwatch_app.local_servers import free_port, wait_for_port
+
+    fleet = tmp_path / "fleet.toml"
+    fleet.write_text(FLEET)
+    port = free_port()
+    env = {**os.environ, "IRONWATCH_CLOUD_ADMIN_TOKEN": secrets.token_urlsafe(24)}
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "ironwatch_app.cli", "cloud", "serve", "--port", str(port),
+         "--data-dir", str(tmp_path / "data"), "--mqtt-port", str(mosquitto.port),
+         "--fleet", str(fleet), "--ingest-workers", "2"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        wait_for_port(port, timeout_s=60)
+        children = wait_for(lambda: (c := _ingest_children(serve.pid)) and len(c) == 2 and c)
+        serve.send_signal(stop)
+        if stop == signal.SIGTERM:
+            assert serve.wait(30) == 0
+        # Killed outright, the service cannot stop them: each sees its pipe close and ends.
+        assert _gone(children, 20)
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+            serve.wait(10)
