@@ -176,6 +176,8 @@ class SqliteTelemetryStore(RecordWriter):
         return conn
 
     def _feature_set(self, conn: sqlite3.Connection, names: tuple[str, ...]) -> int:
+        """The id of a feature-name set, made if new. Called outside any transaction, so a
+        new set is committed at once and the cache never holds an id a rollback undid."""
         set_id = self._set_ids.get(names)
         if set_id is None:
             joined = _SEP.join(names)
@@ -200,20 +202,25 @@ class SqliteTelemetryStore(RecordWriter):
         return self.write_batch([RecordGroup(gateway_id, epoch, records)])[0]
 
     def write_batch(self, groups: Sequence[RecordGroup]) -> list[WriteResult]:
-        """Every group in one executemany and one COMMIT; a redelivery is sorted out."""
+        """Every group in one executemany and one COMMIT; a redelivery is sorted out.
+
+        Rows are built before the transaction (a new feature-name set is committed on its
+        own first), so the file's write lock is held only for the insert itself: several
+        ingestion processes on one file wait for each other as little as possible.
+        """
         if not any(g.records for g in groups):
             return [WriteResult() for _ in groups]
         conn = self._conn()
         with self._write_lock:
             try:
+                rows = [row for g in groups
+                        for row in self._rows(conn, g.gateway_id, g.epoch, g.records)]
                 conn.execute("BEGIN IMMEDIATE")
                 try:
-                    results = self._insert(conn, groups)
+                    results = self._insert(conn, groups, rows)
                     conn.execute("COMMIT")
                 except BaseException:
                     conn.execute("ROLLBACK")
-                    # A rolled-back transaction may have created feature sets that are gone now.
-                    self._forget_feature_sets()
                     raise
             except (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.InterfaceError,
                     OverflowError, struct.error, ValueError, TypeError) as err:
@@ -224,15 +231,14 @@ class SqliteTelemetryStore(RecordWriter):
         return results
 
     def _insert(
-        self, conn: sqlite3.Connection, groups: Sequence[RecordGroup]
+        self, conn: sqlite3.Connection, groups: Sequence[RecordGroup],
+        rows: list[tuple[Any, ...]],
     ) -> list[WriteResult]:
         """Insert as if every record were new; if some were not, undo and sort them out.
 
         New records are the rule (a redelivery is rare), so the rule costs one statement
-        and no lookup. Rows (and their feature sets) are built before the savepoint, so
-        undoing the insert never forgets a feature set the cache knows.
+        and no lookup.
         """
-        rows = [row for g in groups for row in self._rows(conn, g.gateway_id, g.epoch, g.records)]
         conn.execute("SAVEPOINT batch")
         before = conn.total_changes
         conn.executemany(_INSERT, rows)
@@ -271,11 +277,6 @@ class SqliteTelemetryStore(RecordWriter):
             rows.append((gateway_id, epoch, r.seq, r.asset_id, r.point, datetime_to_ns(r.ts),
                          r.window_s, int(r.stale), set_id, blob))
         return rows
-
-    def _forget_feature_sets(self) -> None:
-        self._set_ids.clear()
-        self._set_names.clear()
-        self._layouts.clear()
 
     def _stored_rows(
         self, conn: sqlite3.Connection, gateway_id: str, epoch: str,
