@@ -342,11 +342,15 @@ class IngestionWorker:
                     return  # records still waiting stay unacknowledged: the broker keeps them
                 continue
             batch = [first]
-            while len(batch) < self.config.max_batch_messages:
+            size = len(first.payload)
+            cfg = self.config
+            while len(batch) < cfg.max_batch_messages and size < cfg.max_batch_bytes:
                 try:
-                    batch.append(q.get_nowait())
+                    item = q.get_nowait()
                 except queue.Empty:
                     break
+                batch.append(item)
+                size += len(item.payload)
             self._taken(batch)
             try:
                 self._handle(batch)
