@@ -46,6 +46,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 SELF = Path(__file__).resolve()
 IRONWATCH = [sys.executable, "-m", "ironwatch_app.cli"]
 PER_GATEWAY = 100
@@ -240,8 +242,6 @@ def _processes(cloud: subprocess.Popen[bytes], broker_pid: int,
 
 def run(config: Config, args: argparse.Namespace, pg: Any) -> dict[str, Any]:
     """Start broker and cloud, publish, measure; return the figures of one configuration."""
-    import httpx
-
     from ironwatch_app.local_servers import Mosquitto, free_port, stop_process, wait_for_port
 
     token = secrets.token_urlsafe(24)
@@ -277,8 +277,14 @@ def run(config: Config, args: argparse.Namespace, pg: Any) -> dict[str, Any]:
                  "--fault-after", str(args.fault_after), "--seed", "7"],
                 stdout=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
             assert broker.proc is not None
-            return _measure(config, args, api, cloud, broker.proc.pid, publisher,
-                            work / "data" / "telemetry.db")
+            result = _measure(config, args, api, cloud, broker.proc.pid, publisher,
+                              work / "data" / "telemetry.db")
+            if result["service_exit_code"] is not None or result["api_errors"]:
+                log.flush()
+                tail = (work / "cloud.log").read_text(errors="replace").splitlines()[-15:]
+                result["service_log_tail"] = tail
+                print("\n".join(["the service's last log lines:", *tail]), flush=True)
+            return result
         finally:
             if publisher is not None:
                 stop_process(publisher)  # type: ignore[arg-type]
@@ -291,7 +297,7 @@ def run(config: Config, args: argparse.Namespace, pg: Any) -> dict[str, Any]:
             log.close()
 
 
-def _measure(config: Config, args: argparse.Namespace, api: Any,
+def _measure(config: Config, args: argparse.Namespace, api: httpx.Client,
              cloud: subprocess.Popen[bytes], broker_pid: int,
              publisher: subprocess.Popen[str], telemetry_db: Path) -> dict[str, Any]:
     progress: list[tuple[float, int]] = []  # (wall time, records published by then)
@@ -320,6 +326,8 @@ def _measure(config: Config, args: argparse.Namespace, api: Any,
     last_round_seen = 0.0
     backfill_stored_at: float | None = None
     alerted: dict[str, float] = {}  # asset -> when its first alert was seen (wall clock)
+    api_errors = 0
+    died: int | None = None
     interval = 2.0
     end = time.time() + args.duration + args.drain_s + 30
     while time.time() < end:
@@ -333,7 +341,14 @@ def _measure(config: Config, args: argparse.Namespace, api: Any,
         if backfill_stored_at is not None:
             pending = [t for t, n in progress if n > stored]
             samples.lag_s.append(now - pending[0] if pending else 0.0)
-        health = api.get("/api/v1/health").json().get("scoring") or {}
+        if cloud.poll() is not None:
+            died = cloud.returncode
+            break
+        try:
+            health = api.get("/api/v1/health").json().get("scoring") or {}
+        except httpx.HTTPError:
+            api_errors += 1
+            continue
         interval = float(health.get("interval_s") or interval)
         at = health.get("last_round_at")
         if at is not None and at != last_round:
@@ -349,8 +364,12 @@ def _measure(config: Config, args: argparse.Namespace, api: Any,
             except Exception:
                 procs.pop(name)
         if backfill_stored_at is not None:
-            for alert in api.get("/api/v1/alerts", params={"limit": 500}).json().get("items",
-                                                                                       []):
+            try:
+                items = api.get("/api/v1/alerts", params={"limit": 500}).json().get("items", [])
+            except httpx.HTTPError:
+                api_errors += 1
+                items = []
+            for alert in items:
                 alerted.setdefault(alert["asset_id"], now)
         if final and stored >= final["published"] and now - float(final["at"]) > 2 * interval:
             break
@@ -380,6 +399,7 @@ def _measure(config: Config, args: argparse.Namespace, api: Any,
         "alert_latency_s": {"p50": _pct(latency, 0.5), "p99": _pct(latency, 0.99),
                             "alerted": len(latency), "faulty": len(fault_at),
                             "healthy_assets_alerted": len(false_alerts)},
+        "api_errors": api_errors, "service_exit_code": died,
         "cpu_pct": {k: round(statistics.fmean(v), 1) for k, v in samples.cpu.items() if v},
         "rss_mb": {k: round(v) for k, v in samples.rss_mb.items()},
     }
@@ -387,6 +407,8 @@ def _measure(config: Config, args: argparse.Namespace, api: Any,
 
 def verdict(result: dict[str, Any]) -> tuple[bool, str]:
     """Whether one node kept up, and what limited it."""
+    if result.get("service_exit_code") is not None:
+        return False, f"the service died (exit code {result['service_exit_code']})"
     interval = result["config"]["interval_s"]
     lag = result["ingest_lag_s"]
     rounds = result["round_s"]
