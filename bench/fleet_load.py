@@ -421,9 +421,12 @@ def verdict(result: dict[str, Any]) -> tuple[bool, str]:
         return True, f"kept up (busiest: {busiest} {cpu.get(busiest, 0):.0f} % CPU)"
     why = []
     if not ingest_ok:
-        why.append(f"ingestion fell behind (lag {lag['end']:.1f} s at the end; ingest workers "
-                   f"{ingest_cpu:.0f} % CPU, broker {cpu.get('mosquitto', 0):.0f} %)"
-                   if lag["end"] is not None else "ingestion never started")
+        load = (f"ingest workers {ingest_cpu:.0f} % CPU, broker {cpu.get('mosquitto', 0):.0f} %"
+                f", service {cpu.get('service', 0):.0f} %")
+        why.append(f"ingestion fell behind (lag {lag['end']:.1f} s at the end; {load})"
+                   if lag["end"] is not None else
+                   f"ingestion did not store the commissioning burst in the run "
+                   f"({result['stored']:,} of {result['published']:,} records; {load})")
     if not scoring_ok:
         why.append(f"scoring rounds up to {rounds['max']:.1f} s > T (service "
                    f"{cpu.get('service', 0):.0f} % CPU)" if rounds["max"] is not None
