@@ -35,9 +35,9 @@ if TYPE_CHECKING:
     from cloud.api import ApiContext
     from cloud.domain.deadletters import DbDeadLetterStore
     from cloud.ingest import IngestConfig, IngestionWorker, IngestStats
+    from cloud.ingest_processes import IngestProcesses
     from cloud.mail import EmailDispatcher
     from cloud.metrics import MetricsExporter
-    from cloud.ingest_processes import IngestProcesses
     from cloud.pipeline import GatewayCommands, ScoringPipeline
     from cloud.webhooks import WebhookDispatcher
     from ironwatch.wire import GatewayStatus, WaveformSnapshot
@@ -359,7 +359,7 @@ class CloudServices:
 
         Ingestion runs in `settings.ingest_workers` processes of its own (0: a thread here).
         """
-        from cloud.metrics import SOURCES, scoring_source
+        from cloud.metrics import SOURCES, ingest_source, scoring_source
         from cloud.pipeline import GatewayCommands, ModelSuite, ScoringPipeline
 
         try:
@@ -410,6 +410,7 @@ class CloudServices:
                 self.ingest = processes
                 processes.start()
                 self._started.append(processes)
+                self._started.append(SOURCES.attach("ingest", ingest_source(processes)))
             elif ingest:
                 worker = self.ingestion_worker(ingest_config(self.settings))
                 self.ingest = worker
@@ -437,6 +438,7 @@ def run_ingest_process(
     """One ingestion process of `cloud serve` (see cloud.ingest_processes): open the
     database and the store, run a worker, answer the parent's questions until it says stop."""
     from cloud.ingest_processes import serve_worker, worker_signals
+    from cloud.metrics._series import ingest_counts
 
     stop = worker_signals()
     logging.basicConfig(level=log_level,
@@ -445,12 +447,13 @@ def run_ingest_process(
     worker = services.ingestion_worker(ingest_config(settings, client_id=client_id))
     try:
         worker.start(wait=False)
-        serve_worker(conn, lambda: (worker.stats, services.dead_letters.dropped), stop)
+        serve_worker(conn, lambda: (worker.stats, services.dead_letters.dropped,
+                                    ingest_counts()), stop)
     finally:
         worker.stop()
         services.close()
         with contextlib.suppress(OSError):
-            conn.send((worker.stats, services.dead_letters.dropped))
+            conn.send((worker.stats, services.dead_letters.dropped, ingest_counts()))
         conn.close()
 
 

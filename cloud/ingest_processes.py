@@ -28,6 +28,7 @@ from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING, cast
 
 from cloud.ingest._stats import IngestStats, combine_stats
+from cloud.metrics._series import IngestCounts, add_ingest_counts
 
 if TYPE_CHECKING:
     from cloud.settings import CloudSettings
@@ -79,6 +80,8 @@ class _Slot:
     conn: Connection[object, object] | None = None
     stats: IngestStats = field(default_factory=IngestStats)
     dropped: int = 0
+    counts: IngestCounts | None = None  # its metrics series last reported
+    pending: int = 0  # questions it has not answered yet
     # Counters of earlier incarnations of this slot (a restart starts from zero).
     before: list[IngestStats] = field(default_factory=list)
     dropped_before: int = 0
@@ -224,7 +227,7 @@ class IngestProcesses:
             self._drain_slot(slot)
             slot.before.append(slot.stats)
             slot.dropped_before += slot.dropped
-            slot.stats, slot.dropped = IngestStats(), 0
+            slot.stats, slot.dropped, slot.counts, slot.pending = IngestStats(), 0, None, 0
             if slot.conn is not None:
                 slot.conn.close()
             slot.process, slot.conn = None, None
@@ -233,28 +236,40 @@ class IngestProcesses:
             self._spawn(slot)
 
     def _drain(self) -> None:
-        """Ask every live worker for its counters (a worker answers within ~0.2 s)."""
+        """Ask every live worker for its counters and wait for the answers (~0.2 s each,
+        at most 2 s), so what `stats` returns is never older than the question."""
         asked = []
         for slot in self._slots:
             if slot.conn is not None and slot.process is not None and slot.process.is_alive():
                 try:
                     slot.conn.send(_ASK)
+                    slot.pending += 1
                     asked.append(slot)
                 except OSError:
                     pass
         deadline = time.monotonic() + 2.0
         for slot in asked:
-            self._drain_slot(slot, wait_s=max(0.0, deadline - time.monotonic()))
+            self._drain_slot(slot, deadline)
 
     @staticmethod
-    def _drain_slot(slot: _Slot, wait_s: float = 0.0) -> None:
-        """Take the newest counters a worker sent (waiting up to wait_s for an answer)."""
+    def _drain_slot(slot: _Slot, deadline: float | None = None) -> None:
+        """Take what a worker sent: every answer it owes (until `deadline`), then anything
+        else waiting (a stopping worker's last report)."""
         conn = slot.conn
         if conn is None:
             return
         try:
-            while conn.poll(wait_s):
-                slot.stats, slot.dropped = cast(tuple[IngestStats, int], conn.recv())
+            while True:
                 wait_s = 0.0
+                if slot.pending > 0 and deadline is not None:
+                    wait_s = max(0.0, deadline - time.monotonic())
+                if not conn.poll(wait_s):
+                    return
+                slot.stats, slot.dropped, counts = cast(
+                    tuple[IngestStats, int, IngestCounts], conn.recv())
+                slot.pending = max(0, slot.pending - 1)
+                # Its metrics join the service's: /metrics covers ingestion in workers.
+                add_ingest_counts(counts, slot.counts)
+                slot.counts = counts
         except (EOFError, OSError):
             pass

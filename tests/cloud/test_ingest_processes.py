@@ -13,6 +13,7 @@ from typing import Any
 
 import psutil
 import pytest
+from prometheus_client import REGISTRY
 
 from cloud.app import CloudServices, run_ingest_process
 from cloud.ingest_processes import IngestProcesses
@@ -58,6 +59,11 @@ def _publish(pub: Publisher, first_seq: int, n: int) -> int:
 def test_two_worker_processes_share_the_stream_and_a_killed_one_is_restarted(
     services: CloudServices, mosquitto: Mosquitto,
 ) -> None:
+    def stored_series() -> float:
+        return REGISTRY.get_sample_value("ironwatch_ingest_records_stored_total",
+                                         {"store": "sqlite"}) or 0.0
+
+    before = stored_series()
     procs = IngestProcesses(services.settings, 2, run_ingest_process)
     procs.start()
     try:
@@ -70,6 +76,8 @@ def test_two_worker_processes_share_the_stream_and_a_killed_one_is_restarted(
             stats = procs.stats
             assert (stats.stored, stats.workers, stats.duplicates) == (sent, 2, 0)
             assert all(w.stored > 0 for w in procs.worker_stats)  # both took a share
+            # The workers' metrics are in this (the service's) process's registry.
+            assert stored_series() - before == sent
 
             assert first[0] is not None
             os.kill(first[0], signal.SIGKILL)  # a crash: nothing is asked to stop
