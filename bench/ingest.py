@@ -1,14 +1,26 @@
-"""Ingestion throughput: records/s from a real Mosquitto into the embedded store.
+"""Ingestion throughput: records/s from a real Mosquitto into the embedded store, per worker.
 
-Three processes share one QoS 1 stream: a publisher (pre-encoded telemetry batches, as
-fast as the broker takes them), a bare paho subscriber that only counts records, and an
-IngestionWorker (validation, registry, SQLite write, manual PUBACK after the write).
-Both subscribers see the same messages in the same run, so the ratio says what
-validation and storage cost relative to merely receiving.
+The stream is queued first: every subscriber's persistent session exists (subscribed,
+then disconnected) while a publisher sends pre-encoded telemetry batches (20 features per
+record by default) at QoS 1, so what is timed is draining a queue, not the publisher.
+Then, one configuration after another so they never share the CPU:
 
-    python bench/ingest.py [--messages 2000] [--records-per-message 100] [--features 8]
+- a bare paho subscriber that only counts records (what the broker and paho cost);
+- 1 IngestionWorker process (msgspec batch validation, registry, time window, one
+  SQLite statement and commit per batch, PUBACK after the write);
+- 2 IngestionWorker processes in one MQTT 5 shared-subscription group writing to one
+  SQLite file (`--workers 1,2` picks the counts).
 
-Prints figures, then one JSON line with records_per_s, bare_records_per_s, ratio_to_bare.
+In the same run the store's own bulk insert is timed on the same rows: the records
+(decoded beforehand) written with `SqliteTelemetryStore.write_batch` in batches of
+`--batch-messages` messages, and below that the bare `executemany` of the prepared rows
+(SQLite's floor). Each ingestion run is reported as a ratio to both and to the bare
+subscriber.
+
+    python bench/ingest.py [--messages 1000] [--records-per-message 100] [--features 20]
+                           [--workers 1,2] [--validator fast|pydantic]
+
+Prints a table, then one JSON line.
 """
 
 from __future__ import annotations
@@ -26,10 +38,20 @@ from typing import Any
 
 SELF = Path(__file__).resolve()
 GATEWAYS = 10
+ASSETS_PER_GATEWAY = 5
 
 
 def _emit(obj: dict[str, Any]) -> None:
     print(json.dumps(obj), flush=True)
+
+
+def _wait_go() -> None:
+    if sys.stdin.readline().strip() != "go":
+        raise SystemExit(0)
+
+
+def _assets(g: int) -> list[str]:
+    return [f"gw{g}-a{i}" for i in range(ASSETS_PER_GATEWAY)]
 
 
 def role_bare(port: int, expected: int) -> None:
@@ -43,7 +65,7 @@ def role_bare(port: int, expected: int) -> None:
 
     state = {"n": 0, "first": 0.0, "last": 0.0}
     done = threading.Event()
-    ready = threading.Event()
+    subscribed = threading.Event()
 
     def on_message(_c: Any, _u: Any, msg: Any) -> None:
         if not state["n"]:
@@ -53,61 +75,73 @@ def role_bare(port: int, expected: int) -> None:
         if state["n"] >= expected:
             done.set()
 
-    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-bare",
-                    protocol=MQTTProtocolVersion.MQTTv5)
-    c.on_message = on_message
-    c.on_subscribe = lambda *_a: ready.set()
-    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-    props.SessionExpiryInterval = 3600
-    c.on_connect = lambda cl, *_a: cl.subscribe(TELEMETRY_FILTER, qos=1)
-    c.connect("127.0.0.1", port, clean_start=False, properties=props)
+    def client() -> Any:
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-bare",
+                        protocol=MQTTProtocolVersion.MQTTv5)
+        c.on_message = on_message
+        c.on_subscribe = lambda *_a: subscribed.set()
+        c.on_connect = lambda cl, *_a: cl.subscribe(TELEMETRY_FILTER, qos=1)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = 3600
+        c.connect("127.0.0.1", port, clean_start=False, properties=props)
+        return c
+
+    c = client()
     c.loop_start()
-    ready.wait(10)
-    _emit({"ready": True})
-    done.wait(600)
+    subscribed.wait(10)
     c.disconnect()
     c.loop_stop()
-    _emit({"records": state["n"], "seconds": state["last"] - state["first"]})
+    _emit({"ready": True})
+    _wait_go()
+    c = client()
+    c.loop_start()
+    cpu0 = time.process_time()
+    done.wait(600)
+    cpu = time.process_time() - cpu0
+    c.disconnect()
+    c.loop_stop()
+    _emit({"records": state["n"], "seconds": state["last"] - state["first"], "cpu_s": cpu})
 
 
-def role_ingest(port: int, expected: int, db: str, cache_names: bool) -> None:
+def role_ingest(port: int, db: str, group: str, client_id: str, validator: str) -> None:
+    """One ingestion worker: subscribe once (the session queues), then drain on "go"."""
     from cloud.ingest import IngestConfig, IngestionWorker, MemoryAssetRegistry
     from cloud.telemetry import SqliteTelemetryStore
     from ironwatch.mqtt import BrokerSettings
 
-    if cache_names:
-        # What-if only: ironwatch.wire re-checks every feature name of every record; a
-        # memoised check (names repeat endlessly) shows what validation would cost then.
+    if validator == "pydantic":  # what-if: the contract's pydantic models for every record
         import functools
 
-        import ironwatch.wire
+        import cloud.ingest._worker as worker_module
+        from cloud.ingest._validate import validate
 
-        ironwatch.wire.check_feature_name = functools.lru_cache(maxsize=4096)(
-            ironwatch.wire.check_feature_name
-        )
-
-    registry = MemoryAssetRegistry({f"gw{g}": {f"gw{g}-a{i}" for i in range(5)}
-                                    for g in range(GATEWAYS)})
+        worker_module.validate = functools.partial(validate, fast=False)  # type: ignore[assignment]
+    registry = MemoryAssetRegistry({f"gw{g}": _assets(g) for g in range(GATEWAYS)})
     store = SqliteTelemetryStore(db)
-    config = IngestConfig(broker=BrokerSettings(port=port), client_id="bench-ingest",
-                          topics=("ironwatch/v1/+/telemetry",))
-    worker = IngestionWorker(config, store, registry)
+    config = IngestConfig(broker=BrokerSettings(port=port), client_id=client_id,
+                          shared_group=group, topics=("ironwatch/v1/+/telemetry",))
+    worker = IngestionWorker(config, store, registry, on_stored=lambda *_a: None)
     worker.start()
-    _emit({"ready": True})
-    first = 0.0
-    while worker.stats.records_received < expected:
-        if not first and worker.stats.last_message_at is not None:
-            first = time.perf_counter()
-        time.sleep(0.001)
-    last = time.perf_counter()
-    stats = worker.stats
     worker.stop()
-    _emit({"records": stats.stored, "seconds": last - first, "duplicates": stats.duplicates,
-           "stored_in_db": store.count(), "dead_lettered": stats.dead_lettered_total})
+    _emit({"ready": True})
+    _wait_go()
+    worker.start()
+    while sys.stdin.readline().strip() != "stop":  # the parent says when the store is full
+        pass
+    import psutil
+
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    threads = {names.get(t.id, str(t.id)): round(t.user_time + t.system_time, 2)
+               for t in psutil.Process().threads()}
+    worker.stop()  # finishes the batch in hand first
+    stats = worker.stats
+    _emit({"stored": stats.stored, "duplicates": stats.duplicates, "received": stats.received,
+           "dead_lettered": stats.dead_lettered_total, "thread_cpu_s": threads})
     store.close()
 
 
-def role_publish(port: int, messages: int, per_msg: int, n_features: int) -> None:
+def role_publish(port: int, messages: int, per_msg: int, n_features: int, out: str) -> None:
+    """Publish the stream (waiting for every PUBACK) and keep the payloads for the baseline."""
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
@@ -118,10 +152,10 @@ def role_publish(port: int, messages: int, per_msg: int, n_features: int) -> Non
     seqs = dict.fromkeys(range(GATEWAYS), 0)
     for m in range(messages):
         g = m % GATEWAYS
-        recs = make_records(seqs[g], per_msg, assets=[f"gw{g}-a{i}" for i in range(5)],
-                            n_features=n_features)
+        recs = make_records(seqs[g], per_msg, assets=_assets(g), n_features=n_features)
         seqs[g] += per_msg
         payloads.append((telemetry_topic(f"gw{g}"), encode(make_telemetry(f"gw{g}", recs))))
+    Path(out).write_text(json.dumps([[t, p.decode()] for t, p in payloads]))
     c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-pub",
                     protocol=MQTTProtocolVersion.MQTTv5)
     c.max_inflight_messages_set(200)
@@ -139,10 +173,52 @@ def role_publish(port: int, messages: int, per_msg: int, n_features: int) -> Non
            "payload_bytes": sum(len(p) for _, p in payloads) // messages})
 
 
+def role_bulk(payload_file: str, db_dir: str, batch_messages: int) -> None:
+    """The store's own bulk insert of the same rows, timed on records decoded beforehand."""
+    from cloud.telemetry import RecordGroup, SqliteTelemetryStore
+    from ironwatch.wire import TelemetryMessage, decode
+
+    payloads = json.loads(Path(payload_file).read_text())
+    messages = [decode(t, p.encode()) for t, p in payloads]
+    batches = []
+    for i in range(0, len(messages), batch_messages):
+        groups: dict[tuple[str, str], list[Any]] = {}
+        for m in messages[i:i + batch_messages]:
+            assert isinstance(m, TelemetryMessage)
+            groups.setdefault((m.gateway_id, m.epoch), []).extend(m.records)
+        batches.append([RecordGroup(g, e, r) for (g, e), r in groups.items()])
+    n = sum(len(r.records) for b in batches for r in b)
+
+    store = SqliteTelemetryStore(Path(db_dir) / "bulk.db")
+    t, c = time.perf_counter(), time.process_time()
+    for batch in batches:
+        store.write_batch(batch)
+    store_s, store_cpu_s = time.perf_counter() - t, time.process_time() - c
+    assert store.count() == n
+
+    floor = SqliteTelemetryStore(Path(db_dir) / "floor.db")
+    conn = floor._conn()
+    rows = [[row for g in batch for row in floor._rows(conn, g.gateway_id, g.epoch, g.records)]
+             for batch in batches]
+    from cloud.telemetry._sqlite import _INSERT
+
+    t, c = time.perf_counter(), time.process_time()
+    for batch_rows in rows:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(_INSERT, batch_rows)
+        conn.execute("COMMIT")
+    floor_s, floor_cpu_s = time.perf_counter() - t, time.process_time() - c
+    assert floor.count() == n
+    store.close()
+    floor.close()
+    _emit({"records": n, "store_s": store_s, "floor_s": floor_s, "store_cpu_s": store_cpu_s,
+           "floor_cpu_s": floor_cpu_s})
+
+
 def _spawn(*args: str) -> subprocess.Popen[str]:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    return subprocess.Popen([sys.executable, str(SELF), *args], stdout=subprocess.PIPE,
-                            text=True, env=env)
+    return subprocess.Popen([sys.executable, str(SELF), *args], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True, env=env)
 
 
 def _read(proc: subprocess.Popen[str]) -> dict[str, Any]:
@@ -154,66 +230,159 @@ def _read(proc: subprocess.Popen[str]) -> dict[str, Any]:
     return result
 
 
+def _say(proc: subprocess.Popen[str], word: str) -> None:
+    assert proc.stdin is not None
+    proc.stdin.write(word + "\n")
+    proc.stdin.flush()
+
+
+def _count(db: Path) -> int:
+    import sqlite3
+
+    if not db.exists():
+        return 0
+    conn = sqlite3.connect(db, timeout=30)
+    try:
+        return int(conn.execute("SELECT COUNT(*) FROM records").fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0
+    finally:
+        conn.close()
+
+
+def _drain(procs: list[subprocess.Popen[str]], db: Path, expected: int) -> dict[str, Any]:
+    """Say go, time until the store holds every record, then collect the workers' stats."""
+    import psutil
+
+    for p in procs:
+        _say(p, "go")
+    t0 = time.perf_counter()
+    cpu0 = [psutil.Process(p.pid).cpu_times() for p in procs]
+    while _count(db) < expected:
+        if time.perf_counter() - t0 > 900:
+            raise RuntimeError(f"only {_count(db)} of {expected} records stored in 900 s")
+        time.sleep(0.02)
+    seconds = time.perf_counter() - t0
+    cpu = [sum(psutil.Process(p.pid).cpu_times()[:2]) - sum(c[:2])
+           for p, c in zip(procs, cpu0, strict=True)]
+    for p in procs:
+        _say(p, "stop")
+    stats = [_read(p) for p in procs]
+    return {"seconds": seconds, "cpu_s": cpu, "stats": stats}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--messages", type=int, default=2000)
+    ap.add_argument("--messages", type=int, default=1000)
     ap.add_argument("--records-per-message", type=int, default=100)
-    ap.add_argument("--features", type=int, default=8)
-    ap.add_argument("--role", choices=["bare", "ingest", "publish"])
+    ap.add_argument("--features", type=int, default=20)
+    ap.add_argument("--workers", default="1,2", help="worker counts to run, e.g. 1,2")
+    ap.add_argument("--batch-messages", type=int, default=100,
+                    help="messages per store write in the bulk-insert baseline (the broker's "
+                    "in-flight window, 100, bounds a worker's batch the same way)")
+    ap.add_argument("--validator", choices=["fast", "pydantic"], default="fast")
+    ap.add_argument("--role", choices=["bare", "ingest", "publish", "bulk"])
     ap.add_argument("--port", type=int)
     ap.add_argument("--db")
-    ap.add_argument("--cache-feature-names", action="store_true",
-                    help="what-if: memoise ironwatch.wire.check_feature_name in the worker")
+    ap.add_argument("--group")
+    ap.add_argument("--client-id")
+    ap.add_argument("--out")
     args = ap.parse_args()
     expected = args.messages * args.records_per_message
     if args.role == "bare":
         return role_bare(args.port, expected)
     if args.role == "ingest":
-        return role_ingest(args.port, expected, args.db, args.cache_feature_names)
+        return role_ingest(args.port, args.db, args.group, args.client_id, args.validator)
     if args.role == "publish":
-        return role_publish(args.port, args.messages, args.records_per_message, args.features)
+        return role_publish(args.port, args.messages, args.records_per_message, args.features,
+                            args.out)
+    if args.role == "bulk":
+        return role_bulk(args.out, args.db, args.batch_messages)
 
     from ironwatch_app.local_servers import Mosquitto, stop_process
 
+    counts = [int(n) for n in args.workers.split(",") if n]
+    runs: dict[int, dict[str, Any]] = {}
     with Mosquitto() as broker, tempfile.TemporaryDirectory() as tmp:
         port = str(broker.port)
         common = ["--port", port, "--messages", str(args.messages),
-                  "--records-per-message", str(args.records_per_message),
-                  "--features", str(args.features)]
-        procs = [_spawn("--role", "bare", *common),
-                 _spawn("--role", "ingest", "--db", str(Path(tmp) / "t.db"), *common,
-                        *(["--cache-feature-names"] if args.cache_feature_names else []))]
+                  "--records-per-message", str(args.records_per_message)]
+        procs: list[subprocess.Popen[str]] = []
         try:
+            bare = _spawn("--role", "bare", *common)
+            procs.append(bare)
+            workers: dict[int, list[subprocess.Popen[str]]] = {}
+            for n in counts:
+                workers[n] = [
+                    _spawn("--role", "ingest", *common, "--db", str(Path(tmp) / f"w{n}.db"),
+                           "--group", f"bench{n}", "--client-id", f"bench-{n}-{i}",
+                           "--validator", args.validator)
+                    for i in range(n)]
+                procs.extend(workers[n])
             for p in procs:
-                _read(p)  # ready: subscribed
-            pub = _spawn("--role", "publish", *common)
+                _read(p)  # ready: the session exists and queues
+            payload_file = str(Path(tmp) / "payloads.json")
+            pub = _spawn("--role", "publish", *common, "--features", str(args.features),
+                         "--out", payload_file)
             procs.append(pub)
             published = _read(pub)
-            bare = _read(procs[0])
-            ingest = _read(procs[1])
+            _say(bare, "go")
+            bare_result = _read(bare)
+            for n in counts:
+                runs[n] = _drain(workers[n], Path(tmp) / f"w{n}.db", expected)
+            bulk = _spawn("--role", "bulk", *common, "--out", payload_file, "--db", tmp,
+                          "--batch-messages", str(args.batch_messages))
+            procs.append(bulk)
+            bulk_result = _read(bulk)
         finally:
             for p in procs:
                 stop_process(p)  # type: ignore[arg-type]
-    rate = ingest["records"] / ingest["seconds"]
-    bare_rate = bare["records"] / bare["seconds"]
+    bare_rate = bare_result["records"] / bare_result["seconds"]
+    store_rate = bulk_result["records"] / bulk_result["store_s"]
+    floor_rate = bulk_result["records"] / bulk_result["floor_s"]
     pub_rate = published["records"] / published["seconds"]
-    print(f"publisher {pub_rate:>10,.0f} records/s  ({published['payload_bytes']:,} B/message)")
-    print(f"bare      {bare_rate:>10,.0f} records/s  ({bare['records']:,} records)")
-    print(f"ingest    {rate:>10,.0f} records/s  ({ingest['records']:,} stored, "
-          f"{ingest['duplicates']} duplicates, {ingest['stored_in_db']:,} in the store)")
-    _emit({
-        "bench": "ingest",
-        "records": expected,
-        "records_per_message": args.records_per_message,
-        "features": args.features,
-        "records_per_s": round(rate),
-        "bare_records_per_s": round(bare_rate),
-        "publisher_records_per_s": round(pub_rate),
-        "ratio_to_bare": round(rate / bare_rate, 3),
-        "feature_name_check_memoised": args.cache_feature_names,
-        "stored_exactly_once": ingest["stored_in_db"] == expected and ingest["duplicates"] == 0,
-        "cpus": os.cpu_count(),
-    })
+    print(f"{expected:,} records, {args.records_per_message} per message, {args.features} "
+          f"features, {published['payload_bytes']:,} B per message; validator {args.validator}")
+    print(f"publisher (into the queue)           {pub_rate:>10,.0f} records/s")
+    bare_us = bare_result["cpu_s"] / bare_result["records"] * 1e6
+    print(f"bare paho subscriber                 {bare_rate:>10,.0f} records/s   "
+          f"{bare_us:5.1f} CPU µs/record")
+    store_us = bulk_result["store_cpu_s"] / bulk_result["records"] * 1e6
+    floor_us = bulk_result["floor_cpu_s"] / bulk_result["records"] * 1e6
+    print(f"store bulk insert (write_batch)      {store_rate:>10,.0f} records/s   "
+          f"{store_us:5.1f} CPU µs/record")
+    print(f"SQLite executemany of prepared rows  {floor_rate:>10,.0f} records/s   "
+          f"{floor_us:5.1f} CPU µs/record")
+    result: dict[str, Any] = {
+        "bench": "ingest", "records": expected, "records_per_message": args.records_per_message,
+        "features": args.features, "validator": args.validator,
+        "bare_records_per_s": round(bare_rate), "bare_cpu_us_per_record": round(bare_us, 2),
+        "store_bulk_records_per_s": round(store_rate),
+        "sqlite_floor_records_per_s": round(floor_rate),
+        "store_bulk_cpu_us_per_record": round(store_us, 2),
+        "sqlite_floor_cpu_us_per_record": round(floor_us, 2),
+        "publisher_records_per_s": round(pub_rate), "cpus": os.cpu_count(),
+    }
+    for n, run in runs.items():
+        rate = expected / run["seconds"]
+        stored = sum(s["stored"] for s in run["stats"])
+        dups = sum(s["duplicates"] for s in run["stats"])
+        cpu_us = sum(run["cpu_s"]) / expected * 1e6
+        print(f"{n} ingestion worker(s)                 {rate:>10,.0f} records/s   "
+              f"{cpu_us:5.1f} CPU µs/record; wall: {rate / store_rate:.2f} of the store's "
+              f"bulk insert, {rate / floor_rate:.2f} of the floor, {rate / bare_rate:.3f} of "
+              f"bare; CPU: {store_us / cpu_us:.2f} of the store's bulk insert; stored "
+              f"{stored:,}, duplicates {dups}")
+        result[f"workers_{n}"] = {
+            "records_per_s": round(rate), "ratio_to_store_bulk": round(rate / store_rate, 3),
+            "ratio_to_sqlite_floor": round(rate / floor_rate, 3),
+            "ratio_to_bare": round(rate / bare_rate, 3),
+            "cpu_us_per_record": round(cpu_us, 2),
+            "cpu_ratio_to_store_bulk": round(store_us / cpu_us, 3),
+            "stored_exactly_once": stored == expected and dups == 0,
+            "thread_cpu_s": [s["thread_cpu_s"] for s in run["stats"]],
+        }
+    _emit(result)
 
 
 if __name__ == "__main__":

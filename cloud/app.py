@@ -7,6 +7,7 @@ on shutdown it stops them in reverse order, so no thread or socket outlives the 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -28,17 +29,27 @@ from cloud.settings import CloudSettings
 from cloud.telemetry import TelemetryStore
 
 if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+
     # Imported where they are started: each pulls its own libraries (paho, scikit-learn).
     from cloud.api import ApiContext
     from cloud.domain.deadletters import DbDeadLetterStore
     from cloud.ingest import IngestConfig, IngestionWorker, IngestStats
+    from cloud.ingest_processes import IngestProcesses
     from cloud.mail import EmailDispatcher
     from cloud.metrics import MetricsExporter
     from cloud.pipeline import GatewayCommands, ScoringPipeline
     from cloud.webhooks import WebhookDispatcher
     from ironwatch.wire import GatewayStatus, WaveformSnapshot
 
-__all__ = ["CloudServices", "PeriodicTask", "create_app", "ingest_config", "open_store"]
+__all__ = [
+    "CloudServices",
+    "PeriodicTask",
+    "create_app",
+    "ingest_config",
+    "open_store",
+    "run_ingest_process",
+]
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +182,7 @@ class CloudServices:
     registry: DbAssetRegistry
     dead_letters: DbDeadLetterStore
     clock: Callable[[], datetime] = utc_now
-    ingest: IngestionWorker | None = None
+    ingest: IngestionWorker | IngestProcesses | None = None
     pipeline: ScoringPipeline | None = None
     webhooks: WebhookDispatcher | None = None
     mail: EmailDispatcher | None = None
@@ -182,18 +193,23 @@ class CloudServices:
 
     @classmethod
     def open(
-        cls, settings: CloudSettings, *, clock: Callable[[], datetime] = utc_now
+        cls, settings: CloudSettings, *, clock: Callable[[], datetime] = utc_now,
+        prepare: bool = True,
     ) -> CloudServices:
-        """Migrate the database, seed the fleet file and open the telemetry store."""
+        """Migrate the database, seed the fleet file and open the telemetry store.
+
+        `prepare=False` (an ingestion process of a service that did both) skips the first two.
+        """
         from cloud.domain.deadletters import DbDeadLetterStore
 
         engine = make_engine(settings.sqlalchemy_url)
         try:
-            upgrade(engine)
             factory = make_session_factory(engine)
-            if settings.fleet_file is not None:
-                _seed(factory, settings.fleet_file)
-            _sync_legacy_webhook(factory, settings, clock())
+            if prepare:
+                upgrade(engine)
+                if settings.fleet_file is not None:
+                    _seed(factory, settings.fleet_file)
+                _sync_legacy_webhook(factory, settings, clock())
             store = open_store(settings)
         except BaseException:
             engine.dispose()
@@ -249,6 +265,10 @@ class CloudServices:
         """The running worker's counters and the dead letters dropped, or None."""
         if self.ingest is None:
             return None
+        from cloud.ingest_processes import IngestProcesses
+
+        if isinstance(self.ingest, IngestProcesses):
+            return self.ingest.stats, self.ingest.dead_letters_dropped
         return self.ingest.stats, self.dead_letters.dropped
 
     # -- callbacks from ingestion ----------------------------------------------------------
@@ -335,7 +355,11 @@ class CloudServices:
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self, *, ingest: bool = True, scoring: bool = True) -> None:
-        """Start the background workers; ingestion keeps retrying if the broker is down."""
+        """Start the background workers; ingestion keeps retrying if the broker is down.
+
+        Ingestion runs in `settings.ingest_workers` processes of its own (0: a thread here).
+        """
+        from cloud.metrics import SOURCES, ingest_source
         from cloud.pipeline import GatewayCommands
 
         try:
@@ -364,7 +388,17 @@ class CloudServices:
             self._started.append(commands)
             if scoring:
                 self._start_pipeline(commands)
-            if ingest:
+            if ingest and self.settings.ingest_workers > 0:
+                # Processes of their own: validation and storage off scoring's GIL.
+                from cloud.ingest_processes import IngestProcesses
+
+                processes = IngestProcesses(self.settings, self.settings.ingest_workers,
+                                            run_ingest_process)
+                self.ingest = processes
+                processes.start()
+                self._started.append(processes)
+                self._started.append(SOURCES.attach("ingest", ingest_source(processes)))
+            elif ingest:
                 worker = self.ingestion_worker(ingest_config(self.settings))
                 self.ingest = worker
                 worker.start(wait=False)
@@ -418,6 +452,31 @@ class CloudServices:
                 log.exception("stopping %s failed", type(worker).__name__)
         self.store.close()
         self.engine.dispose()
+
+
+def run_ingest_process(
+    settings: CloudSettings, client_id: str, conn: Connection[object, object], log_level: int
+) -> None:
+    """One ingestion process of `cloud serve` (see cloud.ingest_processes): open the
+    database and the store, run a worker, answer the parent's questions until it says stop."""
+    from cloud.ingest_processes import serve_worker, worker_signals
+    from cloud.metrics._series import ingest_counts
+
+    stop = worker_signals()
+    logging.basicConfig(level=log_level,
+                        format=f"%(asctime)s %(levelname)s [{client_id}] %(name)s: %(message)s")
+    services = CloudServices.open(settings, prepare=False)
+    worker = services.ingestion_worker(ingest_config(settings, client_id=client_id))
+    try:
+        worker.start(wait=False)
+        serve_worker(conn, lambda: (worker.stats, services.dead_letters.dropped,
+                                    ingest_counts()), stop)
+    finally:
+        worker.stop()
+        services.close()
+        with contextlib.suppress(OSError):
+            conn.send((worker.stats, services.dead_letters.dropped, ingest_counts()))
+        conn.close()
 
 
 def _mount(app: FastAPI, settings: CloudSettings) -> None:

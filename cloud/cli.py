@@ -34,6 +34,7 @@ _OVERRIDES = {
     "client_id": "mqtt_client_id",
     "shared_group": "mqtt_shared_group",
     "metrics_port": "metrics_port",
+    "ingest_workers": "ingest_workers",
 }
 
 
@@ -425,7 +426,7 @@ def register(subparsers: Any) -> None:
     sub = cloud.add_subparsers(dest="cloud_command", metavar="SUBCOMMAND")
     cloud.set_defaults(func=lambda _a: (cloud.print_help(), 2)[1])
 
-    serve = sub.add_parser("serve", help="run API, ingestion, scoring and workers in one process")
+    serve = sub.add_parser("serve", help="run the API, scoring and workers; ingestion in processes")
     _add_common(serve)
     serve.add_argument("--host", default=None, help="HTTP bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="HTTP port (default 8080)")
@@ -436,6 +437,14 @@ def register(subparsers: Any) -> None:
         default=None,
         metavar="FILE",
         help="fleet TOML ([[gateways]], [[assets]]) seeded at start-up",
+    )
+    serve.add_argument(
+        "--ingest-workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="ingestion processes (default 1; more share the stream through an MQTT 5 shared "
+        "subscription; 0 runs ingestion in the service's own process)",
     )
     serve.set_defaults(func=_serve)
 

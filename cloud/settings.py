@@ -92,6 +92,11 @@ class CloudSettings(BaseSettings):
         default=24.0, gt=0, description="records further ahead than this are refused"
     )
     ingest_max_features_per_asset: int = Field(default=300, ge=1, le=100_000)
+    ingest_workers: int = Field(
+        default=1, ge=0, le=64,
+        description="ingestion processes `cloud serve` runs (MQTT 5 shared subscription when"
+        " more than one); 0: a thread of the service's own process",
+    )
     dead_letter_max_rows: int = Field(
         default=100_000, ge=100, description="dead letters kept; the oldest are dropped"
     )

@@ -46,6 +46,7 @@ from ironwatch.units import (
 __all__ = [
     "DIMENSIONLESS_FEATURES",
     "DIMENSIONLESS_RANGES",
+    "EPOCH_PATTERN",
     "MAX_RECORDS_PER_MESSAGE",
     "MAX_SEQ",
     "MAX_TS",
@@ -85,7 +86,8 @@ TOPIC_ROOT = f"ironwatch/v{WIRE_VERSION}"
 MAX_RECORDS_PER_MESSAGE = 5000
 SHARED_GROUP = "ironwatch"
 
-_EPOCH_RE = re.compile(r"^[0-9a-f]{8,32}$")
+EPOCH_PATTERN = r"^[0-9a-f]{8,32}$"
+_EPOCH_RE = re.compile(EPOCH_PATTERN)
 _UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 MAX_SEQ = 2**63 - 1  # the largest signed 64-bit integer: what SQLite and InfluxDB store

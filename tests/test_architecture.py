@@ -206,6 +206,7 @@ RULES: Mapping[str, Rule] = {
             {
                 "fastapi", "starlette", "uvicorn", "sqlalchemy", "alembic", "influxdb_client",
                 "jinja2", "markupsafe", "httpx", "psycopg", "tenacity", "paho",
+                "msgspec",
                 "numpy", "scipy", "pydantic", "pydantic_settings", "prometheus_client",
                 # the dashboard's catalogues, locale formats; the API docs' vendored assets
                 "babel", "fastapi_offline",

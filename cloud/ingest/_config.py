@@ -37,6 +37,9 @@ class IngestConfig:
     topics: tuple[str, ...] = (TELEMETRY_FILTER, STATUS_FILTER, SNAPSHOT_FILTER)
     receive_maximum: int = 1000
     max_batch_messages: int = 200
+    # A batch also ends at this much payload: 200 messages of 1,000 records each would
+    # otherwise be 200,000 decoded records in memory at once.
+    max_batch_bytes: int = 8 * 1024 * 1024
     max_dead_letter_payload_bytes: int = 2 * 1024
     # Limits (docs/ingestion.md, "Limits"): a message larger than its kind's limit is
     # dead-lettered (`too_large`) without being parsed; a record whose ts lies outside
@@ -69,7 +72,8 @@ class IngestConfig:
         if self.session_expiry_s < 0 or self.receive_maximum < 1 or self.max_batch_messages < 1:
             raise IngestConfigError("session_expiry_s, receive_maximum, max_batch_messages >= 0/1")
         sizes = (self.max_payload_bytes, self.max_snapshot_bytes, self.max_queued_bytes,
-                 self.max_dead_letter_payload_bytes, self.max_features_per_asset)
+                 self.max_dead_letter_payload_bytes, self.max_features_per_asset,
+                 self.max_batch_bytes)
         if min(sizes) < 1:
             raise IngestConfigError("payload, queue and feature limits must be >= 1")
         if self.ts_past_s <= 0 or self.ts_future_s <= 0:

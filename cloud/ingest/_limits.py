@@ -27,6 +27,8 @@ class FeatureNameLimit:
         """None if the record's names fit (they are learnt), else the reason it does not."""
         with self._lock:
             known = self._names.setdefault(asset_id, set())
+            if known.issuperset(names):
+                return None  # the rule: an asset's names are all known already
             new = [n for n in names if n not in known]
             if len(known) + len(new) > self.max_names:
                 return (f"asset {asset_id!r} already has {len(known)} feature names; "

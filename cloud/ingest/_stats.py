@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-__all__ = ["IngestStats", "StatsCounter"]
+__all__ = ["IngestStats", "StatsCounter", "combine_stats"]
 
 _MAX_GATEWAYS = 1000
 _OTHER = "(other)"
@@ -43,6 +43,8 @@ class IngestStats:
     disconnects: int = 0
     connected: bool = False
     last_message_at: datetime | None = None
+    workers: int = 1
+    worker_restarts: int = 0
 
     @property
     def dead_lettered_total(self) -> int:
@@ -117,3 +119,26 @@ _COUNTS = (
     "connects",
     "disconnects",
 )
+
+
+def combine_stats(parts: list[IngestStats], *, restarts: int = 0) -> IngestStats:
+    """The counters of several workers (processes) as one: sums, merged per-reason counts.
+
+    `connected` only if every worker is; `workers` counts the parts.
+    """
+    dead: collections.Counter[str] = collections.Counter()
+    by_gateway: dict[str, collections.Counter[str]] = {}
+    for part in parts:
+        dead.update(part.dead_lettered)
+        for gw, counts in part.dead_lettered_by_gateway.items():
+            by_gateway.setdefault(gw, collections.Counter()).update(counts)
+    times = [p.last_message_at for p in parts if p.last_message_at is not None]
+    return IngestStats(
+        **{k: sum(getattr(p, k) for p in parts) for k in _COUNTS},
+        dead_lettered=dict(dead),
+        dead_lettered_by_gateway={g: dict(c) for g, c in by_gateway.items()},
+        connected=bool(parts) and all(p.connected for p in parts),
+        last_message_at=max(times, default=None),
+        workers=len(parts),
+        worker_restarts=restarts,
+    )

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+import msgspec
 import paho.mqtt.client as mqtt
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
@@ -47,7 +48,14 @@ from cloud.ingest._limits import FeatureNameLimit
 from cloud.ingest._registry import AssetRegistry
 from cloud.ingest._stats import IngestStats, StatsCounter
 from cloud.ingest._validate import Rejected, TimeWindow, validate
-from cloud.telemetry import RecordRejectedError, StoreUnavailableError, TelemetryStore
+from cloud.telemetry import (
+    RecordGroup,
+    RecordRejectedError,
+    StorableRecord,
+    StoreUnavailableError,
+    TelemetryStore,
+    WriteResult,
+)
 from ironwatch.mqtt import MqttSetupError, build_client
 from ironwatch.wire import MAX_SEQ, FeatureRecord, GatewayStatus, WaveformSnapshot, parse_topic
 
@@ -95,7 +103,7 @@ class _Group:
     epoch: str
     topic: str
     items: list[_Received] = field(default_factory=list)
-    records: list[FeatureRecord] = field(default_factory=list)
+    records: list[StorableRecord] = field(default_factory=list)
     done: list[int] = field(default_factory=list)  # seqs stored or dead-lettered
     written: set[int] = field(default_factory=set)  # seqs the store has dealt with
     letters: list[DeadLetter] = field(default_factory=list)
@@ -334,11 +342,15 @@ class IngestionWorker:
                     return  # records still waiting stay unacknowledged: the broker keeps them
                 continue
             batch = [first]
-            while len(batch) < self.config.max_batch_messages:
+            size = len(first.payload)
+            cfg = self.config
+            while len(batch) < cfg.max_batch_messages and size < cfg.max_batch_bytes:
                 try:
-                    batch.append(q.get_nowait())
+                    item = q.get_nowait()
                 except queue.Empty:
                     break
+                batch.append(item)
+                size += len(item.payload)
             self._taken(batch)
             try:
                 self._handle(batch)
@@ -423,8 +435,11 @@ class IngestionWorker:
         # transient error retried in line, so one gateway's trouble does not delay the rest.
         done: list[_Group] = []
         failed: list[_Group] = []
-        for group in groups.values():
-            (done if self._store_group(group, patient=False) else failed).append(group)
+        if len(groups) > 1 and self._store_together(list(groups.values())):
+            done.extend(groups.values())
+        else:
+            for group in groups.values():
+                (done if self._store_group(group, patient=False) else failed).append(group)
         for group in failed:
             if self._store_group(group, patient=True):
                 done.append(group)
@@ -443,6 +458,29 @@ class IngestionWorker:
 
     # -- storing with isolation -----------------------------------------------------------
 
+    def _store_together(self, groups: list[_Group]) -> bool:
+        """Write every group of the batch in one store call (one statement, one commit).
+
+        False if the store refused or failed: nothing of it is then guaranteed stored, and
+        the groups are written one by one, a refused one split until the culprit is alone.
+        """
+        todo = [g for g in groups if g.records]
+        try:
+            results = self.store.write_batch(
+                [RecordGroup(g.gateway_id, g.epoch, g.records) for g in todo])
+        except RecordRejectedError as err:
+            log.info("ingest %s: batch refused (%s); writing gateway by gateway",
+                     self.config.client_id, err)
+            return False
+        except Exception as err:
+            self._stats.add(store_errors=1)
+            log.info("ingest %s: batch write failed (%s); writing gateway by gateway",
+                     self.config.client_id, err)
+            return False
+        for group, result in zip(todo, results, strict=True):
+            self._note_written(group, group.records, result)
+        return True
+
     def _store_group(self, group: _Group, *, patient: bool = True) -> bool:
         """Write a group's records, isolating refused ones; False if the store stays down.
 
@@ -456,7 +494,7 @@ class IngestionWorker:
         return True
 
     def _write_isolated(
-        self, group: _Group, records: Sequence[FeatureRecord], patient: bool
+        self, group: _Group, records: Sequence[StorableRecord], patient: bool
     ) -> None:
         """Write records; if the store refuses the batch, split it until the culprit is alone."""
         if not records:
@@ -474,10 +512,20 @@ class IngestionWorker:
             self._write_isolated(group, records[:mid], patient)
             self._write_isolated(group, records[mid:], patient)
             return
+        self._note_written(group, records, result)
+
+    def _note_written(
+        self, group: _Group, records: Sequence[StorableRecord], result: WriteResult
+    ) -> None:
+        """Count a write of these records and dead-letter its conflicting repeats."""
         self._stats.add(stored=result.new, duplicates=result.duplicates)
         metrics.records_stored(self.store, result.new, (r.ts.timestamp() for r in records),
                                time.time())
-        group.written.update(r.seq for r in records)
+        seqs = [r.seq for r in records]
+        group.written.update(seqs)
+        if not result.conflicts:
+            group.done.extend(seqs)
+            return
         # The refused copies of a seq are its last ones: the first copy in the batch was
         # written unless an earlier one was stored already.
         conflicts = collections.Counter(result.conflicts)
@@ -612,9 +660,11 @@ class IngestionWorker:
             gateway_id=gateway_id, epoch=epoch, seq=seq, payload_size=item.size,
         )
 
-    def _record_letter(self, group: _Group, record: FeatureRecord, code: str,
+    def _record_letter(self, group: _Group, record: StorableRecord, code: str,
                        reason: str) -> DeadLetter:
-        return self._raw_letter(group, record.model_dump(mode="json"), record.seq, code, reason)
+        raw = (record.model_dump(mode="json") if isinstance(record, FeatureRecord)
+               else msgspec.to_builtins(record))
+        return self._raw_letter(group, raw, record.seq, code, reason)
 
     def _raw_letter(self, group: _Group, raw: Any, seq: int | None, code: str,
                     reason: str) -> DeadLetter:

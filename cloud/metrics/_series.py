@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -27,8 +28,11 @@ __all__ = [
     "RECORDS_STORED",
     "SCORING_ROUNDS",
     "SCORING_ROUND_DURATION",
+    "IngestCounts",
     "RoundFigures",
+    "add_ingest_counts",
     "dead_letter",
+    "ingest_counts",
     "message_received",
     "message_rejected",
     "records_stored",
@@ -227,3 +231,48 @@ def scoring_round_failed(duration_s: float) -> None:
     """A round raised outside any one asset (it is retried next interval)."""
     SCORING_ROUND_DURATION.observe(duration_s)
     SCORING_ROUNDS.labels("failed").inc()
+
+
+# -- ingestion in worker processes -----------------------------------------------------------
+_INGEST_COUNTERS = {"stored": RECORDS_STORED, "received": MQTT_RECEIVED,
+                    "rejected": MQTT_REJECTED, "dead": DEAD_LETTERS}
+
+
+@dataclass(frozen=True)
+class IngestCounts:
+    """This process's ingestion series as plain numbers (picklable): what an ingestion
+    process sends its service, which adds them to its own series (`add_ingest_counts`)."""
+
+    counters: dict[str, dict[str, float]] = field(default_factory=dict)
+    lag_counts: tuple[int, ...] = ()
+    lag_sum: float = 0.0
+
+
+def ingest_counts() -> IngestCounts:
+    """The ingestion series of this process so far."""
+    counters = {
+        key: {s.labels[name]: s.value for family in counter.collect()
+              for s in family.samples if s.name.endswith("_total")
+              for name in s.labels}
+        for key, counter in _INGEST_COUNTERS.items()
+    }
+    with INGEST_LAG._lock:
+        return IngestCounts(counters, tuple(INGEST_LAG._counts.tolist()), INGEST_LAG._sum)
+
+
+def add_ingest_counts(now: IngestCounts, before: IngestCounts | None) -> None:
+    """Add what an ingestion process counted since `before` (its previous report; None for
+    a new process) to this process's series, so the service's /metrics covers its workers."""
+    before = before or IngestCounts()
+    for key, counter in _INGEST_COUNTERS.items():
+        old = before.counters.get(key, {})
+        for label, value in now.counters.get(key, {}).items():
+            delta = value - old.get(label, 0.0)
+            if delta > 0:
+                counter.labels(label).inc(delta)
+    if now.lag_counts:
+        old_counts = np.asarray(before.lag_counts or (0,) * len(now.lag_counts), dtype=np.int64)
+        delta_counts = np.asarray(now.lag_counts, dtype=np.int64) - old_counts
+        with INGEST_LAG._lock:
+            INGEST_LAG._counts += np.maximum(delta_counts, 0)
+            INGEST_LAG._sum += max(0.0, now.lag_sum - before.lag_sum)

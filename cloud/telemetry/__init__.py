@@ -16,15 +16,24 @@ from cloud.telemetry._errors import (
 from cloud.telemetry._frame import FeatureFrame, TimeLike
 from cloud.telemetry._influx import InfluxStore
 from cloud.telemetry._sqlite import SqliteTelemetryStore
-from cloud.telemetry._store import LEGACY_EPOCH, TelemetryReader, TelemetryStore, WriteResult
+from cloud.telemetry._store import (
+    LEGACY_EPOCH,
+    RecordGroup,
+    StorableRecord,
+    TelemetryReader,
+    TelemetryStore,
+    WriteResult,
+)
 from cloud.telemetry._victoria import VictoriaMetricsStore
 
 __all__ = [
     "LEGACY_EPOCH",
     "FeatureFrame",
     "InfluxStore",
+    "RecordGroup",
     "RecordRejectedError",
     "SqliteTelemetryStore",
+    "StorableRecord",
     "StoreUnavailableError",
     "TelemetryError",
     "TelemetryQueryError",

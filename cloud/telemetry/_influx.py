@@ -29,8 +29,13 @@ from cloud.telemetry._lineproto import (
 )
 from cloud.telemetry._query_args import check_asset_ids, check_limit
 from cloud.telemetry._snapshots import SnapshotDirectory
-from cloud.telemetry._store import StoredRow, WriteResult, sort_out
-from ironwatch.wire import FeatureRecord
+from cloud.telemetry._store import (
+    RecordGroup,
+    StorableRecord,
+    StoredRow,
+    WriteResult,
+    sort_out,
+)
 
 __all__ = ["InfluxStore", "influxql_string"]
 
@@ -141,20 +146,30 @@ class InfluxStore(HttpLineStoreBase):
     # -- TelemetryStore ---------------------------------------------------------------
 
     def write_records(
-        self, gateway_id: str, epoch: str, records: Sequence[FeatureRecord]
+        self, gateway_id: str, epoch: str, records: Sequence[StorableRecord]
     ) -> WriteResult:
-        if not records:
-            return WriteResult()
-        # Without count_new nothing is looked up: repeats overwrite the identical point and
-        # are counted as new, and a conflicting repeat overwrites the first copy.
-        existing = self._stored_rows(gateway_id, epoch, records) if self.count_new else {}
-        to_write, result = sort_out(records, existing)
-        if to_write:
-            self._writer.write(to_lines(gateway_id, to_write, epoch))
-        return result
+        return self.write_batch([RecordGroup(gateway_id, epoch, records)])[0]
+
+    def write_batch(self, groups: Sequence[RecordGroup]) -> list[WriteResult]:
+        """Every group's new records in one line-protocol body (one HTTP write)."""
+        lines: list[str] = []
+        results: list[WriteResult] = []
+        for gateway_id, epoch, records in groups:
+            if not records:
+                results.append(WriteResult())
+                continue
+            # Without count_new nothing is looked up: repeats overwrite the identical point
+            # and are counted as new, and a conflicting repeat overwrites the first copy.
+            existing = self._stored_rows(gateway_id, epoch, records) if self.count_new else {}
+            to_write, result = sort_out(records, existing)
+            lines.extend(to_lines(gateway_id, to_write, epoch))
+            results.append(result)
+        if lines:
+            self._writer.write(lines)
+        return results
 
     def _stored_rows(
-        self, gateway_id: str, epoch: str, records: Sequence[FeatureRecord]
+        self, gateway_id: str, epoch: str, records: Sequence[StorableRecord]
     ) -> dict[int, StoredRow]:
         """This batch's seqs already stored, with their content: looked up in its time span."""
         times = [datetime_to_ns(r.ts) for r in records]

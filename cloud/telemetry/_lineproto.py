@@ -24,7 +24,7 @@ from influxdb_client.domain.write_precision import WritePrecision
 
 from cloud.telemetry._errors import RecordRejectedError, StoreUnavailableError
 from cloud.telemetry._frame import datetime_to_ns
-from ironwatch.wire import FeatureRecord
+from cloud.telemetry._store import StorableRecord
 
 __all__ = ["MEASUREMENT", "META_FIELDS", "LineWriter", "V1LineWriter", "V2LineWriter", "to_lines"]
 
@@ -37,7 +37,7 @@ META_FIELDS = ("seq", "window_s", "stale")
 _REFUSED = frozenset({400, 413, 422})
 
 
-def to_lines(gateway_id: str, records: Sequence[FeatureRecord], epoch: str = "") -> list[str]:
+def to_lines(gateway_id: str, records: Sequence[StorableRecord], epoch: str = "") -> list[str]:
     """One line-protocol line per record, serialised by influxdb-client's Point."""
     lines = []
     for r in records:

@@ -11,7 +11,7 @@ import math
 import sqlite3
 import struct
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,8 +22,15 @@ from cloud.telemetry._errors import RecordRejectedError, StoreUnavailableError, 
 from cloud.telemetry._frame import FeatureFrame, TimeLike, datetime_to_ns, to_ns
 from cloud.telemetry._query_args import check_asset_ids, check_limit
 from cloud.telemetry._snapshots import load_snapshot
-from cloud.telemetry._store import RecordWriter, StoredRow, WriteResult, sort_out
-from ironwatch.wire import FeatureRecord, WaveformSnapshot
+from cloud.telemetry._store import (
+    RecordGroup,
+    RecordWriter,
+    StorableRecord,
+    StoredRow,
+    WriteResult,
+    sort_out,
+)
+from ironwatch.wire import WaveformSnapshot
 
 __all__ = ["SqliteTelemetryStore"]
 
@@ -104,6 +111,8 @@ class SqliteTelemetryStore(RecordWriter):
         self._closed = False
         self._set_ids: dict[tuple[str, ...], int] = {}
         self._set_names: dict[int, tuple[str, ...]] = {}
+        # Feature names in a record's order -> (sorted names, feature-set id, blob packer).
+        self._layouts: dict[tuple[str, ...], tuple[tuple[str, ...], int, Callable[..., bytes]]] = {}
         conn = self._conn()
         try:
             _migrate(conn)
@@ -167,6 +176,8 @@ class SqliteTelemetryStore(RecordWriter):
         return conn
 
     def _feature_set(self, conn: sqlite3.Connection, names: tuple[str, ...]) -> int:
+        """The id of a feature-name set, made if new. Called outside any transaction, so a
+        new set is committed at once and the cache never holds an id a rollback undid."""
         set_id = self._set_ids.get(names)
         if set_id is None:
             joined = _SEP.join(names)
@@ -186,49 +197,90 @@ class SqliteTelemetryStore(RecordWriter):
         return names
 
     def write_records(
-        self, gateway_id: str, epoch: str, records: Sequence[FeatureRecord]
+        self, gateway_id: str, epoch: str, records: Sequence[StorableRecord]
     ) -> WriteResult:
-        if not records:
-            return WriteResult()
+        return self.write_batch([RecordGroup(gateway_id, epoch, records)])[0]
+
+    def write_batch(self, groups: Sequence[RecordGroup]) -> list[WriteResult]:
+        """Every group in one executemany and one COMMIT; a redelivery is sorted out.
+
+        Rows are built before the transaction (a new feature-name set is committed on its
+        own first), so the file's write lock is held only for the insert itself: several
+        ingestion processes on one file wait for each other as little as possible.
+        """
+        if not any(g.records for g in groups):
+            return [WriteResult() for _ in groups]
         conn = self._conn()
         with self._write_lock:
             try:
+                rows = [row for g in groups
+                        for row in self._rows(conn, g.gateway_id, g.epoch, g.records)]
                 conn.execute("BEGIN IMMEDIATE")
                 try:
-                    existing = self._stored_rows(conn, gateway_id, epoch, records)
-                    to_write, result = sort_out(records, existing)
-                    rows = []
-                    for r in to_write:
-                        names = tuple(sorted(r.features))
-                        feats = r.features
-                        blob = struct.pack(
-                            f"<{len(names)}d",
-                            *[_NAN if (v := feats[k]) is None else v for k in names],
-                        )
-                        rows.append(
-                            (gateway_id, epoch, r.seq, r.asset_id, r.point,
-                             datetime_to_ns(r.ts), r.window_s, int(r.stale),
-                             self._feature_set(conn, names), blob)
-                        )
-                    conn.executemany(_INSERT, rows)
+                    results = self._insert(conn, groups, rows)
                     conn.execute("COMMIT")
                 except BaseException:
                     conn.execute("ROLLBACK")
-                    # A rolled-back transaction may have created feature sets that are gone now.
-                    self._set_ids.clear()
-                    self._set_names.clear()
                     raise
             except (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.InterfaceError,
-                    OverflowError, struct.error, ValueError) as err:
+                    OverflowError, struct.error, ValueError, TypeError) as err:
                 # The data itself: a value SQLite cannot hold. Retrying cannot help.
                 raise RecordRejectedError(f"write to {self.path} refused: {err}") from err
             except sqlite3.Error as err:
                 raise StoreUnavailableError(f"write to {self.path} failed: {err}") from err
-        return result
+        return results
+
+    def _insert(
+        self, conn: sqlite3.Connection, groups: Sequence[RecordGroup],
+        rows: list[tuple[Any, ...]],
+    ) -> list[WriteResult]:
+        """Insert as if every record were new; if some were not, undo and sort them out.
+
+        New records are the rule (a redelivery is rare), so the rule costs one statement
+        and no lookup.
+        """
+        conn.execute("SAVEPOINT batch")
+        before = conn.total_changes
+        conn.executemany(_INSERT, rows)
+        if conn.total_changes - before == len(rows):
+            conn.execute("RELEASE batch")
+            return [WriteResult(len(g.records)) for g in groups]
+        conn.execute("ROLLBACK TO batch")
+        results: list[WriteResult] = []
+        rows = []
+        for g in groups:
+            existing = self._stored_rows(conn, g.gateway_id, g.epoch, g.records)
+            to_write, result = sort_out(g.records, existing)
+            rows.extend(self._rows(conn, g.gateway_id, g.epoch, to_write))
+            results.append(result)
+        conn.executemany(_INSERT, rows)
+        conn.execute("RELEASE batch")
+        return results
+
+    def _rows(
+        self, conn: sqlite3.Connection, gateway_id: str, epoch: str,
+        records: Sequence[StorableRecord],
+    ) -> list[tuple[Any, ...]]:
+        """Table rows of records: features as a float64 blob in sorted-name order."""
+        rows = []
+        layouts = self._layouts
+        for r in records:
+            feats = r.features
+            keys = tuple(feats)
+            layout = layouts.get(keys)
+            if layout is None:
+                names = tuple(sorted(keys))
+                layout = layouts[keys] = (names, self._feature_set(conn, names),
+                                          struct.Struct(f"<{len(names)}d").pack)
+            names, set_id, pack = layout
+            blob = pack(*[_NAN if (v := feats[k]) is None else v for k in names])
+            rows.append((gateway_id, epoch, r.seq, r.asset_id, r.point, datetime_to_ns(r.ts),
+                         r.window_s, int(r.stale), set_id, blob))
+        return rows
 
     def _stored_rows(
         self, conn: sqlite3.Connection, gateway_id: str, epoch: str,
-        records: Sequence[FeatureRecord],
+        records: Sequence[StorableRecord],
     ) -> dict[int, StoredRow]:
         """The rows of these seqs already stored (usually none), as StoredRow by seq."""
         seqs = sorted({r.seq for r in records})

@@ -11,14 +11,17 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from datetime import datetime
+from typing import NamedTuple, Protocol, runtime_checkable
 
 from cloud.telemetry._frame import FeatureFrame, TimeLike, datetime_to_ns
-from ironwatch.wire import FeatureRecord, WaveformSnapshot
+from ironwatch.wire import WaveformSnapshot
 
 __all__ = [
     "LEGACY_EPOCH",
+    "RecordGroup",
     "RecordWriter",
+    "StorableRecord",
     "StoredRow",
     "TelemetryReader",
     "TelemetryStore",
@@ -30,16 +33,54 @@ LEGACY_EPOCH = ""
 """The epoch of records stored before outbox epochs existed (and of `write` without one)."""
 
 
+class StorableRecord(Protocol):
+    """What a store reads of a feature record: `ironwatch.wire.FeatureRecord`'s fields.
+
+    The contract's pydantic model has them, and so has ingestion's msgspec-decoded record
+    (cloud.ingest._fastwire), which skips building a pydantic object per record.
+    """
+
+    @property
+    def seq(self) -> int: ...
+    @property
+    def asset_id(self) -> str: ...
+    @property
+    def point(self) -> str: ...
+    @property
+    def ts(self) -> datetime: ...
+    @property
+    def window_s(self) -> float: ...
+    @property
+    def stale(self) -> bool: ...
+    @property
+    def features(self) -> Mapping[str, float | None]: ...
+
+
+class RecordGroup(NamedTuple):
+    """The records of one gateway outbox epoch in a batch (what `write_batch` takes)."""
+
+    gateway_id: str
+    epoch: str
+    records: Sequence[StorableRecord]
+
+
 class RecordWriter:
-    """`write` (how many records were new) in terms of a backend's `write_records`."""
+    """`write` (how many records were new) and `write_batch` in terms of `write_records`.
+
+    A backend that can write several gateways' records in one statement overrides
+    `write_batch`; this one writes group after group.
+    """
 
     def write_records(
-        self, gateway_id: str, epoch: str, records: Sequence[FeatureRecord]
+        self, gateway_id: str, epoch: str, records: Sequence[StorableRecord]
     ) -> WriteResult:
         raise NotImplementedError
 
+    def write_batch(self, groups: Sequence[RecordGroup]) -> list[WriteResult]:
+        return [self.write_records(*group) for group in groups]
+
     def write(
-        self, gateway_id: str, records: Sequence[FeatureRecord], *, epoch: str = LEGACY_EPOCH
+        self, gateway_id: str, records: Sequence[StorableRecord], *, epoch: str = LEGACY_EPOCH
     ) -> int:
         return self.write_records(gateway_id, epoch, records).new
 
@@ -66,7 +107,7 @@ class StoredRow:
     features: Mapping[str, float]
 
     @classmethod
-    def of(cls, record: FeatureRecord) -> StoredRow:
+    def of(cls, record: StorableRecord) -> StoredRow:
         return cls(
             asset_id=record.asset_id,
             point=record.point,
@@ -94,18 +135,18 @@ def _close(a: float, b: float) -> bool:
 
 
 def sort_out(
-    records: Sequence[FeatureRecord],
+    records: Sequence[StorableRecord],
     existing: Mapping[int, StoredRow],
     *,
     ts_resolution_ns: int = 1,
-) -> tuple[list[FeatureRecord], WriteResult]:
+) -> tuple[list[StorableRecord], WriteResult]:
     """Split one gateway epoch's records into those to write and a WriteResult.
 
     `existing` maps seqs already stored to their content. A repeat inside the batch is
     compared with its first copy, as if that one were stored already.
     """
     seen: dict[int, StoredRow] = dict(existing)
-    to_write: list[FeatureRecord] = []
+    to_write: list[StorableRecord] = []
     duplicates = 0
     conflicts: list[int] = []
     for r in records:
@@ -156,7 +197,7 @@ class TelemetryStore(TelemetryReader, Protocol):
     """Where feature records and waveform snapshots live; safe to call from several threads."""
 
     def write_records(
-        self, gateway_id: str, epoch: str, records: Sequence[FeatureRecord]
+        self, gateway_id: str, epoch: str, records: Sequence[StorableRecord]
     ) -> WriteResult:
         """Store records of one gateway outbox epoch; say which were new, repeats, conflicts.
 
@@ -166,8 +207,18 @@ class TelemetryStore(TelemetryReader, Protocol):
         """
         ...
 
+    def write_batch(self, groups: Sequence[RecordGroup]) -> list[WriteResult]:
+        """`write_records` for several gateway epochs at once: one WriteResult per group.
+
+        SQLite writes them in one statement and one transaction, InfluxDB and
+        VictoriaMetrics in one line-protocol body. On an error nothing of the batch is
+        guaranteed stored (as for write_records): the ingestion worker then writes the
+        groups one by one and splits a refused one until the culprit is alone.
+        """
+        ...
+
     def write(
-        self, gateway_id: str, records: Sequence[FeatureRecord], *, epoch: str = LEGACY_EPOCH
+        self, gateway_id: str, records: Sequence[StorableRecord], *, epoch: str = LEGACY_EPOCH
     ) -> int:
         """`write_records` returning only how many records were new."""
         ...

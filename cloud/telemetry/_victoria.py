@@ -23,8 +23,13 @@ from cloud.telemetry._http_store import HttpLineStoreBase
 from cloud.telemetry._lineproto import MEASUREMENT, META_FIELDS, V2LineWriter, to_lines
 from cloud.telemetry._query_args import check_asset_ids, check_limit
 from cloud.telemetry._snapshots import SnapshotDirectory
-from cloud.telemetry._store import StoredRow, WriteResult, sort_out
-from ironwatch.wire import FeatureRecord
+from cloud.telemetry._store import (
+    RecordGroup,
+    StorableRecord,
+    StoredRow,
+    WriteResult,
+    sort_out,
+)
 
 __all__ = ["VictoriaMetricsStore"]
 
@@ -90,20 +95,30 @@ class VictoriaMetricsStore(HttpLineStoreBase):
             raise StoreUnavailableError(f"VictoriaMetrics export failed: {err}") from err
 
     def write_records(
-        self, gateway_id: str, epoch: str, records: Sequence[FeatureRecord]
+        self, gateway_id: str, epoch: str, records: Sequence[StorableRecord]
     ) -> WriteResult:
-        if not records:
-            return WriteResult()
-        existing = self._stored_rows(gateway_id, epoch, records) if self.count_new else {}
-        to_write, result = sort_out(records, existing, ts_resolution_ns=_MS)
-        if to_write:
-            self._writer.write(to_lines(gateway_id, to_write, epoch))
+        return self.write_batch([RecordGroup(gateway_id, epoch, records)])[0]
+
+    def write_batch(self, groups: Sequence[RecordGroup]) -> list[WriteResult]:
+        """Every group's new records in one line-protocol body (one HTTP write, one flush)."""
+        lines: list[str] = []
+        results: list[WriteResult] = []
+        for gateway_id, epoch, records in groups:
+            if not records:
+                results.append(WriteResult())
+                continue
+            existing = self._stored_rows(gateway_id, epoch, records) if self.count_new else {}
+            to_write, result = sort_out(records, existing, ts_resolution_ns=_MS)
+            lines.extend(to_lines(gateway_id, to_write, epoch))
+            results.append(result)
+        if lines:
+            self._writer.write(lines)
             if self.flush_after_write:
                 self._flush()
-        return result
+        return results
 
     def _stored_rows(
-        self, gateway_id: str, epoch: str, records: Sequence[FeatureRecord]
+        self, gateway_id: str, epoch: str, records: Sequence[StorableRecord]
     ) -> dict[int, StoredRow]:
         """This batch's seqs already stored, with their content, from the batch's time span."""
         times = [datetime_to_ns(r.ts) for r in records]

@@ -17,6 +17,7 @@ import pytest
 
 from cloud.ingest import IngestionWorker
 from cloud.telemetry import SqliteTelemetryStore, StoreUnavailableError, WriteResult
+from cloud.telemetry._store import RecordWriter
 from ironwatch.wire import FeatureRecord
 from ironwatch_app.local_servers import Mosquitto
 from ironwatch_testing.ingest import Publisher, make_records, make_telemetry
@@ -43,6 +44,8 @@ class _OutageFor:
             self.failures += 1
             raise StoreUnavailableError("connection refused")
         return self.inner.write_records(gateway_id, epoch, records)
+
+    write_batch = RecordWriter.write_batch  # group by group, through write_records
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)

@@ -10,6 +10,7 @@ import pytest
 
 from cloud.ingest import IngestionWorker, SqliteDeadLetterStore
 from cloud.telemetry import SqliteTelemetryStore, StoreUnavailableError, WriteResult
+from cloud.telemetry._store import RecordWriter
 from ironwatch.mqtt import BrokerSettings
 from ironwatch.wire import (
     FeatureRecord,
@@ -99,6 +100,8 @@ class _DownStore:
         self.attempts += 1
         self.tried.set()
         raise StoreUnavailableError("down")
+
+    write_batch = RecordWriter.write_batch  # group by group, through write_records
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)

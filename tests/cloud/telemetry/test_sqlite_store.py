@@ -13,6 +13,7 @@ import pytest
 
 from cloud.telemetry import FeatureFrame, SqliteTelemetryStore, TelemetryError
 from ironwatch.wire import FeatureRecord
+from ironwatch_testing.ingest import make_records
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -114,3 +115,21 @@ def test_a_file_from_before_epochs_is_migrated(tmp_path: Path) -> None:
         assert s.count() == 4 and s.duplicate_count() == 0
     with SqliteTelemetryStore(path) as s:  # opening again migrates nothing more
         assert s.count() == 4
+
+
+def test_a_batch_is_one_transaction_a_refusal_stores_none_of_it(tmp_path: Path) -> None:
+    from cloud.telemetry import RecordGroup, RecordRejectedError
+
+    store = SqliteTelemetryStore(tmp_path / "t.db")
+    good = make_records(0, 5)
+    bad = make_records(0, 1)[0].model_copy(update={"seq": 2**64})  # no SQLite integer holds it
+    statements: list[str] = []
+    store._conn().set_trace_callback(statements.append)
+    assert [r.new for r in store.write_batch(
+        [RecordGroup("gw-1", "", good), RecordGroup("gw-2", "", good)])] == [5, 5]
+    assert sum(s.startswith("INSERT OR IGNORE INTO records") for s in statements) == 10
+    assert statements.count("COMMIT") == 1  # both gateways' rows in one commit
+    with pytest.raises(RecordRejectedError):
+        store.write_batch([RecordGroup("gw-3", "", good), RecordGroup("gw-4", "", [bad])])
+    assert store.count() == 10  # nothing of the refused batch
+    store.close()

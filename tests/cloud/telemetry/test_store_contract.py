@@ -12,14 +12,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cloud.ingest._fastwire import decode_telemetry
 from cloud.telemetry import (
     FeatureFrame,
     InfluxStore,
+    RecordGroup,
     SqliteTelemetryStore,
     TelemetryStore,
     VictoriaMetricsStore,
+    WriteResult,
 )
-from ironwatch.wire import FeatureRecord, WaveformSnapshot
+from ironwatch.wire import FeatureRecord, TelemetryMessage, WaveformSnapshot, encode
 from ironwatch_app.local_servers import InfluxD, VictoriaMetrics
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -183,3 +186,45 @@ def test_two_assets_snapshots_from_one_gateway_are_both_kept(store: TelemetrySto
     np.testing.assert_array_equal(kept_pump.samples(), np.arange(8) * 1.0)
     np.testing.assert_array_equal(kept_fan.samples(), np.arange(8) * 3.0)
     assert kept_fan.key == older.key
+
+
+def test_write_batch_stores_several_gateway_epochs_in_one_call(store: TelemetryStore) -> None:
+    results = store.write_batch([
+        RecordGroup("gw-1", "aaaaaaaa", [rec(i) for i in range(5)]),
+        RecordGroup("gw-2", "aaaaaaaa", [rec(i, asset="a2") for i in range(3)]),
+        RecordGroup("gw-1", "bbbbbbbb", [rec(i) for i in range(2)]),
+        RecordGroup("gw-3", "aaaaaaaa", []),
+    ])
+    assert [r.new for r in results] == [5, 3, 2, 0]
+    assert store.count(gateway_id="gw-1") == 7 and store.count(gateway_id="gw-2") == 3
+    assert store.duplicate_count() == 0
+
+
+def test_write_batch_sorts_out_repeats_and_conflicts(store: TelemetryStore) -> None:
+    store.write_records("gw-1", "aaaaaaaa", [rec(i) for i in range(3)])
+    changed = rec(1, accel_rms_ms2=99.0)
+    results = store.write_batch([
+        RecordGroup("gw-1", "aaaaaaaa", [rec(0), changed, rec(3)]),  # a redelivery, mixed
+        RecordGroup("gw-2", "aaaaaaaa", [rec(7), rec(7)]),  # a repeat inside the batch
+    ])
+    assert results[0] == WriteResult(new=1, duplicates=1, conflicts=(1,))
+    assert results[1] == WriteResult(new=1, duplicates=1)
+    assert store.count() == 5 and store.duplicate_count() == 0
+    kept = store.query(asset_ids=["a1"], features=["accel_rms_ms2"])
+    assert kept.values[list(kept.seqs).index(1), 0] == 0.5  # the first copy stays
+
+
+def test_records_decoded_by_the_fast_path_are_stored_like_the_contracts(
+    store: TelemetryStore,
+) -> None:
+    records = [rec(i, temperature_c=None, accel_rms_ms2=1.5 * i) for i in range(4)]
+    message = TelemetryMessage(gateway_id="gw-1", epoch="aaaaaaaa", seq=0,
+                               sent_at=T0, records=records)
+    fast = decode_telemetry("gw-1", encode(message))
+    assert fast is not None
+    assert store.write_records("gw-2", "aaaaaaaa", fast.records).new == 4
+    assert store.write_records("gw-1", "aaaaaaaa", records).new == 4
+    frame = store.query(features=["accel_rms_ms2", "temperature_c"])
+    by_gateway = {gw: frame.values[frame.gateway_ids == gw] for gw in ("gw-1", "gw-2")}
+    np.testing.assert_array_equal(by_gateway["gw-1"], by_gateway["gw-2"])
+    assert np.isnan(by_gateway["gw-1"][:, 1]).all()

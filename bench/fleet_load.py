@@ -1,0 +1,522 @@
+"""Fleet load: N simulated assets through a real Mosquitto into `ironwatch cloud serve`.
+
+Each asset sends one record of 20 features every T seconds; gateways (100 assets each)
+batch their assets' records into one message per interval, spread over the interval. The
+cloud runs as an operator runs it (`ironwatch cloud serve --ingest-workers K`, its own
+processes), on the embedded SQLite database or on PostgreSQL (`Postgres` launcher); the
+telemetry store is the embedded one. Mosquitto's queue limits are set deliberately (1M
+messages per client, no byte limit: nothing is dropped silently).
+
+First every asset's commissioning windows (`commissioning_records`, 30) are sent,
+backdated, as fast as the broker takes them; then the live stream runs for `--duration`
+seconds. `--faults` assets get a step fault (bearing features x4-x8) after `--fault-after`
+seconds of live stream. Measured once a second:
+
+- ingest lag: the age of the oldest published record not yet in the store;
+- scoring round duration: the gap between rounds (`/api/v1/health` last_round_at) minus
+  the scoring interval;
+- sample-to-alert latency: an alert's `opened_at` minus the capture time of its asset's
+  first faulty window (p50, p99 over the faulty assets);
+- RSS and CPU of each process: the service, its ingestion workers, Mosquitto, publisher.
+
+    python bench/fleet_load.py                       # quick: 1,000 assets, T = 10 s, SQLite
+    python bench/fleet_load.py --assets 10000,50000 --interval 10,1 --db sqlite,postgres \\
+        --ingest-workers 1,2 --duration 300
+    python bench/fleet_load.py --scoring-workers 1,2  # once `ironwatch cloud score` exists
+
+Prints one line per configuration, a table, and where one node stops keeping up and why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import secrets
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+SELF = Path(__file__).resolve()
+IRONWATCH = [sys.executable, "-m", "ironwatch_app.cli"]
+PER_GATEWAY = 100
+COMMISSIONING = 30
+EPOCH = "00000000000f1ee7"
+HEALTHY = {
+    "accel_rms_ms2": 2.0, "accel_peak_ms2": 7.0, "crest_factor": 3.5, "kurtosis": 3.0,
+    "skewness": 0.1, "velocity_rms_mms": 1.2, "env_bpfo_ms2": 0.05, "env_bpfi_ms2": 0.05,
+    "env_bsf_ms2": 0.04, "env_ftf_ms2": 0.03, "order_1x_ms2": 0.8, "order_2x_ms2": 0.3,
+    "order_3x_ms2": 0.2, "band_0_1k_ms2": 1.1, "band_1k_3k_ms2": 0.9, "band_3k_6k_ms2": 0.6,
+    "band_6k_10k_ms2": 0.4, "temperature_c": 45.0, "speed_rpm": 1480.0, "order_4x_ms2": 0.1,
+}
+FAULT = {"env_bpfo_ms2": 8.0, "velocity_rms_mms": 4.0, "kurtosis": 4.0, "accel_rms_ms2": 4.0,
+         "accel_peak_ms2": 6.0}
+
+
+def _emit(obj: dict[str, Any]) -> None:
+    print(json.dumps(obj), flush=True)
+
+
+def _gateways(n_assets: int) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for i in range(n_assets):
+        out.setdefault(f"gw-{i // PER_GATEWAY:04d}", []).append(f"a-{i:06d}")
+    return out
+
+
+def fleet_toml(n_assets: int) -> str:
+    parts = []
+    for gw, assets in _gateways(n_assets).items():
+        parts.append(f'[[gateways]]\nid = "{gw}"\n')
+        for a in assets:
+            parts.append(
+                f'[[assets]]\nid = "{a}"\ngateway_id = "{gw}"\nkind = "pump"\n'
+                '[assets.physics]\nspeed_rpm = 1480.0\niso_group = 2\nfoundation = "rigid"\n'
+                '[[assets.physics.points]]\nid = "de_radial"\n'
+                "bearing = { n_balls = 9, ball_diameter_mm = 7.94, pitch_diameter_mm = 39.04 }\n")
+    return "\n".join(parts)
+
+
+# -- the publisher process ------------------------------------------------------------------
+def role_publish(port: int, n_assets: int, interval_s: float, duration_s: float,
+                 faults: int, fault_after_s: float, seed: int) -> None:
+    """Every gateway's messages: commissioning backfill, then one record per asset every T."""
+    import msgspec
+    import numpy as np
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+    from ironwatch.wire import telemetry_topic
+
+    rng = np.random.default_rng(seed)
+    gateways = _gateways(n_assets)
+    names = list(HEALTHY)
+    base = np.array([HEALTHY[n] for n in names])
+    faulty = {f"a-{i:06d}" for i in rng.choice(n_assets, size=min(faults, n_assets),
+                                                  replace=False)}
+    fault_gain = np.array([FAULT.get(n, 1.0) for n in names])
+    seqs = dict.fromkeys(gateways, 0)
+    encoder = msgspec.json.Encoder()
+    published = 0
+
+    def message(gw: str, windows: list[tuple[str, datetime, bool]]) -> bytes:
+        noise = np.exp(rng.normal(0.0, 0.05, size=(len(windows), len(names))))
+        records = []
+        for (asset, ts, fault), row in zip(windows, noise, strict=True):
+            values = base * row * (fault_gain if fault else 1.0)
+            records.append({"seq": seqs[gw], "asset_id": asset, "point": "de_radial",
+                            "ts": ts.isoformat().replace("+00:00", "Z"),
+                            "window_s": 1.0, "features": dict(zip(names, values.tolist(),
+                                                                  strict=True))})
+            seqs[gw] += 1
+        return encoder.encode({"v": 1, "type": "telemetry", "gateway_id": gw, "epoch": EPOCH,
+                               "seq": records[0]["seq"],
+                               "sent_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+                               "records": records})
+
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="fleet-load-publisher",
+                         protocol=MQTTProtocolVersion.MQTTv5)
+    client.max_inflight_messages_set(1000)
+    client.max_queued_messages_set(0)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+
+    def send(gw: str, payload: bytes, n: int) -> None:
+        nonlocal published
+        client.publish(telemetry_topic(gw), payload, qos=1)
+        published += n
+
+    # Commissioning: 30 windows per asset, backdated, as fast as the broker takes them.
+    now = datetime.now(UTC)
+    start = now - timedelta(seconds=interval_s * COMMISSIONING)
+    t0 = time.monotonic()
+    for gw, assets in gateways.items():
+        for k0 in range(0, COMMISSIONING, 10):
+            windows = [(a, start + timedelta(seconds=interval_s * k), False)
+                       for k in range(k0, min(k0 + 10, COMMISSIONING)) for a in assets]
+            send(gw, message(gw, windows), len(windows))
+    _emit({"backfill": published, "seconds": time.monotonic() - t0, "at": time.time()})
+
+    # Live: gateway g sends at offset g/G of each interval, one record per asset.
+    live_start = time.time()
+    fault_at: dict[str, float] = {}
+    offsets = {gw: i / len(gateways) * interval_s for i, gw in enumerate(gateways)}
+    ticks = itertools.count()
+    last_report = 0.0
+    while True:
+        tick = next(ticks)
+        tick_start = live_start + tick * interval_s
+        if tick_start - live_start >= duration_s:
+            break
+        for gw, assets in gateways.items():
+            due = tick_start + offsets[gw]
+            delay = due - time.time()
+            if delay > 0:
+                time.sleep(delay)
+            ts_epoch = time.time()
+            ts = datetime.fromtimestamp(ts_epoch, UTC)
+            in_fault = ts_epoch - live_start >= fault_after_s
+            windows = []
+            for a in assets:
+                fault = in_fault and a in faulty
+                if fault and a not in fault_at:
+                    fault_at[a] = ts_epoch
+                windows.append((a, ts, fault))
+            send(gw, message(gw, windows), len(windows))
+            if time.time() - last_report >= 0.5:
+                last_report = time.time()
+                _emit({"published": published, "at": last_report})
+    _emit({"published": published, "at": time.time(), "fault_at": fault_at, "done": True})
+    client.disconnect()
+    client.loop_stop()
+
+
+# -- measuring ------------------------------------------------------------------------------
+@dataclass
+class Config:
+    assets: int
+    interval_s: float
+    db: str
+    ingest_workers: int
+    scoring_workers: int | None = None
+
+    def name(self) -> str:
+        scoring = "" if self.scoring_workers is None else f", {self.scoring_workers} scoring"
+        return (f"{self.assets:,} assets, T={self.interval_s:g} s, {self.db}, "
+                f"{self.ingest_workers} ingest{scoring}")
+
+
+@dataclass
+class Samples:
+    lag_s: list[float] = field(default_factory=list)
+    round_s: list[float] = field(default_factory=list)
+    cpu: dict[str, list[float]] = field(default_factory=dict)
+    rss_mb: dict[str, float] = field(default_factory=dict)
+
+
+def _pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def _stored(db: Path) -> int:
+    import sqlite3
+
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+    except sqlite3.Error:
+        return 0
+    try:
+        return int(conn.execute("SELECT COUNT(*) FROM records").fetchone()[0])
+    except sqlite3.Error:
+        return 0
+    finally:
+        conn.close()
+
+
+def _processes(cloud: subprocess.Popen[bytes], broker_pid: int,
+               publisher: subprocess.Popen[str]) -> dict[str, Any]:
+    import psutil
+
+    procs: dict[str, Any] = {"service": psutil.Process(cloud.pid),
+                             "mosquitto": psutil.Process(broker_pid),
+                             "publisher": psutil.Process(publisher.pid)}
+    workers = [c for c in procs["service"].children() if "spawn_main" in " ".join(c.cmdline())]
+    for i, child in enumerate(workers):
+        procs[f"ingest-{i}"] = child
+    return procs
+
+
+def run(config: Config, args: argparse.Namespace, pg: Any) -> dict[str, Any]:
+    """Start broker and cloud, publish, measure; return the figures of one configuration."""
+    from ironwatch_app.local_servers import Mosquitto, free_port, stop_process, wait_for_port
+
+    token = secrets.token_urlsafe(24)
+    with Mosquitto() as broker, tempfile.TemporaryDirectory(prefix="fleet-load-") as tmp:
+        work = Path(tmp)
+        (work / "fleet.toml").write_text(fleet_toml(config.assets))
+        port = free_port()
+        env = dict(os.environ, IRONWATCH_CLOUD_ADMIN_TOKEN=token, PYTHONUNBUFFERED="1")
+        if config.db == "postgres":
+            env["IRONWATCH_CLOUD_DATABASE_URL"] = pg.create_database(
+                f"fleet{secrets.token_hex(4)}")
+        log = (work / "cloud.log").open("wb")
+        cloud = subprocess.Popen(
+            [*IRONWATCH, "--log-level", "WARNING", "cloud", "serve", "--port", str(port),
+             "--data-dir", str(work / "data"), "--mqtt-port", str(broker.port),
+             "--fleet", str(work / "fleet.toml"),
+             "--ingest-workers", str(config.ingest_workers)],
+            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        publisher: subprocess.Popen[str] | None = None
+        api = httpx.Client(base_url=f"http://127.0.0.1:{port}",
+                           headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        try:
+            wait_for_port(port, timeout_s=300)
+            deadline = time.monotonic() + 120
+            while not api.get("/api/v1/ingest/stats").json().get("stats", {}).get("connected"):
+                if time.monotonic() > deadline:
+                    raise RuntimeError("ingestion never connected")
+                time.sleep(0.2)
+            publisher = subprocess.Popen(
+                [sys.executable, str(SELF), "--role", "publish", "--port", str(broker.port),
+                 "--assets", str(config.assets), "--interval", str(config.interval_s),
+                 "--duration", str(args.duration), "--faults", str(args.faults),
+                 "--fault-after", str(args.fault_after), "--seed", "7"],
+                stdout=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+            assert broker.proc is not None
+            result = _measure(config, args, api, cloud, broker.proc.pid, publisher,
+                              work / "data" / "telemetry.db")
+            if result["service_exit_code"] is not None or result["api_errors"]:
+                log.flush()
+                tail = (work / "cloud.log").read_text(errors="replace").splitlines()[-15:]
+                result["service_log_tail"] = tail
+                print("\n".join(["the service's last log lines:", *tail]), flush=True)
+            return result
+        finally:
+            if publisher is not None:
+                stop_process(publisher)  # type: ignore[arg-type]
+            api.close()
+            cloud.send_signal(signal.SIGTERM)
+            try:
+                cloud.wait(60)
+            except subprocess.TimeoutExpired:
+                stop_process(cloud, group=True)
+            log.close()
+
+
+def _measure(config: Config, args: argparse.Namespace, api: httpx.Client,
+             cloud: subprocess.Popen[bytes], broker_pid: int,
+             publisher: subprocess.Popen[str], telemetry_db: Path) -> dict[str, Any]:
+    progress: list[tuple[float, int]] = []  # (wall time, records published by then)
+    final: dict[str, Any] = {}
+    backfill: dict[str, Any] = {}
+
+    def read_publisher() -> None:
+        assert publisher.stdout is not None
+        for line in publisher.stdout:
+            msg = json.loads(line)
+            if "backfill" in msg:
+                backfill.update(msg)
+                progress.append((msg["at"], msg["backfill"]))
+            else:
+                progress.append((msg["at"], msg["published"]))
+                if msg.get("done"):
+                    final.update(msg)
+
+    reader = threading.Thread(target=read_publisher, daemon=True)
+    reader.start()
+    samples = Samples()
+    procs = _processes(cloud, broker_pid, publisher)
+    for p in procs.values():
+        p.cpu_percent(None)
+    last_round: str | None = None
+    last_round_seen = 0.0
+    backfill_stored_at: float | None = None
+    alerted: dict[str, float] = {}  # asset -> when its first alert was seen (wall clock)
+    api_errors = 0
+    died: int | None = None
+    interval = 2.0
+    end = time.time() + args.duration + args.drain_s + 30
+    while time.time() < end:
+        time.sleep(1.0)
+        now = time.time()
+        stored = _stored(telemetry_db)
+        if backfill and backfill_stored_at is None and stored >= backfill["backfill"]:
+            backfill_stored_at = now
+        # Ingest lag (live stream, once the commissioning burst is stored): how long ago the
+        # oldest record not yet stored was published.
+        if backfill_stored_at is not None:
+            pending = [t for t, n in progress if n > stored]
+            samples.lag_s.append(now - pending[0] if pending else 0.0)
+        if cloud.poll() is not None:
+            died = cloud.returncode
+            break
+        try:
+            health = api.get("/api/v1/health").json().get("scoring") or {}
+        except httpx.HTTPError:
+            api_errors += 1
+            continue
+        interval = float(health.get("interval_s") or interval)
+        at = health.get("last_round_at")
+        if at is not None and at != last_round:
+            if last_round is not None:
+                gap = (datetime.fromisoformat(at) - datetime.fromisoformat(last_round))
+                samples.round_s.append(max(0.0, gap.total_seconds() - interval))
+            last_round, last_round_seen = at, now
+        for name, p in list(procs.items()):
+            try:
+                samples.cpu.setdefault(name, []).append(p.cpu_percent(None))
+                samples.rss_mb[name] = max(samples.rss_mb.get(name, 0.0),
+                                           p.memory_info().rss / 2**20)
+            except Exception:
+                procs.pop(name)
+        if backfill_stored_at is not None:
+            try:
+                items = api.get("/api/v1/alerts", params={"limit": 500}).json().get("items", [])
+            except httpx.HTTPError:
+                api_errors += 1
+                items = []
+            for alert in items:
+                alerted.setdefault(alert["asset_id"], now)
+        if final and stored >= final["published"] and now - float(final["at"]) > 2 * interval:
+            break
+    # A round still running at the end counts as long as it has run.
+    if last_round is not None:
+        samples.round_s.append(max(0.0, time.time() - last_round_seen - interval))
+    # Sample-to-alert: from the capture time of an asset's first faulty window to the first
+    # poll (1 s apart) that saw an alert for it.
+    fault_at = final.get("fault_at", {})
+    latency = [alerted[a] - t for a, t in fault_at.items() if a in alerted]
+    false_alerts = sorted(set(alerted) - set(fault_at))
+    stored = _stored(telemetry_db)
+    offered = config.assets / config.interval_s
+    return {
+        "config": config.__dict__ | {"name": config.name()},
+        "offered_records_per_s": round(offered),
+        "backfill_records": backfill.get("backfill"),
+        "backfill_stored_s": (None if backfill_stored_at is None or not backfill
+                              else round(backfill_stored_at - backfill["at"]
+                                         + backfill["seconds"], 1)),
+        "published": final.get("published"), "stored": stored,
+        "ingest_lag_s": {"p50": _pct(samples.lag_s, 0.5), "p99": _pct(samples.lag_s, 0.99),
+                         "max": max(samples.lag_s, default=None),
+                         "end": samples.lag_s[-1] if samples.lag_s else None},
+        "round_s": {"p50": _pct(samples.round_s, 0.5), "max": max(samples.round_s, default=None),
+                    "rounds": len(samples.round_s)},
+        "alert_latency_s": {"p50": _pct(latency, 0.5), "p99": _pct(latency, 0.99),
+                            "alerted": len(latency), "faulty": len(fault_at),
+                            "healthy_assets_alerted": len(false_alerts)},
+        "api_errors": api_errors, "service_exit_code": died,
+        "cpu_pct": {k: round(statistics.fmean(v), 1) for k, v in samples.cpu.items() if v},
+        "rss_mb": {k: round(v) for k, v in samples.rss_mb.items()},
+    }
+
+
+def verdict(result: dict[str, Any]) -> tuple[bool, str]:
+    """Whether one node kept up, and what limited it."""
+    if result.get("service_exit_code") is not None:
+        return False, f"the service died (exit code {result['service_exit_code']})"
+    interval = result["config"]["interval_s"]
+    lag = result["ingest_lag_s"]
+    rounds = result["round_s"]
+    ingest_ok = bool(lag["end"] is not None and lag["end"] <= max(2 * interval, 5.0))
+    scoring_ok = bool(rounds["max"] is not None and rounds["max"] < interval)
+    cpu = result["cpu_pct"]
+    ingest_cpu = sum(v for k, v in cpu.items() if k.startswith("ingest"))
+    busiest = max(cpu, key=lambda k: cpu[k]) if cpu else "?"
+    if ingest_ok and scoring_ok:
+        return True, f"kept up (busiest: {busiest} {cpu.get(busiest, 0):.0f} % CPU)"
+    why = []
+    if not ingest_ok:
+        load = (f"ingest workers {ingest_cpu:.0f} % CPU, broker {cpu.get('mosquitto', 0):.0f} %"
+                f", service {cpu.get('service', 0):.0f} %")
+        why.append(f"ingestion fell behind (lag {lag['end']:.1f} s at the end; {load})"
+                   if lag["end"] is not None else
+                   f"ingestion did not store the commissioning burst in the run "
+                   f"({result['stored']:,} of {result['published']:,} records; {load})")
+    if not scoring_ok:
+        why.append(f"scoring rounds up to {rounds['max']:.1f} s > T (service "
+                   f"{cpu.get('service', 0):.0f} % CPU)" if rounds["max"] is not None
+                   else "no scoring round completed")
+    return False, "; ".join(why)
+
+
+def _fmt(value: float | None, unit: str = "") -> str:
+    return "-" if value is None else f"{value:.1f}{unit}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--assets", default="1000", help="comma-separated fleet sizes")
+    ap.add_argument("--interval", default="10", help="comma-separated T in seconds")
+    ap.add_argument("--db", default="sqlite", help="sqlite, postgres or both: sqlite,postgres")
+    ap.add_argument("--ingest-workers", default="1", help="comma-separated, e.g. 1,2")
+    ap.add_argument("--scoring-workers", default="",
+                    help="comma-separated; needs `ironwatch cloud score --workers`")
+    ap.add_argument("--duration", type=float, default=60.0, help="live seconds per run")
+    ap.add_argument("--drain-s", type=float, default=30.0,
+                    help="longest wait after the stream ends for the store to catch up")
+    ap.add_argument("--faults", type=int, default=5, help="assets given a step fault")
+    ap.add_argument("--fault-after", type=float, default=20.0,
+                    help="live seconds before the faults start")
+    ap.add_argument("--role", choices=["publish"])
+    ap.add_argument("--port", type=int)
+    ap.add_argument("--seed", type=int, default=7)
+    args = ap.parse_args()
+    if args.role == "publish":
+        return role_publish(args.port, int(args.assets), float(args.interval), args.duration,
+                            args.faults, args.fault_after, args.seed)
+
+    scoring: list[int | None] = [None]
+    if args.scoring_workers:
+        probe = subprocess.run([*IRONWATCH, "cloud", "score", "--help"], check=False,
+                               capture_output=True)
+        if probe.returncode != 0:
+            print("--scoring-workers skipped: this build has no `ironwatch cloud score` "
+                  "(scoring runs inside `cloud serve`)", flush=True)
+        else:
+            print("--scoring-workers: `ironwatch cloud score` exists but this benchmark does "
+                  "not start it yet; scoring runs inside `cloud serve`", flush=True)
+    configs = [Config(int(n), float(t), db, int(k), s)
+               for n in args.assets.split(",") for t in args.interval.split(",")
+               for db in args.db.split(",") for k in args.ingest_workers.split(",")
+               for s in scoring]
+    pg = None
+    if any(c.db == "postgres" for c in configs):
+        from ironwatch_app.local_servers import Postgres
+
+        pg = Postgres().start()
+    results = []
+    try:
+        for config in configs:
+            result = run(config, args, pg)
+            ok, why = verdict(result)
+            result["kept_up"], result["why"] = ok, why
+            results.append(result)
+            print(f"{config.name()}: stored {result['stored']:,} of {result['published']:,}; "
+                  f"{why}", flush=True)
+    finally:
+        if pg is not None:
+            from ironwatch_app.local_servers import stop_process
+
+            stop_process(pg.proc)
+    print()
+    print(f"{'configuration':44s} {'rec/s':>7s} {'lag p50/p99/end s':>19s} "
+          f"{'round p50/max s':>16s} {'alert p50/p99 s':>16s} {'CPU % svc/ingest/broker':>24s} "
+          f"{'RSS MB svc/ingest':>18s}  kept up")
+    for r in results:
+        lag, rnd, lat, cpu, rss = (r["ingest_lag_s"], r["round_s"], r["alert_latency_s"],
+                                   r["cpu_pct"], r["rss_mb"])
+        ingest_cpu = "+".join(f"{v:.0f}" for k, v in cpu.items() if k.startswith("ingest"))
+        ingest_rss = "+".join(f"{v}" for k, v in rss.items() if k.startswith("ingest"))
+        print(f"{r['config']['name']:44s} {r['offered_records_per_s']:>7,} "
+              f"{_fmt(lag['p50'])}/{_fmt(lag['p99'])}/{_fmt(lag['end']):>5s} "
+              f"{_fmt(rnd['p50'])}/{_fmt(rnd['max']):>8s} "
+              f"{_fmt(lat['p50'])}/{_fmt(lat['p99'])} ({lat['alerted']}/{lat['faulty']}) "
+              f"{cpu.get('service', 0):.0f}/{ingest_cpu or '-'}/{cpu.get('mosquitto', 0):.0f} "
+              f"{rss.get('service', 0)}/{ingest_rss or '-'}  {'yes' if r['kept_up'] else 'NO'}")
+    behind = [r for r in results if not r["kept_up"]]
+    if behind:
+        first = min(behind, key=lambda r: r["offered_records_per_s"])
+        print(f"\nOne node stops keeping up at {first['config']['name']} "
+              f"({first['offered_records_per_s']:,} records/s): {first['why']}")
+    else:
+        print("\nOne node kept up with every configuration run.")
+    _emit({"bench": "fleet_load", "results": results, "cpus": os.cpu_count()})
+
+
+if __name__ == "__main__":
+    main()
