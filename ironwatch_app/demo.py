@@ -28,6 +28,7 @@ from typing import Any
 import tomli_w
 
 from ironwatch.physics import AssetPhysics, BearingSpec, Foundation, IsoGroup, MeasurementPoint
+from ironwatch_app.demo_service import seed_service
 from ironwatch_app.local_servers import (
     Mosquitto,
     PtyPair,
@@ -518,6 +519,11 @@ class DemoRun:
             wait_for_port(port, timeout_s=30)
 
         wait_for_port(self.http_port, timeout_s=60)
+        seeded = seed_service(self._send)
+        self._say(
+            f"service desk: {seeded['technicians']} technicians, {seeded['parts']} spare parts "
+            f"in {seeded['warehouses']} warehouses"
+        )
         for g in gateways:
             path = self.workdir / f"{g}.toml"
             path.write_text(
@@ -579,6 +585,30 @@ class DemoRun:
         )
         with urllib.request.urlopen(req, timeout=10) as resp:
             return json.loads(resp.read())
+
+    def _send(self, method: str, path: str, body: dict[str, Any]) -> Any:
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{self.http_port}/api/v1{path}",
+            data=json.dumps(body).encode(),
+            method=method,
+            headers={
+                "Authorization": f"Bearer {self.admin_token}",
+                "Content-Type": "application/json",
+            },
+        )
+        # The service may still be migrating its database right after the port opens.
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(req, timeout=10) as resp:
+                    return json.loads(resp.read() or b"null")
+            except urllib.error.HTTPError as err:
+                if err.code < 500 or time.monotonic() > deadline:
+                    raise DemoError(f"{method} {path}: {err.code} {err.read()[:300]!r}") from err
+            except urllib.error.URLError:
+                if time.monotonic() > deadline:
+                    raise
+            time.sleep(0.5)
 
     def _records(self, asset_id: str) -> int:
         return int(self.api(f"/api/v1/telemetry/count?asset_id={asset_id}")["count"])

@@ -18,7 +18,12 @@ from sqlalchemy.orm import Session
 from cloud.api.csv_response import csv_filename, list_csv_response
 from cloud.api.deps import ContextDep, NowDep
 from cloud.dashboard._kit import PageKit, multi_params
-from cloud.dashboard._views import BOARD_COLUMNS, WorkOrderCard, work_order_card
+from cloud.dashboard._views import (
+    BOARD_COLUMN_OF,
+    BOARD_COLUMNS,
+    WorkOrderCard,
+    work_order_card,
+)
 from cloud.dashboard.auth import Viewer
 from cloud.dashboard.i18n import gettext as _
 from cloud.domain import listing
@@ -38,15 +43,23 @@ def filtered_board(
     """Cards per board column for the query's states (all four without a state filter);
     "done" keeps only the last week so the board stays short."""
     board_states = [s for s, _ in BOARD_COLUMNS]
-    chosen = [s for s in board_states if s in query.values("state")] or board_states
-    filters = {**query.filters, "state": tuple(chosen)}
+    wanted = query.values("state")
+    # A column also shows the states it holds (accepted in Open, follow_up in Done).
+    chosen = [
+        s for s in board_states
+        if s in wanted or any(c == s and o in wanted for o, c in BOARD_COLUMN_OF.items())
+    ] or board_states
+    held = [o for o, c in BOARD_COLUMN_OF.items() if c in chosen and (not wanted or o in wanted)]
+    shown = [s for s in chosen if not wanted or s in wanted] + held
+    filters = {**query.filters, "state": tuple(shown)}
     stmt = listing.build_select(listing.WORK_ORDERS, replace(query, filters=filters))
     board: dict[str, list[WorkOrderCard]] = {s: [] for s in chosen}
     for wo in session.scalars(stmt.limit(BOARD_LIMIT * len(chosen))):
-        if wo.state == "done" and wo.done_at is not None and now - wo.done_at > DONE_WITHIN:
+        column = BOARD_COLUMN_OF.get(wo.state, wo.state)
+        if column == "done" and wo.done_at is not None and now - wo.done_at > DONE_WITHIN:
             continue
-        if len(board[wo.state]) < BOARD_LIMIT:
-            board[wo.state].append(work_order_card(wo, now))
+        if len(board[column]) < BOARD_LIMIT:
+            board[column].append(work_order_card(wo, now))
     return board
 
 

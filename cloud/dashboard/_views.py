@@ -34,6 +34,7 @@ from ironwatch.physics import iso_class
 
 __all__ = [
     "BOARD_COLUMNS",
+    "BOARD_COLUMN_OF",
     "SEVERITY_ORDER",
     "AlertRow",
     "AssetHealth",
@@ -54,6 +55,8 @@ BOARD_COLUMNS = (
     ("in_progress", N_("In progress")),
     ("done", N_("Done")),
 )
+# States shown in another state's column.
+BOARD_COLUMN_OF = {"accepted": "open", "follow_up": "done"}
 # A gateway that has not reported for this long is shown offline even if it said "online":
 # its last will may not have reached the broker (power cut, broker restart).
 # The scoring pipeline reports the anomaly score as a ratio to each point's calibrated
@@ -75,8 +78,13 @@ class Deadline:
     text: str
 
     @classmethod
-    def of(cls, at: datetime, now: datetime, *, met: bool = False) -> Deadline:
+    def of(
+        cls, at: datetime, now: datetime, *, met: bool = False, void: bool = False
+    ) -> Deadline:
         left = (at - now).total_seconds()
+        if void:
+            # A cancelled job's deadlines were neither met nor missed.
+            return cls(at, False, "n/a")
         if met:
             return cls(at, False, _("met"))
         if left < 0:
@@ -225,7 +233,7 @@ def alert_row(alert: Alert) -> AlertRow:
 
 def work_order_card(wo: WorkOrder, now: datetime) -> WorkOrderCard:
     """A card; deadlines already met (responded, done) are not counted as overdue."""
-    finished = wo.state in ("done", "closed", "cancelled")
+    finished = wo.state in ("done", "follow_up", "closed", "cancelled")
     return WorkOrderCard(
         id=wo.id,
         title=wo.title,
@@ -236,9 +244,10 @@ def work_order_card(wo: WorkOrder, now: datetime) -> WorkOrderCard:
         state=wo.state,
         assignee=wo.assignee,
         respond_by=Deadline.of(
-            wo.respond_by, now, met=wo.responded_at is not None or wo.state != "open" or finished
+            wo.respond_by, now, met=wo.responded_at is not None or wo.state != "open" or finished,
+            void=wo.state == "cancelled",
         ),
-        resolve_by=Deadline.of(wo.resolve_by, now, met=finished),
+        resolve_by=Deadline.of(wo.resolve_by, now, met=finished, void=wo.state == "cancelled"),
         planned_for=wo.planned_for,
         alert_id=wo.alert_id,
         suggested_actions=_as_list(wo.suggested_actions),
@@ -369,17 +378,21 @@ def asset_health(
 def work_order_board(
     session: Session, now: datetime, *, done_within: timedelta = timedelta(days=7)
 ) -> dict[str, list[WorkOrderCard]]:
-    """Cards per board column; 'done' keeps only the last week so the board stays short."""
+    """Cards per board column; 'done' keeps only the last week so the board stays short.
+
+    Accepted jobs wait in the open column (nobody is dispatched yet), jobs awaiting a
+    return visit in the done column (the work itself is done)."""
     states = [s for s, _ in BOARD_COLUMNS]
     orders = session.scalars(
         select(WorkOrder)
         .options(selectinload(WorkOrder.asset))
-        .where(WorkOrder.state.in_(states))
+        .where(WorkOrder.state.in_([*states, *BOARD_COLUMN_OF]))
         .order_by(WorkOrder.priority, WorkOrder.resolve_by)
     ).all()
     board: dict[str, list[WorkOrderCard]] = {s: [] for s in states}
     for wo in orders:
-        if wo.state == "done" and wo.done_at is not None and now - wo.done_at > done_within:
+        column = BOARD_COLUMN_OF.get(wo.state, wo.state)
+        if column == "done" and wo.done_at is not None and now - wo.done_at > done_within:
             continue
-        board[wo.state].append(work_order_card(wo, now))
+        board[column].append(work_order_card(wo, now))
     return board

@@ -30,6 +30,7 @@ from cloud.dashboard._pages_alerts import build_router as alert_pages
 from cloud.dashboard._pages_maintenance import build_router as maintenance_pages
 from cloud.dashboard._pages_portal import portal_router
 from cloud.dashboard._pages_search import build_router as search_pages
+from cloud.dashboard._pages_work_order_detail import build_router as work_order_detail_pages
 from cloud.dashboard._pages_work_orders import build_router as work_order_pages
 from cloud.dashboard._views import alert_row, asset_health, fleet_health
 from cloud.dashboard.auth import (
@@ -187,6 +188,7 @@ def build_router() -> APIRouter:
     router.include_router(maintenance_pages(kit))
     router.include_router(work_order_pages(kit))
     router.include_router(search_pages(kit))
+    router.include_router(work_order_detail_pages(kit))
 
     @router.get(f"{STATIC_PREFIX}/dashboard.css")
     def stylesheet() -> FileResponse:

@@ -15,6 +15,7 @@ from sqlalchemy import (
     DDL,
     JSON,
     BigInteger,
+    CheckConstraint,
     DateTime,
     Dialect,
     Float,
@@ -53,6 +54,8 @@ __all__ = [
     "MaintenanceDue",
     "MaintenancePlan",
     "NotificationRecipient",
+    "Part",
+    "PartReservation",
     "PhysicsJson",
     "RunningHoursAdjustment",
     "ScoringAsset",
@@ -60,8 +63,12 @@ __all__ = [
     "ScoringPoint",
     "ScoringWorker",
     "Site",
+    "StockLevel",
+    "StockNotice",
+    "Technician",
     "UtcDateTime",
     "Verdict",
+    "Warehouse",
     "WebhookDelivery",
     "WebhookSubscription",
     "WorkOrder",
@@ -71,7 +78,8 @@ __all__ = [
 
 # States in which an alert / work order is still "the" open one for its (asset, failure mode).
 OPEN_ALERT_STATES = ("open", "acknowledged")
-OPEN_WORK_ORDER_STATES = ("open", "assigned", "in_progress")
+OPEN_WORK_ORDER_STATES = ("open", "accepted", "assigned", "in_progress")
+_OPEN_WO_SQL = "state IN ('open', 'accepted', 'assigned', 'in_progress')"
 
 # Stable constraint names so Alembic migrations are identical on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
@@ -321,8 +329,8 @@ class WorkOrder(Base):
             "asset_id",
             "failure_mode",
             unique=True,
-            sqlite_where=text("state IN ('open', 'assigned', 'in_progress')"),
-            postgresql_where=text("state IN ('open', 'assigned', 'in_progress')"),
+            sqlite_where=text(_OPEN_WO_SQL),
+            postgresql_where=text(_OPEN_WO_SQL),
         ),
         trigram_index("work_orders", "title"),
         trigram_index("work_orders", "failure_mode"),
@@ -360,9 +368,25 @@ class WorkOrder(Base):
     # The customer's rating of the finished job: 1-5 and a free comment.
     satisfaction: Mapped[int | None] = mapped_column(Integer)
     feedback: Mapped[str | None] = mapped_column(Text)
+    # Lifecycle steps and the outcome (all nullable: rows from before them migrate as-is).
+    technician_id: Mapped[int | None] = mapped_column(
+        ForeignKey("technicians.id", ondelete="SET NULL"), index=True
+    )
+    accepted_at: Mapped[datetime | None]
+    started_at: Mapped[datetime | None]
+    cause_found: Mapped[str | None] = mapped_column(Text)
+    action_taken: Mapped[str | None] = mapped_column(Text)
+    downtime_h: Mapped[float | None] = mapped_column(Float)
+    first_time_fix: Mapped[bool | None]
+    follow_up_at: Mapped[datetime | None]
+    follow_up_note: Mapped[str | None] = mapped_column(Text)
 
     asset: Mapped[Asset] = relationship()
     alert: Mapped[Alert | None] = relationship()
+    technician: Mapped[Technician | None] = relationship()
+    parts: Mapped[list[PartReservation]] = relationship(
+        back_populates="work_order", order_by="PartReservation.id", cascade="all, delete-orphan"
+    )
     events: Mapped[list[WorkOrderEvent]] = relationship(
         back_populates="work_order", order_by="WorkOrderEvent.id", cascade="all, delete-orphan"
     )
@@ -827,3 +851,102 @@ class ScoringMeta(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     baseline_version: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Technician(Base):
+    """A field service technician: skills, region and working calendar, for dispatch."""
+
+    __tablename__ = "technicians"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100))
+    # Failure modes (catalogue ids) and asset kinds the technician can handle.
+    failure_modes: Mapped[list[Any]] = mapped_column(default=list)
+    asset_kinds: Mapped[list[Any]] = mapped_column(default=list)
+    region: Mapped[str] = mapped_column(String(64), default="")
+    # {"timezone": "Europe/Berlin", "weekly": {"mon": ["08:00", "17:00"], ...},
+    #  "days_off": ["2026-12-24", ...]}; validated by cloud.domain.technicians.
+    calendar: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+    updated_at: Mapped[datetime] = mapped_column(default=_now, onupdate=_now)
+
+
+class Warehouse(Base):
+    """A store of spare parts."""
+
+    __tablename__ = "warehouses"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    region: Mapped[str] = mapped_column(String(64), default="")
+
+
+class Part(Base):
+    """A spare part in the catalogue, by part number."""
+
+    __tablename__ = "parts"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    unit: Mapped[str] = mapped_column(String(16), default="pcs")
+
+
+class StockLevel(Base):
+    """How many of a part a warehouse holds and how many are promised to work orders.
+
+    The check constraint is the last guard against overselling: reservations are
+    conditional updates (`reserved + n <= on_hand`), so two at once cannot both pass.
+    """
+
+    __tablename__ = "stock_levels"
+    __table_args__ = (
+        CheckConstraint("reserved >= 0 AND reserved <= on_hand", name="reserved_within_stock"),
+    )
+
+    part_id: Mapped[str] = mapped_column(
+        ForeignKey("parts.id", ondelete="CASCADE"), primary_key=True
+    )
+    warehouse_id: Mapped[str] = mapped_column(
+        ForeignKey("warehouses.id", ondelete="CASCADE"), primary_key=True
+    )
+    on_hand: Mapped[int] = mapped_column(Integer, default=0)
+    reserved: Mapped[int] = mapped_column(Integer, default=0)
+    reorder_level: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class PartReservation(Base):
+    """A part a work order needs: reserved from a warehouse, short, used or released."""
+
+    __tablename__ = "part_reservations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    work_order_id: Mapped[int] = mapped_column(
+        ForeignKey("work_orders.id", ondelete="CASCADE"), index=True
+    )
+    part_id: Mapped[str] = mapped_column(ForeignKey("parts.id", ondelete="CASCADE"))
+    warehouse_id: Mapped[str | None] = mapped_column(
+        ForeignKey("warehouses.id", ondelete="SET NULL")
+    )
+    quantity: Mapped[int] = mapped_column(Integer)
+    used: Mapped[int] = mapped_column(Integer, default=0)
+    # reserved | short | used | released
+    state: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    work_order: Mapped[WorkOrder] = relationship(back_populates="parts")
+
+
+class StockNotice(Base):
+    """Stock of a part in a warehouse fell below its reorder level; cleared when refilled."""
+
+    __tablename__ = "stock_notices"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    part_id: Mapped[str] = mapped_column(ForeignKey("parts.id", ondelete="CASCADE"), index=True)
+    warehouse_id: Mapped[str] = mapped_column(ForeignKey("warehouses.id", ondelete="CASCADE"))
+    on_hand: Mapped[int] = mapped_column(Integer)
+    reorder_level: Mapped[int] = mapped_column(Integer)
+    raised_at: Mapped[datetime]
+    cleared_at: Mapped[datetime | None]

@@ -20,7 +20,14 @@ from cloud.domain.policy import ServiceLevelPolicy, decide_priority, load_policy
 from cloud.domain.registry import DbAssetRegistry, seed_fleet
 from cloud.domain.reminders import add_running_hours, check_maintenance_plans, create_plan
 from cloud.domain.verdicts import record_verdict
-from cloud.domain.workorders import open_from_alert, open_manual, transition, update_work_order
+from cloud.domain.workorders import (
+    assign,
+    open_from_alert,
+    open_manual,
+    rate_work_order,
+    transition,
+    update_work_order,
+)
 
 __all__ = [
     "ConflictError",
@@ -36,6 +43,7 @@ __all__ = [
     "ServiceLevelPolicy",
     "acknowledge",
     "add_running_hours",
+    "assign",
     "check_escalations",
     "check_maintenance_plans",
     "clear_condition",
@@ -46,6 +54,7 @@ __all__ = [
     "load_policy",
     "open_from_alert",
     "open_manual",
+    "rate_work_order",
     "record_verdict",
     "resolve",
     "run_housekeeping",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import tomllib
 from functools import cache
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -42,6 +43,8 @@ class FailureMode(BaseModel):
     lead_time_h: float = Field(default=8.0, ge=0)
     actions: tuple[str, ...] = ()
     spare_parts: tuple[str, ...] = ()
+    # Part number → quantity: what a work order for this mode reserves from stock.
+    parts: dict[str, Annotated[int, Field(ge=1, le=1000)]] = Field(default_factory=dict)
 
 
 class FailureModeCatalogue:

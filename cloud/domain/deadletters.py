@@ -31,14 +31,18 @@ def to_letter(row: DeadLetterRow) -> DeadLetter:
 
 
 def dead_letters_query(
-    *, gateway_id: str | None = None, reason_code: str | None = None
+    *,
+    gateway_id: str | Sequence[str] | None = None,
+    reason_code: str | Sequence[str] | None = None,
 ) -> Select[DeadLetterRow]:
-    """Dead letters newest first, optionally of one gateway and/or one reason."""
+    """Dead letters newest first, optionally of some gateways and/or reasons (any of)."""
     q = select(DeadLetterRow).order_by(DeadLetterRow.id.desc())
-    if gateway_id is not None:
-        q = q.where(DeadLetterRow.gateway_id == gateway_id)
-    if reason_code is not None:
-        q = q.where(DeadLetterRow.reason_code == reason_code)
+    if gateway_id:
+        ids = [gateway_id] if isinstance(gateway_id, str) else list(gateway_id)
+        q = q.where(DeadLetterRow.gateway_id.in_(ids))
+    if reason_code:
+        codes = [reason_code] if isinstance(reason_code, str) else list(reason_code)
+        q = q.where(DeadLetterRow.reason_code.in_(codes))
     return q
 
 

@@ -35,6 +35,7 @@ WebhookEvent = Literal[
     "escalation.warning",
     "escalation.raised",
     "alert.opened",
+    "stock.low",
 ]
 EVENT_TYPES: tuple[WebhookEvent, ...] = (
     "work_order.created",
@@ -42,6 +43,7 @@ EVENT_TYPES: tuple[WebhookEvent, ...] = (
     "escalation.warning",
     "escalation.raised",
     "alert.opened",
+    "stock.low",
 )
 
 
@@ -76,6 +78,7 @@ def work_order_payload(wo: WorkOrder) -> dict[str, Any]:
         "respond_by": _iso(wo.respond_by),
         "resolve_by": _iso(wo.resolve_by),
         "planned_for": _iso(wo.planned_for),
+        "technician_id": wo.technician_id,
     }
 
 

@@ -12,6 +12,7 @@ __all__ = [
     "PRIORITIES",
     "ROLES",
     "SEVERITIES",
+    "WORK_ORDER_STATES",
     "AlertState",
     "AssetKind",
     "CustomerTier",
@@ -21,6 +22,7 @@ __all__ = [
     "Priority",
     "Role",
     "Severity",
+    "SlaOutcome",
     "VerdictKind",
     "WorkOrderSource",
     "WorkOrderState",
@@ -33,7 +35,11 @@ Severity = Literal["advisory", "warning", "alarm", "critical"]
 IsoZone = Literal["A", "B", "C", "D"]
 AlertState = Literal["open", "acknowledged", "resolved", "cleared"]
 Priority = Literal["P0", "P1", "P2", "P3"]
-WorkOrderState = Literal["open", "assigned", "in_progress", "done", "closed", "cancelled"]
+WorkOrderState = Literal[
+    "open", "accepted", "assigned", "in_progress", "done", "follow_up", "closed", "cancelled"
+]
+# How a deadline turned out: not yet judged, met, missed, or not applicable (cancelled).
+SlaOutcome = Literal["pending", "met", "missed", "n/a"]
 WorkOrderSource = Literal["alert", "manual", "reminder", "customer"]
 VerdictKind = Literal["false_alarm", "confirmed", "inconclusive"]
 # customer: bound to one customer, sees only that customer's machines (the portal).
@@ -44,3 +50,4 @@ CUSTOMER_TIERS: tuple[CustomerTier, ...] = get_args(CustomerTier)
 SEVERITIES: tuple[Severity, ...] = get_args(Severity)
 PRIORITIES: tuple[Priority, ...] = get_args(Priority)
 ROLES: tuple[Role, ...] = get_args(Role)
+WORK_ORDER_STATES: tuple[WorkOrderState, ...] = get_args(WorkOrderState)

@@ -1,13 +1,16 @@
 """Preventive-maintenance work orders: opened from alerts, by hand or by running hours.
 
-One open work order per (asset, failure mode). States: open → assigned → in_progress →
-done → closed, or cancelled (a false alarm then becomes a Verdict the models learn from).
-Every change is a WorkOrderEvent and a webhook delivery in the same transaction.
+One open work order per (asset, failure mode). States: open → accepted → assigned →
+in_progress → done (with an outcome) → follow_up (a return visit) → closed, or cancelled
+(a false alarm then becomes a Verdict the models learn from); docs/work-orders.md has the
+diagram. Every change is a WorkOrderEvent and a webhook delivery in the same transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,11 +22,13 @@ from cloud.db.models import (
     OPEN_WORK_ORDER_STATES,
     Alert,
     Asset,
+    Technician,
     Verdict,
     WorkOrder,
     WorkOrderEvent,
 )
 from cloud.domain import alerts as alerts_domain
+from cloud.domain import parts as parts_domain
 from cloud.domain.catalogue import FailureModeCatalogue, default_catalogue
 from cloud.domain.clock import require_utc
 from cloud.domain.errors import (
@@ -34,10 +39,20 @@ from cloud.domain.errors import (
 )
 from cloud.domain.outbox import enqueue_work_order_event
 from cloud.domain.policy import DEFAULT_POLICY, ServiceLevelPolicy, decide_priority
-from cloud.domain.vocabulary import PRIORITIES, Priority, WorkOrderSource, WorkOrderState
+from cloud.domain.technicians import asset_region, get_technician
+from cloud.domain.vocabulary import (
+    PRIORITIES,
+    Priority,
+    SlaOutcome,
+    WorkOrderSource,
+    WorkOrderState,
+)
 
 __all__ = [
+    "EDITABLE_STATES",
     "TRANSITIONS",
+    "Outcome",
+    "assign",
     "create_work_order",
     "find_open_work_order",
     "get_work_order",
@@ -46,6 +61,8 @@ __all__ = [
     "planned_date",
     "rate_work_order",
     "report_fault",
+    "resolution_outcome",
+    "response_outcome",
     "transition",
     "update_work_order",
 ]
@@ -59,15 +76,35 @@ CUSTOMER_REPORT_PRIORITY: Priority = "P2"
 RATEABLE_STATES = ("done", "closed")
 
 # Allowed moves. Back-steps exist because real jobs bounce: a technician hands a job
-# back, or a "done" job fails its check and needs rework.
+# back, or a "done" job fails its check and needs rework. `accepted` and `follow_up` are
+# optional steps: a desk may assign straight away, and most jobs need no return visit.
 TRANSITIONS: dict[str, frozenset[str]] = {
-    "open": frozenset({"assigned", "in_progress", "cancelled"}),
+    "open": frozenset({"accepted", "assigned", "in_progress", "cancelled"}),
+    "accepted": frozenset({"assigned", "in_progress", "cancelled"}),
     "assigned": frozenset({"open", "in_progress", "cancelled"}),
     "in_progress": frozenset({"assigned", "done", "cancelled"}),
-    "done": frozenset({"in_progress", "closed"}),
+    "done": frozenset({"in_progress", "follow_up", "closed"}),
+    "follow_up": frozenset({"in_progress", "closed"}),
     "closed": frozenset(),
     "cancelled": frozenset(),
 }
+# PATCH edits the job's description and plan before anyone is dispatched to it.
+EDITABLE_STATES = ("open", "accepted")
+# The first move to one of these answers the customer: the response deadline is met.
+_RESPONSE_STATES = ("accepted", "assigned", "in_progress")
+# Parts are reserved when someone takes the job on.
+_RESERVING_STATES = ("accepted", "assigned", "in_progress")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the technician found and did, recorded on completion."""
+
+    cause_found: str
+    action_taken: str
+    parts_used: Mapping[str, int] = dc_field(default_factory=dict)
+    downtime_h: float | None = None
+    first_time_fix: bool | None = None
 _RANK = {p: i for i, p in enumerate(PRIORITIES)}
 
 
@@ -289,7 +326,7 @@ def _earlier_plan(
     catalogue: FailureModeCatalogue | None,
 ) -> datetime | None:
     """The planned date the latest forecast asks for, if earlier than the current one."""
-    if wo.state not in ("open", "assigned"):
+    if wo.state not in ("open", "accepted", "assigned"):
         return None
     catalogue = catalogue or default_catalogue()
     entry = catalogue.lookup(wo.failure_mode)
@@ -395,36 +432,65 @@ def transition(
     note: str = "",
     false_alarm: bool = False,
     failure_confirmed_at: datetime | None = None,
+    technician_id: int | None = None,
+    outcome: Outcome | None = None,
+    follow_up_at: datetime | None = None,
+    catalogue: FailureModeCatalogue | None = None,
 ) -> WorkOrder:
     """Move a work order along its state machine; InvalidTransitionError (409) if not allowed.
 
+    `technician_id` (or a free-text `assignee`) on assign; `outcome` on done (stored as
+    columns; parts used leave stock); `follow_up_at` (the return visit) on follow_up.
     `false_alarm` on cancel records a Verdict; `failure_confirmed_at` on close records
     when the machine actually failed (for the lead-time KPI) and a confirming Verdict.
     """
     now = require_utc(now)
     wo = get_work_order(session, work_order_id)
-    allowed = TRANSITIONS.get(wo.state, frozenset())
-    if to_state not in allowed:
-        raise InvalidTransitionError(
-            f"work order {wo.id} cannot go from {wo.state} to {to_state}",
-            details={"from": wo.state, "to": to_state, "allowed": sorted(allowed)},
-        )
-    if to_state == "assigned" and not (assignee or wo.assignee):
-        raise InvalidInputError("assigning a work order needs an assignee")
+    _check_move(wo, to_state)
+    tech = get_technician(session, technician_id) if technician_id is not None else None
+    if tech is not None and to_state not in ("assigned", "in_progress"):
+        raise InvalidInputError("technician_id only applies when assigning or starting")
+    if to_state == "assigned" and not (assignee or tech or wo.assignee):
+        raise InvalidInputError("assigning a work order needs a technician or an assignee")
     if false_alarm and to_state != "cancelled":
         raise InvalidInputError("false_alarm only applies when cancelling")
     if failure_confirmed_at is not None and to_state != "closed":
         raise InvalidInputError("failure_confirmed_at only applies when closing")
+    if outcome is not None and to_state != "done":
+        raise InvalidInputError("an outcome only applies when completing (done)")
+    if to_state == "follow_up" and follow_up_at is None:
+        raise InvalidInputError("a follow-up needs the date of the return visit (follow_up_at)")
+    if follow_up_at is not None and to_state != "follow_up":
+        raise InvalidInputError("follow_up_at only applies when scheduling a follow-up")
     from_state = wo.state
     wo.state = to_state
     wo.updated_at = now
-    if assignee:
+    details: dict[str, Any] = {"note": note} if note else {}
+    if tech is not None:
+        details.update(_set_technician(wo, tech))
+    elif assignee:
         wo.assignee = assignee
-    if to_state in ("assigned", "in_progress") and wo.responded_at is None:
+    if to_state in _RESPONSE_STATES and wo.responded_at is None:
         wo.responded_at = now
+    if to_state == "accepted":
+        wo.accepted_at = now
+    if to_state == "in_progress" and wo.started_at is None:
+        wo.started_at = now
+    if to_state in _RESERVING_STATES and from_state in ("open", "accepted", "assigned"):
+        reserved = parts_domain.reserve_parts(
+            session, wo, now=now, region=asset_region(wo.asset), catalogue=catalogue
+        )
+        if reserved:
+            details["parts"] = {r.part_id: r.state for r in reserved}
     if to_state == "done":
         wo.done_at = now
         wo.resolution_note = note or wo.resolution_note
+        details.update(_record_outcome(session, wo, outcome, now=now))
+    if to_state == "follow_up":
+        assert follow_up_at is not None
+        wo.follow_up_at = require_utc(follow_up_at)
+        wo.follow_up_note = note
+        details["follow_up_at"] = wo.follow_up_at.isoformat()
     if to_state == "closed":
         wo.closed_at = now
         if failure_confirmed_at is not None:
@@ -433,14 +499,14 @@ def transition(
     if to_state == "cancelled":
         wo.cancelled_at = now
         wo.resolution_note = note
+        parts_domain.release_parts(session, wo, now=now)
         if false_alarm:
             _record_verdict(session, wo, "false_alarm", actor=actor, now=now, note=note)
     alert = wo.alert
     if to_state in ("done", "cancelled") and alert is not None and alert.state in OPEN_ALERT_STATES:
         why = "false alarm" if false_alarm else f"work order {wo.id} {to_state}"
         alerts_domain.resolve(session, alert.id, actor=actor, now=now, note=note or why)
-    details: dict[str, Any] = {"note": note} if note else {}
-    if assignee:
+    if assignee and tech is None:
         details["assignee"] = assignee
     if false_alarm:
         details["false_alarm"] = True
@@ -467,17 +533,18 @@ def update_work_order(
     changes: dict[str, Any],
     policy: ServiceLevelPolicy | None = None,
 ) -> WorkOrder:
-    """Edit title, description, assignee, planned date or priority of an open work order.
+    """Edit title, description, assignee, planned date or priority before dispatch.
 
     A new priority re-derives the deadlines from the creation time, as if set then.
     """
     now = require_utc(now)
     policy = policy or DEFAULT_POLICY
     wo = get_work_order(session, work_order_id)
-    if wo.state not in OPEN_WORK_ORDER_STATES:
+    if wo.state not in EDITABLE_STATES:
         raise InvalidTransitionError(
-            f"work order {wo.id} is {wo.state}; only open work orders can be edited",
-            details={"state": wo.state},
+            f"work order {wo.id} is {wo.state}; only {' or '.join(EDITABLE_STATES)} "
+            "work orders can be edited (assign, reassign and the lifecycle steps change the rest)",
+            details={"state": wo.state, "editable_states": list(EDITABLE_STATES)},
         )
     editable = {"title", "description", "assignee", "planned_for", "priority"}
     unknown = set(changes) - editable
@@ -551,6 +618,95 @@ def report_fault(
     return wo
 
 
+def _check_move(wo: WorkOrder, to_state: str) -> None:
+    allowed = TRANSITIONS.get(wo.state, frozenset())
+    if to_state not in allowed:
+        names = ", ".join(sorted(allowed)) or "none: the work order is finished"
+        raise InvalidTransitionError(
+            f"work order {wo.id} cannot go from {wo.state} to {to_state}; allowed: {names}",
+            details={"from": wo.state, "to": to_state, "allowed": sorted(allowed)},
+        )
+
+
+def _set_technician(wo: WorkOrder, tech: Technician) -> dict[str, Any]:
+    if not tech.active:
+        raise InvalidInputError(f"technician {tech.id} ({tech.name}) is not active")
+    change: dict[str, Any] = {"technician_id": tech.id, "assignee": tech.name}
+    if wo.technician_id is not None and wo.technician_id != tech.id:
+        change["previous_technician_id"] = wo.technician_id
+        change["previous_assignee"] = wo.assignee
+    wo.technician_id = tech.id
+    wo.assignee = tech.name
+    return change
+
+
+def _record_outcome(
+    session: Session, wo: WorkOrder, outcome: Outcome | None, *, now: datetime
+) -> dict[str, Any]:
+    """Store the outcome on the work order and settle its parts; the history details."""
+    if outcome is None:
+        # Completed without an outcome (older clients): reservations go back to stock.
+        parts_domain.consume_parts(session, wo, {}, now=now, region=asset_region(wo.asset))
+        return {}
+    if outcome.downtime_h is not None and not 0 <= outcome.downtime_h <= 24 * 366:
+        raise InvalidInputError("downtime_h must be between 0 and a year of hours")
+    wo.cause_found = outcome.cause_found
+    wo.action_taken = outcome.action_taken
+    wo.downtime_h = outcome.downtime_h
+    wo.first_time_fix = outcome.first_time_fix
+    parts_domain.consume_parts(
+        session, wo, outcome.parts_used, now=now, region=asset_region(wo.asset)
+    )
+    return {
+        "outcome": {
+            "cause_found": outcome.cause_found,
+            "action_taken": outcome.action_taken,
+            "parts_used": dict(outcome.parts_used),
+            "downtime_h": outcome.downtime_h,
+            "first_time_fix": outcome.first_time_fix,
+        }
+    }
+
+
+def assign(
+    session: Session,
+    work_order_id: int,
+    technician_id: int,
+    *,
+    actor: str,
+    now: datetime,
+    note: str = "",
+    catalogue: FailureModeCatalogue | None = None,
+) -> WorkOrder:
+    """Assign the work order to a technician: from open or accepted it becomes assigned;
+    an assigned or in-progress one is reassigned (the previous technician is kept in the
+    history). 409 in other states."""
+    now = require_utc(now)
+    wo = get_work_order(session, work_order_id)
+    if wo.state in ("open", "accepted"):
+        return transition(
+            session, work_order_id, "assigned", actor=actor, now=now,
+            technician_id=technician_id, note=note, catalogue=catalogue,
+        )
+    if wo.state not in ("assigned", "in_progress"):
+        raise InvalidTransitionError(
+            f"work order {wo.id} is {wo.state}; only open, accepted, assigned or in-progress "
+            "work orders can be assigned",
+            details={"state": wo.state, "allowed": ["accepted", "assigned", "in_progress", "open"]},
+        )
+    tech = get_technician(session, technician_id)
+    if wo.technician_id == tech.id:
+        return wo
+    change = _set_technician(wo, tech)
+    if note:
+        change["note"] = note
+    wo.updated_at = now
+    _event(wo, "reassigned", now, actor, details=change)
+    enqueue_work_order_event(session, wo, "work_order.updated", now=now, change=change)
+    session.flush()
+    return wo
+
+
 def rate_work_order(
     session: Session,
     work_order_id: int,
@@ -562,8 +718,10 @@ def rate_work_order(
 ) -> WorkOrder:
     """Record the customer's satisfaction (1-5) and comment on a finished work order, once.
 
-    Allowed when the work is done or closed (InvalidTransitionError otherwise, naming the
-    states); a second rating is a ConflictError, so a rating is never silently replaced.
+    This is the customer's confirmation step of the lifecycle, between completion and the
+    follow-up; the state does not change. Allowed when the work is done or closed
+    (InvalidTransitionError otherwise, naming the states); a second rating is a
+    ConflictError, so a rating is never silently replaced.
     """
     now = require_utc(now)
     if isinstance(satisfaction, bool) or not 1 <= satisfaction <= 5:
@@ -588,3 +746,21 @@ def rate_work_order(
     enqueue_work_order_event(session, wo, "work_order.updated", now=now, change={"rated": details})
     session.flush()
     return wo
+
+
+def response_outcome(wo: WorkOrder, now: datetime) -> SlaOutcome:
+    """How the response deadline turned out; `n/a` for a cancelled work order."""
+    if wo.state == "cancelled":
+        return "n/a"
+    if wo.responded_at is not None:
+        return "met" if wo.responded_at <= wo.respond_by else "missed"
+    return "missed" if now > wo.respond_by else "pending"
+
+
+def resolution_outcome(wo: WorkOrder, now: datetime) -> SlaOutcome:
+    """How the resolution deadline turned out; `n/a` for a cancelled work order."""
+    if wo.state == "cancelled":
+        return "n/a"
+    if wo.done_at is not None:
+        return "met" if wo.done_at <= wo.resolve_by else "missed"
+    return "missed" if now > wo.resolve_by else "pending"

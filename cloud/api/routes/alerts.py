@@ -16,6 +16,7 @@ from cloud.api.routes._common import (
     ServiceDeskDep,
     page_of,
 )
+from cloud.api.routes.work_orders import work_order_public
 from cloud.api.schemas import (
     AlertAction,
     AlertCommentCreate,
@@ -29,7 +30,7 @@ from cloud.api.schemas import (
 )
 from cloud.api.schemas.common import MAX_DB_INT
 from cloud.api.schemas.queries import AlertQuery, VerdictQuery
-from cloud.db.models import Alert, AlertEvent, Verdict
+from cloud.db.models import OPEN_ALERT_STATES, Alert, AlertEvent, Verdict
 from cloud.domain import alert_actions
 from cloud.domain import alerts as alerts_domain
 from cloud.domain import verdicts as verdicts_domain
@@ -45,14 +46,17 @@ def list_alerts(
     """Alerts, newest first, filtered by asset, state, severity, failure mode, time."""
     query = select(Alert).order_by(Alert.opened_at.desc(), Alert.id.desc())
     query = principal.scope.restrict(query, Alert.asset_id)
-    if q.asset_id is not None:
-        query = query.where(Alert.asset_id == q.asset_id)
-    if q.state is not None:
-        query = query.where(Alert.state == q.state)
-    if q.severity is not None:
-        query = query.where(Alert.severity == q.severity)
-    if q.failure_mode is not None:
-        query = query.where(Alert.failure_mode == q.failure_mode)
+    if q.asset_id:
+        query = query.where(Alert.asset_id.in_(q.asset_id))
+    if q.state:
+        query = query.where(Alert.state.in_(q.state))
+    if q.active is not None:
+        is_open = Alert.state.in_(OPEN_ALERT_STATES)
+        query = query.where(is_open if q.active else ~is_open)
+    if q.severity:
+        query = query.where(Alert.severity.in_(q.severity))
+    if q.failure_mode:
+        query = query.where(Alert.failure_mode.in_(q.failure_mode))
     if q.opened_after is not None:
         query = query.where(Alert.opened_at >= q.opened_after)
     if q.opened_before is not None:
@@ -152,7 +156,7 @@ def open_work_order_for_alert(
         policy=context.policy,
         catalogue=context.catalogue,
     )
-    return WorkOrderPublic.model_validate(wo)
+    return work_order_public(wo, now)
 
 
 @router.get("/verdicts", response_model=Page[VerdictPublic])
@@ -161,8 +165,8 @@ def list_verdicts(
 ) -> Page[VerdictPublic]:
     """Verdicts, oldest first: what model retraining reads."""
     query = select(Verdict).order_by(Verdict.at, Verdict.id)
-    if q.model is not None:
-        query = query.where(Verdict.model == q.model)
+    if q.model:
+        query = query.where(Verdict.model.in_(q.model))
     if q.since is not None:
         query = query.where(Verdict.at >= q.since)
     return page_of(session, query, limit=q.limit, offset=q.offset, schema=VerdictPublic)

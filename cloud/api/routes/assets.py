@@ -73,24 +73,25 @@ def list_assets(
     principal: CustomerReaderDep,
     q: Annotated[AssetQuery, Query()],
 ) -> Page[AssetPublic]:
-    """Assets, ordered by id, filtered by gateway, kind, customer, site or tier."""
+    """Assets, ordered by id, filtered by gateway, kind, customer, site or tier (each
+    repeatable: any of)."""
     query = principal.scope.restrict(select(Asset).order_by(Asset.id), Asset.id)
-    if q.gateway_id is not None:
-        query = query.where(Asset.gateway_id == q.gateway_id)
-    if q.kind is not None:
-        query = query.where(Asset.kind == q.kind)
-    if q.site_id is not None:
-        query = query.where(Asset.site_id == q.site_id)
-    if q.customer_id is not None:
+    if q.gateway_id:
+        query = query.where(Asset.gateway_id.in_(q.gateway_id))
+    if q.kind:
+        query = query.where(Asset.kind.in_(q.kind))
+    if q.site_id:
+        query = query.where(Asset.site_id.in_(q.site_id))
+    if q.customer_id:
         query = query.where(
-            Asset.site_id.in_(select(Site.id).where(Site.customer_id == q.customer_id))
+            Asset.site_id.in_(select(Site.id).where(Site.customer_id.in_(q.customer_id)))
         )
-    if q.customer_tier is not None:
+    if q.customer_tier:
         # The tier that counts: the site's customer's, or the asset's own without a site.
-        of_tier = select(Site.id).join(Customer).where(Customer.tier == q.customer_tier)
+        of_tier = select(Site.id).join(Customer).where(Customer.tier.in_(q.customer_tier))
         query = query.where(
             Asset.site_id.in_(of_tier)
-            | (Asset.site_id.is_(None) & (Asset.customer_tier == q.customer_tier))
+            | (Asset.site_id.is_(None) & (Asset.customer_tier.in_(q.customer_tier)))
         )
     return page_of(
         session, query, limit=q.limit, offset=q.offset, schema=AssetPublic,

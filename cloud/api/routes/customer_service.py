@@ -13,6 +13,7 @@ from fastapi import APIRouter, Path
 from cloud.api.deps import ContextDep, NowDep, SessionDep
 from cloud.api.errors import ERROR_RESPONSES
 from cloud.api.routes._common import CustomerServiceDep
+from cloud.api.routes.work_orders import work_order_public
 from cloud.api.schemas.common import MAX_DB_INT
 from cloud.api.schemas.customers import FaultReport, WorkOrderRating
 from cloud.api.schemas.work_orders import WorkOrderPublic
@@ -41,7 +42,7 @@ def report_fault(
         now=now,
         policy=context.policy,
     )
-    return WorkOrderPublic.model_validate(wo)
+    return work_order_public(wo, now)
 
 
 @router.post("/work-orders/{work_order_id}/rating", response_model=WorkOrderPublic)
@@ -63,4 +64,4 @@ def rate_work_order(
         actor=principal.name,
         now=now,
     )
-    return WorkOrderPublic.model_validate(wo)
+    return work_order_public(wo, now)

@@ -66,8 +66,8 @@ def list_customers(
     query = select(Customer).order_by(Customer.id)
     if not principal.scope.whole_fleet:
         query = query.where(Customer.id == principal.scope.customer_id)
-    if q.tier is not None:
-        query = query.where(Customer.tier == q.tier)
+    if q.tier:
+        query = query.where(Customer.tier.in_(q.tier))
     return page_of(session, query, limit=q.limit, offset=q.offset, schema=CustomerPublic)
 
 
@@ -118,10 +118,10 @@ def list_sites(
     query = select(Site).order_by(Site.id)
     if not principal.scope.whole_fleet:
         query = query.where(Site.customer_id == principal.scope.customer_id)
-    if q.customer_id is not None:
-        query = query.where(Site.customer_id == q.customer_id)
-    if q.region is not None:
-        query = query.where(Site.region == q.region)
+    if q.customer_id:
+        query = query.where(Site.customer_id.in_(q.customer_id))
+    if q.region:
+        query = query.where(Site.region.in_(q.region))
     return page_of(session, query, limit=q.limit, offset=q.offset, schema=SitePublic)
 
 

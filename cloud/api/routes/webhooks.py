@@ -33,12 +33,12 @@ def list_deliveries(
 ) -> Page[WebhookDeliveryPublic]:
     """Deliveries, newest first: attempts, last status code and last error."""
     query = select(WebhookDelivery).order_by(WebhookDelivery.id.desc())
-    if q.state is not None:
-        query = query.where(WebhookDelivery.state == q.state)
-    if q.work_order_id is not None:
-        query = query.where(WebhookDelivery.work_order_id == q.work_order_id)
-    if q.subscription_id is not None:
-        query = query.where(WebhookDelivery.subscription_id == q.subscription_id)
+    if q.state:
+        query = query.where(WebhookDelivery.state.in_(q.state))
+    if q.work_order_id:
+        query = query.where(WebhookDelivery.work_order_id.in_(q.work_order_id))
+    if q.subscription_id:
+        query = query.where(WebhookDelivery.subscription_id.in_(q.subscription_id))
     return page_of(session, query, limit=q.limit, offset=q.offset, schema=WebhookDeliveryPublic)
 
 

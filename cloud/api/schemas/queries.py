@@ -3,11 +3,14 @@
 Each is taken with `Annotated[Model, Query()]`; `extra="forbid"` makes an unknown
 parameter a 422 (`?sate=open` is a typo, and ignoring it would return everything), and
 the field bounds keep every value the handlers pass on within what storage can take.
+A filter given more than once means "any of" (`?state=open&state=assigned`): filters are
+lists. A parameter that takes one value (a bound, a flag) given twice is a 422
+(`cloud.api.errors.reject_unknown_query_params`), never silently the last one.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -38,6 +41,8 @@ __all__ = [
     "QueryModel",
     "SearchQuery",
     "SiteQuery",
+    "StockNoticeQuery",
+    "TechnicianQuery",
     "TelemetryCountQuery",
     "TelemetryQuery",
     "VerdictQuery",
@@ -52,6 +57,10 @@ MAX_TELEMETRY_PAGE = 1000
 
 QueryId = Annotated[str, Field(pattern=ID_PATTERN, max_length=64)]
 Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\x00]*$")]
+ModelName = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00]*$")]
+DbInt = Annotated[int, Field(ge=1, le=MAX_DB_INT)]
+# A repeatable filter: any of up to 50 values.
+_ANY: Any = Field(default_factory=list, max_length=50, description="repeatable: any of the values")
 
 
 class QueryModel(BaseModel):
@@ -70,35 +79,38 @@ class PageQuery(QueryModel):
 class AssetQuery(PageQuery):
     """GET /assets."""
 
-    gateway_id: Name | None = None
-    kind: AssetKind | None = None
-    customer_tier: CustomerTier | None = Field(
-        None, description="the tier deadlines use: the customer's, or the asset's own"
+    gateway_id: list[Name] = _ANY
+    kind: list[AssetKind] = _ANY
+    customer_tier: list[CustomerTier] = Field(
+        default_factory=list,
+        max_length=50,
+        description="the tier deadlines use: the customer's, or the asset's own (repeatable)",
     )
-    customer_id: QueryId | None = None
-    site_id: QueryId | None = None
+    customer_id: list[QueryId] = _ANY
+    site_id: list[QueryId] = _ANY
 
 
 class CustomerQuery(PageQuery):
     """GET /customers."""
 
-    tier: CustomerTier | None = None
+    tier: list[CustomerTier] = _ANY
 
 
 class SiteQuery(PageQuery):
     """GET /sites."""
 
-    customer_id: QueryId | None = None
-    region: Name | None = None
+    customer_id: list[QueryId] = _ANY
+    region: list[Name] = _ANY
 
 
 class AlertQuery(PageQuery):
     """GET /alerts: times filter `opened_at` in [opened_after, opened_before)."""
 
-    asset_id: Name | None = None
-    state: AlertState | None = None
-    severity: Severity | None = None
-    failure_mode: Name | None = None
+    asset_id: list[Name] = _ANY
+    state: list[AlertState] = _ANY
+    active: bool | None = Field(None, description="open or acknowledged (true), or not")
+    severity: list[Severity] = _ANY
+    failure_mode: list[Name] = _ANY
     opened_after: UtcInput | None = None
     opened_before: UtcInput | None = None
 
@@ -106,18 +118,22 @@ class AlertQuery(PageQuery):
 class VerdictQuery(PageQuery):
     """GET /verdicts."""
 
-    model: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00]*$")] | None = None
+    model: list[ModelName] = _ANY
     since: UtcInput | None = None
 
 
 class WorkOrderQuery(PageQuery):
     """GET /work-orders: times filter `created_at` in [created_after, created_before)."""
 
-    asset_id: Name | None = None
-    state: WorkOrderState | None = None
-    priority: Priority | None = None
-    source: WorkOrderSource | None = None
-    failure_mode: Name | None = None
+    asset_id: list[Name] = _ANY
+    state: list[WorkOrderState] = _ANY
+    active: bool | None = Field(
+        None, description="open, accepted, assigned or in progress (true), or not (false)"
+    )
+    priority: list[Priority] = _ANY
+    source: list[WorkOrderSource] = _ANY
+    failure_mode: list[Name] = _ANY
+    technician_id: list[DbInt] = _ANY
     overdue: bool | None = Field(None, description="open and past resolve_by")
     created_after: UtcInput | None = None
     created_before: UtcInput | None = None
@@ -126,25 +142,44 @@ class WorkOrderQuery(PageQuery):
 class EscalationQuery(PageQuery):
     """GET /escalations."""
 
-    work_order_id: int | None = Field(None, ge=1, le=MAX_DB_INT)
+    work_order_id: list[DbInt] = _ANY
     acknowledged: bool | None = None
 
 
 class DeliveryQuery(PageQuery):
     """GET /webhooks/deliveries."""
 
-    state: Literal["pending", "delivered", "failed", "cancelled", "skipped"] | None = None
-    work_order_id: int | None = Field(None, ge=1, le=MAX_DB_INT)
-    subscription_id: int | None = Field(None, ge=1, le=MAX_DB_INT)
+    state: list[Literal["pending", "delivered", "failed", "cancelled", "skipped"]] = _ANY
+    work_order_id: list[DbInt] = _ANY
+    subscription_id: list[DbInt] = _ANY
 
 
 class DeadLetterQuery(PageQuery):
     """GET /dead-letters."""
 
-    gateway_id: QueryId | None = Field(None, description="gateway id")
-    reason: str | None = Field(
-        None, pattern=r"^[a-z_]{1,32}$", description="reason code, e.g. conflict"
+    gateway_id: list[QueryId] = Field(
+        default_factory=list, max_length=50, description="gateway ids"
     )
+    reason: list[Annotated[str, Field(pattern=r"^[a-z_]{1,32}$")]] = Field(
+        default_factory=list, max_length=50, description="reason codes, e.g. conflict"
+    )
+
+
+class TechnicianQuery(PageQuery):
+    """GET /technicians."""
+
+    region: list[Annotated[str, Field(max_length=64, pattern=r"^[^\x00]*$")]] = _ANY
+    failure_mode: list[Name] = _ANY
+    asset_kind: list[AssetKind] = _ANY
+    active: bool | None = None
+
+
+class StockNoticeQuery(PageQuery):
+    """GET /stock-notices."""
+
+    active: bool | None = Field(None, description="not yet cleared (true), or cleared")
+    part_id: list[QueryId] = _ANY
+    warehouse_id: list[QueryId] = _ANY
 
 
 class KpiQuery(QueryModel):

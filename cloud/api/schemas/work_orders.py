@@ -6,11 +6,16 @@ from typing import Any
 
 from pydantic import Field
 
-from cloud.api.schemas.common import Id, InputModel, PublicModel, UtcInput, UtcTime
-from cloud.domain.vocabulary import Priority, WorkOrderState
+from cloud.api.schemas.common import MAX_DB_INT, Id, InputModel, PublicModel, UtcInput, UtcTime
+from cloud.domain.vocabulary import Priority, SlaOutcome, WorkOrderState
 
 __all__ = [
     "EscalationPublic",
+    "OutcomeInput",
+    "PartNeedPublic",
+    "PartUse",
+    "WorkOrderAssign",
+    "WorkOrderComplete",
     "WorkOrderCreate",
     "WorkOrderEventPublic",
     "WorkOrderPublic",
@@ -42,14 +47,62 @@ class WorkOrderUpdate(InputModel):
     priority: Priority | None = None
 
 
+class PartUse(InputModel):
+    """A quantity of one part (by part number)."""
+
+    part_id: Id
+    quantity: int = Field(ge=1, le=10_000)
+
+
+class OutcomeInput(InputModel):
+    """What the technician found and did."""
+
+    cause_found: str = Field(min_length=1, max_length=2000, pattern=r"^[^\x00]*$")
+    action_taken: str = Field(min_length=1, max_length=2000, pattern=r"^[^\x00]*$")
+    parts_used: list[PartUse] = Field(default_factory=list, max_length=100)
+    downtime_h: float | None = Field(default=None, ge=0, le=24 * 366)
+    first_time_fix: bool
+
+
 class WorkOrderTransition(InputModel):
-    """Move a work order to another state."""
+    """Move a work order to another state, with what that step records."""
 
     to_state: WorkOrderState
     assignee: str | None = Field(default=None, min_length=1, max_length=100, pattern=r"^[^\x00]*$")
+    technician_id: int | None = Field(default=None, ge=1, le=MAX_DB_INT)
     note: str = _Note
     false_alarm: bool = False
     failure_confirmed_at: UtcInput | None = None
+    outcome: OutcomeInput | None = Field(default=None, description="on done")
+    follow_up_at: UtcInput | None = Field(default=None, description="on follow_up: the visit")
+
+
+class WorkOrderAssign(InputModel):
+    """Assign (or reassign) the work order to a technician of the roster."""
+
+    technician_id: int = Field(ge=1, le=MAX_DB_INT)
+    note: str = _Note
+
+
+class WorkOrderComplete(OutcomeInput):
+    """Complete the work order (in_progress → done) with its outcome."""
+
+    note: str = _Note
+
+
+class PartNeedPublic(PublicModel):
+    """A part the work order needs and how it stands."""
+
+    part_id: str
+    name: str
+    quantity: int
+    state: str = Field(
+        description="reserved, short, used, released, not_reserved (not yet taken on) "
+        "or not_stocked (not in the parts catalogue)"
+    )
+    warehouse_id: str | None
+    used: int
+    available: int = Field(description="free stock over all warehouses now")
 
 
 class WorkOrderPublic(PublicModel):
@@ -81,8 +134,21 @@ class WorkOrderPublic(PublicModel):
     cancelled_at: UtcTime | None
     failure_confirmed_at: UtcTime | None
     resolution_note: str
+    technician_id: int | None
+    accepted_at: UtcTime | None
+    started_at: UtcTime | None
+    cause_found: str | None
+    action_taken: str | None
+    downtime_h: float | None
+    first_time_fix: bool | None
+    parts_used: dict[str, int] = Field(description="part number → quantity used")
     satisfaction: int | None = Field(description="the customer's rating, 1-5")
     feedback: str | None = Field(description="the customer's comment with the rating")
+    follow_up_at: UtcTime | None
+    follow_up_note: str | None
+    next_states: list[str] = Field(description="the states this work order may move to")
+    sla_response: SlaOutcome
+    sla_resolution: SlaOutcome
 
 
 class WorkOrderEventPublic(PublicModel):

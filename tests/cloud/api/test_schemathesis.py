@@ -129,6 +129,8 @@ def _edge_cases() -> list[tuple[str, str, str, object]]:
             continue
         for parameter in operation.query:
             spec = parameter.definition.get("schema", {})
+            # A repeatable filter is an array: its bounds are its items'.
+            spec = spec.get("items", spec) if spec.get("type") == "array" else spec
             kinds = {spec.get("type"), spec.get("format")} | {
                 s.get("format") or s.get("type") for s in spec.get("anyOf", [])
             }

@@ -20,8 +20,10 @@ from pathlib import Path
 import pytest
 import uvicorn
 from playwright.sync_api import Browser, Page, sync_playwright
+from sqlalchemy import select
 
 from cloud.dashboard.sessions import SESSION_COOKIE, csrf_token_for
+from cloud.db.models import Part, StockLevel, Technician, Warehouse, WorkOrder
 
 from .conftest import Fleet, make_app, seed_fleet
 
@@ -346,3 +348,75 @@ def test_sign_out_ends_the_session(served: tuple[str, Fleet], browser: Browser) 
         assert fleet.requested == before
     finally:
         thief.close()
+
+
+def test_dispatch_from_the_work_order_board(
+    served: tuple[str, Fleet], browser: Browser, tmp_path: Path
+) -> None:
+    """Open the pump's work order from the board, see the suggested technician with the
+    reasons and the parts, assign them, and find the assignment in the history."""
+    base, fleet = served
+    with fleet.session_factory() as s:
+        every_day = {d: ["00:00", "24:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat",
+                                                     "sun")}
+        s.add_all([
+            Technician(name="Rosa Bearings", failure_modes=["bearing_outer_race"],
+                       asset_kinds=["pump"], region="north", calendar={"weekly": every_day}),
+            Technician(name="Sam Fans", failure_modes=["imbalance"], asset_kinds=["fan"],
+                       region="north", calendar={"weekly": every_day}),
+            Warehouse(id="wh-central", name="Central", region="north"),
+            Part(id="BRG-6205-2RS", name="Deep groove ball bearing 6205-2RS"),
+            Part(id="GRS-LGMT2-400", name="Bearing grease 400 g"),
+        ])
+        s.flush()
+        s.add_all([
+            StockLevel(part_id="BRG-6205-2RS", warehouse_id="wh-central", on_hand=4,
+                       reserved=0, reorder_level=2),
+            StockLevel(part_id="GRS-LGMT2-400", warehouse_id="wh-central", on_hand=1,
+                       reserved=0, reorder_level=0),
+        ])
+        s.commit()
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    pg = context.new_page()
+    try:
+        pg.goto(base + "/login?next=/work-orders", wait_until="load")
+        pg.get_by_label("API token").fill(fleet.desk_token)
+        pg.get_by_role("button", name="Sign in").click()
+        pg.wait_for_url("**/work-orders")
+        pg.get_by_role("link", name="Inspect bearing outer race").click()
+        pg.wait_for_url("**/work-orders/*")
+        suggestions = pg.locator("li.suggestion")
+        first = suggestions.first
+        assert "Rosa Bearings" in first.inner_text()
+        assert "skilled in bearing_outer_race" in first.inner_text()
+        assert "Sam Fans" in suggestions.nth(1).inner_text()
+        parts = pg.locator("table.parts-table").inner_text()
+        assert "BRG-6205-2RS" in parts and "not reserved" in parts
+        shoot(pg, "work-order-dispatch", tmp_path)
+        first.get_by_role("radio").check()
+        pg.locator("#assign-button").click()
+        pg.wait_for_load_state("load")
+        assert pg.locator("#wo-state").text_content() == "assigned"
+        assert pg.locator("#wo-assignee").inner_text() == "Rosa Bearings"
+        history = pg.locator("#wo-history").inner_text()
+        assert "open → assigned" in history and "Rosa Bearings" in history
+        assert "by token:desk-1" in history
+        parts = pg.locator("table.parts-table").inner_text()
+        assert parts.count("reserved") == 2 and "not reserved" not in parts
+        assert pg.get_by_role("button", name="Start on site").is_visible()
+        shoot(pg, "work-order-assigned", tmp_path)
+        # On a phone the page stacks and scrolls vertically only.
+        pg.set_viewport_size({"width": 390, "height": 844})
+        pg.reload(wait_until="load")
+        wide = pg.evaluate(
+            "() => [...document.querySelectorAll('body *')]"
+            ".filter(e => e.getBoundingClientRect().right > 392)"
+            ".slice(0, 8).map(e => e.tagName + '.' + e.className)"
+        )
+        assert pg.evaluate("document.documentElement.scrollWidth") <= 390, wide
+        pg.screenshot(path=str(tmp_path / "work-order-phone.png"), full_page=True)
+    finally:
+        context.close()
+    with fleet.session_factory() as s:
+        wo = s.scalars(select(WorkOrder).where(WorkOrder.asset_id == "pump-01")).first()
+        assert wo is not None and wo.assignee == "Rosa Bearings" and wo.technician_id
