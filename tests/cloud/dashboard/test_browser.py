@@ -392,7 +392,7 @@ def test_dispatch_from_the_work_order_board(
         assert "Sam Fans" in suggestions.nth(1).inner_text()
         parts = pg.locator("table.parts-table").inner_text()
         assert "BRG-6205-2RS" in parts and "not reserved" in parts
-        shoot(pg, "work-order-dispatch", tmp_path)
+        shoot(pg, "dashboard-work-order", tmp_path)
         first.get_by_role("radio").check()
         pg.locator("#assign-button").click()
         pg.wait_for_load_state("load")
@@ -404,7 +404,7 @@ def test_dispatch_from_the_work_order_board(
         parts = pg.locator("table.parts-table").inner_text()
         assert parts.count("reserved") == 2 and "not reserved" not in parts
         assert pg.get_by_role("button", name="Start on site").is_visible()
-        shoot(pg, "work-order-assigned", tmp_path)
+        shoot(pg, "dashboard-work-order-assigned", tmp_path)
         # On a phone the page stacks and scrolls vertically only.
         pg.set_viewport_size({"width": 390, "height": 844})
         pg.reload(wait_until="load")
