@@ -196,3 +196,33 @@ def test_customer_filters_repeat_as_any_of(api: Api) -> None:
     assert {c["id"] for c in both["items"]} == {"acme", "bolt"}  # acme: the fixture's
     one = ok(api.request("engineer", "GET", f"{V1}/customers?tier=strategic"))
     assert {c["id"] for c in one["items"]} == {"cogs"}
+
+
+def test_roster_changes_reach_dispatch(api: Api) -> None:
+    tech = ok(api.request("service_desk", "POST", f"{V1}/technicians", json={
+        "name": "Ana", "failure_modes": ["looseness"], "region": "north",
+    }), 201)
+    url = f"{V1}/technicians/{tech['id']}"
+    bad_zone = api.request("service_desk", "PATCH", url,
+                           json={"calendar": {"timezone": "Mars/Olympus"}})
+    assert bad_zone.status_code == 422
+    bad_day = api.request("service_desk", "PATCH", url,
+                          json={"calendar": {"days_off": ["2026-02-31"]}})
+    assert bad_day.status_code == 422
+    changed = ok(api.request("service_desk", "PATCH", url, json={
+        "region": "south", "calendar": {"timezone": "Europe/Berlin",
+                                        "weekly": {"sat": ["09:00", "13:00"]}},
+    }))
+    assert changed["region"] == "south"
+    assert changed["calendar"]["weekly"] == {"sat": ["09:00", "13:00"]}
+    wo = new_order(api)
+    ok(api.request("service_desk", "POST", f"{V1}/work-orders/{wo['id']}/assign",
+                   json={"technician_id": tech["id"]}))
+    ok(api.request("service_desk", "PATCH", url, json={"active": False}))
+    ranked = ok(api.request("service_desk", "GET",
+                            f"{V1}/work-orders/{wo['id']}/suggested-technicians"))
+    assert ranked == []  # inactive technicians are not suggested
+    assert api.request("service_desk", "DELETE", url).status_code == 204
+    after = ok(api.request("engineer", "GET", f"{V1}/work-orders/{wo['id']}"))
+    assert (after["technician_id"], after["assignee"]) == (None, "Ana")
+    assert api.request("engineer", "GET", url).status_code == 404
