@@ -91,7 +91,7 @@ def build_router(kit: PageKit) -> APIRouter:
                 query,
                 csv_filename("work-orders", now),
             )
-        board_states = {s for s, _ in BOARD_COLUMNS}
+        board_states = {s for s, _ in BOARD_COLUMNS} | set(BOARD_COLUMN_OF)
         states = set(query.values("state"))
         # Closed and cancelled orders have no column: show them in the list.
         as_list = params.get("view") == ["list"] or bool(states and not states & board_states)

@@ -83,3 +83,18 @@ def test_complete_with_the_outcome_form_then_follow_up(fleet: Fleet) -> None:
         assert level is not None and level.on_hand == 1
     shown = desk.get(f"/work-orders/{wo_id}").text
     assert "soft foot" in shown and "re-check alignment" in shown
+
+
+def test_an_accepted_order_stays_in_the_open_column(fleet: Fleet) -> None:
+    desk = signed_in(fleet, fleet.desk_token)
+    wo_id = order_id(fleet, "pump-01", "open")
+    accepted = desk.post(f"/work-orders/{wo_id}/step", data={"to_state": "accepted"},
+                         follow_redirects=False)
+    assert accepted.status_code == 303
+    board = desk.get("/work-orders").text
+    open_column = board.split('id="col-open"')[1].split("</section>")[0]
+    assert f'href="/work-orders/{wo_id}"' in open_column
+    only_accepted = desk.get("/work-orders?state=accepted").text
+    assert f'href="/work-orders/{wo_id}"' in only_accepted
+    only_open = desk.get("/work-orders?state=open").text
+    assert f'href="/work-orders/{wo_id}"' not in only_open
