@@ -24,6 +24,7 @@ from cloud.dashboard._kit import PageKit
 from cloud.dashboard._views import work_order_card
 from cloud.dashboard.auth import Viewer
 from cloud.dashboard.csrf import MAX_FORM_BYTES
+from cloud.dashboard.i18n import N_
 from cloud.dashboard.i18n import gettext as _
 from cloud.db.models import WorkOrder
 from cloud.domain import parts as parts_domain
@@ -40,14 +41,14 @@ log = logging.getLogger(__name__)
 DISPATCH_ROLES = frozenset({"service_desk", "admin"})
 # The lifecycle buttons, in the order a job goes; `done` and `follow_up` have forms.
 STEP_LABELS = {
-    "accepted": "Accept",
-    "assigned": "Hand back to assigned",
-    "open": "Hand back to open",
-    "in_progress": "Start on site",
-    "done": "Complete",
-    "follow_up": "Schedule follow-up visit",
-    "closed": "Close",
-    "cancelled": "Cancel",
+    "accepted": N_("Accept"),
+    "assigned": N_("Hand back to assigned"),
+    "open": N_("Hand back to open"),
+    "in_progress": N_("Start on site"),
+    "done": N_("Complete"),
+    "follow_up": N_("Schedule follow-up visit"),
+    "closed": N_("Close"),
+    "cancelled": N_("Cancel"),
 }
 _STATUS = {"not_found": 404, "invalid_transition": 409, "conflict": 409}
 
