@@ -11,6 +11,7 @@ from pydantic import EmailStr, Field
 from cloud.api.schemas.common import InputModel, PublicModel, UtcTime
 from cloud.domain.customers import ContactRole, ContactSpec, CustomerSpec, SiteSpec, TimezoneName
 from cloud.domain.vocabulary import CustomerTier
+from ironwatch.ids import Id
 
 __all__ = [
     "ContactCreate",
@@ -96,7 +97,7 @@ class CustomerPublic(PublicModel):
 class FaultReport(InputModel):
     """A fault the customer reports on one of its machines; opens a work order."""
 
-    asset_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+    asset_id: Id
     description: str = Field(min_length=1, max_length=2000, pattern=r"^[^\x00]*$")
 
 
