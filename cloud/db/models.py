@@ -49,11 +49,13 @@ __all__ = [
     "DeadLetterRow",
     "EmailDelivery",
     "Escalation",
+    "FaultCase",
     "Gateway",
     "GatewayEvent",
     "MaintenanceDue",
     "MaintenancePlan",
     "NotificationRecipient",
+    "OperatingReport",
     "Part",
     "PartReservation",
     "PhysicsJson",
@@ -950,3 +952,62 @@ class StockNotice(Base):
     reorder_level: Mapped[int] = mapped_column(Integer)
     raised_at: Mapped[datetime]
     cleared_at: Mapped[datetime | None]
+
+
+class FaultCase(Base):
+    """A closed work order with a confirmed cause, kept as a case to learn from.
+
+    A copy, not a view: the symptoms (the alert's evidence and diagnosis), what was found
+    and done are frozen when the work order closes, so the case reads the same after the
+    alert or work order change. `signature` is the evidence as numbers (feature z-scores,
+    defect-line ratios) that similarity compares (cloud.domain.cases).
+    """
+
+    __tablename__ = "fault_cases"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    work_order_id: Mapped[int | None] = mapped_column(
+        ForeignKey("work_orders.id", ondelete="SET NULL"), unique=True
+    )
+    alert_id: Mapped[int | None] = mapped_column(Integer)
+    asset_id: Mapped[str] = mapped_column(String(64), index=True)
+    asset_name: Mapped[str] = mapped_column(String(200), default="")
+    asset_kind: Mapped[str] = mapped_column(String(16), index=True)
+    failure_mode: Mapped[str] = mapped_column(String(64), index=True)
+    title: Mapped[str] = mapped_column(String(300), default="")
+    evidence: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    diagnosis: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    signature: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    cause_found: Mapped[str] = mapped_column(Text, default="")
+    action_taken: Mapped[str] = mapped_column(Text, default="")
+    parts_used: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    downtime_h: Mapped[float | None] = mapped_column(Float)
+    first_time_fix: Mapped[bool | None]
+    opened_at: Mapped[datetime]
+    closed_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+
+
+class OperatingReport(Base):
+    """A generated operating report of one asset or customer for one period (HTML + CSV).
+
+    One per (kind, subject, period start): the monthly job regenerates nothing it already
+    stored, so running it twice is harmless.
+    """
+
+    __tablename__ = "operating_reports"
+    __table_args__ = (
+        UniqueConstraint("kind", "subject_id", "period_start", name="uq_operating_reports_period"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    subject_id: Mapped[str] = mapped_column(String(64), index=True)
+    subject_name: Mapped[str] = mapped_column(String(200), default="")
+    period_start: Mapped[datetime]
+    period_end: Mapped[datetime]
+    locale: Mapped[str] = mapped_column(String(16), default="en")
+    html: Mapped[str] = mapped_column(Text)
+    csv: Mapped[str] = mapped_column(Text)
+    generated_at: Mapped[datetime]
+    generated_by: Mapped[str] = mapped_column(String(100), default="schedule")
