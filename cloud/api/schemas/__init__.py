@@ -29,7 +29,9 @@ from cloud.api.schemas.scoring import (
     ScoringHealthPublic,
 )
 from cloud.api.schemas.service import (
+    KpiSeriesPublic,
     KpisPublic,
+    SlaCellPublic,
     TelemetryCount,
     TelemetryPage,
     TelemetryRow,
@@ -63,6 +65,7 @@ __all__ = [
     "GatewayCreated",
     "GatewayPublic",
     "GatewayStatusUpdate",
+    "KpiSeriesPublic",
     "KpisPublic",
     "MaintenancePlanCreate",
     "MaintenancePlanPublic",
@@ -70,6 +73,7 @@ __all__ = [
     "RunningHoursUpdate",
     "ScoringFailurePublic",
     "ScoringHealthPublic",
+    "SlaCellPublic",
     "TelemetryCount",
     "TelemetryPage",
     "TelemetryRow",

@@ -37,6 +37,7 @@ __all__ = [
     "DeliveryQuery",
     "EscalationQuery",
     "KpiQuery",
+    "KpiSeriesQuery",
     "PageQuery",
     "QueryModel",
     "SearchQuery",
@@ -183,11 +184,20 @@ class StockNoticeQuery(PageQuery):
 
 
 class KpiQuery(QueryModel):
-    """GET /kpis: [start, end), by default the 30 days before now."""
+    """GET /kpis: [start, end), by default the 30 days before now; scope filters AND-ed."""
 
     start: UtcInput | None = None
     end: UtcInput | None = None
     asset_id: Name | None = None
+    customer_id: QueryId | None = None
+    site_id: QueryId | None = None
+    asset_kind: AssetKind | None = None
+
+
+class KpiSeriesQuery(KpiQuery):
+    """GET /kpis/series: weeks or months over [start, end), by default the last 365 days."""
+
+    bucket: Literal["week", "month"] = "month"
 
 
 class TelemetryCountQuery(QueryModel):

@@ -8,7 +8,9 @@ from cloud.api.schemas.common import Id, InputModel, PublicModel, UtcInput, UtcT
 from cloud.domain.vocabulary import Role
 
 __all__ = [
+    "KpiSeriesPublic",
     "KpisPublic",
+    "SlaCellPublic",
     "TelemetryPage",
     "TelemetryRow",
     "TokenCreate",
@@ -18,8 +20,19 @@ __all__ = [
 ]
 
 
+class SlaCellPublic(PublicModel):
+    """Deadlines judged and met; `rate` is null when none was judged yet."""
+
+    met: int
+    judged: int
+    rate: float | None
+
+
 class KpisPublic(PublicModel):
-    """Reliability KPIs over [start, end); durations in hours, ratios in [0, 1]."""
+    """Reliability KPIs over [start, end); durations in hours, ratios in [0, 1].
+
+    `sla_by_priority` / `sla_by_tier`: {"P0": {"response": cell, "resolution": cell}, ...}.
+    """
 
     start: UtcTime
     end: UtcTime
@@ -36,6 +49,28 @@ class KpisPublic(PublicModel):
     confirmed_failures: int
     mean_lead_time_h: float | None
     min_lead_time_h: float | None
+    lead_times_achieved: int
+    mean_lead_time_achieved_h: float | None
+    first_time_fixes: int
+    first_time_fix_judged: int
+    first_time_fix_rate: float | None
+    assets: int
+    asset_hours: float
+    downtime_h: float
+    availability: float | None
+    satisfaction_mean: float | None
+    satisfaction_count: int
+    sla_by_priority: dict[str, dict[str, SlaCellPublic]]
+    sla_by_tier: dict[str, dict[str, SlaCellPublic]]
+
+
+class KpiSeriesPublic(PublicModel):
+    """The KPIs of each week or month touching [start, end), oldest first."""
+
+    start: UtcTime
+    end: UtcTime
+    bucket: str
+    buckets: list[KpisPublic]
 
 
 class WebhookDeliveryPublic(PublicModel):

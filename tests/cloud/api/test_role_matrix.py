@@ -87,6 +87,7 @@ ENDPOINTS: list[tuple[str, str, Any, set[str]]] = [
     ("PUT", "/api/v1/warehouses/wh-9/stock/P-1", {"on_hand": 1}, DESK),
     ("GET", "/api/v1/stock-notices", None, READERS),
     ("GET", "/api/v1/kpis", None, READERS),
+    ("GET", "/api/v1/kpis/series?bucket=week", None, READERS),
     ("GET", "/api/v1/webhooks/deliveries", None, DESK),
     ("GET", "/api/v1/webhooks/deliveries/1", None, DESK),
     ("GET", "/api/v1/webhook-subscriptions", None, DESK),
