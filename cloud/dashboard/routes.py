@@ -27,6 +27,7 @@ from cloud.dashboard._ingestion import ingestion_view
 from cloud.dashboard._kit import PageKit
 from cloud.dashboard._labels import term
 from cloud.dashboard._pages_alerts import build_router as alert_pages
+from cloud.dashboard._pages_insight import build_router as insight_pages
 from cloud.dashboard._pages_maintenance import build_router as maintenance_pages
 from cloud.dashboard._pages_portal import portal_router
 from cloud.dashboard._pages_search import build_router as search_pages
@@ -189,6 +190,7 @@ def build_router() -> APIRouter:
     router.include_router(work_order_pages(kit))
     router.include_router(search_pages(kit))
     router.include_router(work_order_detail_pages(kit))
+    router.include_router(insight_pages(kit))
 
     @router.get(f"{STATIC_PREFIX}/dashboard.css")
     def stylesheet() -> FileResponse:

@@ -79,6 +79,16 @@ def case_signature(evidence: Mapping[str, Any] | None) -> dict[str, float]:
                 x = _num(value)
                 if isinstance(key, str) and key.startswith("ratio_") and x is not None and x >= 0:
                     out[f"line:{key}"] = math.log1p(x)
+    peaks = evidence.get("spectral_peaks")
+    if isinstance(peaks, Sequence) and not isinstance(peaks, str):
+        for peak in peaks:
+            if not isinstance(peak, Mapping):
+                continue
+            fault = str(peak.get("fault") or "line")
+            for key, value in peak.items():
+                x = _num(value)
+                if isinstance(key, str) and key.startswith("ratio_") and x is not None and x >= 0:
+                    out[f"line:{fault}:{key}"] = math.log1p(x)
     velocity = _num(evidence.get("velocity_rms_mms"))
     if velocity is not None and velocity >= 0:
         out["velocity_rms_mms"] = math.log1p(velocity)

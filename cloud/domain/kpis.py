@@ -28,12 +28,14 @@ from cloud.domain.vocabulary import CUSTOMER_TIERS, PRIORITIES
 
 __all__ = [
     "BUCKETS",
+    "KPI_COLUMNS",
     "Bucket",
     "KpiScope",
     "Kpis",
     "SlaCell",
     "bucket_edges",
     "compute_kpis",
+    "kpi_row",
     "kpi_series",
 ]
 
@@ -402,3 +404,50 @@ def kpi_series(
             )
         )
     return out
+
+
+_SCALAR_COLUMNS = (
+    "start",
+    "end",
+    "alerts_opened",
+    "mean_time_to_acknowledge_h",
+    "mean_time_to_resolve_alert_h",
+    "work_orders_opened",
+    "mean_time_to_respond_h",
+    "mean_time_to_resolve_h",
+    "sla_response_compliance",
+    "sla_resolution_compliance",
+    "false_alarms",
+    "false_alarm_rate",
+    "first_time_fixes",
+    "first_time_fix_judged",
+    "first_time_fix_rate",
+    "confirmed_failures",
+    "mean_lead_time_h",
+    "lead_times_achieved",
+    "mean_lead_time_achieved_h",
+    "assets",
+    "asset_hours",
+    "downtime_h",
+    "availability",
+    "satisfaction_mean",
+    "satisfaction_count",
+)
+_GROUP_COLUMNS = tuple(
+    f"sla_{kind}_{group}"
+    for group in (*PRIORITIES, *CUSTOMER_TIERS)
+    for kind in ("response", "resolution")
+)
+# The KPI table as CSV columns: the scalars, then compliance per priority and per tier.
+KPI_COLUMNS: tuple[str, ...] = (*_SCALAR_COLUMNS, *_GROUP_COLUMNS)
+
+
+def kpi_row(k: Kpis) -> list[object]:
+    """One period's KPIs in the order of KPI_COLUMNS (None where there is no data)."""
+    row: list[object] = [getattr(k, name) for name in _SCALAR_COLUMNS]
+    for group in (*PRIORITIES, *CUSTOMER_TIERS):
+        cells = k.sla_by_priority.get(group) or k.sla_by_tier.get(group) or {}
+        for kind in ("response", "resolution"):
+            cell = cells.get(kind)
+            row.append(None if cell is None else cell.rate)
+    return row
