@@ -54,6 +54,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ESCALATION_INTERVAL_S = 15.0
+# The case library and the monthly reports: cheap when nothing is due, so a short interval.
+INSIGHT_INTERVAL_S = 300.0
 
 
 class _Stoppable(Protocol):
@@ -353,6 +355,19 @@ class CloudServices:
         if self.mail is not None:
             self.mail.wake()
 
+    def file_insight(self) -> None:
+        """Cases for newly closed work orders, and last month's operating reports once."""
+        from cloud.dashboard import file_reports
+        from cloud.domain.cases import sync_cases
+
+        now = self.clock()
+        with self.session_factory() as session:
+            if sync_cases(session, now=now):
+                session.commit()
+        filed = file_reports(self.session_factory, self.store, now)
+        if filed:
+            log.info("filed %d monthly operating reports", filed)
+
     # -- lifecycle -------------------------------------------------------------------------
     def start(self, *, ingest: bool = True, scoring: bool = True) -> None:
         """Start the background workers; ingestion keeps retrying if the broker is down.
@@ -382,6 +397,9 @@ class CloudServices:
             )
             self.escalations.start()
             self._started.append(self.escalations)
+            insight = PeriodicTask("ironwatch-insight", INSIGHT_INTERVAL_S, self.file_insight)
+            insight.start()
+            self._started.append(insight)
             commands = GatewayCommands(self.settings, self.session_factory, clock=self.clock)
             self.commands = commands
             commands.start()

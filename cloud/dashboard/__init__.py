@@ -10,14 +10,29 @@ begins.
 
 from __future__ import annotations
 
+from datetime import datetime
+from functools import cache
+
 from fastapi import FastAPI
+from fastapi.templating import Jinja2Templates
 
 from cloud.api.context import ApiContext, SnapshotRequester
 from cloud.api.deps import publish_context
+from cloud.dashboard._pages_reports import render_report_files
+from cloud.dashboard._reports import file_monthly_reports
 from cloud.dashboard.csrf import install_csrf_protection
+from cloud.dashboard.routes import _templates
 from cloud.dashboard.routes import build_router as dashboard_router
+from cloud.db.engine import SessionFactory
+from cloud.telemetry import TelemetryReader
 
-__all__ = ["SnapshotRequester", "dashboard_router", "install_csrf_protection", "mount_dashboard"]
+__all__ = [
+    "SnapshotRequester",
+    "dashboard_router",
+    "file_reports",
+    "install_csrf_protection",
+    "mount_dashboard",
+]
 
 
 def mount_dashboard(app: FastAPI, context: ApiContext) -> None:
@@ -26,3 +41,18 @@ def mount_dashboard(app: FastAPI, context: ApiContext) -> None:
     publish_context(app, context)
     app.include_router(dashboard_router())
     install_csrf_protection(app)
+
+
+@cache
+def _report_templates() -> Jinja2Templates:
+    return _templates()
+
+
+def file_reports(
+    session_factory: SessionFactory, store: TelemetryReader | None, now: datetime
+) -> int:
+    """File last month's operating reports that are due (the cloud's housekeeping calls this
+    every few minutes; a month already filed is left alone). Returns how many were filed."""
+    return file_monthly_reports(
+        session_factory, store, lambda r: render_report_files(_report_templates(), r), now=now
+    )
