@@ -31,6 +31,7 @@ from cloud.dashboard.i18n import gettext as _
 from cloud.db.models import Alert, WorkOrder
 from cloud.domain import alert_actions as actions_domain
 from cloud.domain import alerts as alerts_domain
+from cloud.domain import cases as cases_domain
 from cloud.domain import listing
 from cloud.domain import verdicts as verdicts_domain
 from cloud.domain.errors import ConflictError, DomainError, InvalidInputError, NotFoundError
@@ -108,6 +109,7 @@ def build_router(kit: PageKit) -> APIRouter:
                 catalogue=context.catalogue,
             ),
             priorities=PRIORITIES,
+            similar=cases_domain.similar_cases(session, alert),
             flash=_flash_text(flash),
             error=error,
         )

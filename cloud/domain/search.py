@@ -20,6 +20,7 @@ from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from cloud.db.models import Alert, Asset, WorkOrder
+from cloud.domain import cases as cases_domain
 from cloud.domain.errors import InvalidInputError
 from cloud.domain.vocabulary import PRIORITIES, SEVERITIES, AlertState, WorkOrderState
 
@@ -57,10 +58,11 @@ class SearchResults:
     assets: list[SearchHit] = field(default_factory=list)
     alerts: list[SearchHit] = field(default_factory=list)
     work_orders: list[SearchHit] = field(default_factory=list)
+    cases: list[SearchHit] = field(default_factory=list)
     totals: dict[str, int] = field(default_factory=dict)
 
     def hits(self) -> list[SearchHit]:
-        return [*self.assets, *self.alerts, *self.work_orders]
+        return [*self.assets, *self.alerts, *self.work_orders, *self.cases]
 
     @property
     def total(self) -> int:
@@ -167,7 +169,8 @@ def _mode(text: str) -> str:
 
 
 def search(session: Session, query: str, *, limit: int = DEFAULT_LIMIT) -> SearchResults:
-    """Assets, alerts and work orders matching every word of `query` (empty: nothing)."""
+    """Assets, alerts, work orders and fault cases matching every word of `query`
+    (empty: nothing)."""
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidInputError(f"limit must be between 1 and {MAX_LIMIT}")
     terms = terms_of(query)
@@ -197,8 +200,9 @@ def search(session: Session, query: str, *, limit: int = DEFAULT_LIMIT) -> Searc
         limit,
     )
     results.assets = [
-        SearchHit("asset", a.id, a.name or a.id, f"{a.kind} · {a.location}".strip(" ·"),
-                  a.id, None, None)
+        SearchHit(
+            "asset", a.id, a.name or a.id, f"{a.kind} · {a.location}".strip(" ·"), a.id, None, None
+        )
         for a in assets
     ]
     results.alerts = [
@@ -225,5 +229,20 @@ def search(session: Session, query: str, *, limit: int = DEFAULT_LIMIT) -> Searc
             w.created_at,
         )
         for w in orders
+    ]
+    # The fault case library: every word in the title, cause, action, asset or mode.
+    found = cases_domain.list_cases(session, text=" ".join(terms), limit=limit)
+    results.totals["cases"] = found.total
+    results.cases = [
+        SearchHit(
+            "case",
+            str(c.id),
+            f"{_mode(c.failure_mode)}: {c.cause_found or c.title}"[:200],
+            f"{c.asset_name} · {c.action_taken}"[:200].rstrip(" ·"),
+            c.asset_id,
+            c.alert_id,
+            c.closed_at,
+        )
+        for c in found.items
     ]
     return results

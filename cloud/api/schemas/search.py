@@ -40,6 +40,7 @@ class SearchResultsPublic(PublicModel):
     assets: list[SearchHitPublic]
     alerts: list[SearchHitPublic]
     work_orders: list[SearchHitPublic]
+    cases: list[SearchHitPublic]
     totals: dict[str, int]
 
     @classmethod
@@ -50,5 +51,6 @@ class SearchResultsPublic(PublicModel):
             assets=[SearchHitPublic.of(h) for h in results.assets],
             alerts=[SearchHitPublic.of(h) for h in results.alerts],
             work_orders=[SearchHitPublic.of(h) for h in results.work_orders],
+            cases=[SearchHitPublic.of(h) for h in results.cases],
             totals=dict(results.totals),
         )

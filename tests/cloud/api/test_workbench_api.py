@@ -191,7 +191,7 @@ def test_search_finds_assets_alerts_and_work_orders(api: Api) -> None:
     outer = api.request("engineer", "GET", "/api/v1/search?q=outer race").json()
     assert [h["id"] for h in outer["alerts"]] == ["1"]
     assert [h["id"] for h in outer["work_orders"]] == ["1"]
-    assert outer["totals"] == {"assets": 0, "alerts": 1, "work_orders": 1}
+    assert outer["totals"] == {"assets": 0, "alerts": 1, "work_orders": 1, "cases": 0}
     # LIKE wildcards are literal text, not patterns.
     assert api.request("engineer", "GET", "/api/v1/search?q=%25").json()["totals"]["alerts"] == 0
     csv_rows = _csv(api.request("engineer", "GET", "/api/v1/export/search.csv?q=pump").content)
