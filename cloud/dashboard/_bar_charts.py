@@ -104,6 +104,6 @@ def bar_chart(
         x = f.left + 4
         for s in series:
             parts.append(text(x, f.height - 4, f"■ {s.label}", f"legend {s.css}", "start"))
-            x += 20 + sum(12 if ord(c) > 0x2E80 else 6.5 for c in s.label)
+            x += 28 + sum(12 if ord(c) > 0x2E80 else 7.5 for c in s.label)
     parts.append(Markup("</svg>"))
     return Markup("").join(parts)
