@@ -28,6 +28,7 @@ from cloud.db.models import (
     WorkOrderEvent,
 )
 from cloud.domain import alerts as alerts_domain
+from cloud.domain import cases as cases_domain
 from cloud.domain import parts as parts_domain
 from cloud.domain.catalogue import FailureModeCatalogue, default_catalogue
 from cloud.domain.clock import require_utc
@@ -521,6 +522,9 @@ def transition(
         change={"state": [from_state, to_state], **details},
     )
     session.flush()
+    if to_state == "closed":
+        # A confirmed cause makes the job a case in the library, offered on similar alerts.
+        cases_domain.record_case(session, wo, now=now)
     return wo
 
 

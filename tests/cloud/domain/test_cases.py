@@ -90,10 +90,10 @@ def test_closed_with_confirmed_failure_becomes_a_case_once(session: Session) -> 
     transition(session, wo2.id, "cancelled", actor="desk", now=T0 + timedelta(hours=2))
     assert not has_confirmed_cause(wo2)
 
-    made = sync_cases(session, now=T0 + timedelta(days=1))
-    assert [c.work_order_id for c in made] == [wo_id]
-    assert sync_cases(session, now=T0 + timedelta(days=2)) == []  # idempotent
+    # Closing filed the case; the housekeeping's sweep finds nothing left to do.
     case = session.scalars(select(FaultCase)).one()
+    assert case.work_order_id == wo_id
+    assert sync_cases(session, now=T0 + timedelta(days=2)) == []
     assert (case.asset_id, case.asset_kind, case.failure_mode) == (
         "pump-1",
         "pump",
@@ -108,6 +108,20 @@ def test_closed_with_confirmed_failure_becomes_a_case_once(session: Session) -> 
     assert list_cases(session, asset_kind="fan").total == 0
     with pytest.raises(InvalidInputError):
         list_cases(session, text="x" * 201)
+
+
+def test_sweep_files_cases_of_orders_closed_another_way(session: Session) -> None:
+    a = alert_on(session, "pump-1", "bearing_outer_race", evidence(9, 5, 11, 2.1), 0)
+    wo = open_from_alert(session, a, now=T0)
+    assert wo is not None
+    # Closed by an older release, or by hand in the database: no case was filed then.
+    wo.state, wo.closed_at, wo.failure_confirmed_at = "closed", T0 + timedelta(hours=9), T0
+    session.flush()
+    assert session.scalars(select(FaultCase)).all() == []
+    made = sync_cases(session, now=T0 + timedelta(days=1))
+    assert [c.work_order_id for c in made] == [wo.id]
+    assert made[0].closed_at == T0 + timedelta(hours=9)
+    assert sync_cases(session, now=T0 + timedelta(days=2)) == []
 
 
 def test_similar_cases_same_mode_and_kind_first_then_nearest(session: Session) -> None:
