@@ -270,8 +270,9 @@ def similar_cases(
     """The past cases most like `alert` (its own case, if any, left out)."""
     if limit < 1:
         return []
-    rows = session.scalars(
-        select(FaultCase)
+    # Compare on the few columns similarity needs; load whole cases only for the winners.
+    rows = session.execute(
+        select(FaultCase.id, FaultCase.failure_mode, FaultCase.asset_kind, FaultCase.signature)
         .where(or_(FaultCase.alert_id.is_(None), FaultCase.alert_id != alert.id))
         .order_by(FaultCase.closed_at.desc())
         .limit(pool)
@@ -281,15 +282,23 @@ def similar_cases(
     query = case_signature(alert.evidence)
     distances = _distances(query, [dict(r.signature or {}) for r in rows])
     kind = alert.asset.kind if alert.asset is not None else None
-    found = [
+    ranked = sorted(
+        zip(rows, distances, strict=True),
+        key=lambda rd: (rd[0].failure_mode != alert.failure_mode, rd[0].asset_kind != kind, rd[1]),
+    )[:limit]
+    cases = {
+        c.id: c
+        for c in session.scalars(
+            select(FaultCase).where(FaultCase.id.in_([r.id for r, _d in ranked]))
+        )
+    }
+    return [
         SimilarCase(
-            case=r,
+            case=cases[r.id],
             same_failure_mode=r.failure_mode == alert.failure_mode,
             same_asset_kind=r.asset_kind == kind,
             distance=d,
             similarity=1.0 / (1.0 + d),
         )
-        for r, d in zip(rows, distances, strict=True)
+        for r, d in ranked
     ]
-    found.sort(key=lambda s: (not s.same_failure_mode, not s.same_asset_kind, s.distance))
-    return found[:limit]

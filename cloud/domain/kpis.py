@@ -11,17 +11,18 @@ weekly buckets costs three queries, not 3 × 52.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import Select, func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
-from cloud.db.models import Alert, Asset, Site, Verdict, WorkOrder
+from cloud.db.models import Alert, Asset, Customer, Site, Verdict, WorkOrder
 from cloud.domain.clock import require_utc
 from cloud.domain.errors import InvalidInputError
 from cloud.domain.vocabulary import CUSTOMER_TIERS, PRIORITIES
@@ -39,6 +40,8 @@ __all__ = [
     "kpi_series",
 ]
 
+_T = TypeVar("_T")
+_Q = TypeVar("_Q", bound="Select[*tuple[Any, ...]]")
 Bucket = Literal["week", "month"]
 BUCKETS: tuple[Bucket, ...] = ("week", "month")
 # A series longer than this is refused: a page of 10 years of weeks helps nobody.
@@ -54,7 +57,7 @@ class KpiScope:
     asset_kind: str | None = None
     asset_id: str | None = None
 
-    def restrict(self, query: Select[Any], column: Any) -> Select[Any]:
+    def restrict(self, query: _Q, column: Any) -> _Q:
         """`query` limited to rows whose asset (`column`) is in scope."""
         if self.asset_id is not None:
             query = query.where(column == self.asset_id)
@@ -146,27 +149,27 @@ def _ratio(good: int, total: int) -> float | None:
     return good / total if total else None
 
 
-def _response(w: WorkOrder, as_of: datetime) -> bool | None:
+def _response(w: Any, as_of: datetime) -> bool | None:
     """Met (True), missed (False) or not judged yet / not applicable (None).
 
     A work order cancelled before anyone responded is n/a; one that was answered and then
     cancelled (e.g. found to be a false alarm on site) is judged on that answer."""
     if w.responded_at is not None:
-        return w.responded_at <= w.respond_by
+        return bool(w.responded_at <= w.respond_by)
     if w.state == "cancelled":
         return None
     return False if w.respond_by < as_of else None
 
 
-def _resolution(w: WorkOrder, as_of: datetime) -> bool | None:
+def _resolution(w: Any, as_of: datetime) -> bool | None:
     if w.state == "cancelled":
         return None
     if w.done_at is not None:
-        return w.done_at <= w.resolve_by
+        return bool(w.done_at <= w.resolve_by)
     return False if w.resolve_by < as_of else None
 
 
-def _sla(orders: Iterable[WorkOrder], as_of: datetime) -> dict[str, SlaCell]:
+def _sla(orders: Iterable[Any], as_of: datetime) -> dict[str, SlaCell]:
     counts = {"response": [0, 0], "resolution": [0, 0]}
     for w in orders:
         for kind, judge in (("response", _response), ("resolution", _resolution)):
@@ -177,15 +180,15 @@ def _sla(orders: Iterable[WorkOrder], as_of: datetime) -> dict[str, SlaCell]:
     return {kind: SlaCell(met=m, judged=j) for kind, (m, j) in counts.items()}
 
 
-def _lead_time_achieved(w: WorkOrder) -> float | None:
+def _lead_time_achieved(w: Any) -> float | None:
     """Alert opened → the failure (when confirmed) or else the repair (work order done)."""
-    if w.alert is None or w.state == "cancelled":
+    if w.alert_opened_at is None or w.state == "cancelled":
         return None
     end = w.failure_confirmed_at or w.done_at
-    return None if end is None else _hours(end - w.alert.opened_at)
+    return None if end is None else _hours(end - w.alert_opened_at)
 
 
-def _asset_hours(assets: Sequence[Asset], start: datetime, end: datetime) -> float:
+def _asset_hours(assets: Sequence[Any], start: datetime, end: datetime) -> float:
     # An asset counts from when it was registered; the period is the upper bound.
     return sum(max(0.0, _hours(end - max(start, a.created_at))) for a in assets)
 
@@ -195,13 +198,15 @@ def _compute(
     start: datetime,
     end: datetime,
     as_of: datetime,
-    alerts: Sequence[Alert],
-    orders: Sequence[WorkOrder],
-    finished: Sequence[WorkOrder],
+    alerts: Sequence[Any],
+    orders: Sequence[Any],
+    finished: Sequence[Any],
     false_alarm_ids: set[int],
-    assets: Sequence[Asset],
+    assets: Sequence[Any],
 ) -> Kpis:
-    """The KPIs of one period from rows already chosen for it (pure: no queries)."""
+    """The KPIs of one period from rows already chosen for it (pure: no queries).
+
+    Rows are read-only records (SQL rows) with the columns `_load` selects."""
     ack = [_hours(a.acknowledged_at - a.opened_at) for a in alerts if a.acknowledged_at]
     res = [
         _hours(a.resolved_at - a.opened_at)
@@ -215,13 +220,13 @@ def _compute(
         p: _sla([w for w in orders if w.priority == p], as_of) for p in PRIORITIES
     }
     by_tier: dict[str, dict[str, SlaCell]] = {
-        t: _sla([w for w in orders if w.asset.tier == t], as_of) for t in CUSTOMER_TIERS
+        t: _sla([w for w in orders if w.tier == t], as_of) for t in CUSTOMER_TIERS
     }
     false_alarms = sum(1 for a in alerts if a.id in false_alarm_ids)
     leads = [
-        _hours(w.failure_confirmed_at - w.alert.opened_at)
+        _hours(w.failure_confirmed_at - w.alert_opened_at)
         for w in orders
-        if w.failure_confirmed_at is not None and w.alert is not None
+        if w.failure_confirmed_at is not None and w.alert_opened_at is not None
     ]
     achieved = [h for h in (_lead_time_achieved(w) for w in orders) if h is not None]
     ftf = [v for v in (getattr(w, "first_time_fix", None) for w in orders) if v is not None]
@@ -263,46 +268,77 @@ def _compute(
 
 @dataclass(frozen=True)
 class _Rows:
-    alerts: list[Alert]
-    orders: list[WorkOrder]
-    finished: list[WorkOrder]
+    alerts: list[Any]
+    orders: list[Any]
+    finished: list[Any]
     false_alarm_ids: set[int]
-    assets: list[Asset]
+    assets: list[Any]
 
 
 def _load(session: Session, start: datetime, end: datetime, scope: KpiScope) -> _Rows:
+    """The rows of [start, end) in scope, as plain SQL rows of the columns the KPIs read
+    (ORM objects with their JSON evidence would cost ten times as much to build)."""
     alert_q = scope.restrict(
-        select(Alert).where(Alert.opened_at >= start, Alert.opened_at < end), Alert.asset_id
-    )
+        select(
+            Alert.id, Alert.asset_id, Alert.state, Alert.opened_at, Alert.acknowledged_at,
+            Alert.resolved_at,
+        ).where(Alert.opened_at >= start, Alert.opened_at < end),
+        Alert.asset_id,
+    )  # fmt: skip
+    # The tier that counts: the asset's site's customer's, else the asset's own.
+    tier = func.coalesce(Customer.tier, Asset.customer_tier).label("tier")
     wo_q = scope.restrict(
-        select(WorkOrder)
-        .where(WorkOrder.created_at >= start, WorkOrder.created_at < end)
-        .options(selectinload(WorkOrder.alert), selectinload(WorkOrder.asset)),
+        select(
+            WorkOrder.id, WorkOrder.state, WorkOrder.priority, WorkOrder.created_at,
+            WorkOrder.respond_by, WorkOrder.resolve_by, WorkOrder.responded_at,
+            WorkOrder.done_at, WorkOrder.failure_confirmed_at, WorkOrder.satisfaction,
+            Alert.opened_at.label("alert_opened_at"), tier,
+        )
+        .join(Asset, Asset.id == WorkOrder.asset_id)
+        .outerjoin(Site, Site.id == Asset.site_id)
+        .outerjoin(Customer, Customer.id == Site.customer_id)
+        .outerjoin(Alert, Alert.id == WorkOrder.alert_id)
+        .where(WorkOrder.created_at >= start, WorkOrder.created_at < end),
         WorkOrder.asset_id,
-    )
+    )  # fmt: skip
     # Downtime counts in the period the work finished in, whenever the order was opened.
     done_q = scope.restrict(
-        select(WorkOrder).where(WorkOrder.done_at >= start, WorkOrder.done_at < end),
+        select(WorkOrder.id, WorkOrder.done_at).where(
+            WorkOrder.done_at >= start, WorkOrder.done_at < end
+        ),
         WorkOrder.asset_id,
     )
-    asset_q = scope.restrict(select(Asset).where(Asset.created_at < end), Asset.id)
-    alerts = list(session.scalars(alert_q))
-    ids = [a.id for a in alerts]
-    false_ids: set[int] = set()
-    for chunk in range(0, len(ids), 500):
-        found = session.scalars(
-            select(func.distinct(Verdict.alert_id)).where(
-                Verdict.alert_id.in_(ids[chunk : chunk + 500]), Verdict.verdict == "false_alarm"
-            )
-        )
-        false_ids.update(i for i in found if i is not None)
-    return _Rows(
-        alerts=alerts,
-        orders=list(session.scalars(wo_q)),
-        finished=list(session.scalars(done_q)),
-        false_alarm_ids=false_ids,
-        assets=list(session.scalars(asset_q)),
+    asset_q = scope.restrict(
+        select(Asset.id, Asset.created_at).where(Asset.created_at < end), Asset.id
     )
+    false_q = scope.restrict(
+        select(func.distinct(Verdict.alert_id))
+        .join(Alert, Alert.id == Verdict.alert_id)
+        .where(Alert.opened_at >= start, Alert.opened_at < end, Verdict.verdict == "false_alarm"),
+        Alert.asset_id,
+    )
+    return _Rows(
+        alerts=list(session.execute(alert_q)),
+        orders=list(session.execute(wo_q)),
+        finished=list(session.execute(done_q)),
+        false_alarm_ids={i for i in session.scalars(false_q) if i is not None},
+        assets=list(session.execute(asset_q)),
+    )
+
+
+def _split(
+    rows: Sequence[_T], when: Callable[[_T], datetime | None], edges: Sequence[datetime]
+) -> list[list[_T]]:
+    """Rows into the buckets between consecutive `edges` by their time (one pass, bisect)."""
+    out: list[list[_T]] = [[] for _ in edges[:-1]]
+    for row in rows:
+        at = when(row)
+        if at is None:
+            continue
+        i = bisect.bisect_right(edges, at) - 1
+        if 0 <= i < len(out):
+            out[i].append(row)
+    return out
 
 
 def _check_range(start: datetime, end: datetime) -> tuple[datetime, datetime]:
@@ -390,15 +426,18 @@ def kpi_series(
     rows = _load(session, edges[0], edges[-1], scope)
     as_of = require_utc(now) if now is not None else require_utc(end)
     out: list[Kpis] = []
-    for lo, hi in itertools.pairwise(edges):
+    alerts = _split(rows.alerts, lambda a: a.opened_at, edges)
+    orders = _split(rows.orders, lambda w: w.created_at, edges)
+    finished = _split(rows.finished, lambda w: w.done_at, edges)
+    for i, (lo, hi) in enumerate(itertools.pairwise(edges)):
         out.append(
             _compute(
                 start=lo,
                 end=hi,
                 as_of=as_of,
-                alerts=[a for a in rows.alerts if lo <= a.opened_at < hi],
-                orders=[w for w in rows.orders if lo <= w.created_at < hi],
-                finished=[w for w in rows.finished if w.done_at and lo <= w.done_at < hi],
+                alerts=alerts[i],
+                orders=orders[i],
+                finished=finished[i],
                 false_alarm_ids=rows.false_alarm_ids,
                 assets=[a for a in rows.assets if a.created_at < hi],
             )
