@@ -11,7 +11,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from cloud.dashboard import file_reports
-from cloud.db.models import Alert, FaultCase, OperatingReport, WorkOrder
+from cloud.db.models import Alert, Asset, Customer, FaultCase, OperatingReport, Site, WorkOrder
 from cloud.domain.cases import sync_cases
 
 from .conftest import LOCAL, DashboardClient, Fleet, make_app
@@ -146,3 +146,28 @@ def test_asset_report_on_demand_and_filed_once_a_month(fleet: Fleet) -> None:
     stored = c.get(f"/reports/{report.id}")
     assert stored.status_code == 200 and "Operating report: Cooling pump 1" in _text(stored.text)
     assert c.get(f"/reports/{report.id}/csv").content.startswith(b"\xef\xbb\xbfsection,")
+
+
+def test_customer_report_lists_its_machines_only(fleet: Fleet) -> None:
+    with fleet.session_factory() as s:
+        s.add(Customer(id="acme", name="ACME 制造", tier="key"))
+        s.flush()
+        s.add(Site(id="acme-sh", customer_id="acme", name="Shanghai", timezone="Asia/Shanghai"))
+        s.flush()
+        for asset_id in ("pump-01", "fan-02"):
+            asset = s.get(Asset, asset_id)
+            assert asset is not None
+            asset.site_id = "acme-sh"
+        s.commit()
+    c = DashboardClient(make_app(fleet), client=LOCAL)
+    html = c.get("/reports/customer/acme").text
+    assert "Operating report: ACME 制造" in _text(html)
+    machines = html[html.index('class="report-machines"') :]
+    machines = machines[: machines.index("</table>")]
+    assert "Cooling pump 1" in machines and "Exhaust fan 2" in machines
+    assert "Line motor 3" not in machines
+    rows = _csv(c.get("/reports/customer/acme?format=csv").content)
+    assert {r["asset_id"] for r in rows if r["section"] == "summary"} == {"pump-01", "fan-02"}
+    assert c.get("/reports/customer/nobody").status_code == 404
+    made = c.get("/reports/make?subject=customer:acme&month=2026-10", follow_redirects=False)
+    assert made.headers["location"] == "/reports/customer/acme?month=2026-10"
