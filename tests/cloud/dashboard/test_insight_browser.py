@@ -63,21 +63,29 @@ def test_kpi_page_and_report_render_with_data(
 ) -> None:
     base, fleet = served
     tag = language.lower()
+    zh = language == "zh-CN"
     for width in (1280, 390):
         page = _page(browser, width, language)
         page.goto(f"{base}/kpis", wait_until="load")
+        assert page.locator("main h1").inner_text() == ("关键指标" if zh else "KPIs")
+        assert page.locator("html").get_attribute("lang") == ("zh-CN" if zh else "en")
         assert page.locator("svg.bars rect.bar").count() > 0
         assert page.locator('[data-kpi="satisfaction"]').inner_text().startswith("4")
         no_sideways_scroll(page)
         shoot(page, f"insight-kpis-{tag}-{width}", tmp_path)
 
         page.goto(f"{base}/reports/asset/pump-01", wait_until="load")
+        heading = page.locator("article.report h1").inner_text()
+        assert heading == ("运行报告：Cooling pump 1" if zh else "Operating report: Cooling pump 1")
         assert page.locator("svg.trend path.line").count() >= 1
         assert page.locator(".report-orders tbody tr").count() >= 1
         no_sideways_scroll(page)
         shoot(page, f"insight-report-{tag}-{width}", tmp_path)
 
         page.goto(f"{base}/alerts/{fleet.alert_id}", wait_until="load")
+        assert page.locator("#similar-h").inner_text() == (
+            "相似的历史案例" if zh else "Similar past cases"
+        )
         similar = page.locator("li.similar-case")
         assert similar.count() == 1 and "100 %" in similar.first.inner_text()
         no_sideways_scroll(page)
