@@ -99,16 +99,11 @@ def has_confirmed_cause(wo: WorkOrder) -> bool:
     """Closed, with a cause found in the outcome or a failure confirmed at closing."""
     if wo.state != "closed":
         return False
-    cause = getattr(wo, "cause_found", None)
-    return bool(cause and str(cause).strip()) or wo.failure_confirmed_at is not None
+    return bool((wo.cause_found or "").strip()) or wo.failure_confirmed_at is not None
 
 
 def _parts_used(wo: WorkOrder) -> dict[str, Any]:
-    used: dict[str, Any] = {}
-    for reservation in getattr(wo, "parts", None) or []:
-        if getattr(reservation, "used", 0):
-            used[str(reservation.part_id)] = int(reservation.used)
-    return used
+    return {r.part_id: r.used for r in wo.parts if r.used}
 
 
 def record_case(session: Session, wo: WorkOrder, *, now: datetime) -> FaultCase | None:
@@ -122,7 +117,7 @@ def record_case(session: Session, wo: WorkOrder, *, now: datetime) -> FaultCase 
     alert = wo.alert
     evidence = dict(alert.evidence) if alert is not None and alert.evidence else {}
     diagnosis = evidence.get("diagnosis")
-    cause = str(getattr(wo, "cause_found", None) or "").strip()
+    cause = (wo.cause_found or "").strip()
     case = FaultCase(
         work_order_id=wo.id,
         alert_id=alert.id if alert is not None else None,
@@ -135,10 +130,10 @@ def record_case(session: Session, wo: WorkOrder, *, now: datetime) -> FaultCase 
         diagnosis=dict(diagnosis) if isinstance(diagnosis, Mapping) else {},
         signature=case_signature(evidence),
         cause_found=cause or wo.resolution_note or "",
-        action_taken=str(getattr(wo, "action_taken", None) or ""),
+        action_taken=wo.action_taken or "",
         parts_used=_parts_used(wo),
-        downtime_h=getattr(wo, "downtime_h", None),
-        first_time_fix=getattr(wo, "first_time_fix", None),
+        downtime_h=wo.downtime_h,
+        first_time_fix=wo.first_time_fix,
         opened_at=alert.opened_at if alert is not None else wo.created_at,
         closed_at=wo.closed_at or now,
         created_at=now,

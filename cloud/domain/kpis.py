@@ -229,10 +229,10 @@ def _compute(
         if w.failure_confirmed_at is not None and w.alert_opened_at is not None
     ]
     achieved = [h for h in (_lead_time_achieved(w) for w in orders) if h is not None]
-    ftf = [v for v in (getattr(w, "first_time_fix", None) for w in orders) if v is not None]
+    ftf = [w.first_time_fix for w in orders if w.first_time_fix is not None]
     ratings = [w.satisfaction for w in orders if w.satisfaction is not None]
     hours = _asset_hours(assets, start, end)
-    down = sum(float(getattr(w, "downtime_h", None) or 0.0) for w in finished)
+    down = sum(float(w.downtime_h or 0.0) for w in finished)
     down = min(down, hours)
     return Kpis(
         start=start,
@@ -292,7 +292,7 @@ def _load(session: Session, start: datetime, end: datetime, scope: KpiScope) -> 
             WorkOrder.id, WorkOrder.state, WorkOrder.priority, WorkOrder.created_at,
             WorkOrder.respond_by, WorkOrder.resolve_by, WorkOrder.responded_at,
             WorkOrder.done_at, WorkOrder.failure_confirmed_at, WorkOrder.satisfaction,
-            Alert.opened_at.label("alert_opened_at"), tier,
+            WorkOrder.first_time_fix, Alert.opened_at.label("alert_opened_at"), tier,
         )
         .join(Asset, Asset.id == WorkOrder.asset_id)
         .outerjoin(Site, Site.id == Asset.site_id)
@@ -303,7 +303,7 @@ def _load(session: Session, start: datetime, end: datetime, scope: KpiScope) -> 
     )  # fmt: skip
     # Downtime counts in the period the work finished in, whenever the order was opened.
     done_q = scope.restrict(
-        select(WorkOrder.id, WorkOrder.done_at).where(
+        select(WorkOrder.id, WorkOrder.done_at, WorkOrder.downtime_h).where(
             WorkOrder.done_at >= start, WorkOrder.done_at < end
         ),
         WorkOrder.asset_id,

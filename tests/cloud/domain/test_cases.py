@@ -20,7 +20,7 @@ from cloud.domain.cases import (
     sync_cases,
 )
 from cloud.domain.errors import InvalidInputError
-from cloud.domain.workorders import open_from_alert, transition
+from cloud.domain.workorders import Outcome, open_from_alert, transition
 
 from .conftest import T0
 
@@ -108,6 +108,26 @@ def test_closed_with_confirmed_failure_becomes_a_case_once(session: Session) -> 
     assert list_cases(session, asset_kind="fan").total == 0
     with pytest.raises(InvalidInputError):
         list_cases(session, text="x" * 201)
+
+
+def test_case_keeps_the_outcome(session: Session) -> None:
+    a = alert_on(session, "pump-1", "bearing_outer_race", evidence(9, 5, 11, 2.1), 0)
+    wo = open_from_alert(session, a, now=T0)
+    assert wo is not None
+    transition(session, wo.id, "in_progress", actor="tech", now=T0 + timedelta(hours=1))
+    outcome = Outcome(
+        cause_found="outer race spalled",
+        action_taken="replaced the DE bearing, regreased",
+        downtime_h=3.5,
+        first_time_fix=True,
+    )
+    transition(session, wo.id, "done", actor="tech", now=T0 + timedelta(hours=4), outcome=outcome)
+    assert session.scalars(select(FaultCase)).all() == []  # done, not yet closed
+    transition(session, wo.id, "closed", actor="desk", now=T0 + timedelta(hours=30))
+    case = session.scalars(select(FaultCase)).one()
+    assert (case.cause_found, case.action_taken) == (outcome.cause_found, outcome.action_taken)
+    assert (case.downtime_h, case.first_time_fix) == (3.5, True)
+    assert case.closed_at == T0 + timedelta(hours=30)
 
 
 def test_sweep_files_cases_of_orders_closed_another_way(session: Session) -> None:

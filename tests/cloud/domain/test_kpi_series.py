@@ -101,6 +101,7 @@ def build_history(session: Session) -> None:
             _order(
                 "pump-1", "P1", 0, 1, 48, alert_id=a1.id, state="closed",
                 responded_at=h(0.5), done_at=h(10), closed_at=h(11), satisfaction=5,
+                first_time_fix=True, downtime_h=4.0,
             ),
             # Cancelled before anyone answered: n/a for both deadlines.
             _order(
@@ -112,6 +113,7 @@ def build_history(session: Session) -> None:
                 "motor-2", "P0", 192, 2, 24, alert_id=a3.id, mode="overheating",
                 state="closed", responded_at=h(195), done_at=h(222), closed_at=h(223),
                 failure_confirmed_at=h(212), satisfaction=3,
+                first_time_fix=False, downtime_h=6.0,
             ),
             # Strategic P3 by hand, never answered: response missed, resolution still running.
             _order("pump-1", "P3", 216, 12, 168, source="manual", state="open"),
@@ -150,6 +152,11 @@ def test_kpis_of_the_whole_period(history: Session) -> None:
     assert k.mean_lead_time_achieved_h == pytest.approx(15.0)
     assert k.satisfaction_mean == pytest.approx(4.0) and k.satisfaction_count == 2
     assert k.assets == 3 and k.asset_hours == pytest.approx(3 * 14 * 24)
+    # One fixed on the first visit of the two whose outcome says; 4 h + 6 h down.
+    assert (k.first_time_fixes, k.first_time_fix_judged) == (1, 2)
+    assert k.first_time_fix_rate == pytest.approx(0.5)
+    assert k.downtime_h == pytest.approx(10.0)
+    assert k.availability == pytest.approx(1 - 10 / (3 * 14 * 24))
 
 
 def test_sla_by_priority_and_tier(history: Session) -> None:
@@ -178,6 +185,8 @@ def test_weekly_and_monthly_buckets(history: Session) -> None:
     assert [w.sla_response_compliance for w in weeks] == [1.0, 0.0]
     assert [w.false_alarm_rate for w in weeks] == [0.5, 0.0]
     assert [w.satisfaction_mean for w in weeks] == [5.0, 3.0]
+    assert [w.first_time_fix_rate for w in weeks] == [1.0, 0.0]
+    assert [w.downtime_h for w in weeks] == [4.0, 6.0]  # in the week the work finished
     (march,) = kpi_series(history, start=T0, end=END, bucket="month")
     assert (march.start.day, march.end.month) == (1, 4)
     assert march.alerts_opened == 3 and march.asset_hours == pytest.approx(3 * 31 * 24)
