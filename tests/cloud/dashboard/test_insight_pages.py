@@ -31,6 +31,8 @@ def add_closed_case(fleet: Fleet) -> int:
     confirmed and rated 4 by the customer; returns the work order id."""
     now = fleet.now
     with fleet.session_factory() as s:
+        for asset in s.scalars(select(Asset)):
+            asset.created_at = now - timedelta(days=60)  # in service before the history
         opened = s.get(Alert, fleet.alert_id)
         assert opened is not None
         past = Alert(
@@ -65,6 +67,10 @@ def add_closed_case(fleet: Fleet) -> int:
             closed_at=past.opened_at + timedelta(hours=31),
             failure_confirmed_at=past.opened_at + timedelta(hours=20),
             resolution_note="Outer race spalled; bearing 6205 replaced",
+            cause_found="Outer race spalled",
+            action_taken="Bearing 6205 replaced",
+            downtime_h=6.0,
+            first_time_fix=True,
             satisfaction=4,
         )
         s.add(wo)
@@ -82,6 +88,9 @@ def test_kpi_page_shows_the_period_and_exports_the_table(fleet: Fleet) -> None:
     # The closed job answered in 1 h of 4 and finished in 30 h of 48; the open P1 of the
     # fleet is still inside its response deadline, so only one response is judged.
     assert 'data-kpi="sla_resolution">100 %' in html
+    assert 'data-kpi="first_time_fix">100 %' in html
+    availability = re.search(r'data-kpi="availability">([0-9.]+) %', html)
+    assert availability is not None and 99.0 < float(availability.group(1)) < 100.0
     assert re.search(r'class="bar s1" data-series="resolve alert" data-period="\d{4}-\d{2}"', html)
     assert "How these are computed" in html and "Lead time achieved" in html
     weekly = c.get("/kpis?bucket=week&format=csv")
@@ -90,6 +99,7 @@ def test_kpi_page_shows_the_period_and_exports_the_table(fleet: Fleet) -> None:
     total = rows[-1]
     assert total["satisfaction_count"] == "1" and float(total["satisfaction_mean"]) == 4.0
     assert float(total["mean_lead_time_achieved_h"]) == 20.0  # to the confirmed failure
+    assert float(total["downtime_h"]) == 6.0 and total["first_time_fix_rate"] == "1.0"
     assert len(rows) >= 5  # about 26 weeks, then the whole period
     assert c.get("/kpis?start=2026-13-01").status_code == 400
     assert c.get("/kpis?bucket=year").status_code == 400
