@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import smtplib
 import ssl
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,6 +26,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 
 from cloud.db.engine import SessionFactory
 from cloud.db.models import EmailDelivery
+from cloud.delivery_worker import DeliveryWorker
 from cloud.domain.clock import utc_now
 from cloud.settings import CloudSettings
 
@@ -102,8 +102,10 @@ class _Row:
     next_attempt_at: datetime
 
 
-class EmailDispatcher:
+class EmailDispatcher(DeliveryWorker):
     """Sends due e-mail rows; `deliver_due()` is one pass, `start()` runs a thread."""
+
+    thread_name = "ironwatch-mail"
 
     def __init__(
         self,
@@ -119,6 +121,7 @@ class EmailDispatcher:
         max_age_s: float = 86_400.0,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
+        super().__init__(poll_interval_s)
         self._session_factory = session_factory
         self.smtp = smtp
         self._max_age = timedelta(seconds=max_age_s)
@@ -127,12 +130,8 @@ class EmailDispatcher:
         self._initial_backoff_s = initial_backoff_s
         self._max_backoff_s = max_backoff_s
         self._lease = timedelta(seconds=lease_s)
-        self._poll_interval_s = poll_interval_s
         self._clock = clock
         self.stats = MailStats()
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
 
     # -- one message -----------------------------------------------------------------------
 
@@ -302,35 +301,3 @@ class EmailDispatcher:
             if not sent and retryable:
                 break
         return sent_count
-
-    # -- background worker -----------------------------------------------------------------
-
-    def wake(self) -> None:
-        """Send now instead of at the next poll."""
-        self._wake.set()
-
-    def run(self) -> None:
-        """Send until `stop()`; errors are logged, never fatal: the outbox keeps the work."""
-        while not self._stop.is_set():
-            try:
-                self.deliver_due()
-            except Exception:
-                log.exception("e-mail pass failed; retrying at the next poll")
-            self._wake.wait(self._poll_interval_s)
-            self._wake.clear()
-
-    def start(self) -> None:
-        """Run the worker in a daemon thread."""
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self.run, name="ironwatch-mail", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout_s: float = 10.0) -> None:
-        """Stop the worker thread."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-            self._thread = None

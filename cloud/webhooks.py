@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from tenacity import (
 
 from cloud.db.engine import SessionFactory
 from cloud.db.models import WebhookDelivery, WebhookSubscription
+from cloud.delivery_worker import DeliveryWorker
 from cloud.domain.clock import utc_now
 from cloud.domain.subscriptions import refused_address
 from cloud.settings import CloudSettings
@@ -114,9 +114,11 @@ class _Outcome:
     retryable: bool
 
 
-class WebhookDispatcher:
+class WebhookDispatcher(DeliveryWorker):
     """Sends due outbox rows to their subscriptions; `deliver_due()` is one pass, `start()`
     runs a thread."""
+
+    thread_name = "ironwatch-webhooks"
 
     def __init__(
         self,
@@ -133,6 +135,7 @@ class WebhookDispatcher:
         clock: Callable[[], datetime] = utc_now,
         refuse_private: bool = False,
     ) -> None:
+        super().__init__(poll_interval_s)
         self._session_factory = session_factory
         self._refuse_private = refuse_private
         self._client = client or httpx.Client(timeout=timeout_s)
@@ -142,11 +145,7 @@ class WebhookDispatcher:
         self._initial_backoff_s = initial_backoff_s
         self._max_backoff_s = max_backoff_s
         self._lease = timedelta(seconds=lease_s)
-        self._poll_interval_s = poll_interval_s
         self._clock = clock
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
 
     # -- one attempt and one delivery -------------------------------------------------
 
@@ -296,35 +295,9 @@ class WebhookDispatcher:
 
     # -- background worker ---------------------------------------------------------------
 
-    def wake(self) -> None:
-        """Deliver now instead of at the next poll (call after committing a change)."""
-        self._wake.set()
-
-    def run(self) -> None:
-        """Deliver until `stop()`; errors are logged, never fatal: the outbox keeps the work."""
-        while not self._stop.is_set():
-            try:
-                self.deliver_due()
-            except Exception:
-                log.exception("webhook pass failed; retrying at the next poll")
-            self._wake.wait(self._poll_interval_s)
-            self._wake.clear()
-
-    def start(self) -> None:
-        """Run the worker in a daemon thread."""
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self.run, name="ironwatch-webhooks", daemon=True)
-        self._thread.start()
-
     def stop(self, timeout_s: float = 10.0) -> None:
         """Stop the worker thread and close the HTTP client we created."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-            self._thread = None
+        super().stop(timeout_s)
         if self._own_client:
             self._client.close()
 

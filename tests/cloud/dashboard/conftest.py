@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import threading
+import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,6 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pytest
+import uvicorn
 from fastapi import FastAPI
 from pydantic import SecretStr
 
@@ -34,6 +38,7 @@ from cloud.domain.tokens import create_token
 from cloud.settings import CloudSettings
 from cloud.telemetry import SqliteTelemetryStore
 from ironwatch.wire import FeatureRecord, WaveformSnapshot
+from ironwatch_app.local_servers import free_port
 from models.bearing import SKF_6205
 
 with warnings.catch_warnings():
@@ -412,3 +417,28 @@ def fleet(tmp_path: Path) -> Iterator[Fleet]:
 def client(fleet: Fleet) -> Iterator[TestClient]:
     with DashboardClient(make_app(fleet), client=LOCAL) as c:
         yield c
+
+
+@contextlib.contextmanager
+def serving(app: FastAPI, fleet: Fleet | None = None) -> Iterator[str]:
+    """The app on a real uvicorn server in a thread, on a free loopback port, for a browser.
+
+    Yields the base URL; afterwards the server stops and the fleet's telemetry store and
+    database are closed.
+    """
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="dashboard-uvicorn", daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 15
+        while not server.started:
+            assert time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        if fleet is not None:
+            fleet.store.close()
+            fleet.session_factory.kw["bind"].dispose()

@@ -11,21 +11,19 @@ import shutil
 import socket
 import struct
 import threading
-import time
 import zlib
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, Page, sync_playwright
 from sqlalchemy import select
 
 from cloud.dashboard.sessions import SESSION_COOKIE, csrf_token_for
 from cloud.db.models import Part, StockLevel, Technician, Warehouse, WorkOrder
 
-from .conftest import Fleet, make_app, seed_fleet
+from .conftest import Fleet, make_app, seed_fleet, serving
 
 pytestmark = pytest.mark.integration
 
@@ -109,23 +107,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Flee
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian chromium is not installed")
     fleet = seed_fleet(tmp_path_factory.mktemp("fleet"), datetime.now(UTC).replace(microsecond=0))
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(make_app(fleet), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, name="dashboard-uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}", fleet
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        fleet.store.close()
-        fleet.session_factory.kw["bind"].dispose()
+    with serving(make_app(fleet), fleet) as base:
+        yield base, fleet
 
 
 @pytest.fixture(scope="module")

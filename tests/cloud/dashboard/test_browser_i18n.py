@@ -6,20 +6,17 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, sync_playwright
 
 from cloud.api import api_router, install_error_handlers
 
-from .conftest import ADMIN_TOKEN, Fleet, make_app, seed_fleet
-from .test_browser import CHROMIUM, CHROMIUM_ARGS, SHOTS_ENV, free_port, png_size
+from .conftest import ADMIN_TOKEN, Fleet, make_app, seed_fleet, serving
+from .test_browser import CHROMIUM, CHROMIUM_ARGS, SHOTS_ENV, png_size
 
 pytestmark = pytest.mark.integration
 
@@ -56,23 +53,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Flee
     app.title = "Ironwatch"
     install_error_handlers(app)
     app.include_router(api_router())
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, name="dashboard-i18n-uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}", fleet
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        fleet.store.close()
-        fleet.session_factory.kw["bind"].dispose()
+    with serving(app, fleet) as base:
+        yield base, fleet
 
 
 @pytest.fixture(scope="module")

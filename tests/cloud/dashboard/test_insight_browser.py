@@ -4,17 +4,14 @@ phone widths (no sideways scroll at 390 px), and the report as printed."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, Page
 
-from .conftest import Fleet, make_app, seed_fleet
+from .conftest import Fleet, make_app, seed_fleet, serving
 from .test_insight_pages import add_closed_case
 from .test_workbench_browser import browser, no_sideways_scroll, shoot
 
@@ -25,27 +22,11 @@ __all__ = ["browser"]  # the module-scoped Chromium fixture, shared
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[str, Fleet]]:
-    from .test_browser import free_port
 
     fleet = seed_fleet(tmp_path, datetime.now(UTC).replace(microsecond=0))
     add_closed_case(fleet)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(make_app(fleet), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, name="insight-uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}", fleet
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        fleet.store.close()
-        fleet.session_factory.kw["bind"].dispose()
+    with serving(make_app(fleet), fleet) as base:
+        yield base, fleet
 
 
 def _page(browser: Browser, width: int, language: str) -> Page:

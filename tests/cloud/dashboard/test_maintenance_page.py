@@ -5,21 +5,18 @@ from __future__ import annotations
 
 import csv
 import io
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import uvicorn
 from playwright.sync_api import sync_playwright
 
 from cloud.db.models import Asset
 from cloud.domain.reminders import create_plan
 
-from .conftest import LOCAL, DashboardClient, Fleet, make_app, seed_fleet
-from .test_browser import CHROMIUM, CHROMIUM_ARGS, free_port
+from .conftest import LOCAL, DashboardClient, Fleet, make_app, seed_fleet, serving
+from .test_browser import CHROMIUM, CHROMIUM_ARGS
 from .test_portal import add_customers
 from .test_portal_browser import PHONE, no_horizontal_overflow, shoot
 
@@ -82,45 +79,28 @@ def test_calendar_in_chromium_fits_a_phone(
     fleet = seed_fleet(tmp_path_factory.mktemp("fleet"), datetime.now(UTC).replace(microsecond=0))
     add_customers(fleet)
     _plans(fleet)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(make_app(fleet), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, name="maintenance-uvicorn", daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 15
-        while not server.started:
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.05)
-        base = f"http://127.0.0.1:{port}"
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            try:
-                page = browser.new_page(viewport={"width": 1280, "height": 900})
-                page.goto(base + "/maintenance", wait_until="load")
-                rows = page.locator("table.maintenance tbody tr")
-                assert rows.count() == 3  # the pump, the fan (of its kind), the motor
-                page.get_by_label("Customer").select_option("bolt")
-                page.get_by_role("button", name="Show").click()
-                page.wait_for_url("**/maintenance?customer=bolt*")
-                assert page.locator("table.maintenance tbody tr").count() == 1
-                shoot(page, "maintenance-desktop", tmp_path)
-                phone = browser.new_page(viewport=PHONE)
-                phone.goto(base + "/maintenance", wait_until="load")
-                # The page fits; its wide table scrolls inside its own box.
-                no_horizontal_overflow(phone)
-                box = phone.locator("table.maintenance").first.evaluate(
-                    "t => t.parentElement.scrollWidth > t.parentElement.clientWidth"
-                )
-                assert box, "the table should scroll in its box at 390 px"
-                shoot(phone, "maintenance-phone", tmp_path)
-                page.goto(base + "/maintenance", wait_until="load")
-                shoot(page, "maintenance-desktop-all", tmp_path)
-            finally:
-                browser.close()
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        fleet.store.close()
-        fleet.session_factory.kw["bind"].dispose()
+    with serving(make_app(fleet), fleet) as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(base + "/maintenance", wait_until="load")
+            rows = page.locator("table.maintenance tbody tr")
+            assert rows.count() == 3  # the pump, the fan (of its kind), the motor
+            page.get_by_label("Customer").select_option("bolt")
+            page.get_by_role("button", name="Show").click()
+            page.wait_for_url("**/maintenance?customer=bolt*")
+            assert page.locator("table.maintenance tbody tr").count() == 1
+            shoot(page, "maintenance-desktop", tmp_path)
+            phone = browser.new_page(viewport=PHONE)
+            phone.goto(base + "/maintenance", wait_until="load")
+            # The page fits; its wide table scrolls inside its own box.
+            no_horizontal_overflow(phone)
+            box = phone.locator("table.maintenance").first.evaluate(
+                "t => t.parentElement.scrollWidth > t.parentElement.clientWidth"
+            )
+            assert box, "the table should scroll in its box at 390 px"
+            shoot(phone, "maintenance-phone", tmp_path)
+            page.goto(base + "/maintenance", wait_until="load")
+            shoot(page, "maintenance-desktop-all", tmp_path)
+        finally:
+            browser.close()

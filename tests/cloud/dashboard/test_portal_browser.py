@@ -7,21 +7,18 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 from sqlalchemy import select
 
 from cloud.db.models import WorkOrder
 
-from .conftest import Fleet, make_app, seed_fleet
-from .test_browser import CHROMIUM, CHROMIUM_ARGS, SHOTS_ENV, free_port, png_size
+from .conftest import Fleet, make_app, seed_fleet, serving
+from .test_browser import CHROMIUM, CHROMIUM_ARGS, SHOTS_ENV, png_size
 from .test_portal import add_customers
 
 pytestmark = pytest.mark.integration
@@ -35,23 +32,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Flee
         pytest.skip("Debian chromium is not installed")
     fleet = seed_fleet(tmp_path_factory.mktemp("fleet"), datetime.now(UTC).replace(microsecond=0))
     tokens = add_customers(fleet)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(make_app(fleet), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, name="portal-uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}", fleet, tokens
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        fleet.store.close()
-        fleet.session_factory.kw["bind"].dispose()
+    with serving(make_app(fleet), fleet) as base:
+        yield base, fleet, tokens
 
 
 @pytest.fixture(scope="module")

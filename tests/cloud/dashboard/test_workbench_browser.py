@@ -8,18 +8,15 @@ import csv
 import io
 import os
 import shutil
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from .conftest import Fleet, make_app, seed_fleet
-from .test_browser import CHROMIUM, CHROMIUM_ARGS, SHOTS_ENV, free_port, png_size
+from .conftest import Fleet, make_app, seed_fleet, serving
+from .test_browser import CHROMIUM, CHROMIUM_ARGS, SHOTS_ENV, png_size
 
 pytestmark = pytest.mark.integration
 
@@ -40,23 +37,8 @@ def browser() -> Iterator[Browser]:
 def served(tmp_path: Path) -> Iterator[tuple[str, Fleet]]:
     """A fresh fleet per test: the flows change it."""
     fleet = seed_fleet(tmp_path, datetime.now(UTC).replace(microsecond=0))
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(make_app(fleet), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, name="workbench-uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}", fleet
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        fleet.store.close()
-        fleet.session_factory.kw["bind"].dispose()
+    with serving(make_app(fleet), fleet) as base:
+        yield base, fleet
 
 
 def _page(browser: Browser, width: int = 1280) -> Page:
