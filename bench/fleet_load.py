@@ -13,16 +13,23 @@ seconds. `--faults` assets get a step fault (bearing features x4-x8) after `--fa
 seconds of live stream. Measured once a second:
 
 - ingest lag: the age of the oldest published record not yet in the store;
-- scoring round duration: the gap between rounds (`/api/v1/health` last_round_at) minus
-  the scoring interval;
+- scoring round duration: each round's wall time, from the scoring processes' Prometheus
+  series (`ironwatch_scoring_round_duration_seconds` sum and count, read every second):
+  the service's `/metrics` when it scores, each `cloud score` worker's metrics port
+  otherwise; a round still running at the end counts as long as it has run;
 - sample-to-alert latency: an alert's `opened_at` minus the capture time of its asset's
   first faulty window (p50, p99 over the faulty assets);
-- RSS and CPU of each process: the service, its ingestion workers, Mosquitto, publisher.
+- RSS and CPU of each process: the service, its ingestion workers, the scoring workers,
+  Mosquitto, publisher.
+
+`--scoring-workers 1,2` (PostgreSQL only) runs `cloud serve --no-scoring` and, against the
+same database, telemetry store and broker, `ironwatch cloud score --workers N`; SQLite
+configurations keep the service's embedded scorer.
 
     python bench/fleet_load.py                       # quick: 1,000 assets, T = 10 s, SQLite
     python bench/fleet_load.py --assets 10000,50000 --interval 10,1 --db sqlite,postgres \\
         --ingest-workers 1,2 --duration 300
-    python bench/fleet_load.py --scoring-workers 1,2  # once `ironwatch cloud score` exists
+    python bench/fleet_load.py --assets 10000 --db sqlite,postgres --scoring-workers 1,2
 
 Prints one line per configuration, a table, and where one node stops keeping up and why.
 """
@@ -51,6 +58,7 @@ import httpx
 SELF = Path(__file__).resolve()
 IRONWATCH = [sys.executable, "-m", "ironwatch_app.cli"]
 PER_GATEWAY = 100
+SCORING_INTERVAL_S = 2.0  # the default scoring_interval_s the benchmark runs with
 COMMISSIONING = 30
 EPOCH = "00000000000f1ee7"
 HEALTHY = {
@@ -189,10 +197,12 @@ class Config:
     interval_s: float
     db: str
     ingest_workers: int
-    scoring_workers: int | None = None
+    scoring_workers: int | None = None  # None: the service's embedded scorer
 
     def name(self) -> str:
-        scoring = "" if self.scoring_workers is None else f", {self.scoring_workers} scoring"
+        scoring = ("" if self.scoring_workers is None
+                   else f", {self.scoring_workers} scoring worker"
+                        f"{'s' if self.scoring_workers > 1 else ''}")
         return (f"{self.assets:,} assets, T={self.interval_s:g} s, {self.db}, "
                 f"{self.ingest_workers} ingest{scoring}")
 
@@ -228,7 +238,8 @@ def _stored(db: Path) -> int:
 
 
 def _processes(cloud: subprocess.Popen[bytes], broker_pid: int,
-               publisher: subprocess.Popen[str]) -> dict[str, Any]:
+               publisher: subprocess.Popen[str],
+               scorer: subprocess.Popen[bytes] | None) -> dict[str, Any]:
     import psutil
 
     procs: dict[str, Any] = {"service": psutil.Process(cloud.pid),
@@ -237,7 +248,56 @@ def _processes(cloud: subprocess.Popen[bytes], broker_pid: int,
     workers = [c for c in procs["service"].children() if "spawn_main" in " ".join(c.cmdline())]
     for i, child in enumerate(workers):
         procs[f"ingest-{i}"] = child
+    if scorer is not None:
+        parent = psutil.Process(scorer.pid)
+        children = [c for c in parent.children() if "spawn_main" in " ".join(c.cmdline())]
+        if children:  # `--workers N > 1`: a supervisor and N worker processes
+            procs["score-supervisor"] = parent
+            for i, child in enumerate(children):
+                procs[f"score-{i}"] = child
+        else:
+            procs["score-0"] = parent
     return procs
+
+
+@dataclass
+class RoundMeter:
+    """Scoring rounds of one process, from its Prometheus histogram's sum and count."""
+
+    url: str
+    count: float = 0.0
+    total_s: float = 0.0
+    last_change: float | None = None  # wall time the count last grew (or the first read)
+    seen: bool = False
+
+    def read(self, http: httpx.Client, now: float) -> list[float]:
+        """Durations of the rounds completed since the last read (their mean if several)."""
+        from prometheus_client.parser import text_string_to_metric_families
+
+        try:
+            text = http.get(self.url).text
+        except httpx.HTTPError:
+            return []
+        count = total = None
+        for family in text_string_to_metric_families(text):
+            if family.name != "ironwatch_scoring_round_duration_seconds":
+                continue
+            for sample in family.samples:
+                if sample.name.endswith("_count"):
+                    count = sample.value
+                elif sample.name.endswith("_sum"):
+                    total = sample.value
+        if count is None or total is None:
+            return []
+        out: list[float] = []
+        if not self.seen:
+            self.seen, self.last_change = True, now
+        elif count > self.count:
+            n = int(count - self.count)
+            out = [(total - self.total_s) / n] * n
+            self.last_change = now
+        self.count, self.total_s = count, total
+        return out
 
 
 def run(config: Config, args: argparse.Namespace, pg: Any) -> dict[str, Any]:
@@ -254,12 +314,17 @@ def run(config: Config, args: argparse.Namespace, pg: Any) -> dict[str, Any]:
             env["IRONWATCH_CLOUD_DATABASE_URL"] = pg.create_database(
                 f"fleet{secrets.token_hex(4)}")
         log = (work / "cloud.log").open("wb")
+        workers = config.scoring_workers
         cloud = subprocess.Popen(
             [*IRONWATCH, "--log-level", "WARNING", "cloud", "serve", "--port", str(port),
              "--data-dir", str(work / "data"), "--mqtt-port", str(broker.port),
              "--fleet", str(work / "fleet.toml"),
-             "--ingest-workers", str(config.ingest_workers)],
+             "--ingest-workers", str(config.ingest_workers),
+             *(["--no-scoring"] if workers is not None else [])],
             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        scorer: subprocess.Popen[bytes] | None = None
+        score_log = (work / "score.log").open("wb")
+        metrics_urls = [f"http://127.0.0.1:{port}/metrics"]
         publisher: subprocess.Popen[str] | None = None
         api = httpx.Client(base_url=f"http://127.0.0.1:{port}",
                            headers={"Authorization": f"Bearer {token}"}, timeout=30)
@@ -270,6 +335,20 @@ def run(config: Config, args: argparse.Namespace, pg: Any) -> dict[str, Any]:
                 if time.monotonic() > deadline:
                     raise RuntimeError("ingestion never connected")
                 time.sleep(0.2)
+            if workers is not None:
+                # Started once the service has migrated and seeded the fleet; worker i
+                # serves its metrics on metrics_port + i.
+                metrics_port = _consecutive_free_ports(workers)
+                scorer = subprocess.Popen(
+                    [*IRONWATCH, "--log-level", "WARNING", "cloud", "score",
+                     "--workers", str(workers), "--data-dir", str(work / "data"),
+                     "--mqtt-port", str(broker.port), "--metrics-port", str(metrics_port)],
+                    env=env, stdout=score_log, stderr=subprocess.STDOUT,
+                    start_new_session=True)
+                metrics_urls = [f"http://127.0.0.1:{metrics_port + i}/metrics"
+                                for i in range(workers)]
+                for i in range(workers):
+                    wait_for_port(metrics_port + i, timeout_s=120)
             publisher = subprocess.Popen(
                 [sys.executable, str(SELF), "--role", "publish", "--port", str(broker.port),
                  "--assets", str(config.assets), "--interval", str(config.interval_s),
@@ -278,28 +357,58 @@ def run(config: Config, args: argparse.Namespace, pg: Any) -> dict[str, Any]:
                 stdout=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
             assert broker.proc is not None
             result = _measure(config, args, api, cloud, broker.proc.pid, publisher,
-                              work / "data" / "telemetry.db")
+                              work / "data" / "telemetry.db", scorer, metrics_urls)
             if result["service_exit_code"] is not None or result["api_errors"]:
                 log.flush()
                 tail = (work / "cloud.log").read_text(errors="replace").splitlines()[-15:]
                 result["service_log_tail"] = tail
                 print("\n".join(["the service's last log lines:", *tail]), flush=True)
+            if result["scoring_exit_code"] is not None:
+                score_log.flush()
+                tail = (work / "score.log").read_text(errors="replace").splitlines()[-15:]
+                result["scoring_log_tail"] = tail
+                print("\n".join(["the scoring workers' last log lines:", *tail]), flush=True)
             return result
         finally:
             if publisher is not None:
                 stop_process(publisher)  # type: ignore[arg-type]
             api.close()
-            cloud.send_signal(signal.SIGTERM)
-            try:
-                cloud.wait(60)
-            except subprocess.TimeoutExpired:
-                stop_process(cloud, group=True)
+            for proc in (scorer, cloud):
+                if proc is None:
+                    continue
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(60)
+                except subprocess.TimeoutExpired:
+                    stop_process(proc, group=True)
             log.close()
+            score_log.close()
+
+
+def _consecutive_free_ports(n: int) -> int:
+    """The first of n consecutive free ports on 127.0.0.1 (`cloud score` uses base + i)."""
+    import contextlib
+    import socket
+
+    from ironwatch_app.local_servers import free_port
+
+    for _ in range(50):
+        base = free_port()
+        with contextlib.ExitStack() as stack:
+            try:
+                for i in range(n):
+                    s = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+                    s.bind(("127.0.0.1", base + i))
+            except OSError:
+                continue
+            return base
+    raise RuntimeError(f"no {n} consecutive free ports")
 
 
 def _measure(config: Config, args: argparse.Namespace, api: httpx.Client,
              cloud: subprocess.Popen[bytes], broker_pid: int,
-             publisher: subprocess.Popen[str], telemetry_db: Path) -> dict[str, Any]:
+             publisher: subprocess.Popen[str], telemetry_db: Path,
+             scorer: subprocess.Popen[bytes] | None, metrics_urls: list[str]) -> dict[str, Any]:
     progress: list[tuple[float, int]] = []  # (wall time, records published by then)
     final: dict[str, Any] = {}
     backfill: dict[str, Any] = {}
@@ -319,16 +428,19 @@ def _measure(config: Config, args: argparse.Namespace, api: httpx.Client,
     reader = threading.Thread(target=read_publisher, daemon=True)
     reader.start()
     samples = Samples()
-    procs = _processes(cloud, broker_pid, publisher)
+    procs = _processes(cloud, broker_pid, publisher, scorer)
+    expected_scorers = (config.scoring_workers or 0) + (1 if (config.scoring_workers or 0) > 1
+                                                        else 0)
     for p in procs.values():
         p.cpu_percent(None)
-    last_round: str | None = None
-    last_round_seen = 0.0
+    meters = [RoundMeter(url) for url in metrics_urls]
+    scraper = httpx.Client(timeout=10)
     backfill_stored_at: float | None = None
     alerted: dict[str, float] = {}  # asset -> when its first alert was seen (wall clock)
     api_errors = 0
     died: int | None = None
-    interval = 2.0
+    scoring_died: int | None = None
+    interval = SCORING_INTERVAL_S
     end = time.time() + args.duration + args.drain_s + 30
     while time.time() < end:
         time.sleep(1.0)
@@ -344,18 +456,17 @@ def _measure(config: Config, args: argparse.Namespace, api: httpx.Client,
         if cloud.poll() is not None:
             died = cloud.returncode
             break
-        try:
-            health = api.get("/api/v1/health").json().get("scoring") or {}
-        except httpx.HTTPError:
-            api_errors += 1
-            continue
-        interval = float(health.get("interval_s") or interval)
-        at = health.get("last_round_at")
-        if at is not None and at != last_round:
-            if last_round is not None:
-                gap = (datetime.fromisoformat(at) - datetime.fromisoformat(last_round))
-                samples.round_s.append(max(0.0, gap.total_seconds() - interval))
-            last_round, last_round_seen = at, now
+        if scorer is not None and scorer.poll() is not None:
+            scoring_died = scorer.returncode
+            break
+        for meter in meters:
+            samples.round_s.extend(meter.read(scraper, now))
+        if sum(k.startswith("score") for k in procs) < expected_scorers:
+            # `cloud score --workers N` spawns its workers after start-up: look again.
+            for name, p in _processes(cloud, broker_pid, publisher, scorer).items():
+                if name not in procs:
+                    p.cpu_percent(None)
+                    procs[name] = p
         for name, p in list(procs.items()):
             try:
                 samples.cpu.setdefault(name, []).append(p.cpu_percent(None))
@@ -373,9 +484,13 @@ def _measure(config: Config, args: argparse.Namespace, api: httpx.Client,
                 alerted.setdefault(alert["asset_id"], now)
         if final and stored >= final["published"] and now - float(final["at"]) > 2 * interval:
             break
-    # A round still running at the end counts as long as it has run.
-    if last_round is not None:
-        samples.round_s.append(max(0.0, time.time() - last_round_seen - interval))
+    scraper.close()
+    # A round still running at the end counts as long as it has run (a process waits
+    # `scoring_interval_s` after each round before the next).
+    now = time.time()
+    for meter in meters:
+        if meter.last_change is not None and now - meter.last_change > interval:
+            samples.round_s.append(now - meter.last_change - interval)
     # Sample-to-alert: from the capture time of an asset's first faulty window to the first
     # poll (1 s apart) that saw an alert for it.
     fault_at = final.get("fault_at", {})
@@ -400,6 +515,7 @@ def _measure(config: Config, args: argparse.Namespace, api: httpx.Client,
                             "alerted": len(latency), "faulty": len(fault_at),
                             "healthy_assets_alerted": len(false_alerts)},
         "api_errors": api_errors, "service_exit_code": died,
+        "scoring_exit_code": scoring_died,
         "cpu_pct": {k: round(statistics.fmean(v), 1) for k, v in samples.cpu.items() if v},
         "rss_mb": {k: round(v) for k, v in samples.rss_mb.items()},
     }
@@ -409,6 +525,8 @@ def verdict(result: dict[str, Any]) -> tuple[bool, str]:
     """Whether one node kept up, and what limited it."""
     if result.get("service_exit_code") is not None:
         return False, f"the service died (exit code {result['service_exit_code']})"
+    if result.get("scoring_exit_code") is not None:
+        return False, f"the scoring workers died (exit code {result['scoring_exit_code']})"
     interval = result["config"]["interval_s"]
     lag = result["ingest_lag_s"]
     rounds = result["round_s"]
@@ -428,9 +546,11 @@ def verdict(result: dict[str, Any]) -> tuple[bool, str]:
                    f"ingestion did not store the commissioning burst in the run "
                    f"({result['stored']:,} of {result['published']:,} records; {load})")
     if not scoring_ok:
-        why.append(f"scoring rounds up to {rounds['max']:.1f} s > T (service "
-                   f"{cpu.get('service', 0):.0f} % CPU)" if rounds["max"] is not None
-                   else "no scoring round completed")
+        scorers = {k: v for k, v in cpu.items() if k.startswith("score-")
+                   and k != "score-supervisor"} or {"service": cpu.get("service", 0.0)}
+        load = ", ".join(f"{k} {v:.0f} %" for k, v in scorers.items())
+        why.append(f"scoring rounds up to {rounds['max']:.1f} s > T ({load} CPU)"
+                   if rounds["max"] is not None else f"no scoring round completed ({load} CPU)")
     return False, "; ".join(why)
 
 
@@ -462,18 +582,24 @@ def main() -> None:
 
     scoring: list[int | None] = [None]
     if args.scoring_workers:
-        probe = subprocess.run([*IRONWATCH, "cloud", "score", "--help"], check=False,
-                               capture_output=True)
-        if probe.returncode != 0:
-            print("--scoring-workers skipped: this build has no `ironwatch cloud score` "
-                  "(scoring runs inside `cloud serve`)", flush=True)
+        counts = [int(s) for s in args.scoring_workers.split(",")]
+        if any(s < 1 for s in counts):
+            ap.error("--scoring-workers: each count must be at least 1")
+        scoring = list(counts)
+        if "postgres" not in args.db.split(","):
+            print("--scoring-workers: scoring workers share the fleet through PostgreSQL "
+                  "leases; SQLite runs keep the service's embedded scorer", flush=True)
         else:
-            print("--scoring-workers: `ironwatch cloud score` exists but this benchmark does "
-                  "not start it yet; scoring runs inside `cloud serve`", flush=True)
-    configs = [Config(int(n), float(t), db, int(k), s)
-               for n in args.assets.split(",") for t in args.interval.split(",")
-               for db in args.db.split(",") for k in args.ingest_workers.split(",")
-               for s in scoring]
+            print(f"--scoring-workers {args.scoring_workers}: PostgreSQL runs use "
+                  "`cloud serve --no-scoring` and `cloud score --workers N`; SQLite runs "
+                  "keep the service's embedded scorer", flush=True)
+    configs: list[Config] = []
+    for n, t, db, k, s in itertools.product(
+            args.assets.split(","), args.interval.split(","), args.db.split(","),
+            args.ingest_workers.split(","), scoring):
+        config = Config(int(n), float(t), db, int(k), s if db == "postgres" else None)
+        if config not in configs:
+            configs.append(config)
     pg = None
     if any(c.db == "postgres" for c in configs):
         from ironwatch_app.local_servers import Postgres
@@ -494,20 +620,25 @@ def main() -> None:
 
             stop_process(pg.proc)
     print()
-    print(f"{'configuration':44s} {'rec/s':>7s} {'lag p50/p99/end s':>19s} "
-          f"{'round p50/max s':>16s} {'alert p50/p99 s':>16s} {'CPU % svc/ingest/broker':>24s} "
-          f"{'RSS MB svc/ingest':>18s}  kept up")
+    print(f"{'configuration':58s} {'rec/s':>7s} {'lag p50/p99/end s':>19s} "
+          f"{'round p50/max s':>16s} {'alert p50/p99 s':>16s} "
+          f"{'CPU % svc/ingest/score/broker':>30s} {'RSS MB svc/ingest/score':>24s}  kept up")
     for r in results:
         lag, rnd, lat, cpu, rss = (r["ingest_lag_s"], r["round_s"], r["alert_latency_s"],
                                    r["cpu_pct"], r["rss_mb"])
-        ingest_cpu = "+".join(f"{v:.0f}" for k, v in cpu.items() if k.startswith("ingest"))
-        ingest_rss = "+".join(f"{v}" for k, v in rss.items() if k.startswith("ingest"))
-        print(f"{r['config']['name']:44s} {r['offered_records_per_s']:>7,} "
+
+        def joined(values: dict[str, Any], prefix: str) -> str:
+            return "+".join(f"{v:.0f}" for k, v in values.items()
+                            if k.startswith(prefix) and k != "score-supervisor") or "-"
+
+        print(f"{r['config']['name']:58s} {r['offered_records_per_s']:>7,} "
               f"{_fmt(lag['p50'])}/{_fmt(lag['p99'])}/{_fmt(lag['end']):>5s} "
               f"{_fmt(rnd['p50'])}/{_fmt(rnd['max']):>8s} "
               f"{_fmt(lat['p50'])}/{_fmt(lat['p99'])} ({lat['alerted']}/{lat['faulty']}) "
-              f"{cpu.get('service', 0):.0f}/{ingest_cpu or '-'}/{cpu.get('mosquitto', 0):.0f} "
-              f"{rss.get('service', 0)}/{ingest_rss or '-'}  {'yes' if r['kept_up'] else 'NO'}")
+              f"{cpu.get('service', 0):.0f}/{joined(cpu, 'ingest')}/{joined(cpu, 'score-')}/"
+              f"{cpu.get('mosquitto', 0):.0f} "
+              f"{rss.get('service', 0)}/{joined(rss, 'ingest')}/{joined(rss, 'score-')}  "
+              f"{'yes' if r['kept_up'] else 'NO'}")
     behind = [r for r in results if not r["kept_up"]]
     if behind:
         first = min(behind, key=lambda r: r["offered_records_per_s"])

@@ -101,7 +101,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     if settings.fleet_file is not None and not Path(settings.fleet_file).is_file():
         raise _cli_error(f"fleet file {settings.fleet_file} does not exist")
-    app = create_app(settings)
+    app = create_app(settings, scoring=not args.no_scoring)
     config = uvicorn.Config(
         app,
         host=settings.http_host,
@@ -445,6 +445,12 @@ def register(subparsers: Any) -> None:
         metavar="N",
         help="ingestion processes (default 1; more share the stream through an MQTT 5 shared "
         "subscription; 0 runs ingestion in the service's own process)",
+    )
+    serve.add_argument(
+        "--no-scoring",
+        action="store_true",
+        help="no scoring in this process: `ironwatch cloud score` workers score the fleet "
+        "(PostgreSQL)",
     )
     serve.set_defaults(func=_serve)
 

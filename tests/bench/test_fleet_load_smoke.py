@@ -34,3 +34,26 @@ def test_a_tiny_fleet_runs_end_to_end_and_reports_every_figure(tmp_path: Path) -
     assert {"service", "ingest-0", "ingest-1", "mosquitto", "publisher"} <= set(run["rss_mb"])
     assert all(v > 0 for v in run["rss_mb"].values())
     assert isinstance(run["kept_up"], bool) and run["why"]
+
+
+def test_scoring_workers_score_a_postgresql_fleet_and_are_measured_per_process() -> None:
+    from ironwatch_app.local_servers import Postgres
+
+    if not Postgres.available():
+        pytest.skip("PostgreSQL is not installed")
+    out = subprocess.run(
+        [sys.executable, str(SCRIPT), "--assets", "40", "--interval", "1", "--duration", "8",
+         "--faults", "2", "--fault-after", "2", "--drain-s", "15", "--db", "postgres",
+         "--scoring-workers", "2"],
+        capture_output=True, text=True, timeout=300, check=True,
+    )
+    assert "cloud score --workers N" in out.stdout
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    (run,) = result["results"]
+    assert run["config"]["scoring_workers"] == 2
+    assert run["scoring_exit_code"] is None and run["service_exit_code"] is None
+    assert run["stored"] == run["published"] > run["backfill_records"]
+    # Rounds come from the workers' metrics ports: the service itself does not score.
+    assert run["round_s"]["rounds"] > 0 and run["round_s"]["max"] >= 0
+    assert {"service", "ingest-0", "score-supervisor", "score-0", "score-1"} <= set(run["rss_mb"])
+    assert run["cpu_pct"]["score-0"] > 0 and run["cpu_pct"]["score-1"] > 0
