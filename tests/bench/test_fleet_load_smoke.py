@@ -55,5 +55,6 @@ def test_scoring_workers_score_a_postgresql_fleet_and_are_measured_per_process()
     assert run["stored"] == run["published"] > run["backfill_records"]
     # Rounds come from the workers' metrics ports: the service itself does not score.
     assert run["round_s"]["rounds"] > 0 and run["round_s"]["max"] >= 0
+    assert 0 < run["round_s"]["steady_rounds"] <= run["round_s"]["rounds"]
     assert {"service", "ingest-0", "score-supervisor", "score-0", "score-1"} <= set(run["rss_mb"])
     assert run["cpu_pct"]["score-0"] > 0 and run["cpu_pct"]["score-1"] > 0
