@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import threading
 
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
 __all__ = ["DeliveryWorker"]
 
 log = logging.getLogger(__name__)
@@ -28,6 +30,19 @@ class DeliveryWorker:
 
     def deliver_due(self, limit: int = 50) -> int:
         raise NotImplementedError
+
+    @staticmethod
+    def attempts_in_a_pass(
+        attempts: int, initial_backoff_s: float, retry_on: type[BaseException]
+    ) -> Retrying:
+        """The tries one pass makes at one message: `attempts`, backing off exponentially
+        (at most 30 s apart), only on `retry_on`; then the message waits for a later pass."""
+        return Retrying(
+            stop=stop_after_attempt(attempts),
+            wait=wait_exponential(multiplier=initial_backoff_s, max=30),
+            retry=retry_if_exception_type(retry_on),
+            reraise=True,
+        )
 
     def wake(self) -> None:
         """Deliver now instead of at the next poll (call after committing a change)."""

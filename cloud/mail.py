@@ -22,7 +22,6 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
 from sqlalchemy import select, update
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from cloud.db.engine import SessionFactory
 from cloud.db.models import EmailDelivery
@@ -200,11 +199,8 @@ class EmailDispatcher(DeliveryWorker):
     def _send(self, row: _Row) -> tuple[bool, int, str | None, bool]:
         """(sent, attempts, error, retryable) after up to attempts_per_pass tries."""
         attempts = 0
-        retrying = Retrying(
-            stop=stop_after_attempt(self._attempts_per_pass),
-            wait=wait_exponential(multiplier=self._initial_backoff_s, max=30),
-            retry=retry_if_exception_type(_TemporaryMailError),
-            reraise=True,
+        retrying = self.attempts_in_a_pass(
+            self._attempts_per_pass, self._initial_backoff_s, _TemporaryMailError
         )
         try:
             for attempt in retrying:

@@ -24,10 +24,6 @@ import httpx
 from sqlalchemy import func, select, update
 from tenacity import (
     RetryError,
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_exponential,
 )
 
 from cloud.db.engine import SessionFactory
@@ -178,11 +174,8 @@ class WebhookDispatcher(DeliveryWorker):
 
     def _send(self, target: _Target, delivery_id: int, event: str, body: bytes) -> _Outcome:
         attempts = 0
-        retrying = Retrying(
-            stop=stop_after_attempt(self._attempts_per_pass),
-            wait=wait_exponential(multiplier=self._initial_backoff_s, max=30),
-            retry=retry_if_exception_type(_RetryableError),
-            reraise=True,
+        retrying = self.attempts_in_a_pass(
+            self._attempts_per_pass, self._initial_backoff_s, _RetryableError
         )
         try:
             for attempt in retrying:

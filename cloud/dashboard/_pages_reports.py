@@ -5,6 +5,7 @@ No `from __future__ import annotations`: FastAPI resolves the local `Annotated` 
 """
 
 import re
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -15,6 +16,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cloud.api.context import ApiContext
 from cloud.api.csv_response import csv_filename, csv_response
 from cloud.api.deps import ContextDep, NowDep
 from cloud.dashboard._kit import PageKit
@@ -115,6 +117,29 @@ def build_router(kit: PageKit) -> APIRouter:
             target += f"?month={quote(month[:20], safe='')}"
         return RedirectResponse(target, status_code=303)
 
+    def on_demand(
+        request: Request,
+        who: Viewer,
+        build: Callable[..., Any],
+        subject_id: str,
+        *,
+        session: Session,
+        context: ApiContext,
+        month: str,
+        fmt: str,
+        now: datetime,
+        missing: tuple[str, str],
+    ) -> Response:
+        """One subject's report for a month, as a page or CSV; 404 or 400 as a page."""
+        try:
+            start, end = reports_domain.month_period(month or None, now)
+            report = build(session, context.telemetry, subject_id, start=start, end=end, now=now)
+        except NotFoundError:
+            return kit.error_page(request, who, 404, *missing)
+        except DomainError as err:
+            return kit.error_page(request, who, 400, _("Bad request"), err.message)
+        return show(request, who, report=report, month=month, fmt=fmt, now=now)
+
     @router.get("/reports/asset/{asset_id}", response_model=None)
     def asset_page(
         request: Request,
@@ -127,18 +152,11 @@ def build_router(kit: PageKit) -> APIRouter:
         month: str = "",
         fmt: Annotated[str, Query(alias="format")] = "",
     ) -> Response:
-        try:
-            start, end = reports_domain.month_period(month or None, now)
-            report = asset_report(
-                session, context.telemetry, asset_id, start=start, end=end, now=now
-            )
-        except NotFoundError:
-            return kit.error_page(
-                request, who, 404, _("Asset not found"), _("There is no such asset.")
-            )
-        except DomainError as err:
-            return kit.error_page(request, who, 400, _("Bad request"), err.message)
-        return show(request, who, report=report, month=month, fmt=fmt, now=now)
+        return on_demand(
+            request, who, asset_report, asset_id,
+            session=session, context=context, month=month, fmt=fmt, now=now,
+            missing=(_("Asset not found"), _("There is no such asset.")),
+        )
 
     @router.get("/reports/customer/{customer_id}", response_model=None)
     def customer_page(
@@ -152,18 +170,11 @@ def build_router(kit: PageKit) -> APIRouter:
         month: str = "",
         fmt: Annotated[str, Query(alias="format")] = "",
     ) -> Response:
-        try:
-            start, end = reports_domain.month_period(month or None, now)
-            report = customer_report(
-                session, context.telemetry, customer_id, start=start, end=end, now=now
-            )
-        except NotFoundError:
-            return kit.error_page(
-                request, who, 404, _("Customer not found"), _("There is no such customer.")
-            )
-        except DomainError as err:
-            return kit.error_page(request, who, 400, _("Bad request"), err.message)
-        return show(request, who, report=report, month=month, fmt=fmt, now=now)
+        return on_demand(
+            request, who, customer_report, customer_id,
+            session=session, context=context, month=month, fmt=fmt, now=now,
+            missing=(_("Customer not found"), _("There is no such customer.")),
+        )
 
     @router.get("/reports/{report_id:int}", response_model=None)
     def filed(
