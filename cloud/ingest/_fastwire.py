@@ -187,15 +187,14 @@ def decode_telemetry(gateway_id: str, payload: bytes) -> FastTelemetry | None:
     if sent_at is None or not _ids_valid(wire.records) or not _values_possible(wire.records):
         return None
     records: list[FastRecord] = []
+    append = records.append
     previous = -1
-    times: dict[str, datetime | None] = {}  # a gateway stamps its assets' windows alike
+    text, ts = "", None  # a gateway stamps its assets' windows alike: parsed once per run
     for r in wire.records:
-        ts = times.get(r.ts)
-        if ts is None:
-            ts = times[r.ts] = _utc_time(r.ts)
+        if r.ts != text:
+            text, ts = r.ts, _utc_time(r.ts)
         if ts is None or r.seq <= previous:
             return None
         previous = r.seq
-        records.append(FastRecord(r.seq, r.asset_id, r.point, ts, r.window_s, r.features,
-                                  r.stale))
+        append(FastRecord(r.seq, r.asset_id, r.point, ts, r.window_s, r.features, r.stale))
     return FastTelemetry(wire.gateway_id, wire.epoch, wire.seq, sent_at, records)

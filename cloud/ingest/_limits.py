@@ -25,6 +25,9 @@ class FeatureNameLimit:
 
     def admit(self, asset_id: str, names: Iterable[str]) -> str | None:
         """None if the record's names fit (they are learnt), else the reason it does not."""
+        known = self._names.get(asset_id)
+        if known is not None and known.issuperset(names):
+            return None  # the usual case, read without the lock: a set only ever grows
         with self._lock:
             known = self._names.setdefault(asset_id, set())
             if known.issuperset(names):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 from pydantic import ValidationError
@@ -31,6 +32,8 @@ from ironwatch.wire import (
 )
 
 __all__ = ["REASON_CODES", "Accepted", "InvalidRecord", "Rejected", "TimeWindow", "validate"]
+
+_TS = attrgetter("ts")
 
 # Stable codes for counting and alerting; the free-text reason carries the detail.
 REASON_CODES = (
@@ -179,7 +182,11 @@ def validate(
     late: tuple[StorableRecord, ...] = ()
     if window is not None and now is not None:
         low, high = now - window.past, now + window.future
-        late = tuple(r for r in kept if not low <= r.ts <= high)
+        times = list(map(_TS, kept))
+        if low <= min(times) and max(times) <= high:  # usually: nothing to set apart
+            late = ()
+        else:
+            late = tuple(r for r in kept if not low <= r.ts <= high)
         if late:
             kept = tuple(r for r in kept if low <= r.ts <= high)
     return Accepted(message, kept, refused, late, invalid)

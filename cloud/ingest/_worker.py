@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 from typing import Any, TypeVar
 
 import msgspec
@@ -40,6 +41,7 @@ from tenacity import (
 )
 
 from cloud import metrics
+from cloud.gcpause import paused_cyclic_gc
 from cloud.ingest._acks import StoredAckPublisher
 from cloud.ingest._config import IngestConfig
 from cloud.ingest._deadletter import DeadLetter, DeadLetterStore, MemoryDeadLetterStore
@@ -74,6 +76,8 @@ _T = TypeVar("_T")
 # Errors worth retrying: the store (or the way to it) is down, slow or locked.
 _TRANSIENT = (StoreUnavailableError, ConnectionError, TimeoutError)
 _KNOWN_EPOCHS = 16
+_TS = attrgetter("ts")
+_SEQ = attrgetter("seq")
 
 
 class _AbortedError(Exception):
@@ -353,7 +357,8 @@ class IngestionWorker:
                 size += len(item.payload)
             self._taken(batch)
             try:
-                self._handle(batch)
+                with paused_cyclic_gc():
+                    self._handle(batch)
             except _AbortedError:
                 return
             except Exception:  # never let one bad batch end ingestion
@@ -519,9 +524,9 @@ class IngestionWorker:
     ) -> None:
         """Count a write of these records and dead-letter its conflicting repeats."""
         self._stats.add(stored=result.new, duplicates=result.duplicates)
-        metrics.records_stored(self.store, result.new, (r.ts.timestamp() for r in records),
+        metrics.records_stored(self.store, result.new, map(datetime.timestamp, map(_TS, records)),
                                time.time())
-        seqs = [r.seq for r in records]
+        seqs = list(map(_SEQ, records))
         group.written.update(seqs)
         if not result.conflicts:
             group.done.extend(seqs)

@@ -11,14 +11,12 @@ counted and shown (`ScoringHealth`) while every other asset is scored as usual.
 
 from __future__ import annotations
 
-import gc
 import logging
 import math
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,6 +34,7 @@ from cloud.domain.catalogue import FailureModeCatalogue
 from cloud.domain.hour_meter import HourMeterReport, record_running_hours
 from cloud.domain.policy import ServiceLevelPolicy
 from cloud.domain.workorders import open_from_alert
+from cloud.gcpause import paused_cyclic_gc
 from cloud.pipeline._alert_rule import PersistenceRule, rolling_counts
 from cloud.pipeline._assessment import Assessment, AssetView, KeyView
 from cloud.pipeline._batch import Batch
@@ -127,23 +126,6 @@ def _append(history: FloatArray, new: FloatArray, keep: int) -> FloatArray:
     if len(new) >= keep:
         return new[len(new) - keep :].copy()
     return np.concatenate((history[total - keep :], new))
-
-
-@contextmanager
-def _no_cyclic_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector for a round.
-
-    A round allocates a few objects per point and frees them by reference counting; it
-    makes no cycles worth collecting. The collector's full passes over every point's
-    histories, triggered by those allocations, cost up to half a round at 10 000 points.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _stage_of(err: BaseException) -> ScoringStage:
@@ -302,7 +284,7 @@ class ScoringPipeline:
         if now.tzinfo is None:
             raise ValueError("run_once needs a timezone-aware UTC time")
         now = now.astimezone(UTC)
-        with self._lock, _no_cyclic_gc():
+        with self._lock, paused_cyclic_gc():
             report = RoundReport(at=now)
             self._renew_leases(now, report)
             # Verdicts first, so this round's windows are judged by the corrected threshold.
