@@ -17,8 +17,13 @@ In the same run the store's own bulk insert is timed on the same rows: the recor
 (SQLite's floor). Each ingestion run is reported as a ratio to both and to the bare
 subscriber.
 
+With `--store influx` the same runs write to a real InfluxDB 1.x (Debian's influxd, started
+on 127.0.0.1, one database per configuration) instead: the store's own bulk insert is then
+`InfluxStore.write_batch` of the decoded records, and below it the HTTP write of line
+protocol built beforehand (what the server itself takes).
+
     python bench/ingest.py [--messages 1000] [--records-per-message 100] [--features 20]
-                           [--workers 1,2] [--validator fast|pydantic]
+                           [--workers 1,2] [--validator fast|pydantic] [--store sqlite|influx]
 
 Prints a table, then one JSON line.
 """
@@ -26,6 +31,7 @@ Prints a table, then one JSON line.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -52,6 +58,18 @@ def _wait_go() -> None:
 
 def _assets(g: int) -> list[str]:
     return [f"gw{g}-a{i}" for i in range(ASSETS_PER_GATEWAY)]
+
+
+def _open_store(kind: str, where: str, name: str) -> Any:
+    """The telemetry store a role writes to: a SQLite file in `where`, or database `name`
+    of the InfluxDB at `where` (its snapshots in a temporary directory)."""
+    if kind == "influx":
+        from cloud.telemetry import InfluxStore
+
+        return InfluxStore(where, database=name, snapshot_dir=tempfile.mkdtemp())
+    from cloud.telemetry import SqliteTelemetryStore
+
+    return SqliteTelemetryStore(Path(where) / f"{name}.db")
 
 
 def role_bare(port: int, expected: int) -> None:
@@ -103,10 +121,10 @@ def role_bare(port: int, expected: int) -> None:
     _emit({"records": state["n"], "seconds": state["last"] - state["first"], "cpu_s": cpu})
 
 
-def role_ingest(port: int, db: str, group: str, client_id: str, validator: str) -> None:
+def role_ingest(port: int, kind: str, where: str, name: str, group: str, client_id: str,
+                validator: str) -> None:
     """One ingestion worker: subscribe once (the session queues), then drain on "go"."""
     from cloud.ingest import IngestConfig, IngestionWorker, MemoryAssetRegistry
-    from cloud.telemetry import SqliteTelemetryStore
     from ironwatch.mqtt import BrokerSettings
 
     if validator == "pydantic":  # what-if: the contract's pydantic models for every record
@@ -117,7 +135,7 @@ def role_ingest(port: int, db: str, group: str, client_id: str, validator: str) 
 
         worker_module.validate = functools.partial(validate, fast=False)  # type: ignore[assignment]
     registry = MemoryAssetRegistry({f"gw{g}": _assets(g) for g in range(GATEWAYS)})
-    store = SqliteTelemetryStore(db)
+    store = _open_store(kind, where, name)
     config = IngestConfig(broker=BrokerSettings(port=port), client_id=client_id,
                           shared_group=group, topics=("ironwatch/v1/+/telemetry",))
     worker = IngestionWorker(config, store, registry, on_stored=lambda *_a: None)
@@ -173,12 +191,18 @@ def role_publish(port: int, messages: int, per_msg: int, n_features: int, out: s
            "payload_bytes": sum(len(p) for _, p in payloads) // messages})
 
 
-def role_bulk(payload_file: str, db_dir: str, batch_messages: int) -> None:
+def role_bulk(payload_file: str, kind: str, where: str, batch_messages: int) -> None:
     """The store's own bulk insert of the same rows, timed on records decoded beforehand."""
-    from cloud.telemetry import RecordGroup, SqliteTelemetryStore
+    from cloud.ingest._fastwire import _DECODER
+    from cloud.telemetry import RecordGroup
     from ironwatch.wire import TelemetryMessage, decode
 
     payloads = json.loads(Path(payload_file).read_text())
+    raw = [p.encode() for _, p in payloads]
+    c = time.process_time()
+    for body in raw:
+        _DECODER.decode(body)
+    decode_cpu_s = time.process_time() - c
     messages = [decode(t, p.encode()) for t, p in payloads]
     batches = []
     for i in range(0, len(messages), batch_messages):
@@ -189,30 +213,40 @@ def role_bulk(payload_file: str, db_dir: str, batch_messages: int) -> None:
         batches.append([RecordGroup(g, e, r) for (g, e), r in groups.items()])
     n = sum(len(r.records) for b in batches for r in b)
 
-    store = SqliteTelemetryStore(Path(db_dir) / "bulk.db")
+    store = _open_store(kind, where, "bulk")
     t, c = time.perf_counter(), time.process_time()
     for batch in batches:
         store.write_batch(batch)
     store_s, store_cpu_s = time.perf_counter() - t, time.process_time() - c
     assert store.count() == n
 
-    floor = SqliteTelemetryStore(Path(db_dir) / "floor.db")
-    conn = floor._conn()
-    rows = [[row for g in batch for row in floor._rows(conn, g.gateway_id, g.epoch, g.records)]
-             for batch in batches]
-    from cloud.telemetry._sqlite import _INSERT
+    floor = _open_store(kind, where, "floor")
+    if kind == "influx":  # what the server takes: line protocol built beforehand
+        from cloud.telemetry._lineproto import to_lines
 
-    t, c = time.perf_counter(), time.process_time()
-    for batch_rows in rows:
-        conn.execute("BEGIN IMMEDIATE")
-        conn.executemany(_INSERT, batch_rows)
-        conn.execute("COMMIT")
+        bodies = [[line for g in batch for line in to_lines(g.gateway_id, g.records, g.epoch)]
+                  for batch in batches]
+        t, c = time.perf_counter(), time.process_time()
+        for lines in bodies:
+            floor._writer.write(lines)
+    else:  # SQLite's executemany of the prepared rows
+        from cloud.telemetry._sqlite import _INSERT
+
+        conn = floor._conn()
+        rows = [[row for g in batch
+                 for row in floor._rows(conn, g.gateway_id, g.epoch, g.records)]
+                for batch in batches]
+        t, c = time.perf_counter(), time.process_time()
+        for batch_rows in rows:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(_INSERT, batch_rows)
+            conn.execute("COMMIT")
     floor_s, floor_cpu_s = time.perf_counter() - t, time.process_time() - c
     assert floor.count() == n
     store.close()
     floor.close()
     _emit({"records": n, "store_s": store_s, "floor_s": floor_s, "store_cpu_s": store_cpu_s,
-           "floor_cpu_s": floor_cpu_s})
+           "floor_cpu_s": floor_cpu_s, "decode_cpu_s": decode_cpu_s})
 
 
 def _spawn(*args: str) -> subprocess.Popen[str]:
@@ -236,9 +270,16 @@ def _say(proc: subprocess.Popen[str], word: str) -> None:
     proc.stdin.flush()
 
 
-def _count(db: Path) -> int:
+def _count(kind: str, where: str, name: str) -> int:
+    if kind == "influx":
+        store = _open_store(kind, where, name)
+        try:
+            return int(store.count())
+        finally:
+            store.close()
     import sqlite3
 
+    db = Path(where) / f"{name}.db"
     if not db.exists():
         return 0
     conn = sqlite3.connect(db, timeout=30)
@@ -250,7 +291,8 @@ def _count(db: Path) -> int:
         conn.close()
 
 
-def _drain(procs: list[subprocess.Popen[str]], db: Path, expected: int) -> dict[str, Any]:
+def _drain(procs: list[subprocess.Popen[str]], kind: str, where: str, name: str,
+           expected: int) -> dict[str, Any]:
     """Say go, time until the store holds every record, then collect the workers' stats."""
     import psutil
 
@@ -258,10 +300,11 @@ def _drain(procs: list[subprocess.Popen[str]], db: Path, expected: int) -> dict[
         _say(p, "go")
     t0 = time.perf_counter()
     cpu0 = [psutil.Process(p.pid).cpu_times() for p in procs]
-    while _count(db) < expected:
+    poll_s = 0.2 if kind == "influx" else 0.02
+    while (stored := _count(kind, where, name)) < expected:
         if time.perf_counter() - t0 > 900:
-            raise RuntimeError(f"only {_count(db)} of {expected} records stored in 900 s")
-        time.sleep(0.02)
+            raise RuntimeError(f"only {stored} of {expected} records stored in 900 s")
+        time.sleep(poll_s)
     seconds = time.perf_counter() - t0
     cpu = [sum(psutil.Process(p.pid).cpu_times()[:2]) - sum(c[:2])
            for p, c in zip(procs, cpu0, strict=True)]
@@ -281,9 +324,11 @@ def main() -> None:
                     help="messages per store write in the bulk-insert baseline (the broker's "
                     "in-flight window, 100, bounds a worker's batch the same way)")
     ap.add_argument("--validator", choices=["fast", "pydantic"], default="fast")
+    ap.add_argument("--store", choices=["sqlite", "influx"], default="sqlite")
+    ap.add_argument("--where", help=argparse.SUPPRESS)
+    ap.add_argument("--name", help=argparse.SUPPRESS)
     ap.add_argument("--role", choices=["bare", "ingest", "publish", "bulk"])
     ap.add_argument("--port", type=int)
-    ap.add_argument("--db")
     ap.add_argument("--group")
     ap.add_argument("--client-id")
     ap.add_argument("--out")
@@ -292,21 +337,32 @@ def main() -> None:
     if args.role == "bare":
         return role_bare(args.port, expected)
     if args.role == "ingest":
-        return role_ingest(args.port, args.db, args.group, args.client_id, args.validator)
+        return role_ingest(args.port, args.store, args.where, args.name, args.group,
+                           args.client_id, args.validator)
     if args.role == "publish":
         return role_publish(args.port, args.messages, args.records_per_message, args.features,
                             args.out)
     if args.role == "bulk":
-        return role_bulk(args.out, args.db, args.batch_messages)
+        return role_bulk(args.out, args.store, args.where, args.batch_messages)
 
     from ironwatch_app.local_servers import Mosquitto, stop_process
 
     counts = [int(n) for n in args.workers.split(",") if n]
     runs: dict[int, dict[str, Any]] = {}
-    with Mosquitto() as broker, tempfile.TemporaryDirectory() as tmp:
+    with Mosquitto() as broker, tempfile.TemporaryDirectory() as tmp, \
+            contextlib.ExitStack() as servers:
+        where = tmp
+        if args.store == "influx":
+            from ironwatch_app.local_servers import InfluxD
+
+            influx = servers.enter_context(InfluxD())
+            where = influx.url
+            for name in [*(f"w{n}" for n in counts), "bulk", "floor"]:
+                influx.query(f'CREATE DATABASE "{name}"')
         port = str(broker.port)
         common = ["--port", port, "--messages", str(args.messages),
-                  "--records-per-message", str(args.records_per_message)]
+                  "--records-per-message", str(args.records_per_message),
+                  "--store", args.store, "--where", where]
         procs: list[subprocess.Popen[str]] = []
         try:
             bare = _spawn("--role", "bare", *common)
@@ -314,7 +370,7 @@ def main() -> None:
             workers: dict[int, list[subprocess.Popen[str]]] = {}
             for n in counts:
                 workers[n] = [
-                    _spawn("--role", "ingest", *common, "--db", str(Path(tmp) / f"w{n}.db"),
+                    _spawn("--role", "ingest", *common, "--name", f"w{n}",
                            "--group", f"bench{n}", "--client-id", f"bench-{n}-{i}",
                            "--validator", args.validator)
                     for i in range(n)]
@@ -329,8 +385,8 @@ def main() -> None:
             _say(bare, "go")
             bare_result = _read(bare)
             for n in counts:
-                runs[n] = _drain(workers[n], Path(tmp) / f"w{n}.db", expected)
-            bulk = _spawn("--role", "bulk", *common, "--out", payload_file, "--db", tmp,
+                runs[n] = _drain(workers[n], args.store, where, f"w{n}", expected)
+            bulk = _spawn("--role", "bulk", *common, "--out", payload_file,
                           "--batch-messages", str(args.batch_messages))
             procs.append(bulk)
             bulk_result = _read(bulk)
@@ -350,9 +406,15 @@ def main() -> None:
     store_us = bulk_result["store_cpu_s"] / bulk_result["records"] * 1e6
     floor_us = bulk_result["floor_cpu_s"] / bulk_result["records"] * 1e6
     print(f"store bulk insert (write_batch)      {store_rate:>10,.0f} records/s   "
-          f"{store_us:5.1f} CPU µs/record")
-    print(f"SQLite executemany of prepared rows  {floor_rate:>10,.0f} records/s   "
-          f"{floor_us:5.1f} CPU µs/record")
+          f"{store_us:5.1f} CPU µs/record  [{args.store}]")
+    floor_name = ("InfluxDB write of prebuilt lines " if args.store == "influx"
+                  else "SQLite executemany of prepared rows")
+    print(f"{floor_name:36s} {floor_rate:>10,.0f} records/s   {floor_us:5.1f} CPU µs/record")
+    decode_us = bulk_result["decode_cpu_s"] / bulk_result["records"] * 1e6
+    print(f"JSON decode alone (msgspec, no checks)               {decode_us:5.1f} CPU µs/record; "
+          f"with the bare subscriber {bare_us + decode_us:.1f} µs = "
+          f"{(bare_us + decode_us) / store_us:.2f} of the store's own CPU per record (a worker "
+          f"can reach at most {store_us / (store_us + bare_us + decode_us):.2f} of it on CPU)")
     result: dict[str, Any] = {
         "bench": "ingest", "records": expected, "records_per_message": args.records_per_message,
         "features": args.features, "validator": args.validator,
@@ -360,7 +422,8 @@ def main() -> None:
         "store_bulk_records_per_s": round(store_rate),
         "sqlite_floor_records_per_s": round(floor_rate),
         "store_bulk_cpu_us_per_record": round(store_us, 2),
-        "sqlite_floor_cpu_us_per_record": round(floor_us, 2),
+        "sqlite_floor_cpu_us_per_record": round(floor_us, 2), "store": args.store,
+        "decode_only_cpu_us_per_record": round(decode_us, 2),
         "publisher_records_per_s": round(pub_rate), "cpus": os.cpu_count(),
     }
     for n, run in runs.items():
