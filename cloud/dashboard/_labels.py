@@ -8,6 +8,7 @@ from collections.abc import Mapping
 
 from cloud.dashboard.i18n import N_
 from cloud.dashboard.i18n import gettext as _
+from cloud.domain.catalogue import default_catalogue
 
 __all__ = ["TERMS", "term"]
 
@@ -74,4 +75,7 @@ def term(value: object) -> str:
         return "–"
     text = str(value)
     known = TERMS.get(text)
+    if known is None and text.lower() in (catalogue := default_catalogue()):
+        # a model's alias of a catalogue failure mode ('unbalance', 'bpfo'): the mode's word
+        known = TERMS.get(catalogue.lookup(text).id)
     return _(known) if known is not None else text.replace("_", " ")

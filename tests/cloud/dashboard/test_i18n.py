@@ -17,6 +17,7 @@ from babel.messages.frontend import parse_mapping_cfg
 
 from cloud.dashboard import i18n, zones
 from cloud.dashboard._format import fmt_duration, fmt_num, fmt_time, fmt_zone
+from cloud.dashboard._labels import term
 from cloud.dashboard._svg import time_ticks
 
 from .conftest import LOCAL, DashboardClient, Fleet, make_app
@@ -135,6 +136,18 @@ def test_durations_and_numbers_in_chinese() -> None:
     finally:
         i18n.use_locale("en")
     assert fmt_duration(3 * 3600 + 20 * 60) == "3 h 20 min"
+
+
+def test_failure_mode_aliases_read_as_their_mode() -> None:
+    """A model may name a mode by an alias of the catalogue ('unbalance', 'bpfo')."""
+    i18n.use_locale("zh_CN")
+    try:
+        assert term("unbalance") == term("imbalance") != "imbalance"
+        assert term("BPFO") == term("bearing_outer_race")
+        assert term("a_new_mode") == "a new mode"  # unknown: shown as written
+    finally:
+        i18n.use_locale("en")
+    assert term("unbalance") == "imbalance"
 
 
 def test_times_name_their_zone() -> None:
