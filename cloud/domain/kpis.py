@@ -94,7 +94,8 @@ class Kpis:
     """KPIs for alerts and work orders created within [start, end). Hours; None if no data.
 
     `sla_by_priority` and `sla_by_tier` map a priority (P0..P3) or tier to
-    {"response": SlaCell, "resolution": SlaCell}; cancelled work orders are not judged.
+    {"response": SlaCell, "resolution": SlaCell}. A cancelled work order's resolution is not
+    judged, nor its response unless someone responded before it was cancelled.
     """
 
     start: datetime
