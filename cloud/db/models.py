@@ -833,6 +833,14 @@ class ScoringPoint(Base):
     baseline_last_s: Mapped[float | None] = mapped_column(Float)
     baseline_names: Mapped[list[Any]] = mapped_column(default=list)
     baseline_rows: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # The protection rules' last few readings (`PointReadings`), so a worker that takes
+    # the point over, or a restart, decides on the same readings as before.
+    protect_velocity_mms: Mapped[list[Any]] = mapped_column(
+        default=list, server_default=text("'[]'")
+    )
+    protect_temperature_c: Mapped[list[Any]] = mapped_column(
+        default=list, server_default=text("'[]'")
+    )
 
 
 class ScoringWorker(Base):
@@ -1011,3 +1019,18 @@ class OperatingReport(Base):
     csv: Mapped[str] = mapped_column(Text)
     generated_at: Mapped[datetime]
     generated_by: Mapped[str] = mapped_column(String(100), default="schedule")
+
+
+class ScoringSnapshotRequest(Base):
+    """The waveform snapshot scoring last asked an asset's gateway for, and a new alert
+    held for it: a worker that takes the asset over neither asks again while the request
+    is fresh nor restarts the wait. Written only when scoring asks or a wait ends."""
+
+    __tablename__ = "scoring_snapshot_requests"
+
+    asset_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    point: Mapped[str] = mapped_column(String(64))
+    command_id: Mapped[str | None] = mapped_column(String(64))
+    # Round times (epoch seconds): when it was asked for, and since when an alert waits.
+    asked_at_s: Mapped[float | None] = mapped_column(Float)
+    waiting_since_s: Mapped[float | None] = mapped_column(Float)

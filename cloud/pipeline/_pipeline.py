@@ -214,8 +214,6 @@ class ScoringPipeline:
         self.policy = policy
         self.catalogue = catalogue
         self.request_snapshot = request_snapshot
-        self._snapshot_asked_at: dict[str, float] = {}
-        self._waiting_since: dict[str, float] = {}
         self._last_views: dict[str, KeyView] = {}
         self.state = PipelineState()
         self.state_store = StateStore(session_factory)
@@ -236,7 +234,7 @@ class ScoringPipeline:
             # One process scores everything: resume from the database (importing the file
             # state of an earlier version once). Workers load their assets as they lease them.
             self.state_store.import_directory(self.state_dir)
-            self.state_store.load_into(self.state)
+            self.state_store.load_into(self.state, readings=self.protection.readings)
             self._read_back_commissioning()
             self._verdict_mark = min(
                 (self.state_store.verdict_seen(split_key(k)[0]) for k in self.state.keys),
@@ -300,8 +298,9 @@ class ScoringPipeline:
             keys_scored = self._score(scored, now, report) if len(scored) else {}
             self._last_views.update(keys_scored)
             # An alert held for its snapshot is decided even if its asset sent nothing new.
+            waiting = self.state.waiting_assets()
             for key, view in self._last_views.items():
-                if split_key(key)[0] in self._waiting_since:
+                if split_key(key)[0] in waiting:
                     keys_scored.setdefault(key, view)
             with self.session_factory() as session:
                 # Alerts, work orders and state commit together, and only for the assets
@@ -325,7 +324,9 @@ class ScoringPipeline:
                     log.exception("running hours not accounted this round")
                 self._protect(session, batch, now, report)
                 saved = self.state_store.save(
-                    session, self.state, (lambda _a: True) if held is None else held.__contains__
+                    session, self.state,
+                    (lambda _a: True) if held is None else held.__contains__,
+                    self.protection.readings,
                 )
                 session.commit()
             self.state.clean()
@@ -361,7 +362,9 @@ class ScoringPipeline:
             self._forget(change.lost)
         if change.gained:
             report.assets_gained = len(change.gained)
-            keys = self.state_store.load_into(self.state, change.gained)
+            keys = self.state_store.load_into(
+                self.state, change.gained, readings=self.protection.readings
+            )
             self._read_back_commissioning()
             self._verdict_mark = min(
                 [self._verdict_mark, *(self.state_store.verdict_seen(a) for a in change.gained)]
@@ -376,9 +379,8 @@ class ScoringPipeline:
         """Drop everything remembered of assets another worker scores now."""
         self.state.forget_assets(assets)
         self.state_store.forget(assets)
+        self.protection.forget(assets)
         for asset_id in assets:
-            self._waiting_since.pop(asset_id, None)
-            self._snapshot_asked_at.pop(asset_id, None)
             self._unfit.pop(asset_id, None)
         self._last_views = {k: v for k, v in self._last_views.items()
                             if split_key(k)[0] not in assets}
@@ -820,8 +822,9 @@ class ScoringPipeline:
         views: dict[str, KeyView] = {}
         empty = np.zeros(0)
         last_rows = (ends - 1).tolist()
+        waiting = self.state.waiting_assets()
         full_of = [a in raised_assets or bool(self.state.open_modes.get(a))
-                   or a in self._waiting_since for a in asset_of]
+                   or a in waiting for a in asset_of]
         # Robust z-scores (evidence) only for the newest row of the points assessed.
         z_rows = np.asarray([i for i, f in zip(last_rows, full_of, strict=True) if f],
                             dtype=np.intp)
@@ -909,7 +912,7 @@ class ScoringPipeline:
                 asset_id, assessment.lead.point, now, report
             ):
                 continue
-            self._waiting_since.pop(asset_id, None)
+            self.state.stop_waiting(asset_id)
             if assessment.needs_snapshot or assessment.wants_newer_snapshot:
                 self._ask_for_snapshot(asset_id, assessment.lead.point, now, report)
             diagnosed = assessment.failure_mode != ANOMALY_MODE
@@ -959,14 +962,14 @@ class ScoringPipeline:
         def defer(asset_id: str) -> bool:
             # An alert held for its waveform opens within SNAPSHOT_WAIT, and the rule then
             # lifts it: a few seconds for one alert instead of two.
-            waiting = self._waiting_since.get(asset_id)
+            waiting = self.state.waiting_since(asset_id)
             return (
                 waiting is not None
                 and asset_id not in report.failed_assets
                 and now.timestamp() - waiting < SNAPSHOT_WAIT.total_seconds()
             )
 
-        assets = set(np.unique(batch.asset_ids).tolist()) | set(self._waiting_since)
+        assets = set(np.unique(batch.asset_ids).tolist()) | self.state.waiting_assets()
         outcome = self.protection.act(session, assets, now, defer=defer)
         for asset_id, err in outcome.failed.items():
             self._failed(asset_id, "protection", err, now, report)
@@ -987,26 +990,32 @@ class ScoringPipeline:
         if not self._ask_for_snapshot(asset_id, point, now, report):
             return False
         t = now.timestamp()
-        since = self._waiting_since.setdefault(asset_id, t)
+        since = self.state.wait_for_snapshot(asset_id, point, t)
         return t - since < SNAPSHOT_WAIT.total_seconds()
 
     def _ask_for_snapshot(
         self, asset_id: str, point: str, now: datetime, report: RoundReport
     ) -> bool:
-        """Send a snapshot command, at most once per SNAPSHOT_RETRY; False if none can be."""
+        """Send a snapshot command, at most once per SNAPSHOT_RETRY; False if none can be.
+
+        The request is saved with the round, so a worker that takes the asset over does
+        not ask again while it is fresh.
+        """
         if self.request_snapshot is None:
             return False
         t = now.timestamp()
-        last = self._snapshot_asked_at.get(asset_id)
+        request = self.state.snapshot_requests.get(asset_id)
+        last = None if request is None else request.asked_at_s
         if last is not None and t - last < SNAPSHOT_RETRY.total_seconds():
             return True
-        self._snapshot_asked_at[asset_id] = t
+        self.state.asked_for_snapshot(asset_id, point, t)
         try:
-            self.request_snapshot(asset_id, point, "scoring")
+            command_id = self.request_snapshot(asset_id, point, "scoring")
         except Exception as err:
             # Diagnosis is better with a waveform, but alerts must not wait on a broken channel.
             log.warning("snapshot request for %s failed: %s", asset_id, err)
             return False
+        self.state.asked_for_snapshot(asset_id, point, t, command_id)
         report.snapshots_requested.append(asset_id)
         return True
 

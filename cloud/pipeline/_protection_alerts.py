@@ -2,7 +2,9 @@
 
 `ProtectionRules` keeps each point's last few velocity and temperature readings from
 every row the pipeline reads (commissioning rows too), and each round turns the rules'
-findings (`_protection.protection_findings`) into alerts and work orders.
+findings (`_protection.protection_findings`) into alerts and work orders. The pipeline
+saves the readings with each point's scoring state and loads them back with it, so a
+worker that takes an asset over (or a restart) decides on the same readings.
 """
 
 from __future__ import annotations
@@ -95,6 +97,11 @@ class ProtectionRules:
                 point, PointReadings(point)
             )
             readings.add(velocity[start:end].tolist(), temperature[start:end].tolist())
+
+    def forget(self, asset_ids: Collection[str]) -> None:
+        """Drop the readings of assets another worker scores now."""
+        for asset_id in asset_ids:
+            self.readings.pop(asset_id, None)
 
     def act(
         self,

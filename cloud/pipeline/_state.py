@@ -21,7 +21,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["STATE_VERSION", "Baseline", "KeyState", "PipelineState", "point_key", "split_key"]
+__all__ = [
+    "STATE_VERSION",
+    "Baseline",
+    "KeyState",
+    "PipelineState",
+    "SnapshotRequest",
+    "point_key",
+    "split_key",
+]
 
 log = logging.getLogger(__name__)
 
@@ -237,6 +245,21 @@ def align_columns(values: FloatArray, names: list[str], target: list[str]) -> Fl
 
 
 @dataclass
+class SnapshotRequest:
+    """The waveform scoring last asked an asset's gateway for, and a new alert held for it.
+
+    Times are round times (epoch seconds). `asked_at_s` keeps the gateway from being asked
+    again within the retry interval; `waiting_since_s` is set while a new alert waits for
+    the waveform, and bounds that wait.
+    """
+
+    point: str
+    asked_at_s: float | None = None
+    command_id: str | None = None
+    waiting_since_s: float | None = None
+
+
+@dataclass
 class PipelineState:
     """The whole remembered state, loadable from and savable to a directory."""
 
@@ -253,6 +276,9 @@ class PipelineState:
     dirty_assets: set[str] = field(default_factory=set)
     #: Keys whose commissioning rows changed (their baseline matrix is written too).
     dirty_baselines: set[str] = field(default_factory=set)
+    #: Per asset: the snapshot last asked for, and whether a new alert waits for it.
+    snapshot_requests: dict[str, SnapshotRequest] = field(default_factory=dict)
+    dirty_requests: set[str] = field(default_factory=set)
 
     def key(self, key: str) -> KeyState:
         ks = self.keys.get(key)
@@ -265,6 +291,37 @@ class PipelineState:
         self.dirty_keys.clear()
         self.dirty_assets.clear()
         self.dirty_baselines.clear()
+        self.dirty_requests.clear()
+
+    def waiting_since(self, asset_id: str) -> float | None:
+        """When a new alert of the asset started waiting for its waveform; None: it is not."""
+        request = self.snapshot_requests.get(asset_id)
+        return None if request is None else request.waiting_since_s
+
+    def waiting_assets(self) -> set[str]:
+        return {a for a, r in self.snapshot_requests.items() if r.waiting_since_s is not None}
+
+    def wait_for_snapshot(self, asset_id: str, point: str, t: float) -> float:
+        """Hold the asset's new alert for its waveform from `t`, unless it already waits."""
+        request = self.snapshot_requests.setdefault(asset_id, SnapshotRequest(point))
+        if request.waiting_since_s is None:
+            request.waiting_since_s = t
+            self.dirty_requests.add(asset_id)
+        return request.waiting_since_s
+
+    def stop_waiting(self, asset_id: str) -> None:
+        request = self.snapshot_requests.get(asset_id)
+        if request is not None and request.waiting_since_s is not None:
+            request.waiting_since_s = None
+            self.dirty_requests.add(asset_id)
+
+    def asked_for_snapshot(
+        self, asset_id: str, point: str, t: float, command_id: str | None = None
+    ) -> None:
+        """Note a snapshot request sent (or being sent) at round time `t`."""
+        request = self.snapshot_requests.setdefault(asset_id, SnapshotRequest(point))
+        request.point, request.asked_at_s, request.command_id = point, t, command_id
+        self.dirty_requests.add(asset_id)
 
     def touch_asset(self, asset_id: str) -> None:
         self.dirty_assets.add(asset_id)
@@ -279,6 +336,8 @@ class PipelineState:
         for asset_id in asset_ids:
             self.open_modes.pop(asset_id, None)
             self.dirty_assets.discard(asset_id)
+            self.snapshot_requests.pop(asset_id, None)
+            self.dirty_requests.discard(asset_id)
         self.verdict_rows = [
             v for v in self.verdict_rows if split_key(str(v["key"]))[0] not in asset_ids
         ]

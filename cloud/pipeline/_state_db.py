@@ -1,18 +1,20 @@
 """The pipeline's state in the database: loaded per asset, written per round for what changed.
 
-One row per (asset, point) in `scoring_points` (cursor, commissioning, persistence)
-and one per asset in `scoring_assets` (open failure modes, verdict rows, lease). A
-round writes the rows of the points it read, and a point's commissioning matrix only
-while it commissions, so what a round writes grows with the rows it read, not with
-the fleet. Feature histories for RUL are not written: they are the telemetry the
-store already keeps, read back for a point when it needs them.
+One row per (asset, point) in `scoring_points` (cursor, commissioning, persistence,
+the protection rules' last readings), one per asset in `scoring_assets` (open failure
+modes, verdict rows, lease) and one per asset that asked for a waveform in
+`scoring_snapshot_requests` (the request and a new alert's wait for it). A round writes
+the rows of the points it read, the requests it made or whose wait ended, and a
+point's commissioning matrix only while it commissions, so what a round writes grows
+with the rows it read, not with the fleet. Feature histories for RUL are not written:
+they are the telemetry the store already keeps, read back for a point when it needs them.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -22,8 +24,9 @@ from sqlalchemy import Connection, Insert, Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from cloud.db.models import ScoringAsset, ScoringMeta, ScoringPoint
-from cloud.pipeline._state import KeyState, PipelineState, split_key
+from cloud.db.models import ScoringAsset, ScoringMeta, ScoringPoint, ScoringSnapshotRequest
+from cloud.pipeline._protection import PointReadings
+from cloud.pipeline._state import KeyState, PipelineState, SnapshotRequest, split_key
 
 __all__ = ["SavedBytes", "StateStore"]
 
@@ -32,8 +35,11 @@ log = logging.getLogger(__name__)
 _CHUNK = 900  # ids per IN (...): well below SQLite's bound-parameter limit
 _POINT_COLUMNS = (
     "asset_id", "cursor_s", "commissioned_at_s", "raised", "onset_s", "flags_tail",
-    "trend_from_s", "baseline_first_s", "baseline_last_s",
+    "trend_from_s", "baseline_first_s", "baseline_last_s", "protect_velocity_mms",
+    "protect_temperature_c",
 )
+#: The protection rules' readings of each asset's points, as `ProtectionRules` keeps them.
+Readings = Mapping[str, Mapping[str, PointReadings]]
 
 
 @dataclass
@@ -70,7 +76,7 @@ def _upsert(conn: Connection, table: Any, rows: list[dict[str, Any]], key: str) 
     conn.execute(stmt, rows)
 
 
-def _point_row(key: str, ks: KeyState) -> dict[str, Any]:
+def _point_row(key: str, ks: KeyState, readings: PointReadings | None) -> dict[str, Any]:
     return {
         "key": key,
         "asset_id": split_key(key)[0],
@@ -82,6 +88,8 @@ def _point_row(key: str, ks: KeyState) -> dict[str, Any]:
         "trend_from_s": ks.trend_from_s,
         "baseline_first_s": ks.baseline_first_s,
         "baseline_last_s": ks.baseline_last_s,
+        "protect_velocity_mms": [] if readings is None else list(readings.velocity_mms),
+        "protect_temperature_c": [] if readings is None else list(readings.temperature_c),
     }
 
 
@@ -103,26 +111,38 @@ class StateStore:
         with self.session_factory() as session:
             return session.scalar(select(ScoringPoint.key).limit(1)) is None
 
-    def load_into(self, state: PipelineState, asset_ids: set[str] | None = None) -> list[str]:
+    def load_into(
+        self,
+        state: PipelineState,
+        asset_ids: set[str] | None = None,
+        *,
+        readings: dict[str, dict[str, PointReadings]] | None = None,
+    ) -> list[str]:
         """Add the saved state of `asset_ids` (None: every asset) to `state`; returns its keys.
 
         Histories stay empty and the points cold (`KeyState.warm` False). Points still
         commissioning come without their rows: `commissioning_reads` lists them, for the
-        caller to read back from the telemetry store.
+        caller to read back from the telemetry store. The protection rules' saved readings
+        go to `readings` (replacing what it held for those points).
         """
         with self.session_factory() as session:
             state.baseline.version = max(state.baseline.version, self._version(session))
             points: list[ScoringPoint] = []
             assets: list[ScoringAsset] = []
+            requests: list[ScoringSnapshotRequest] = []
             if asset_ids is None:
                 points = list(session.scalars(select(ScoringPoint)))
                 assets = list(session.scalars(select(ScoringAsset)))
+                requests = list(session.scalars(select(ScoringSnapshotRequest)))
             else:
                 for ids in _chunks(sorted(asset_ids)):
                     points += session.scalars(
                         select(ScoringPoint).where(ScoringPoint.asset_id.in_(ids)))
                     assets += session.scalars(
                         select(ScoringAsset).where(ScoringAsset.asset_id.in_(ids)))
+                    requests += session.scalars(
+                        select(ScoringSnapshotRequest)
+                        .where(ScoringSnapshotRequest.asset_id.in_(ids)))
             keys: list[str] = []
             for p in points:
                 state.keys[p.key] = KeyState(
@@ -136,6 +156,13 @@ class StateStore:
                     warm=False,
                 )
                 self._trend_from[p.key] = p.trend_from_s
+                if readings is not None:
+                    asset_id, point = split_key(p.key)
+                    readings.setdefault(asset_id, {})[point] = PointReadings(
+                        point,
+                        [float(v) for v in p.protect_velocity_mms or []],
+                        [float(v) for v in p.protect_temperature_c or []],
+                    )
                 if p.baseline_rows:
                     names = [str(n) for n in p.baseline_names]
                     rows = np.frombuffer(p.baseline_rows, dtype="<f8").reshape(-1, len(names))
@@ -148,6 +175,11 @@ class StateStore:
                     state.open_modes[a.asset_id] = [str(m) for m in a.open_modes]
                 state.verdict_rows.extend(dict(v) for v in a.verdict_rows)
                 self._verdict_seen[a.asset_id] = int(a.last_verdict_id)
+            for r in requests:
+                state.snapshot_requests[r.asset_id] = SnapshotRequest(
+                    point=r.point, asked_at_s=r.asked_at_s, command_id=r.command_id,
+                    waiting_since_s=r.waiting_since_s,
+                )
         return keys
 
     def trend_from(self, key: str) -> float | None:
@@ -167,17 +199,40 @@ class StateStore:
 
     # -- saving ----------------------------------------------------------------------------
     def save(
-        self, session: Session, state: PipelineState, allowed: Callable[[str], bool]
+        self,
+        session: Session,
+        state: PipelineState,
+        allowed: Callable[[str], bool],
+        readings: Readings | None = None,
     ) -> SavedBytes:
-        """Write the dirty keys and assets of `state` whose asset passes `allowed`."""
+        """Write the dirty keys, assets and snapshot requests of `state` whose asset
+        passes `allowed`, with the protection rules' `readings` of those keys."""
         conn = session.connection()
         out = SavedBytes()
         keys = sorted(k for k in state.dirty_keys if k in state.keys and allowed(split_key(k)[0]))
-        rows = [_point_row(k, state.keys[k]) for k in keys]
+        empty: Mapping[str, PointReadings] = {}
+        rows = []
+        for k in keys:
+            asset_id, point = split_key(k)
+            of_asset = empty if readings is None else readings.get(asset_id, empty)
+            rows.append(_point_row(k, state.keys[k], of_asset.get(point)))
         _upsert(conn, ScoringPoint.__table__, rows, "key")
         out.rows += len(rows)
-        # cursor, commissioning, flags and times: about 8 bytes a number, plus the key
-        out.bytes += sum(len(r["key"]) + 8 * (8 + len(r["flags_tail"])) for r in rows)
+        # cursor, commissioning, flags, times and readings: about 8 bytes a number, plus the key
+        out.bytes += sum(
+            len(r["key"]) + 8 * (8 + len(r["flags_tail"]) + len(r["protect_velocity_mms"])
+                                 + len(r["protect_temperature_c"]))
+            for r in rows
+        )
+        requests: list[dict[str, Any]] = [
+            {"asset_id": a, "point": r.point, "command_id": r.command_id,
+             "asked_at_s": r.asked_at_s, "waiting_since_s": r.waiting_since_s}
+            for a in sorted(state.dirty_requests)
+            if (r := state.snapshot_requests.get(a)) is not None and allowed(a)
+        ]
+        _upsert(conn, ScoringSnapshotRequest.__table__, requests, "asset_id")
+        out.rows += len(requests)
+        out.bytes += sum(len(r["asset_id"]) + len(r["point"]) + 40 for r in requests)
         # A baseline is written once, when its point completes commissioning; until then
         # its rows are read back from the telemetry store after a restart (`baseline_*_s`).
         blobs = []
