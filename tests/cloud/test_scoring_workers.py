@@ -10,11 +10,12 @@ state in the database and updates the same alert and work order (none opened twi
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -22,9 +23,19 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from cloud.db import Alert, ScoringAsset, WorkOrder, make_engine, make_session_factory
-from ironwatch_app.local_servers import Mosquitto, free_port
+from cloud.db import (
+    Alert,
+    ScoringAsset,
+    ScoringPoint,
+    ScoringWorker,
+    WorkOrder,
+    make_engine,
+    make_session_factory,
+)
+from cloud.telemetry import SqliteTelemetryStore
+from ironwatch_app.local_servers import Mosquitto, free_port, wait_for_port
 from ironwatch_testing.cloud_fleet import SHAFT_RPM, SnapshotGateways, fleet_messages, wait_for
 
 pytestmark = pytest.mark.integration
@@ -220,3 +231,62 @@ def test_score_workers_n_starts_n_lease_holders_and_a_stop_gives_the_leases_back
         assert set(holders().values()) == {None}
     finally:
         engine.dispose()
+
+
+def test_serve_without_scoring_scores_nothing_until_a_score_worker_starts(
+    processes: Processes, mosquitto: Mosquitto, postgres_url: str, tmp_path: Path,
+) -> None:
+    """`cloud serve --no-scoring` ingests a fleet with a failing machine and serves the API,
+    but takes no lease, keeps no scoring state and raises no alert; a `cloud score`
+    worker started beside it takes the fleet and raises the alert."""
+    data = tmp_path / "data"
+    common = ("--data-dir", str(data), "--mqtt-port", str(mosquitto.port))
+    http = free_port()
+    processes.env["IRONWATCH_CLOUD_ADMIN_TOKEN"] = secrets.token_urlsafe(24)
+    processes.spawn("serve", "cloud", "serve", "--no-scoring", "--port", str(http), *common)
+    engine = make_engine(postgres_url)
+    factory = make_session_factory(engine)
+
+    def scoring_rows() -> tuple[int, int, int, int]:
+        with factory() as session:
+            return (len(session.scalars(select(Alert)).all()),
+                    len(session.scalars(select(ScoringWorker)).all()),
+                    len(session.scalars(select(ScoringAsset)
+                                        .where(ScoringAsset.holder.is_not(None))).all()),
+                    len(session.scalars(select(ScoringPoint)).all()))
+
+    def stored() -> int:
+        store = SqliteTelemetryStore(data / "telemetry.db")
+        try:
+            return len(store.query(asset_ids=list(ASSETS)))
+        finally:
+            store.close()
+
+    gateways = SnapshotGateways(mosquitto.host, mosquitto.port, ("gw-a", "gw-b"))
+    try:
+        wait_for_port(http, timeout_s=60)
+        wait_for(lambda: "connected" in processes.log("serve"), 30)
+        gateways.publish(fleet_messages(ASSETS, (DEGRADING,), n_windows=60, commissioning=30,
+                                        seed=3, epoch="00000000000e0c05"))
+        wait_for(lambda: stored() == 60 * len(ASSETS), 30)
+        # Six scoring intervals with every window stored: a scoring process would have
+        # leased the fleet, saved its state and opened the alert by now.
+        time.sleep(3.0)
+        assert scoring_rows() == (0, 0, 0, 0), processes.log("serve")
+        assert httpx.get(f"http://127.0.0.1:{http}/api/v1/health", timeout=5).status_code == 200
+
+        processes.spawn("score", "cloud", "score", *common)
+        alert = wait_for(
+            lambda: next((a for a in alerts_of(factory) if a.asset_id == DEGRADING), None), 60)
+        alerts, workers, held, points = scoring_rows()
+        assert alerts == 1 and workers == 1 and held == len(ASSETS) and points == len(ASSETS)
+        assert alert.failure_mode != "unknown_anomaly"  # diagnosed from the waveform
+    finally:
+        gateways.close()
+        engine.dispose()
+    assert processes.procs["serve"].poll() is None, processes.log("serve")
+
+
+def alerts_of(factory: Callable[[], Session]) -> list[Alert]:
+    with factory() as session:
+        return list(session.scalars(select(Alert).order_by(Alert.id)))
