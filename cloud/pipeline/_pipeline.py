@@ -243,6 +243,7 @@ class ScoringPipeline:
             self._warm_raised(list(self.state.keys))
             if self.state.baseline.rows:
                 self._refit(self.clock())
+            self._resume_held(self.state.waiting_assets())
 
     # -- background loop -------------------------------------------------------------------
     def start(self) -> None:
@@ -374,6 +375,7 @@ class ScoringPipeline:
                             if self.state.keys[k].commissioned_at_s is not None}
             if commissioned:
                 self._refit(now, report, assets=commissioned)
+            self._resume_held(change.gained)
 
     def _forget(self, assets: set[str]) -> None:
         """Drop everything remembered of assets another worker scores now."""
@@ -772,7 +774,6 @@ class ScoringPipeline:
         """
         if not self.models.fitted:
             return {}
-        names = self.state.baseline.feature_names
         batch, (x, scores, over) = self._score_isolated(batch, now, report)
         if not len(batch):
             return {}
@@ -819,12 +820,22 @@ class ScoringPipeline:
             _extend_trend(ks.trend, trended, slice(lo, hi), _trend_rows(ks.hi_t_s, ks.raised))
             if ks.raised:
                 raised_assets.add(asset_of[g])
-        views: dict[str, KeyView] = {}
-        empty = np.zeros(0)
-        last_rows = (ends - 1).tolist()
         waiting = self.state.waiting_assets()
         full_of = [a in raised_assets or bool(self.state.open_modes.get(a))
                    or a in waiting for a in asset_of]
+        return self._views(batch, x, scores, counts, full_of)
+
+    def _views(
+        self, batch: Batch, x: FloatArray, scores: FloatArray, counts: list[int],
+        full_of: list[bool],
+    ) -> dict[str, KeyView]:
+        """Each key's view at its newest row of `batch`; values and histories where `full_of`."""
+        names = self.state.baseline.feature_names
+        starts, ends = batch.key_bounds()
+        unique = batch.keys[starts].tolist()
+        views: dict[str, KeyView] = {}
+        empty = np.zeros(0)
+        last_rows = (ends - 1).tolist()
         # Robust z-scores (evidence) only for the newest row of the points assessed.
         z_rows = np.asarray([i for i, f in zip(last_rows, full_of, strict=True) if f],
                             dtype=np.intp)
@@ -851,6 +862,56 @@ class ScoringPipeline:
                 commissioning=self.state.baseline.columns(key, list(ks.trend)) if full else {},
             )
         return views
+
+    def _resume_held(self, assets: set[str]) -> None:
+        """Views of taken-over assets whose new alert waits for its waveform.
+
+        The worker before decided such an alert every round from its last views, new rows
+        or not; this one rebuilds them from the raised points' newest `n` rows (re-scored,
+        so the score and persistence count are the ones it saw) and the wait ends as it
+        would have there: at the waveform, or at SNAPSHOT_WAIT.
+        """
+        held = assets & self.state.waiting_assets()
+        if not held or not self.models.fitted:
+            return
+        n = self.rule.n
+        spans: dict[str, dict[str, tuple[float, float]]] = {}
+        for key, ks in self.state.keys.items():
+            asset_id = split_key(key)[0]
+            if asset_id in held and ks.raised and ks.cursor_s is not None and len(ks.hi_t_s):
+                first = float(ks.hi_t_s[max(0, len(ks.hi_t_s) - n)])
+                spans.setdefault(asset_id, {})[key] = (first, ks.cursor_s)
+        scratch = RoundReport(at=self.clock())
+        for asset_id, of_asset in sorted(spans.items()):
+            try:
+                batch = self._query(
+                    asset_ids=[asset_id],
+                    start=datetime.fromtimestamp(min(lo for lo, _ in of_asset.values()), UTC),
+                    end=datetime.fromtimestamp(max(hi for _, hi in of_asset.values()) + 1e-3,
+                                               UTC),
+                    report=scratch,
+                )
+                span = [of_asset.get(str(k), (math.inf, -math.inf)) for k in batch.keys]
+                keep = np.array([lo <= t <= hi for (lo, hi), t in
+                                 zip(span, batch.ts_s.tolist(), strict=True)], dtype=bool)
+                batch = batch.take(keep)
+                if not len(batch):
+                    continue
+                starts, ends = batch.key_bounds()
+                rank_from_end = np.repeat(ends, ends - starts) - np.arange(len(batch))
+                batch = batch.take(rank_from_end <= n)
+                starts, ends = batch.key_bounds()
+                group = np.repeat(np.arange(len(starts), dtype=np.int64), ends - starts)
+                x, scores, over = self._anomaly(batch)
+                rolled = rolling_counts(group, over, [np.zeros(0, bool)] * len(starts), n)
+                views = self._views(batch, x, scores, rolled.last_count.tolist(),
+                                    [True] * len(starts))
+            except Exception as err:
+                # The alert is then decided with the asset's next window instead.
+                log.warning("held alert of %s not resumed after the takeover: %s", asset_id,
+                            err)
+                continue
+            self._last_views.update(views)
 
     # -- acting on the database ------------------------------------------------------------
     def _act(
