@@ -920,6 +920,11 @@ class ScoringPipeline:
         by_asset: dict[str, list[KeyView]] = {}
         for key, view in views.items():
             by_asset.setdefault(split_key(key)[0], []).append(view)
+        for asset_id in self.state.waiting_assets() & by_asset.keys():
+            if not any(v.raised for v in by_asset[asset_id]):
+                # Settled before its held alert opened: that alert will not open, and the
+                # next one waits for its waveform afresh.
+                self.state.stop_waiting(asset_id)
         # Only assets with something to decide: a raised point, or an open condition that
         # may clear. A quiet asset without one has nothing to open, update or clear.
         by_asset = {

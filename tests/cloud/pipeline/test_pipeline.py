@@ -175,6 +175,31 @@ def test_new_alert_waits_briefly_for_the_requested_waveform(
     assert [a.failure_mode for a in _alerts(session_factory)] == ["unknown_anomaly"]
 
 
+def test_a_wait_ends_with_its_anomaly_and_the_next_alert_waits_afresh(
+    store: MemoryStore, fleet: Fleet, session_factory: sessionmaker[Session],
+    settings: CloudSettings,
+) -> None:
+    """An anomaly that settles before its held alert opens ends the wait: when the machine
+    departs again, its new alert is held for a waveform again rather than opening at once."""
+    asked: list[str] = []
+
+    def request(asset_id: str, point: str | None, actor: str) -> str:
+        asked.append(asset_id)
+        return f"cmd-{len(asked)}"
+
+    pipeline = ScoringPipeline(store, session_factory, settings, request_snapshot=request)
+    pipeline.run_once(fleet.emit(40))
+    assert not pipeline.run_once(fleet.emit(10, degrade={"pump-01": 0.3})).alerts_upserted
+    assert pipeline.state.waiting_assets() == {"pump-01"}
+    fleet.progress["pump-01"] = 0  # back to healthy before the alert opened
+    pipeline.run_once(fleet.emit(10))
+    assert not pipeline.state.keys["pump-01/de_radial"].raised
+    assert pipeline.state.waiting_assets() == set() and _alerts(session_factory) == []
+    again = pipeline.run_once(fleet.emit(10, degrade={"pump-01": 0.3}))
+    assert asked == ["pump-01", "pump-01"] and again.alerts_upserted == []
+    assert pipeline.state.waiting_assets() == {"pump-01"}
+
+
 def test_false_alarm_verdict_raises_the_threshold_and_keeps_quiet(
     store: MemoryStore, fleet: Fleet, session_factory: sessionmaker[Session],
     settings: CloudSettings,
