@@ -219,3 +219,27 @@ def test_a_pending_snapshot_request_survives_a_takeover(
     with pg_factory() as session:
         [saved] = session.scalars(select(ScoringSnapshotRequest)).all()
     assert saved.waiting_since_s is None and saved.command_id == "cmd-1"
+
+
+def test_a_restart_keeps_the_snapshot_request_and_the_wait(
+    store: MemoryStore, fleet: Fleet, session_factory: sessionmaker[Session],
+    settings: CloudSettings,
+) -> None:
+    """SQLite, one process restarted while a new alert waits for its waveform."""
+    asked: list[str] = []
+
+    def request(asset_id: str, point: str | None, actor: str) -> str:
+        asked.append(asset_id)
+        return f"cmd-{len(asked)}"
+
+    first = ScoringPipeline(store, session_factory, settings, request_snapshot=request)
+    first.run_once(fleet.emit(40))
+    asked_at = fleet.emit(10, degrade={PUMP: 0.3})
+    assert not first.run_once(asked_at).alerts_upserted and asked == [PUMP]
+    first.stop()
+    restarted = ScoringPipeline(store, session_factory, settings, request_snapshot=request)
+    assert not restarted.run_once(asked_at + timedelta(seconds=14)).alerts_upserted
+    report = restarted.run_once(asked_at + timedelta(seconds=15))
+    [alert] = _alerts(session_factory)
+    assert report.alerts_upserted == [alert.id] and asked == [PUMP]
+    assert alert.failure_mode == "unknown_anomaly"
