@@ -96,6 +96,16 @@ SCORING_ROWS = Counter(
 SCORING_LAST_ROUND_ASSETS = Gauge(
     "ironwatch_scoring_last_round_assets", "Assets scored without a failure in the last round."
 )
+SCORING_ASSETS_HELD = Gauge(
+    "ironwatch_scoring_assets_held",
+    "Assets this scoring worker holds a lease on (scoring workers on PostgreSQL only).",
+)
+SCORING_LEASE_CHANGES = Counter(
+    "ironwatch_scoring_lease_changes",
+    "Assets this scoring worker took (gained: free, rebalanced or taken over from a worker "
+    "whose lease ran out) or gave up (lost).",
+    ["change"],
+)
 
 # -- HTTP ------------------------------------------------------------------------------------
 HTTP_REQUEST_DURATION = Histogram(
@@ -225,6 +235,15 @@ def scoring_round_completed(report: RoundFigures, duration_s: float) -> None:
                         ("scored", report.rows_scored)):
         if rows:
             SCORING_ROWS.labels(stage).inc(rows)
+
+
+def scoring_leases(held: int, gained: int, lost: int) -> None:
+    """A scoring worker renewed its leases: what it holds now, what it gained and lost."""
+    SCORING_ASSETS_HELD.set(held)
+    if gained:
+        SCORING_LEASE_CHANGES.labels("gained").inc(gained)
+    if lost:
+        SCORING_LEASE_CHANGES.labels("lost").inc(lost)
 
 
 def scoring_round_failed(duration_s: float) -> None:

@@ -358,6 +358,8 @@ class ScoringPipeline:
     def _renew_leases(self, now: datetime, report: RoundReport) -> None:
         """Renew this worker's leases; forget assets it lost, load those it gained."""
         change = self.leases.renew()
+        if not self.leases.all_mine:
+            metrics.scoring_leases(len(change.mine), len(change.gained), len(change.lost))
         if change.lost:
             report.assets_lost = len(change.lost)
             self._forget(change.lost)

@@ -5,6 +5,8 @@ processes, gateways publishing over MQTT and answering snapshot commands. The wo
 split the fleet; the one holding the degrading machine is killed with SIGKILL after its
 alert opened; the other takes its assets over within the lease time, resumes from the
 state in the database and updates the same alert and work order (none opened twice).
+A real Prometheus scrapes both workers throughout: the split, the dead worker and the
+takeover show in its series.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from cloud.db import (
     make_session_factory,
 )
 from cloud.telemetry import SqliteTelemetryStore
-from ironwatch_app.local_servers import Mosquitto, free_port, wait_for_port
+from ironwatch_app.local_servers import Mosquitto, Prometheus, free_port, free_ports, wait_for_port
 from ironwatch_testing.cloud_fleet import SHAFT_RPM, SnapshotGateways, fleet_messages, wait_for
 
 pytestmark = pytest.mark.integration
@@ -139,10 +141,22 @@ def test_two_workers_share_the_fleet_and_one_killed_is_taken_over_without_duplic
             return list(session.scalars(select(WorkOrder).order_by(WorkOrder.id)))
 
     gateways = SnapshotGateways(mosquitto.host, mosquitto.port, ("gw-a", "gw-b"))
+    ports = dict(zip(("score-1", "score-2"), free_ports(2), strict=True))
+    prom = Prometheus(workdir=tmp_path / "prometheus", scrape_interval_s=1.0,
+                      targets={"scoring": [f"127.0.0.1:{p}" for p in ports.values()]})
     try:
+        prom.start()
         wait_for(lambda: "connected" in processes.log("ingest"), 30)
-        workers = {name: processes.spawn(name, "cloud", "score", *common)
+        workers = {name: processes.spawn(name, "cloud", "score", "--metrics-port",
+                                         str(ports[name]), *common)
                    for name in ("score-1", "score-2")}
+
+        def value(promql: str) -> float | None:
+            result = prom.query(promql)
+            return float(str(result[0]["value"][1])) if result else None  # type: ignore[index]
+
+        def held(name: str) -> float | None:
+            return value(f'ironwatch_scoring_assets_held{{instance="127.0.0.1:{ports[name]}"}}')
 
         # Both workers hold a share of the fleet: two assets each, every asset held once.
         def shared() -> bool:
@@ -150,6 +164,10 @@ def test_two_workers_share_the_fleet_and_one_killed_is_taken_over_without_duplic
             return set(held) == set(ASSETS) and len({h for h in held.values() if h}) == 2 \
                 and all(list(held.values()).count(h) == 2 for h in held.values())
         wait_for(shared, 60)
+        # Prometheus sees the same split: two assets held by each worker, rounds completing.
+        wait_for(lambda: held("score-1") == 2 and held("score-2") == 2, 60)
+        wait_for(lambda: value('count(ironwatch_scoring_rounds_total{job="scoring",'
+                               'outcome="completed"} > 0)') == 2, 30)
         gateways.publish(fleet_messages(ASSETS, (DEGRADING,), n_windows=60, commissioning=30,
                                         seed=3, epoch="00000000000e0c03"))
         wait_for(lambda: any(a.asset_id == DEGRADING for a in alerts()), 60)
@@ -176,6 +194,14 @@ def test_two_workers_share_the_fleet_and_one_killed_is_taken_over_without_duplic
         t0 = time.monotonic()
         wait_for(lambda: set(holders().values()) == {survivor_holder}, LEASE_S + 10)
         taken_over_s = time.monotonic() - t0
+        # ... and so does Prometheus: the killed worker's target is down, the survivor holds
+        # the whole fleet and counts the two assets it took over.
+        victim_target = f'instance="127.0.0.1:{ports[victim]}"'
+        wait_for(lambda: value(f"up{{{victim_target}}}") == 0, 30)
+        wait_for(lambda: held(survivor) == len(ASSETS), 30)
+        gained = value('ironwatch_scoring_lease_changes_total{change="gained",'
+                       f'instance="127.0.0.1:{ports[survivor]}"}}')
+        assert gained is not None and gained >= len(ASSETS)
 
         def updated() -> bool:
             pump = [a for a in alerts() if a.asset_id == DEGRADING]
@@ -185,6 +211,7 @@ def test_two_workers_share_the_fleet_and_one_killed_is_taken_over_without_duplic
         after = [(a.id, a.asset_id, a.failure_mode) for a in alerts()]
         orders_after = [(w.id, w.asset_id, w.failure_mode) for w in work_orders()]
     finally:
+        prom.stop()
         gateways.close()
         engine.dispose()
     assert processes.procs[survivor].poll() is None, processes.log(survivor)
