@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from cloud.db import Base, make_engine, make_session_factory
+from cloud.db import Base, make_engine, make_session_factory, upgrade
 from cloud.domain.registry import seed_fleet
 from cloud.settings import CloudSettings
 from cloud.telemetry import FeatureFrame, TimeLike
@@ -147,3 +147,26 @@ def store() -> MemoryStore:
 @pytest.fixture
 def fleet(store: MemoryStore) -> Fleet:
     return Fleet(store)
+
+
+class WallClock:
+    """A wall clock the test moves by hand (lease times are wall-clock times)."""
+
+    def __init__(self) -> None:
+        self.t = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@pytest.fixture
+def pg_factory(postgres_url: str) -> Iterator[sessionmaker[Session]]:
+    """A migrated PostgreSQL database with FLEET registered."""
+    engine = make_engine(postgres_url)
+    upgrade(engine)
+    factory = make_session_factory(engine)
+    with factory() as session:
+        seed_fleet(session, FLEET)
+        session.commit()
+    yield factory
+    engine.dispose()

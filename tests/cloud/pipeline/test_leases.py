@@ -7,7 +7,6 @@ process-level counterpart (real Mosquitto, SIGKILL) is `tests/cloud/test_scoring
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,40 +18,16 @@ from cloud.db import (
     ScoringAsset,
     ScoringPoint,
     WorkOrder,
-    make_engine,
-    make_session_factory,
-    upgrade,
 )
-from cloud.domain.registry import seed_fleet
 from cloud.pipeline import ScoringPipeline
 from cloud.pipeline._leases import Leases
 from cloud.settings import CloudSettings
 
-from .conftest import ASSETS, FLEET, Fleet, MemoryStore
+from .conftest import ASSETS, Fleet, MemoryStore, WallClock
 
 pytestmark = pytest.mark.integration
 
 LEASE_S = 10.0
-
-
-class WallClock:
-    def __init__(self) -> None:
-        self.t = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
-@pytest.fixture
-def pg_factory(postgres_url: str) -> Iterator[sessionmaker[Session]]:
-    engine = make_engine(postgres_url)
-    upgrade(engine)
-    factory = make_session_factory(engine)
-    with factory() as session:
-        seed_fleet(session, FLEET)
-        session.commit()
-    yield factory
-    engine.dispose()
 
 
 def _worker(

@@ -8,7 +8,6 @@ asset over and must decide exactly as A would have.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
@@ -19,43 +18,19 @@ from cloud.db import (
     Alert,
     ScoringPoint,
     ScoringSnapshotRequest,
-    make_engine,
-    make_session_factory,
-    upgrade,
 )
-from cloud.domain.registry import seed_fleet
 from cloud.pipeline import ModelSuite, ScoringPipeline
 from cloud.pipeline._leases import Leases
 from cloud.settings import CloudSettings
 from ironwatch.wire import FeatureRecord, WaveformSnapshot
 from ironwatch_testing.cloud_fleet import SHAFT_RPM, outer_race_waveform
 
-from .conftest import ASSETS, FLEET, HEALTHY, T0, Fleet, MemoryStore
+from .conftest import ASSETS, HEALTHY, T0, Fleet, MemoryStore, WallClock
 
 pytestmark = pytest.mark.integration
 
 LEASE_S = 10.0
 PUMP, FAN = "pump-01", "fan-02"
-
-
-class WallClock:
-    def __init__(self) -> None:
-        self.t = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
-@pytest.fixture
-def pg_factory(postgres_url: str) -> Iterator[sessionmaker[Session]]:
-    engine = make_engine(postgres_url)
-    upgrade(engine)
-    factory = make_session_factory(engine)
-    with factory() as session:
-        seed_fleet(session, FLEET)
-        session.commit()
-    yield factory
-    engine.dispose()
 
 
 class Readings:
