@@ -99,12 +99,25 @@ class InfluxStore(HttpLineStoreBase):
 
     def _results(self, q: str) -> Iterator[dict[str, Any]]:
         """Series of one statement; chunked so a large answer is never cut at max-row-limit."""
-        params = {"db": self.database, "q": q, "epoch": "ns", "chunked": "true",
-                  "chunk_size": "10000"}
+        for _, series in self._statement_results(q):
+            yield series
+
+    def _statement_results(
+        self, q: str, *, post: bool = False
+    ) -> Iterator[tuple[int, dict[str, Any]]]:
+        """(statement id, series) of `q`, which may hold several statements split by ";".
+
+        `post` sends the statements in the request body: a batch's lookup is long for a URL.
+        """
+        params = {"db": self.database, "epoch": "ns", "chunked": "true", "chunk_size": "10000"}
         if self.retention_policy:
             params["rp"] = self.retention_policy
+        if post:
+            request = self._http.stream("POST", "/query", params=params, data={"q": q})
+        else:
+            request = self._http.stream("GET", "/query", params={**params, "q": q})
         try:
-            with self._http.stream("GET", "/query", params=params) as resp:
+            with request as resp:
                 if resp.status_code == 400:
                     raise TelemetryQueryError(f"InfluxQL refused: {resp.read().decode()}")
                 if resp.status_code != 200:
@@ -118,7 +131,9 @@ class InfluxStore(HttpLineStoreBase):
                     for result in chunk.get("results", []):
                         if "error" in result:
                             raise TelemetryQueryError(f"InfluxQL error: {result['error']}")
-                        yield from result.get("series", [])
+                        sid = int(result.get("statement_id", 0))
+                        for series in result.get("series", []):
+                            yield sid, series
                     if "error" in chunk:
                         raise TelemetryQueryError(f"InfluxQL error: {chunk['error']}")
         except httpx.HTTPError as err:
@@ -151,42 +166,53 @@ class InfluxStore(HttpLineStoreBase):
         return self.write_batch([RecordGroup(gateway_id, epoch, records)])[0]
 
     def write_batch(self, groups: Sequence[RecordGroup]) -> list[WriteResult]:
-        """Every group's new records in one line-protocol body (one HTTP write)."""
+        """Every group's new records in one line-protocol body (one HTTP write).
+
+        With count_new, the seqs already stored are looked up first, for all groups in one
+        request (one InfluxQL statement per group, so each keeps its own time span).
+        """
+        # Without count_new nothing is looked up: repeats overwrite the identical point
+        # and are counted as new, and a conflicting repeat overwrites the first copy.
+        live = [g for g in groups if g.records]
+        found = (self._stored_rows(live) if self.count_new and live
+                 else [{} for _ in live])
+        existing = iter(found)
         lines: list[str] = []
         results: list[WriteResult] = []
         for gateway_id, epoch, records in groups:
             if not records:
                 results.append(WriteResult())
                 continue
-            # Without count_new nothing is looked up: repeats overwrite the identical point
-            # and are counted as new, and a conflicting repeat overwrites the first copy.
-            existing = self._stored_rows(gateway_id, epoch, records) if self.count_new else {}
-            to_write, result = sort_out(records, existing)
+            to_write, result = sort_out(records, next(existing))
             lines.extend(to_lines(gateway_id, to_write, epoch))
             results.append(result)
         if lines:
             self._writer.write(lines)
         return results
 
-    def _stored_rows(
-        self, gateway_id: str, epoch: str, records: Sequence[StorableRecord]
-    ) -> dict[int, StoredRow]:
-        """This batch's seqs already stored, with their content: looked up in its time span."""
-        times = [datetime_to_ns(r.ts) for r in records]
-        wanted = {r.seq for r in records}
-        # '' matches the points without an epoch tag: the legacy epoch.
-        q = (f'SELECT * FROM {_ident(MEASUREMENT)} WHERE "gateway" = '
-             f'{influxql_string(gateway_id)} AND "epoch" = {influxql_string(epoch)} '
-             f"AND time >= {min(times)} AND time <= {max(times)}")
-        found: dict[int, StoredRow] = {}
+    def _stored_rows(self, groups: Sequence[RecordGroup]) -> list[dict[int, StoredRow]]:
+        """Per group, its seqs already stored with their content, looked up in its time span."""
+        statements = []
+        wanted: list[set[int]] = []
+        for gateway_id, epoch, records in groups:
+            times = [datetime_to_ns(r.ts) for r in records]
+            wanted.append({r.seq for r in records})
+            # '' matches the points without an epoch tag: the legacy epoch.
+            statements.append(
+                f'SELECT * FROM {_ident(MEASUREMENT)} WHERE "gateway" = '
+                f'{influxql_string(gateway_id)} AND "epoch" = {influxql_string(epoch)} '
+                f"AND time >= {min(times)} AND time <= {max(times)}")
+        found: list[dict[int, StoredRow]] = [{} for _ in groups]
         reserved = {"time", *META_FIELDS, *_TAGS}
-        for series in self._results(q):
+        for sid, series in self._statement_results(";".join(statements), post=True):
+            if not 0 <= sid < len(groups):
+                raise StoreUnavailableError(f"InfluxDB answered an unknown statement {sid}")
             col = {c: i for i, c in enumerate(series["columns"])}
             for row in series.get("values", []):
                 seq = row[col["seq"]]
-                if seq is None or int(seq) not in wanted:
+                if seq is None or int(seq) not in wanted[sid]:
                     continue
-                found[int(seq)] = StoredRow(
+                found[sid][int(seq)] = StoredRow(
                     asset_id=row[col["asset"]], point=row[col["point"]],
                     ts_ns=int(row[col["time"]]), window_s=float(row[col["window_s"]]),
                     stale=bool(row[col["stale"]]),
