@@ -163,8 +163,37 @@ def stores(args: argparse.Namespace) -> dict[str, Any]:
                   f"{before['records_s']:,} records/s, {before['cpu_us']} µs/record "
                   f"({now['records_s'] / before['records_s']:.2f}x the rate, "
                   f"{before['cpu_us'] / now['cpu_us']:.1f}x less client CPU)")
+        now, before = made["now"], made["before"]
+        assert isinstance(before, PointInfluxStore)
+        out["lookup"] = lookups(now, before, args)
         for store in made.values():
             store.close()
+    return out
+
+
+def lookups(now: InfluxStore, before: PointInfluxStore, args: argparse.Namespace
+            ) -> dict[str, Any]:
+    """One batch's lookup of stored seqs: one request in all, or one per group."""
+    out: dict[str, Any] = {}
+    for case in ("new", "replay"):
+        groups = make_groups(10_000, args.groups, args.per_group, seed=7)
+        groups = [RecordGroup(f"lookup-{g.gateway_id}", g.epoch, g.records) for g in groups]
+        if case == "replay":
+            now.count_new = False
+            now.write_batch(groups)
+        figures: dict[str, dict[str, float]] = {}
+        for kind in ("now", "before"):
+            t, c = time.perf_counter(), time.process_time()
+            found = (now._stored_rows(groups) if kind == "now"
+                     else [before._one_group(*g) for g in groups])
+            figures[kind] = {"wall_ms": round((time.perf_counter() - t) * 1e3, 1),
+                             "cpu_ms": round((time.process_time() - c) * 1e3, 1)}
+            n_found = sum(len(f) for f in found)
+            assert n_found == (0 if case == "new" else args.groups * args.per_group), n_found
+        out[case] = figures
+        print(f"lookup of a batch of {args.groups} groups ({case} records): one request "
+              f"{figures['now']['wall_ms']} ms wall, {figures['now']['cpu_ms']} ms CPU; one per "
+              f"group {figures['before']['wall_ms']} ms wall, {figures['before']['cpu_ms']} ms CPU")
     return out
 
 
