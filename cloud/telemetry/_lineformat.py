@@ -43,7 +43,7 @@ _ESCAPE_MEASUREMENT = str.maketrans({",": r"\,", " ": r"\ ", "\n": r"\n", "\t": 
 _ESCAPE_KEY = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\n": r"\n", "\t": r"\t",
                              "\r": r"\r"})
 
-# Past these sizes a cache is dropped and refilled (a miss costs ~1.5 µs): ~30 MB at most.
+# Past these sizes a cache is dropped and refilled (a miss costs ~2 µs): ~30 MB at most.
 _MAX_SERIES = 1 << 16
 _MAX_PLANS = 1 << 10
 
