@@ -42,6 +42,10 @@ __all__ = ["InfluxStore", "influxql_string"]
 _TAGS = ("gateway", "epoch", "asset", "point")
 
 
+class _PartialAnswerError(Exception):
+    """The server answered fewer statements than it was sent."""
+
+
 def influxql_string(value: str) -> str:
     """An InfluxQL string literal."""
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
@@ -94,6 +98,8 @@ class InfluxStore(HttpLineStoreBase):
         else:
             raise TelemetryQueryError(f"write_api must be 'v1' or 'v2', not {write_api!r}")
         self._snapshots = SnapshotDirectory(snapshot_dir)
+        # Every group of a batch looked up in one request (see _stored_rows).
+        self._joined_lookup = True
 
     # -- InfluxQL ---------------------------------------------------------------------
 
@@ -103,11 +109,12 @@ class InfluxStore(HttpLineStoreBase):
             yield series
 
     def _statement_results(
-        self, q: str, *, post: bool = False
+        self, q: str, *, post: bool = False, answered: set[int] | None = None
     ) -> Iterator[tuple[int, dict[str, Any]]]:
         """(statement id, series) of `q`, which may hold several statements split by ";".
 
         `post` sends the statements in the request body: a batch's lookup is long for a URL.
+        `answered` collects the ids of the statements answered (with series or without).
         """
         params = {"db": self.database, "epoch": "ns", "chunked": "true", "chunk_size": "10000"}
         if self.retention_policy:
@@ -132,6 +139,8 @@ class InfluxStore(HttpLineStoreBase):
                         if "error" in result:
                             raise TelemetryQueryError(f"InfluxQL error: {result['error']}")
                         sid = int(result.get("statement_id", 0))
+                        if answered is not None:
+                            answered.add(sid)
                         for series in result.get("series", []):
                             yield sid, series
                     if "error" in chunk:
@@ -202,10 +211,27 @@ class InfluxStore(HttpLineStoreBase):
                 f'SELECT * FROM {_ident(MEASUREMENT)} WHERE "gateway" = '
                 f'{influxql_string(gateway_id)} AND "epoch" = {influxql_string(epoch)} '
                 f"AND time >= {min(times)} AND time <= {max(times)}")
-        found: list[dict[int, StoredRow]] = [{} for _ in groups]
+        if len(statements) > 1 and self._joined_lookup:
+            try:
+                return self._lookup(statements, wanted)
+            except (_PartialAnswerError, TelemetryQueryError):
+                pass
+            # A server that runs one statement per request (InfluxDB 3 may): one each, and
+            # from now on (an error of a statement's own is raised by the first of these).
+            found = [self._lookup([s], [w])[0] for s, w in zip(statements, wanted, strict=True)]
+            self._joined_lookup = False
+            return found
+        return [self._lookup([s], [w])[0] for s, w in zip(statements, wanted, strict=True)]
+
+    def _lookup(self, statements: Sequence[str], wanted: Sequence[set[int]]
+                ) -> list[dict[int, StoredRow]]:
+        """The stored rows of each statement's wanted seqs, all statements in one request."""
+        found: list[dict[int, StoredRow]] = [{} for _ in statements]
+        answered: set[int] = set()
         reserved = {"time", *META_FIELDS, *_TAGS}
-        for sid, series in self._statement_results(";".join(statements), post=True):
-            if not 0 <= sid < len(groups):
+        for sid, series in self._statement_results(";".join(statements), post=True,
+                                                   answered=answered):
+            if not 0 <= sid < len(statements):
                 raise StoreUnavailableError(f"InfluxDB answered an unknown statement {sid}")
             col = {c: i for i, c in enumerate(series["columns"])}
             for row in series.get("values", []):
@@ -219,6 +245,8 @@ class InfluxStore(HttpLineStoreBase):
                     features={c: float(row[i]) for c, i in col.items()
                               if c not in reserved and row[i] is not None},
                 )
+        if len(answered) != len(statements):
+            raise _PartialAnswerError(f"{len(answered)} of {len(statements)} statements answered")
         return found
 
     def query(
