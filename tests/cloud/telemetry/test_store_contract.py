@@ -243,6 +243,29 @@ def test_write_batch_tells_each_group_what_its_own_gateway_epoch_holds(
     assert store.count() == 11 + 7 and store.duplicate_count() == 0
 
 
+def test_write_batch_with_an_old_replay_beside_live_groups(store: TelemetryStore) -> None:
+    """A gateway replaying a day-old outbox in the same batch as live ones: every group's
+    repeats are found in its own span (VictoriaMetrics exports the two apart)."""
+    day = timedelta(days=1)
+
+    def old(seq: int, accel_rms_ms2: float | None = None) -> FeatureRecord:
+        r = rec(seq, asset="old") if accel_rms_ms2 is None else rec(
+            seq, asset="old", accel_rms_ms2=accel_rms_ms2)
+        return r.model_copy(update={"ts": T0 - day + timedelta(seconds=seq)})
+
+    store.write_records("gw-old", "aaaaaaaa", [old(i) for i in range(3)])
+    store.write_records("gw-live", "aaaaaaaa", [rec(0), rec(1)])
+    results = store.write_batch([
+        RecordGroup("gw-live", "aaaaaaaa", [rec(1), rec(2)]),
+        RecordGroup("gw-old", "aaaaaaaa", [old(0), old(1, accel_rms_ms2=7.0), old(3)]),
+        RecordGroup("gw-new", "aaaaaaaa", [rec(0, asset="n")]),
+    ])
+    assert results == [WriteResult(new=1, duplicates=1),
+                       WriteResult(new=1, duplicates=1, conflicts=(1,)),
+                       WriteResult(new=1)]
+    assert store.count() == 5 + 3 and store.duplicate_count() == 0
+
+
 def test_records_decoded_by_the_fast_path_are_stored_like_the_contracts(
     store: TelemetryStore,
 ) -> None:
