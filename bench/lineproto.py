@@ -6,7 +6,10 @@
 2. `InfluxStore.write_batch` against a real influxd (Debian's 1.6, started here): records/s
    and client CPU per record, with `count_new` (the lookup of stored seqs) and without,
    for the store as it is (one lookup request per batch, new formatter) and as it was (one
-   InfluxQL request per gateway group, Point), interleaved batch by batch on one server.
+   InfluxQL request per gateway group, Point), interleaved batch by batch on one server;
+   then one batch's lookup alone, of new records and of a replay.
+3. `VictoriaMetricsStore.write_batch` the same way against a real victoria-metrics, with
+   `count_new` (one export per batch against one per group).
 
     python bench/lineproto.py [--records 40000] [--groups 50] [--per-group 100]
 
@@ -26,13 +29,20 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from cloud.telemetry import InfluxStore, RecordGroup, StorableRecord, WriteResult
+from cloud.telemetry import (
+    InfluxStore,
+    RecordGroup,
+    StorableRecord,
+    VictoriaMetricsStore,
+    WriteResult,
+)
 from cloud.telemetry._frame import datetime_to_ns
 from cloud.telemetry._influx import MEASUREMENT, _ident, influxql_string
 from cloud.telemetry._lineformat import point_lines, to_lines
 from cloud.telemetry._store import StoredRow, sort_out
+from cloud.telemetry._victoria import _MS
 from ironwatch.wire import FeatureRecord
-from ironwatch_app.local_servers import InfluxD
+from ironwatch_app.local_servers import InfluxD, VictoriaMetrics
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 NAMES = [f"band{j}_accel_ms2" for j in range(17)] + ["velocity_rms_mms", "temperature_c",
@@ -111,6 +121,51 @@ class PointInfluxStore(InfluxStore):
         return found
 
 
+class PointVictoriaStore(VictoriaMetricsStore):
+    """VictoriaMetricsStore's write_batch as it was: Point lines, one export per group."""
+
+    def write_batch(self, groups: Sequence[RecordGroup]) -> list[WriteResult]:
+        lines: list[str] = []
+        results: list[WriteResult] = []
+        for gateway_id, epoch, records in groups:
+            if not records:
+                results.append(WriteResult())
+                continue
+            existing = self._one_group(gateway_id, epoch, records) if self.count_new else {}
+            to_write, result = sort_out(records, existing, ts_resolution_ns=_MS)
+            lines.extend(point_lines(gateway_id, to_write, epoch))
+            results.append(result)
+        if lines:
+            self._writer.write(lines)
+            if self.flush_after_write:
+                self._flush()
+        return results
+
+    def _one_group(self, gateway_id: str, epoch: str, records: Sequence[StorableRecord]
+                   ) -> dict[int, StoredRow]:
+        times = [datetime_to_ns(r.ts) for r in records]
+        wanted = {r.seq for r in records}
+        rows: dict[tuple[str, str, int], dict[str, float]] = {}
+        for s in self._export(None, min(times), max(times), gateway=gateway_id, epoch=epoch):
+            m = s["metric"]
+            field = m["__name__"][len("features_"):]
+            for v, t in zip(s["values"], s["timestamps"], strict=True):
+                rows.setdefault((m.get("asset", ""), m.get("point", ""), int(t)), {})[field] = v
+        found: dict[int, StoredRow] = {}
+        for (asset, point, t_ms), fields in rows.items():
+            seq = fields.get("seq")
+            if seq is None or int(seq) not in wanted:
+                continue
+            found[int(seq)] = StoredRow(
+                asset_id=asset, point=point, ts_ns=t_ms * _MS,
+                window_s=float(fields.get("window_s", float("nan"))),
+                stale=bool(fields.get("stale", 0.0)),
+                features={k: float(v) for k, v in fields.items()
+                          if k not in ("seq", "window_s", "stale")},
+            )
+        return found
+
+
 def formatter(args: argparse.Namespace) -> dict[str, Any]:
     groups = make_groups(0, args.groups, args.per_group, seed=1)
     n = sum(len(g.records) for g in groups)
@@ -128,44 +183,57 @@ def formatter(args: argparse.Namespace) -> dict[str, Any]:
             "ratio": round(old / new, 2), "sort_out_us": round(sort, 2)}
 
 
-def stores(args: argparse.Namespace) -> dict[str, Any]:
+def compare(label: str, made: dict[str, Any], args: argparse.Namespace,
+            modes: Sequence[bool] = (True, False)) -> dict[str, Any]:
+    """write_batch of the store as it is ("now") and as it was ("before"), interleaved."""
     out: dict[str, Any] = {}
     batches = max(1, args.records // (args.groups * args.per_group))
+    seed = 100
+    for count_new in modes:
+        wall = dict.fromkeys(made, 0.0)
+        cpu = dict.fromkeys(made, 0.0)
+        n = 0
+        for b in range(batches):
+            for kind, store in made.items():
+                store.count_new = count_new
+                seed += 1
+                # Distinct gateways per path and mode: both write new records only.
+                groups = [RecordGroup(f"{kind}-{count_new}-{g.gateway_id}", g.epoch, g.records)
+                          for g in make_groups(b, args.groups, args.per_group, seed)]
+                t, c = time.perf_counter(), time.process_time()
+                results = store.write_batch(groups)
+                wall[kind] += time.perf_counter() - t
+                cpu[kind] += time.process_time() - c
+                assert sum(r.new for r in results) == args.groups * args.per_group
+            n += args.groups * args.per_group
+        key = "count_new" if count_new else "no_lookup"
+        out[key] = {k: {"records_s": round(n / wall[k]), "cpu_us": round(cpu[k] / n * 1e6, 2)}
+                    for k in made}
+        now, before = out[key]["now"], out[key]["before"]
+        print(f"{label}.write_batch ({key}, {n} records/path): now "
+              f"{now['records_s']:,} records/s, {now['cpu_us']} CPU µs/record; before "
+              f"{before['records_s']:,} records/s, {before['cpu_us']} µs/record "
+              f"({now['records_s'] / before['records_s']:.2f}x the rate, "
+              f"{before['cpu_us'] / now['cpu_us']:.1f}x less client CPU)")
+    return out
+
+
+def stores(args: argparse.Namespace) -> dict[str, Any]:
     with InfluxD() as server, tempfile.TemporaryDirectory() as snap:
-        kinds = {"now": InfluxStore, "before": PointInfluxStore}
-        made = {k: cls(server.url, database=server.database, snapshot_dir=snap)
-                for k, cls in kinds.items()}
-        seed = 100
-        for count_new in (True, False):
-            wall = dict.fromkeys(kinds, 0.0)
-            cpu = dict.fromkeys(kinds, 0.0)
-            n = 0
-            for b in range(batches):
-                for kind, store in made.items():
-                    store.count_new = count_new
-                    seed += 1
-                    # Distinct gateways per path and batch: both write new records only.
-                    groups = [RecordGroup(f"{kind}-{count_new}-{g.gateway_id}", g.epoch,
-                                          g.records)
-                              for g in make_groups(b, args.groups, args.per_group, seed)]
-                    t, c = time.perf_counter(), time.process_time()
-                    results = store.write_batch(groups)
-                    wall[kind] += time.perf_counter() - t
-                    cpu[kind] += time.process_time() - c
-                    assert sum(r.new for r in results) == args.groups * args.per_group
-                n += args.groups * args.per_group
-            key = "count_new" if count_new else "no_lookup"
-            out[key] = {k: {"records_s": round(n / wall[k]), "cpu_us": round(cpu[k] / n * 1e6, 2)}
-                        for k in kinds}
-            now, before = out[key]["now"], out[key]["before"]
-            print(f"InfluxStore.write_batch ({key}, {n} records/path): now "
-                  f"{now['records_s']:,} records/s, {now['cpu_us']} CPU µs/record; before "
-                  f"{before['records_s']:,} records/s, {before['cpu_us']} µs/record "
-                  f"({now['records_s'] / before['records_s']:.2f}x the rate, "
-                  f"{before['cpu_us'] / now['cpu_us']:.1f}x less client CPU)")
-        now, before = made["now"], made["before"]
-        assert isinstance(before, PointInfluxStore)
+        now = InfluxStore(server.url, database=server.database, snapshot_dir=snap)
+        before = PointInfluxStore(server.url, database=server.database, snapshot_dir=snap)
+        out = compare("InfluxStore", {"now": now, "before": before}, args)
         out["lookup"] = lookups(now, before, args)
+        now.close()
+        before.close()
+    return out
+
+
+def victoria(args: argparse.Namespace) -> dict[str, Any]:
+    with VictoriaMetrics() as server, tempfile.TemporaryDirectory() as snap:
+        made = {"now": VictoriaMetricsStore(server.url, snapshot_dir=snap),
+                "before": PointVictoriaStore(server.url, snapshot_dir=snap)}
+        out = compare("VictoriaMetricsStore", made, args, modes=(True,))
         for store in made.values():
             store.close()
     return out
@@ -210,6 +278,7 @@ def main() -> None:
     out["formatter"] = formatter(args)
     if not args.no_server:
         out["influx_write_batch"] = stores(args)
+        out["victoria_write_batch"] = victoria(args)
     print(json.dumps(out))
     sys.stdout.flush()
 
