@@ -42,6 +42,10 @@ __all__ = ["InfluxStore", "influxql_string"]
 _TAGS = ("gateway", "epoch", "asset", "point")
 
 
+class _PartialAnswerError(Exception):
+    """The server answered fewer statements than it was sent."""
+
+
 def influxql_string(value: str) -> str:
     """An InfluxQL string literal."""
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
@@ -94,17 +98,33 @@ class InfluxStore(HttpLineStoreBase):
         else:
             raise TelemetryQueryError(f"write_api must be 'v1' or 'v2', not {write_api!r}")
         self._snapshots = SnapshotDirectory(snapshot_dir)
+        # Every group of a batch looked up in one request (see _stored_rows).
+        self._joined_lookup = True
 
     # -- InfluxQL ---------------------------------------------------------------------
 
     def _results(self, q: str) -> Iterator[dict[str, Any]]:
         """Series of one statement; chunked so a large answer is never cut at max-row-limit."""
-        params = {"db": self.database, "q": q, "epoch": "ns", "chunked": "true",
-                  "chunk_size": "10000"}
+        for _, series in self._statement_results(q):
+            yield series
+
+    def _statement_results(
+        self, q: str, *, post: bool = False, answered: set[int] | None = None
+    ) -> Iterator[tuple[int, dict[str, Any]]]:
+        """(statement id, series) of `q`, which may hold several statements split by ";".
+
+        `post` sends the statements in the request body: a batch's lookup is long for a URL.
+        `answered` collects the ids of the statements answered (with series or without).
+        """
+        params = {"db": self.database, "epoch": "ns", "chunked": "true", "chunk_size": "10000"}
         if self.retention_policy:
             params["rp"] = self.retention_policy
+        if post:
+            request = self._http.stream("POST", "/query", params=params, data={"q": q})
+        else:
+            request = self._http.stream("GET", "/query", params={**params, "q": q})
         try:
-            with self._http.stream("GET", "/query", params=params) as resp:
+            with request as resp:
                 if resp.status_code == 400:
                     raise TelemetryQueryError(f"InfluxQL refused: {resp.read().decode()}")
                 if resp.status_code != 200:
@@ -118,7 +138,11 @@ class InfluxStore(HttpLineStoreBase):
                     for result in chunk.get("results", []):
                         if "error" in result:
                             raise TelemetryQueryError(f"InfluxQL error: {result['error']}")
-                        yield from result.get("series", [])
+                        sid = int(result.get("statement_id", 0))
+                        if answered is not None:
+                            answered.add(sid)
+                        for series in result.get("series", []):
+                            yield sid, series
                     if "error" in chunk:
                         raise TelemetryQueryError(f"InfluxQL error: {chunk['error']}")
         except httpx.HTTPError as err:
@@ -151,48 +175,78 @@ class InfluxStore(HttpLineStoreBase):
         return self.write_batch([RecordGroup(gateway_id, epoch, records)])[0]
 
     def write_batch(self, groups: Sequence[RecordGroup]) -> list[WriteResult]:
-        """Every group's new records in one line-protocol body (one HTTP write)."""
+        """Every group's new records in one line-protocol body (one HTTP write).
+
+        With count_new, the seqs already stored are looked up first, for all groups in one
+        request (one InfluxQL statement per group, so each keeps its own time span).
+        """
+        # Without count_new nothing is looked up: repeats overwrite the identical point
+        # and are counted as new, and a conflicting repeat overwrites the first copy.
+        live = [g for g in groups if g.records]
+        found = (self._stored_rows(live) if self.count_new and live
+                 else [{} for _ in live])
+        existing = iter(found)
         lines: list[str] = []
         results: list[WriteResult] = []
         for gateway_id, epoch, records in groups:
             if not records:
                 results.append(WriteResult())
                 continue
-            # Without count_new nothing is looked up: repeats overwrite the identical point
-            # and are counted as new, and a conflicting repeat overwrites the first copy.
-            existing = self._stored_rows(gateway_id, epoch, records) if self.count_new else {}
-            to_write, result = sort_out(records, existing)
+            to_write, result = sort_out(records, next(existing))
             lines.extend(to_lines(gateway_id, to_write, epoch))
             results.append(result)
         if lines:
             self._writer.write(lines)
         return results
 
-    def _stored_rows(
-        self, gateway_id: str, epoch: str, records: Sequence[StorableRecord]
-    ) -> dict[int, StoredRow]:
-        """This batch's seqs already stored, with their content: looked up in its time span."""
-        times = [datetime_to_ns(r.ts) for r in records]
-        wanted = {r.seq for r in records}
-        # '' matches the points without an epoch tag: the legacy epoch.
-        q = (f'SELECT * FROM {_ident(MEASUREMENT)} WHERE "gateway" = '
-             f'{influxql_string(gateway_id)} AND "epoch" = {influxql_string(epoch)} '
-             f"AND time >= {min(times)} AND time <= {max(times)}")
-        found: dict[int, StoredRow] = {}
+    def _stored_rows(self, groups: Sequence[RecordGroup]) -> list[dict[int, StoredRow]]:
+        """Per group, its seqs already stored with their content, looked up in its time span."""
+        statements = []
+        wanted: list[set[int]] = []
+        for gateway_id, epoch, records in groups:
+            times = [datetime_to_ns(r.ts) for r in records]
+            wanted.append({r.seq for r in records})
+            # '' matches the points without an epoch tag: the legacy epoch.
+            statements.append(
+                f'SELECT * FROM {_ident(MEASUREMENT)} WHERE "gateway" = '
+                f'{influxql_string(gateway_id)} AND "epoch" = {influxql_string(epoch)} '
+                f"AND time >= {min(times)} AND time <= {max(times)}")
+        if len(statements) > 1 and self._joined_lookup:
+            try:
+                return self._lookup(statements, wanted)
+            except (_PartialAnswerError, TelemetryQueryError):
+                pass
+            # A server that runs one statement per request (InfluxDB 3 may): one each, and
+            # from now on (an error of a statement's own is raised by the first of these).
+            found = [self._lookup([s], [w])[0] for s, w in zip(statements, wanted, strict=True)]
+            self._joined_lookup = False
+            return found
+        return [self._lookup([s], [w])[0] for s, w in zip(statements, wanted, strict=True)]
+
+    def _lookup(self, statements: Sequence[str], wanted: Sequence[set[int]]
+                ) -> list[dict[int, StoredRow]]:
+        """The stored rows of each statement's wanted seqs, all statements in one request."""
+        found: list[dict[int, StoredRow]] = [{} for _ in statements]
+        answered: set[int] = set()
         reserved = {"time", *META_FIELDS, *_TAGS}
-        for series in self._results(q):
+        for sid, series in self._statement_results(";".join(statements), post=True,
+                                                   answered=answered):
+            if not 0 <= sid < len(statements):
+                raise StoreUnavailableError(f"InfluxDB answered an unknown statement {sid}")
             col = {c: i for i, c in enumerate(series["columns"])}
             for row in series.get("values", []):
                 seq = row[col["seq"]]
-                if seq is None or int(seq) not in wanted:
+                if seq is None or int(seq) not in wanted[sid]:
                     continue
-                found[int(seq)] = StoredRow(
+                found[sid][int(seq)] = StoredRow(
                     asset_id=row[col["asset"]], point=row[col["point"]],
                     ts_ns=int(row[col["time"]]), window_s=float(row[col["window_s"]]),
                     stale=bool(row[col["stale"]]),
                     features={c: float(row[i]) for c, i in col.items()
                               if c not in reserved and row[i] is not None},
                 )
+        if len(answered) != len(statements):
+            raise _PartialAnswerError(f"{len(answered)} of {len(statements)} statements answered")
         return found
 
     def query(

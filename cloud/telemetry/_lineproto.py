@@ -5,13 +5,14 @@ Measurement `features`, tags gateway/epoch/asset/point, fields = the features pl
 produces the identical point (same series, same time), which InfluxDB overwrites:
 that is what makes writes idempotent there. The outbox epoch is a tag (absent for the
 legacy epoch ""), so a reinstalled gateway's records are other points than its old ones.
+The text is made by `_lineformat` (the same as influxdb-client's Point, faster).
 
 A write the server refuses for its content (HTTP 400/413/422: a value it cannot hold, a
 point beyond the retention policy, a body too large) raises RecordRejectedError, which the
 ingestion worker answers by splitting the batch; anything else is StoreUnavailableError.
 """
 
-# influxdb-client ships no type hints for Point's builder methods.
+# influxdb-client ships no type hints.
 # mypy: disable-error-code="no-untyped-call"
 from __future__ import annotations
 
@@ -19,42 +20,15 @@ from collections.abc import Sequence
 from typing import Literal, Protocol
 
 import httpx
-from influxdb_client.client.write.point import Point
 from influxdb_client.domain.write_precision import WritePrecision
 
 from cloud.telemetry._errors import RecordRejectedError, StoreUnavailableError
-from cloud.telemetry._frame import datetime_to_ns
-from cloud.telemetry._store import StorableRecord
+from cloud.telemetry._lineformat import MEASUREMENT, META_FIELDS, to_lines
 
 __all__ = ["MEASUREMENT", "META_FIELDS", "LineWriter", "V1LineWriter", "V2LineWriter", "to_lines"]
 
-MEASUREMENT = "features"
-# Field names besides the features; a feature may not use them (none of the contract's do).
-META_FIELDS = ("seq", "window_s", "stale")
-
-
 # HTTP statuses that mean "this data", not "this server": retrying the same body cannot help.
 _REFUSED = frozenset({400, 413, 422})
-
-
-def to_lines(gateway_id: str, records: Sequence[StorableRecord], epoch: str = "") -> list[str]:
-    """One line-protocol line per record, serialised by influxdb-client's Point."""
-    lines = []
-    for r in records:
-        p = Point(MEASUREMENT).tag("gateway", gateway_id)
-        if epoch:
-            p = p.tag("epoch", epoch)
-        p = (
-            p.tag("asset", r.asset_id)
-            .tag("point", r.point)
-            .time(datetime_to_ns(r.ts), WritePrecision.NS)
-        )
-        for name, value in r.features.items():
-            if value is not None:  # a missing value is an absent field, read back as NaN
-                p.field(name, float(value))  # always float: InfluxDB fixes a field's type
-        p.field("seq", int(r.seq)).field("window_s", float(r.window_s)).field("stale", r.stale)
-        lines.append(p.to_line_protocol())
-    return lines
 
 
 class LineWriter(Protocol):

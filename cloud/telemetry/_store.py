@@ -145,6 +145,10 @@ def sort_out(
     `existing` maps seqs already stored to their content. A repeat inside the batch is
     compared with its first copy, as if that one were stored already.
     """
+    seqs = [r.seq for r in records]
+    if existing.keys().isdisjoint(seqs) and len(set(seqs)) == len(seqs):
+        # No repeat to compare (the usual batch): skip building each record's StoredRow.
+        return list(records), WriteResult(len(records), 0, ())
     seen: dict[int, StoredRow] = dict(existing)
     to_write: list[StorableRecord] = []
     duplicates = 0

@@ -41,6 +41,42 @@ def _label(value: str) -> str:
     return json.dumps(value)  # a PromQL string literal is a JSON-compatible double-quoted string
 
 
+def _selector(names: Sequence[str] | None, **labels: Any) -> str:
+    """A series selector for the `features_<field>` series of `names` (all: None)."""
+    metric = (f"{_PREFIX}(" + "|".join(re.escape(n) for n in names) + ")"
+              if names is not None else f"{_PREFIX}.+")
+    matchers = [f"__name__=~{_label(metric)}"]
+    for key, value in labels.items():
+        if value is None:
+            continue
+        if isinstance(value, str):
+            matchers.append(f"{key}={_label(value)}")
+        else:
+            matchers.append(f"{key}=~{_label('|'.join(re.escape(v) for v in value))}")
+    return "{" + ",".join(matchers) + "}"
+
+
+# Groups of a batch whose time spans lie this close share one lookup export, as long as the
+# export's span stays under _CLUSTER_MAX_NS (an old replay gets an export of its own).
+_CLUSTER_GAP_NS = 60 * 10**9
+_CLUSTER_MAX_NS = 600 * 10**9
+
+
+def _clusters(spans: Sequence[tuple[int, int]]) -> list[list[int]]:
+    """Indices of `spans` in clusters of neighbouring spans."""
+    out: list[list[int]] = []
+    lo = hi = 0
+    for i in sorted(range(len(spans)), key=lambda i: spans[i]):
+        s_lo, s_hi = spans[i]
+        if out and s_lo <= hi + _CLUSTER_GAP_NS and max(hi, s_hi) - lo <= _CLUSTER_MAX_NS:
+            out[-1].append(i)
+            hi = max(hi, s_hi)
+        else:
+            out.append([i])
+            lo, hi = s_lo, s_hi
+    return out
+
+
 class VictoriaMetricsStore(HttpLineStoreBase):
     """TelemetryStore on VictoriaMetrics single-node (writes: line protocol; reads: export API).
 
@@ -68,22 +104,20 @@ class VictoriaMetricsStore(HttpLineStoreBase):
         self, names: Sequence[str] | None, start_ns: int | None = None,
         end_ns: int | None = None, **labels: Any,
     ) -> Iterator[dict[str, Any]]:
-        metric = (f"{_PREFIX}(" + "|".join(re.escape(n) for n in names) + ")"
-                  if names is not None else f"{_PREFIX}.+")
-        matchers = [f"__name__=~{_label(metric)}"]
-        for key, value in labels.items():
-            if value is None:
-                continue
-            if isinstance(value, str):
-                matchers.append(f"{key}={_label(value)}")
-            else:
-                matchers.append(f"{key}=~{_label('|'.join(re.escape(v) for v in value))}")
-        params = {"match[]": "{" + ",".join(matchers) + "}",
-                  "start": str((start_ns // _MS) / 1000 if start_ns is not None else 0)}
+        return self._export_selectors([_selector(names, **labels)], start_ns, end_ns)
+
+    def _export_selectors(
+        self, selectors: Sequence[str], start_ns: int | None = None, end_ns: int | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """The series any of `selectors` matches, posted: a batch's lookup is long for a URL."""
+        form: dict[str, Any] = {
+            "match[]": list(selectors),
+            "start": str((start_ns // _MS) / 1000 if start_ns is not None else 0),
+        }
         if end_ns is not None:
-            params["end"] = str((end_ns // _MS + 1) / 1000)
+            form["end"] = str((end_ns // _MS + 1) / 1000)
         try:
-            with self._http.stream("GET", "/api/v1/export", params=params) as resp:
+            with self._http.stream("POST", "/api/v1/export", data=form) as resp:
                 if resp.status_code == 400:
                     raise TelemetryQueryError(f"export refused: {resp.read().decode()}")
                 if resp.status_code != 200:
@@ -100,15 +134,22 @@ class VictoriaMetricsStore(HttpLineStoreBase):
         return self.write_batch([RecordGroup(gateway_id, epoch, records)])[0]
 
     def write_batch(self, groups: Sequence[RecordGroup]) -> list[WriteResult]:
-        """Every group's new records in one line-protocol body (one HTTP write, one flush)."""
+        """Every group's new records in one line-protocol body (one HTTP write, one flush).
+
+        With count_new, the seqs already stored are looked up first: the groups whose time
+        spans lie close together in one export (see _stored_rows).
+        """
+        live = [g for g in groups if g.records]
+        found = (self._stored_rows(live) if self.count_new and live
+                 else [{} for _ in live])
+        existing = iter(found)
         lines: list[str] = []
         results: list[WriteResult] = []
         for gateway_id, epoch, records in groups:
             if not records:
                 results.append(WriteResult())
                 continue
-            existing = self._stored_rows(gateway_id, epoch, records) if self.count_new else {}
-            to_write, result = sort_out(records, existing, ts_resolution_ns=_MS)
+            to_write, result = sort_out(records, next(existing), ts_resolution_ns=_MS)
             lines.extend(to_lines(gateway_id, to_write, epoch))
             results.append(result)
         if lines:
@@ -117,30 +158,46 @@ class VictoriaMetricsStore(HttpLineStoreBase):
                 self._flush()
         return results
 
-    def _stored_rows(
-        self, gateway_id: str, epoch: str, records: Sequence[StorableRecord]
-    ) -> dict[int, StoredRow]:
-        """This batch's seqs already stored, with their content, from the batch's time span."""
-        times = [datetime_to_ns(r.ts) for r in records]
-        wanted = {r.seq for r in records}
-        rows: dict[tuple[str, str, int], dict[str, float]] = {}
-        # epoch="" matches series without the label: the legacy epoch.
-        for s in self._export(None, min(times), max(times), gateway=gateway_id, epoch=epoch):
-            m = s["metric"]
-            field = m["__name__"][len(_PREFIX):]
-            for v, t in zip(s["values"], s["timestamps"], strict=True):
-                rows.setdefault((m.get("asset", ""), m.get("point", ""), int(t)), {})[field] = v
-        found: dict[int, StoredRow] = {}
-        for (asset, point, t_ms), fields in rows.items():
-            seq = fields.get("seq")
-            if seq is None or int(seq) not in wanted:
-                continue
-            found[int(seq)] = StoredRow(
-                asset_id=asset, point=point, ts_ns=t_ms * _MS,
-                window_s=float(fields.get("window_s", np.nan)),
-                stale=bool(fields.get("stale", 0.0)),
-                features={k: float(v) for k, v in fields.items() if k not in META_FIELDS},
-            )
+    def _stored_rows(self, groups: Sequence[RecordGroup]) -> list[dict[int, StoredRow]]:
+        """Per group, its seqs already stored with their content, from its time span.
+
+        One export per cluster of groups whose spans lie within a minute of each other (a
+        live batch is one cluster); each group keeps only the points of its own span.
+        """
+        spans = []
+        for g in groups:
+            times = [datetime_to_ns(r.ts) for r in g.records]
+            spans.append((min(times), max(times)))
+        found: list[dict[int, StoredRow]] = [{} for _ in groups]
+        for members in _clusters(spans):
+            keys = sorted({(groups[i].gateway_id, groups[i].epoch) for i in members})
+            # epoch="" matches series without the label: the legacy epoch.
+            selectors = [_selector(None, gateway=gw, epoch=ep) for gw, ep in keys]
+            start = min(spans[i][0] for i in members)
+            end = max(spans[i][1] for i in members)
+            rows: dict[tuple[str, str], dict[tuple[str, str, int], dict[str, float]]] = {}
+            for s in self._export_selectors(selectors, start, end):
+                m = s["metric"]
+                field = m["__name__"][len(_PREFIX):]
+                of_key = rows.setdefault((m.get("gateway", ""), m.get("epoch", "")), {})
+                for v, t in zip(s["values"], s["timestamps"], strict=True):
+                    of_key.setdefault((m.get("asset", ""), m.get("point", ""), int(t)),
+                                      {})[field] = v
+            for i in members:
+                g = groups[i]
+                wanted = {r.seq for r in g.records}
+                lo_ms, hi_ms = spans[i][0] // _MS, spans[i][1] // _MS + 1
+                for (asset, point, t_ms), fields in rows.get((g.gateway_id, g.epoch), {}).items():
+                    seq = fields.get("seq")
+                    if seq is None or int(seq) not in wanted or not lo_ms <= t_ms <= hi_ms:
+                        continue
+                    found[i][int(seq)] = StoredRow(
+                        asset_id=asset, point=point, ts_ns=t_ms * _MS,
+                        window_s=float(fields.get("window_s", np.nan)),
+                        stale=bool(fields.get("stale", 0.0)),
+                        features={k: float(v) for k, v in fields.items()
+                                  if k not in META_FIELDS},
+                    )
         return found
 
     def _flush(self) -> None:

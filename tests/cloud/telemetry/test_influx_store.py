@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from cloud.telemetry import InfluxStore, StoreUnavailableError
+from cloud.telemetry import (
+    InfluxStore,
+    RecordGroup,
+    StoreUnavailableError,
+    TelemetryQueryError,
+    WriteResult,
+)
 from cloud.telemetry._lineproto import to_lines
 from ironwatch.wire import FeatureRecord
 from ironwatch_app.local_servers import InfluxD
@@ -47,3 +55,42 @@ def test_influxdb_1_6_needs_the_v1_write_endpoint(tmp_path: Path) -> None:
                 down.write("gw-1", [REC])
             with pytest.raises(StoreUnavailableError):
                 down.count()
+
+
+class _FirstStatementOnly(InfluxStore):
+    """A server that runs only the first of several statements (silently)."""
+
+    def _statement_results(self, q: str, *, post: bool = False,
+                           answered: set[int] | None = None) -> Iterator[tuple[int, Any]]:
+        return super()._statement_results(q.partition(";")[0], post=post, answered=answered)
+
+
+class _OneStatementPerRequest(InfluxStore):
+    """A server that refuses a request holding several statements."""
+
+    def _statement_results(self, q: str, *, post: bool = False,
+                           answered: set[int] | None = None) -> Iterator[tuple[int, Any]]:
+        if ";" in q:
+            raise TelemetryQueryError("InfluxQL refused: one statement per request")
+        return super()._statement_results(q, post=post, answered=answered)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("kind", [_FirstStatementOnly, _OneStatementPerRequest])
+def test_a_server_that_answers_one_statement_per_request_gets_one_lookup_per_group(
+    kind: type[InfluxStore], tmp_path: Path
+) -> None:
+    def rec(seq: int, value: float = 1.0) -> FeatureRecord:
+        return REC.model_copy(update={"seq": seq, "ts": REC.ts + timedelta(seconds=seq),
+                                      "features": {"accel_rms_ms2": value}})
+
+    with InfluxD() as server, kind(server.url, database=server.database,
+                                   snapshot_dir=tmp_path) as store:
+        store.write_batch([RecordGroup("gw-1", "", [rec(1)]), RecordGroup("gw-2", "", [rec(1)])])
+        results = store.write_batch([
+            RecordGroup("gw-1", "", [rec(1), rec(2)]),
+            RecordGroup("gw-2", "", [rec(1, 5.0), rec(3)]),
+        ])
+        assert results == [WriteResult(new=1, duplicates=1), WriteResult(new=1, conflicts=(1,))]
+        assert store.count() == 4 and store.duplicate_count() == 0
+        assert not store._joined_lookup  # one request per group from now on

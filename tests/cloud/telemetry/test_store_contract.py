@@ -214,6 +214,58 @@ def test_write_batch_sorts_out_repeats_and_conflicts(store: TelemetryStore) -> N
     assert kept.values[list(kept.seqs).index(1), 0] == 0.5  # the first copy stays
 
 
+def test_write_batch_tells_each_group_what_its_own_gateway_epoch_holds(
+    store: TelemetryStore,
+) -> None:
+    """Many groups, stored rows in several of them: each group's repeats and conflicts are
+    its own (InfluxDB looks all groups up in one request; the answers must not cross)."""
+    for g in range(4):
+        store.write_records(f"gw-{g}", "aaaaaaaa", [rec(i, asset=f"a{g}") for i in range(g + 1)])
+    store.write_records("gw-0", "", [rec(5, asset="a0")])  # the legacy epoch
+    results = store.write_batch([
+        RecordGroup("gw-0", "aaaaaaaa", [rec(0, asset="a0"), rec(9, asset="a0")]),
+        RecordGroup("gw-9", "aaaaaaaa", []),
+        RecordGroup("gw-1", "bbbbbbbb", [rec(0, asset="a1"), rec(1, asset="a1")]),  # new epoch
+        RecordGroup("gw-2", "aaaaaaaa", [rec(1, asset="a2"), rec(2, asset="a2", x_ms2=1.0)]),
+        RecordGroup("gw-3", "aaaaaaaa", [rec(i, asset="a3") for i in range(6)]),
+        RecordGroup("gw-0", "", [rec(5, asset="a0"), rec(0, asset="a0")]),
+        RecordGroup("gw-4", "aaaaaaaa", [rec(0, asset="a4")]),  # gw-0..3 have seq 0, not it
+    ])
+    assert results == [
+        WriteResult(new=1, duplicates=1),
+        WriteResult(),
+        WriteResult(new=2),
+        WriteResult(new=0, duplicates=1, conflicts=(2,)),
+        WriteResult(new=2, duplicates=4),
+        WriteResult(new=1, duplicates=1),
+        WriteResult(new=1),
+    ]
+    assert store.count() == 11 + 7 and store.duplicate_count() == 0
+
+
+def test_write_batch_with_an_old_replay_beside_live_groups(store: TelemetryStore) -> None:
+    """A gateway replaying a day-old outbox in the same batch as live ones: every group's
+    repeats are found in its own span (VictoriaMetrics exports the two apart)."""
+    day = timedelta(days=1)
+
+    def old(seq: int, accel_rms_ms2: float | None = None) -> FeatureRecord:
+        r = rec(seq, asset="old") if accel_rms_ms2 is None else rec(
+            seq, asset="old", accel_rms_ms2=accel_rms_ms2)
+        return r.model_copy(update={"ts": T0 - day + timedelta(seconds=seq)})
+
+    store.write_records("gw-old", "aaaaaaaa", [old(i) for i in range(3)])
+    store.write_records("gw-live", "aaaaaaaa", [rec(0), rec(1)])
+    results = store.write_batch([
+        RecordGroup("gw-live", "aaaaaaaa", [rec(1), rec(2)]),
+        RecordGroup("gw-old", "aaaaaaaa", [old(0), old(1, accel_rms_ms2=7.0), old(3)]),
+        RecordGroup("gw-new", "aaaaaaaa", [rec(0, asset="n")]),
+    ])
+    assert results == [WriteResult(new=1, duplicates=1),
+                       WriteResult(new=1, duplicates=1, conflicts=(1,)),
+                       WriteResult(new=1)]
+    assert store.count() == 5 + 3 and store.duplicate_count() == 0
+
+
 def test_records_decoded_by_the_fast_path_are_stored_like_the_contracts(
     store: TelemetryStore,
 ) -> None:
