@@ -137,6 +137,19 @@ def role_ingest(port: int, kind: str, where: str, name: str, group: str, client_
         worker_module.validate = functools.partial(validate, fast=False)  # type: ignore[assignment]
     registry = MemoryAssetRegistry({f"gw{g}": _assets(g) for g in range(GATEWAYS)})
     store = _open_store(kind, where, name)
+    calls = {"n": 0, "records": 0, "s": 0.0}
+    write_batch = store.write_batch
+
+    def timed_write_batch(groups: Any) -> Any:  # how long the worker waits on its store
+        t = time.perf_counter()
+        try:
+            return write_batch(groups)
+        finally:
+            calls["s"] += time.perf_counter() - t
+            calls["n"] += 1
+            calls["records"] += sum(len(g.records) for g in groups)
+
+    store.write_batch = timed_write_batch
     config = IngestConfig(broker=BrokerSettings(port=port), client_id=client_id,
                           shared_group=group, topics=("ironwatch/v1/+/telemetry",))
     worker = IngestionWorker(config, store, registry, on_stored=lambda *_a: None)
@@ -155,7 +168,8 @@ def role_ingest(port: int, kind: str, where: str, name: str, group: str, client_
     worker.stop()  # finishes the batch in hand first
     stats = worker.stats
     _emit({"stored": stats.stored, "duplicates": stats.duplicates, "received": stats.received,
-           "dead_lettered": stats.dead_lettered_total, "thread_cpu_s": threads})
+           "dead_lettered": stats.dead_lettered_total, "thread_cpu_s": threads,
+           "store_calls": calls})
     store.close()
 
 
@@ -446,6 +460,10 @@ def main() -> None:
               f"bulk insert, {rate / floor_rate:.2f} of the floor, {rate / bare_rate:.3f} of "
               f"bare; CPU: {store_us / cpu_us:.2f} of the store's bulk insert; stored "
               f"{stored:,}, duplicates {dups}")
+        for s in run["stats"]:
+            c = s["store_calls"]
+            print(f"    a worker: {c['n']} store writes of {c['records'] / max(c['n'], 1):,.0f} "
+                  f"records on average, {c['s']:.2f} s in them of {run['seconds']:.2f} s")
         result[f"workers_{n}"] = {
             "records_per_s": round(rate), "ratio_to_store_bulk": round(rate / store_rate, 3),
             "ratio_to_sqlite_floor": round(rate / floor_rate, 3),

@@ -40,6 +40,12 @@ class IngestConfig:
     # A batch also ends at this much payload: 200 messages of 1,000 records each would
     # otherwise be 200,000 decoded records in memory at once.
     max_batch_bytes: int = 8 * 1024 * 1024
+    # A batch also waits up to batch_linger_s for the rest of a burst, ending sooner when
+    # no message came for batch_gap_s: after a batch is acknowledged the broker sends the
+    # next window of messages within milliseconds, and a batch taken at its first message
+    # would cost a whole store round trip for a handful of records.
+    batch_linger_s: float = 0.05
+    batch_gap_s: float = 0.005
     max_dead_letter_payload_bytes: int = 2 * 1024
     # Limits (docs/ingestion.md, "Limits"): a message larger than its kind's limit is
     # dead-lettered (`too_large`) without being parsed; a record whose ts lies outside
@@ -78,6 +84,8 @@ class IngestConfig:
             raise IngestConfigError("payload, queue and feature limits must be >= 1")
         if self.ts_past_s <= 0 or self.ts_future_s <= 0:
             raise IngestConfigError("ts_past_s and ts_future_s must be > 0")
+        if not 0 <= self.batch_gap_s <= self.batch_linger_s:
+            raise IngestConfigError("0 <= batch_gap_s <= batch_linger_s")
         if self.store_retry_s < 0 or self.store_backoff_max_s <= 0:
             raise IngestConfigError("store_retry_s >= 0 and store_backoff_max_s > 0")
 

@@ -345,16 +345,7 @@ class IngestionWorker:
                 if self._stopping.is_set():
                     return  # records still waiting stay unacknowledged: the broker keeps them
                 continue
-            batch = [first]
-            size = len(first.payload)
-            cfg = self.config
-            while len(batch) < cfg.max_batch_messages and size < cfg.max_batch_bytes:
-                try:
-                    item = q.get_nowait()
-                except queue.Empty:
-                    break
-                batch.append(item)
-                size += len(item.payload)
+            batch = collect_batch(q, first, self.config, self._stopping)
             self._taken(batch)
             try:
                 with paused_cyclic_gc():
@@ -709,6 +700,33 @@ class IngestionWorker:
         except Exception:
             self._stats.add(callback_errors=1)
             log.exception("ingest callback failed for %s", type(message).__name__)
+
+
+def collect_batch(
+    q: queue.Queue[_Received], first: _Received, cfg: IngestConfig, stopping: threading.Event
+) -> list[_Received]:
+    """`first` and what follows it in the queue, up to the batch limits.
+
+    A burst is waited for: up to `batch_linger_s` in all, as long as no gap between two
+    messages is longer than `batch_gap_s` (and not once the worker is stopping).
+    """
+    batch = [first]
+    size = len(first.payload)
+    linger_until = time.monotonic() + cfg.batch_linger_s
+    while len(batch) < cfg.max_batch_messages and size < cfg.max_batch_bytes:
+        try:
+            item = q.get_nowait()
+        except queue.Empty:
+            wait_s = min(cfg.batch_gap_s, linger_until - time.monotonic())
+            if wait_s <= 0 or stopping.is_set():
+                break
+            try:
+                item = q.get(timeout=wait_s)
+            except queue.Empty:
+                break  # the burst is over
+        batch.append(item)
+        size += len(item.payload)
+    return batch
 
 
 def _topic_gateway(topic: str) -> str | None:
