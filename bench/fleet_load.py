@@ -16,9 +16,12 @@ seconds of live stream. Measured once a second:
 - scoring round duration: each round's wall time, from the scoring processes' Prometheus
   series (`ironwatch_scoring_round_duration_seconds` sum and count, read every second):
   the service's `/metrics` when it scores, each `cloud score` worker's metrics port
-  otherwise; a round still running at the end counts as long as it has run. Steady
-  rounds end `--fault-after` seconds into the live stream or later; "kept up" asks every
-  steady round to be shorter than T;
+  otherwise; a round still running at the end counts as long as it has run;
+- commissioning: from the first backfilled record to the first reading at which the
+  scoring processes together have fitted a point per asset and none waits for a fit
+  (`ironwatch_scoring_points_fitted`, `ironwatch_scoring_fit_waiting_points`). Steady
+  rounds start after that (or `--steady-after` seconds into the live stream, if given);
+  "kept up" asks every steady round to be shorter than T;
 - sample-to-alert latency: the first poll (1 s apart) that shows an alert for an asset
   minus the capture time of its first faulty window (p50, p99 over the faulty assets);
 - RSS and CPU of each process: the service, its ingestion workers, the scoring workers,
@@ -272,6 +275,8 @@ class RoundMeter:
     total_s: float = 0.0
     last_change: float | None = None  # wall time the count last grew (or the first read)
     seen: bool = False
+    fitted: float = 0.0  # points the process's detector fitted so far
+    waiting: float | None = None  # points waiting for a fit at the last read
 
     def read(self, http: httpx.Client, now: float) -> list[float]:
         """Durations of the rounds completed since the last read (their mean if several)."""
@@ -283,6 +288,10 @@ class RoundMeter:
             return []
         count = total = None
         for family in text_string_to_metric_families(text):
+            if family.name == "ironwatch_scoring_points_fitted":
+                self.fitted = sum(s.value for s in family.samples if s.name.endswith("_total"))
+            elif family.name == "ironwatch_scoring_fit_waiting_points":
+                self.waiting = sum(s.value for s in family.samples)
             if family.name != "ironwatch_scoring_round_duration_seconds":
                 continue
             for sample in family.samples:
@@ -439,6 +448,7 @@ def _measure(config: Config, args: argparse.Namespace, api: httpx.Client,
     meters = [RoundMeter(url) for url in metrics_urls]
     scraper = httpx.Client(timeout=10)
     backfill_stored_at: float | None = None
+    commissioned_at: float | None = None  # every asset's point fitted, nothing waiting
     alerted: dict[str, float] = {}  # asset -> when its first alert was seen (wall clock)
     api_errors = 0
     died: int | None = None
@@ -466,6 +476,10 @@ def _measure(config: Config, args: argparse.Namespace, api: httpx.Client,
             done = meter.read(scraper, now)
             samples.round_s.extend(done)
             samples.round_at.extend([now] * len(done))
+        if (commissioned_at is None and backfill_stored_at is not None
+                and sum(m.fitted for m in meters) >= config.assets
+                and all(m.waiting == 0 for m in meters)):
+            commissioned_at = now
         if sum(k.startswith("score") for k in procs) < expected_scorers:
             # `cloud score --workers N` spawns its workers after start-up: look again.
             for name, p in _processes(cloud, broker_pid, publisher, scorer).items():
@@ -504,11 +518,13 @@ def _measure(config: Config, args: argparse.Namespace, api: httpx.Client,
     false_alerts = sorted(set(alerted) - set(fault_at))
     stored = _stored(telemetry_db)
     offered = config.assets / config.interval_s
-    # Steady rounds: those ending once the live stream has run `--fault-after` seconds,
-    # after the fleet's commissioning (first fit, a worker's first share) is behind it.
-    steady_from = float(backfill.get("at", now)) + args.fault_after
+    # Steady rounds: those that started once the fleet was commissioned (every point
+    # fitted, none waiting), or `--steady-after` seconds into the live stream.
+    live_at = float(backfill.get("at", now))
+    steady_from = (live_at + args.steady_after if args.steady_after is not None
+                   else commissioned_at if commissioned_at is not None else now)
     steady = [d for d, at in zip(samples.round_s, samples.round_at, strict=True)
-              if at >= steady_from]
+              if at - d >= steady_from]
     return {
         "config": config.__dict__ | {"name": config.name()},
         "offered_records_per_s": round(offered),
@@ -516,6 +532,8 @@ def _measure(config: Config, args: argparse.Namespace, api: httpx.Client,
         "backfill_stored_s": (None if backfill_stored_at is None or not backfill
                               else round(backfill_stored_at - backfill["at"]
                                          + backfill["seconds"], 1)),
+        "commissioned_s": (None if commissioned_at is None or not backfill
+                           else round(commissioned_at - live_at + backfill["seconds"], 1)),
         "published": final.get("published"), "stored": stored,
         "ingest_lag_s": {"p50": _pct(samples.lag_s, 0.5), "p99": _pct(samples.lag_s, 0.99),
                          "max": max(samples.lag_s, default=None),
@@ -589,6 +607,9 @@ def main() -> None:
     ap.add_argument("--faults", type=int, default=5, help="assets given a step fault")
     ap.add_argument("--fault-after", type=float, default=20.0,
                     help="live seconds before the faults start")
+    ap.add_argument("--steady-after", type=float, default=None,
+                    help="live seconds after which rounds count as steady (default: once "
+                         "the scoring processes report the fleet commissioned)")
     ap.add_argument("--role", choices=["publish"])
     ap.add_argument("--port", type=int)
     ap.add_argument("--seed", type=int, default=7)
@@ -630,7 +651,7 @@ def main() -> None:
             result["kept_up"], result["why"] = ok, why
             results.append(result)
             print(f"{config.name()}: stored {result['stored']:,} of {result['published']:,}; "
-                  f"{why}", flush=True)
+                  f"commissioned in {_fmt(result['commissioned_s'], ' s')}; {why}", flush=True)
     finally:
         if pg is not None:
             from ironwatch_app.local_servers import stop_process

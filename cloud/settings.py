@@ -118,6 +118,13 @@ class CloudSettings(BaseSettings):
         description="how long a scoring worker holds its assets without renewing (PostgreSQL);"
         " a dead worker's assets are taken over after this long",
     )
+    scoring_fit_budget_s: float | None = Field(
+        default=None, gt=0,
+        description="seconds a scoring round may spend fitting commissioned points (a new"
+        " fleet, a takeover, a restart); the rest wait for later rounds, oldest first."
+        " Default: a quarter of the fleet's record interval, at least half of"
+        " scoring_interval_s",
+    )
     commissioning_records: int = Field(
         default=30, ge=1, description="records per asset/point used as the healthy baseline"
     )

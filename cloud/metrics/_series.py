@@ -36,6 +36,7 @@ __all__ = [
     "message_received",
     "message_rejected",
     "records_stored",
+    "scoring_fit_progress",
     "scoring_round_completed",
     "scoring_round_failed",
     "store_kind",
@@ -105,6 +106,25 @@ SCORING_LEASE_CHANGES = Counter(
     "Assets this scoring worker took (gained: free, rebalanced or taken over from a worker "
     "whose lease ran out) or gave up (lost).",
     ["change"],
+)
+SCORING_POINTS_FITTED = Counter(
+    "ironwatch_scoring_points_fitted",
+    "Points (asset, measurement point) the anomaly detector fitted: commissioning, takeovers.",
+)
+SCORING_FIT_SECONDS = Counter(
+    "ironwatch_scoring_fit_seconds", "Time scoring rounds spent fitting the detector."
+)
+SCORING_FIT_BUDGET = Gauge(
+    "ironwatch_scoring_fit_budget_seconds",
+    "Time one scoring round may spend fitting points; the rest wait for later rounds.",
+)
+SCORING_FIT_WAITING = Gauge(
+    "ironwatch_scoring_fit_waiting_points",
+    "Commissioned points waiting for the detector (not scored until fitted).",
+)
+SCORING_FIT_OLDEST_WAIT = Gauge(
+    "ironwatch_scoring_fit_oldest_wait_seconds",
+    "How long the oldest point waiting for the detector has been ready (0: none waits).",
 )
 
 # -- HTTP ------------------------------------------------------------------------------------
@@ -244,6 +264,18 @@ def scoring_leases(held: int, gained: int, lost: int) -> None:
         SCORING_LEASE_CHANGES.labels("gained").inc(gained)
     if lost:
         SCORING_LEASE_CHANGES.labels("lost").inc(lost)
+
+
+def scoring_fit_progress(*, fitted: int, seconds: float, waiting: int,
+                         oldest_wait_s: float | None, budget_s: float) -> None:
+    """A round's fitting: points fitted and the time, what still waits, the budget."""
+    if fitted:
+        SCORING_POINTS_FITTED.inc(fitted)
+    if seconds > 0:
+        SCORING_FIT_SECONDS.inc(seconds)
+    SCORING_FIT_BUDGET.set(budget_s)
+    SCORING_FIT_WAITING.set(waiting)
+    SCORING_FIT_OLDEST_WAIT.set(oldest_wait_s or 0.0)
 
 
 def scoring_round_failed(duration_s: float) -> None:

@@ -7,9 +7,11 @@ its fair share (assets / live workers) and takes free ones, or those of a worker
 lease expired, with `SELECT … FOR UPDATE SKIP LOCKED`, so two workers never take the
 same asset. Renewing costs one row a round whatever the share. A worker that dies stops
 renewing; after `lease_s` the others take its assets over and resume from the state
-saved in the database. Before a round writes alerts and state it locks the rows of the
-assets it holds (`fence`): a worker that stalled past its lease writes nothing for assets
-another worker took, and no worker takes an asset while its holder commits.
+saved in the database. A long round (a fleet's commissioning burst read, its first fits)
+pushes its lease on at checkpoints (`keep_alive`), so it does not look dead to the others
+halfway. Before a round writes alerts and state it locks the rows of the assets it holds
+(`fence`): a worker that stalled past its lease writes nothing for assets another worker
+took, and no worker takes an asset while its holder commits.
 
 SQLite is the single-process embedded default: every asset is this process's.
 """
@@ -22,9 +24,10 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, cast
 from uuid import uuid4
 
-from sqlalchemy import delete, exists, func, select, text, update
+from sqlalchemy import CursorResult, delete, exists, func, select, text, update
 from sqlalchemy.orm import Session
 
 from cloud.db.models import ScoringAsset, ScoringWorker
@@ -66,6 +69,8 @@ class Leases:
         with session_factory() as session:
             self.all_mine = session.get_bind().dialect.name != "postgresql"
         self.mine: set[str] = set()
+        # Wall time the lease was last pushed on (renewed or kept alive).
+        self._renewed_at = -math.inf
 
     def renew(self) -> LeaseChange:
         """Renew the lease, balance and take assets; returns the change since the last call."""
@@ -125,9 +130,34 @@ class Leases:
                     )
                 held |= set(free)
             session.commit()
+        self._renewed_at = now
         change = LeaseChange(mine=held, gained=held - self.mine, lost=self.mine - held)
         self.mine = held
         return change
+
+    def keep_alive(self) -> bool:
+        """Push the lease on in the middle of a round; False if it had already run out.
+
+        A lease that ran out is never revived here: the others may have taken its
+        assets, and `fence` then keeps this round from writing. One UPDATE of one row,
+        at most once per quarter of the lease.
+        """
+        if self.all_mine:
+            return True
+        now = self.wall_clock()
+        if now - self._renewed_at < self.lease_s / 4.0:
+            return True
+        with self.session_factory() as session:
+            result = cast(CursorResult[Any], session.execute(
+                update(ScoringWorker)
+                .where(ScoringWorker.holder == self.holder, ScoringWorker.seen_until_s >= now)
+                .values(seen_until_s=now + self.lease_s)
+            ))
+            session.commit()
+        if result.rowcount:
+            self._renewed_at = now
+            return True
+        return False
 
     def fence(self, session: Session) -> set[str] | None:
         """Lock the rows of the assets this worker holds for the transaction; None: all.

@@ -39,6 +39,7 @@ from cloud.pipeline._alert_rule import PersistenceRule, rolling_counts
 from cloud.pipeline._assessment import Assessment, AssetView, KeyView
 from cloud.pipeline._batch import Batch
 from cloud.pipeline._evidence import build_evidence
+from cloud.pipeline._fit_queue import FitQueue
 from cloud.pipeline._leases import Leases
 from cloud.pipeline._model_suite import RUL_LEAD_IN_S, ModelSuite, is_trended
 from cloud.pipeline._protection import PROTECTION_MODES
@@ -80,9 +81,19 @@ VERDICT_ROWS = 500
 LATE_WINDOW_S = 60.0
 # Assets per query of the points that are behind.
 BEHIND_CHUNK = 200
-# A full detector fit (fleet statistics included) when the commissioned points have
-# doubled since the last one; otherwise only the new points are fitted (`refit`).
+# New assets whose earlier rows (before the shared window) one round reads back.
+FRESH_ASSETS_PER_ROUND = 2000
+# A full detector fit (fleet statistics included) when the fitted points have doubled
+# since the last one and a full fit fits in a round's budget; otherwise only the new
+# points are fitted (`refit`) against the fleet statistics of the last full fit.
 FULL_FIT_GROWTH = 2.0
+# Unless set, a round may spend this share of the fleet's record interval T (its median
+# window spacing in capture time) fitting points, and at least this share of the scoring
+# interval: a round stays well within T while a new fleet commissions in a few minutes.
+FIT_BUDGET_SHARE_OF_T = 0.25
+FIT_BUDGET_SHARE_OF_INTERVAL = 0.5
+# Points whose window spacing sets T before the detector has measured it.
+SPACING_SAMPLE = 1000
 FloatArray = npt.NDArray[np.float64]
 
 
@@ -173,9 +184,15 @@ class RoundReport:
     # Points and state rows written to the database, and their payload bytes.
     state_rows_written: int = 0
     state_bytes_written: int = 0
-    # Points (re)fitted by the detector this round; whether that was a full fit.
+    # Points (re)fitted by the detector this round; whether that was a full fit; the time.
     refitted: int = 0
     full_fit: bool = False
+    fit_s: float = 0.0
+    # Commissioned points still waiting for the detector after this round, the age of the
+    # oldest (s since it became ready), and rows of waiting points left unscored.
+    fit_waiting: int = 0
+    fit_oldest_wait_s: float | None = None
+    rows_waiting_fit: int = 0
     # Leases this worker took and gave up this round (always empty on SQLite).
     assets_gained: int = 0
     assets_lost: int = 0
@@ -220,8 +237,14 @@ class ScoringPipeline:
         self.leases = leases or Leases(session_factory, lease_s=settings.scoring_lease_s)
         # Verdicts with a higher id are looked at; each asset remembers what it took.
         self._verdict_mark = 0
-        # Commissioned points at the last full fit, and the feature names it was on.
+        # Points at the last full fit; points the detector has fitted (or failed to fit).
         self._full_fit_keys = 0
+        self._fitted: set[str] = set()
+        # Commissioned points waiting for the detector, fitted within a budget per round.
+        self.fit_queue = FitQueue(
+            settings.scoring_fit_budget_s
+            or FIT_BUDGET_SHARE_OF_INTERVAL * settings.scoring_interval_s
+        )
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -241,9 +264,13 @@ class ScoringPipeline:
                 default=0,
             )
             self._warm_raised(list(self.state.keys))
-            if self.state.baseline.rows:
-                self._refit(self.clock())
-            self._resume_held(self.state.waiting_assets())
+            # Every commissioned point is fitted again, within the budget per round: the
+            # first share now, the rest over the first rounds (a held alert's at once).
+            self._queue_commissioned(list(self.state.keys), self.clock())
+            self._fit_ready(self.clock(), None)
+            held = self.state.waiting_assets()
+            self._fit_held(held, self.clock(), None)
+            self._resume_held(held)
 
     # -- background loop -------------------------------------------------------------------
     def start(self) -> None:
@@ -284,6 +311,7 @@ class ScoringPipeline:
             raise ValueError("run_once needs a timezone-aware UTC time")
         now = now.astimezone(UTC)
         with self._lock, paused_cyclic_gc():
+            started = time.perf_counter()
             report = RoundReport(at=now)
             self._renew_leases(now, report)
             # Verdicts first, so this round's windows are judged by the corrected threshold.
@@ -294,8 +322,17 @@ class ScoringPipeline:
                 )
             batch = self._read_new(now, report)
             report.rows_read = len(batch)
+            self._keep_lease()
             self.protection.track(batch)
             scored = self._commission(batch, now, report) if len(batch) else batch
+            self._keep_lease()
+            self._fit_ready(now, report)
+            self._keep_lease()
+            if len(scored) and len(self.fit_queue):
+                # Points not fitted yet are not scored: their rows count as waiting.
+                unfitted = np.isin(scored.keys, list(self.fit_queue.keys))
+                report.rows_waiting_fit = int(unfitted.sum())
+                scored = scored.take(~unfitted)
             keys_scored = self._score(scored, now, report) if len(scored) else {}
             self._last_views.update(keys_scored)
             # An alert held for its snapshot is decided even if its asset sent nothing new.
@@ -347,10 +384,11 @@ class ScoringPipeline:
             if report.rows_read or report.alerts_upserted:
                 log.info(
                     "scoring round: %d rows, %d commissioning, %d scored, %d over threshold,"
-                    " %d alerts, %d work orders",
+                    " %d alerts, %d work orders; %.2f s (%.2f s fitting, %d points waiting)",
                     report.rows_read, report.rows_commissioning, report.rows_scored,
                     report.over_threshold, len(report.alerts_upserted),
-                    len(report.work_orders),
+                    len(report.work_orders), time.perf_counter() - started, report.fit_s,
+                    report.fit_waiting,
                 )
             return report
 
@@ -373,11 +411,34 @@ class ScoringPipeline:
                 [self._verdict_mark, *(self.state_store.verdict_seen(a) for a in change.gained)]
             )
             self._warm_raised(keys)
-            commissioned = {split_key(k)[0] for k in keys
-                            if self.state.keys[k].commissioned_at_s is not None}
-            if commissioned:
-                self._refit(now, report, assets=commissioned)
+            # Taken-over points are fitted within the round's budget, oldest first; those
+            # of an asset whose new alert waits for its waveform at once.
+            self._queue_commissioned(keys, now)
+            self._fit_held(change.gained, now, report)
             self._resume_held(change.gained)
+
+    def _fit_held(self, assets: set[str], now: datetime, report: RoundReport | None) -> None:
+        """Fit the waiting points of those `assets` whose new alert waits for its waveform.
+
+        There are a few at most; `_resume_held` scores their newest rows, so they cannot
+        wait for the budget. The fleet statistics come from a round's share first.
+        """
+        held = assets & self.state.waiting_assets()
+        if not held:
+            return
+        if not self.models.fitted:
+            self._fit_ready(now, report)
+        unfitted = {a for a in (split_key(k)[0] for k in self.fit_queue.keys) if a in held}
+        if unfitted:
+            self._refit(now, report, assets=unfitted)
+
+    def _keep_lease(self) -> None:
+        """Push this worker's lease on between the parts of a long round."""
+        try:
+            self.leases.keep_alive()
+        except Exception as err:
+            # The round goes on; if the lease runs out meanwhile, `fence` writes nothing.
+            log.warning("keeping the scoring lease alive failed: %s", err)
 
     def _forget(self, assets: set[str]) -> None:
         """Drop everything remembered of assets another worker scores now."""
@@ -386,6 +447,9 @@ class ScoringPipeline:
         self.protection.forget(assets)
         for asset_id in assets:
             self._unfit.pop(asset_id, None)
+        gone = {k for k in self._fitted | self.fit_queue.keys if split_key(k)[0] in assets}
+        self._fitted -= gone
+        self.fit_queue.discard(gone)
         self._last_views = {k: v for k, v in self._last_views.items()
                             if split_key(k)[0] not in assets}
 
@@ -399,36 +463,54 @@ class ScoringPipeline:
         One query reads the recent rows of the fleet; points whose cursor lies before its
         start (an asset that was silent, a gateway that comes back with its backlog) are
         read by asset, from their own cursors, so one silent asset costs one small query
-        instead of making every round re-read everything since it went quiet.
+        instead of making every round re-read everything since it went quiet. A point
+        seen for the first time (a new fleet's points) is read back the same way,
+        so the commissioning rows it sent before the shared window are not skipped; at
+        most `FRESH_ASSETS_PER_ROUND` assets a round, so a new fleet's backfill is read
+        over several short rounds rather than in one long one.
         """
         floor = (now - MAX_LOOKBACK).timestamp()
         late = max(LATE_WINDOW_S, 10.0 * self.settings.scoring_interval_s)
         cursors = {k: ks.cursor_s for k, ks in self.state.keys.items() if ks.cursor_s is not None}
+        # The first round (no cursor at all) reads everything there is, in one query.
         start_s: float | None = None
         if cursors:
             start_s = max(min(cursors.values()), floor, now.timestamp() - late)
         start = None if start_s is None else datetime.fromtimestamp(start_s, UTC)
-        batches = [self._query(start=start, end=now, report=report)]
-        if start_s is not None:
-            behind: dict[str, float] = {}
-            for key, cursor in cursors.items():
-                if cursor < start_s:
-                    asset_id = split_key(key)[0]
-                    behind[asset_id] = min(behind.get(asset_id, math.inf), cursor)
-            # Assets with cursors close together share a query: what one of them reads
-            # twice is at most `late` seconds of another's rows.
-            chunks: list[list[str]] = []
-            for asset_id in sorted(behind, key=behind.__getitem__):
-                if (not chunks or len(chunks[-1]) >= BEHIND_CHUNK
-                        or behind[asset_id] - behind[chunks[-1][0]] > late):
-                    chunks.append([])
-                chunks[-1].append(asset_id)
-            for chunk in chunks:
-                since = max(behind[chunk[0]], floor)
-                batches.append(self._query(
-                    asset_ids=chunk, start=datetime.fromtimestamp(since, UTC), end=start,
-                    report=report,
-                ))
+        shared = self._query(start=start, end=now, report=report)
+        behind: dict[str, float] = {}
+        for key, cursor in cursors.items():
+            if start_s is not None and cursor < start_s:
+                asset_id = split_key(key)[0]
+                behind[asset_id] = min(behind.get(asset_id, math.inf), cursor)
+        if start_s is not None and len(shared):
+            starts, ends = shared.key_bounds()
+            keys = shared.keys[starts].tolist()
+            fresh = sorted({a for k in keys if k not in cursors
+                            and self._mine(a := split_key(k)[0])})
+            for asset_id in fresh[:FRESH_ASSETS_PER_ROUND]:
+                behind[asset_id] = floor
+            later = set(fresh[FRESH_ASSETS_PER_ROUND:])
+            if later:
+                # Read back in a later round: until then their new points take no rows,
+                # so they are still new then.
+                drop = [k not in cursors and split_key(k)[0] in later for k in keys]
+                shared = shared.take(~np.repeat(np.asarray(drop, dtype=bool), ends - starts))
+        batches = [shared]
+        # Assets with cursors close together share a query: what one of them reads
+        # twice is at most `late` seconds of another's rows.
+        chunks: list[list[str]] = []
+        for asset_id in sorted(behind, key=behind.__getitem__):
+            if (not chunks or len(chunks[-1]) >= BEHIND_CHUNK
+                    or behind[asset_id] - behind[chunks[-1][0]] > late):
+                chunks.append([])
+            chunks[-1].append(asset_id)
+        for chunk in chunks:
+            since = max(behind[chunk[0]], floor)
+            batches.append(self._query(
+                asset_ids=chunk, start=datetime.fromtimestamp(since, UTC), end=start,
+                report=report,
+            ))
         batch = Batch.concat(batches)
         if not self.leases.all_mine and len(batch):
             batch = batch.take(np.isin(batch.asset_ids, list(self.leases.mine)))
@@ -507,10 +589,10 @@ class ScoringPipeline:
                     completed.append(key)
         for key in completed:
             self.state.key(key).commissioned_at_s = now.timestamp()
+            self.fit_queue.add(key, now.timestamp())
         if completed:
             self.state.baseline.version = self.state_store.bump_version()
             report.commissioned = completed
-            self._refit(now, report, assets={split_key(k)[0] for k in completed})
             log.info("commissioned %d points (baseline v%d): %s", len(completed),
                      self.state.baseline.version, ", ".join(completed[:10]))
         commissioned = np.repeat(
@@ -520,44 +602,101 @@ class ScoringPipeline:
         )
         return batch.take(~to_baseline & commissioned)
 
-    def _refit(
-        self, now: datetime, report: RoundReport | None = None, *, assets: set[str] | None = None
-    ) -> None:
-        """Fit the detector; an asset whose rows fail is left out (and shown).
+    def _queue_commissioned(self, keys: list[str], now: datetime) -> None:
+        """Queue loaded points (a restart, a takeover) that completed commissioning."""
+        for key in keys:
+            ks = self.state.keys.get(key)
+            if ks is not None and ks.commissioned_at_s is not None:
+                self.fit_queue.add(key, now.timestamp())
 
-        `assets` None or a fleet grown `FULL_FIT_GROWTH`-fold since the last full fit (or
-        new features) means a full fit of every commissioned point; otherwise only the
-        points of `assets` are (re)fitted against the fleet statistics of the last full
-        fit, so commissioning one machine does not refit fifty thousand.
-        """
-        keys = sorted(k for k, ks in self.state.keys.items() if ks.commissioned_at_s is not None)
-        keys = [k for k in keys if self.state.baseline.count(k)]
-        if not keys:
-            self._unfit = {}
-            return
-        full = (
-            assets is None
-            or not self.models.can_refit(self.state.baseline.feature_names)
-            or len(keys) >= FULL_FIT_GROWTH * max(self._full_fit_keys, 1)
+    def _fit_ready(self, now: datetime, report: RoundReport | None) -> None:
+        """Fit the oldest-ready points the round's budget allows; the rest wait in order."""
+        if len(self.fit_queue):
+            self.fit_queue.budget_s = self._fit_budget_s()
+        keys = self.fit_queue.take()
+        fit_s = 0.0
+        if keys:
+            started = time.perf_counter()
+            self._refit(now, report, keys=keys)
+            fit_s = time.perf_counter() - started
+        waiting = len(self.fit_queue)
+        oldest = self.fit_queue.oldest_ready_s()
+        oldest_wait = None if oldest is None else max(0.0, now.timestamp() - oldest)
+        if report is not None:
+            report.fit_waiting, report.fit_oldest_wait_s = waiting, oldest_wait
+        metrics.scoring_fit_progress(
+            fitted=len(keys), seconds=fit_s, waiting=waiting, oldest_wait_s=oldest_wait,
+            budget_s=self.fit_queue.budget_s,
         )
+        if keys:
+            log.info(
+                "fitted %d points in %.2f s (budget %.2f s, %.2f ms a point); %d waiting%s",
+                len(keys), fit_s, self.fit_queue.budget_s,
+                1e3 * self.fit_queue.cost_per_point_s, waiting,
+                "" if oldest_wait is None else f", the oldest ready {oldest_wait:.0f} s ago",
+            )
+
+    def _fit_budget_s(self) -> float:
+        """`scoring_fit_budget_s`, or a share of the record interval T (of the interval)."""
+        if self.settings.scoring_fit_budget_s is not None:
+            return self.settings.scoring_fit_budget_s
+        floor = FIT_BUDGET_SHARE_OF_INTERVAL * self.settings.scoring_interval_s
+        if self.models.fitted:
+            spacing: float | None = self.models.window_spacing_s
+        else:  # T from the points waiting, before the detector measured it
+            sample = sorted(self.fit_queue.keys)[:SPACING_SAMPLE]
+            spacing = self._window_spacing_s([k for k in sample if k in self.state.keys])
+        return max(floor, FIT_BUDGET_SHARE_OF_T * (spacing or 0.0))
+
+    def _refit(
+        self, now: datetime, report: RoundReport | None = None, *,
+        assets: set[str] | None = None, keys: list[str] | None = None,
+    ) -> None:
+        """Fit the detector on the commissioned points of the assets of `keys` (or `assets`).
+
+        An asset is the unit of a refit (its verdicts are replayed on all its points after
+        it); an asset whose rows fail is left out (and shown). A full fit (the fleet statistics,
+        with every point fitted so far) when nothing is fitted yet, the features changed,
+        or the fitted points grew `FULL_FIT_GROWTH`-fold since the last full fit and all
+        of them fit in one round's budget; otherwise only these points are (re)fitted
+        against the fleet statistics of the last full fit, so commissioning one machine
+        does not refit fifty thousand, and no round fits more than its budget allows
+        (a large fleet's statistics are those of the largest full fit a round affords).
+        """
+        started = time.perf_counter()
+        if keys is not None:
+            assets = {split_key(k)[0] for k in keys}
+        assert assets is not None
+        keys = [k for k, ks in self.state.keys.items()
+                if ks.commissioned_at_s is not None and split_key(k)[0] in assets]
+        self.fit_queue.discard(keys)
+        new = {k for k in keys if self.state.baseline.count(k)}
+        if not new:
+            return
+        every = sorted(self._fitted | new)
+        full = (
+            not self.models.fitted
+            or not self.models.can_refit(self.state.baseline.feature_names)
+            or (len(every) >= FULL_FIT_GROWTH * max(self._full_fit_keys, 1)
+                and len(every) <= self.fit_queue.capacity())
+        )
+        replay: set[str] | None
         if full:
             self._unfit = {}
-            self._fit_isolated(keys, now, report, self._fit_keys)
-            self._full_fit_keys = len(keys)
-            replay = None
+            self._fit_isolated(every, now, report, self._fit_keys)
+            self._full_fit_keys = len(every)
+            fitted, replay = every, None
         else:
-            assert assets is not None
-            subset = [k for k in keys if split_key(k)[0] in assets]
-            for asset_id in assets:
+            fitted = sorted(new)
+            replay = {split_key(k)[0] for k in fitted}
+            for asset_id in replay:
                 self._unfit.pop(asset_id, None)
-            if subset:
-                self._fit_isolated(subset, now, report, self._refit_keys)
-            keys = subset
-            replay = assets
+            self._fit_isolated(fitted, now, report, self._refit_keys)
+        self._fitted.update(fitted)
         # Baseline statistics for the evidence, computed now rather than in a round.
-        self.state.baseline.precompute(keys)
+        self.state.baseline.precompute(fitted)
         if report is not None:
-            report.refitted += len(keys)
+            report.refitted += len(fitted)
             report.full_fit = report.full_fit or full
         # A refit starts from the commissioning rows again: replay engineers' verdicts.
         for item in self.state.verdict_rows:
@@ -569,6 +708,10 @@ class ScoringPipeline:
                 self.models.apply_verdict(item["key"], item["verdict"], rows, item["names"])
             except Exception as err:
                 self._failed(asset_id, "verdict", err, now, report)
+        elapsed = time.perf_counter() - started
+        self.fit_queue.measured(len(fitted), elapsed)
+        if report is not None:
+            report.fit_s += elapsed
 
     def _fit_isolated(
         self, keys: list[str], now: datetime, report: RoundReport | None,

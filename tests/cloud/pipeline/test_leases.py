@@ -161,3 +161,55 @@ def test_a_round_that_outlives_its_lease_writes_nothing_and_reads_again(
     # Nobody took the assets: the next round takes them again, from the saved state.
     again = worker.run_once(fleet.emit(10))
     assert again.assets_gained == 3 and again.rows_read == 60 and again.rows_scored == 60
+
+
+def test_a_round_longer_than_its_lease_keeps_it_alive_and_writes_its_work(
+    store: MemoryStore, fleet: Fleet, pg_factory: sessionmaker[Session],
+    settings: CloudSettings,
+) -> None:
+    wall = WallClock()
+    worker = _worker("w1", store, pg_factory, settings, wall)
+    other = _worker("w2", store, pg_factory, settings, wall)
+    read_new, fit_ready = worker._read_new, worker._fit_ready
+
+    def slow_read(*args: Any, **kw: Any) -> Any:
+        wall.t += 0.75 * LEASE_S  # a commissioning burst to read
+        return read_new(*args, **kw)
+
+    def slow_fit(*args: Any, **kw: Any) -> Any:
+        wall.t += 0.75 * LEASE_S  # and to fit
+        return fit_ready(*args, **kw)
+
+    worker._read_new = slow_read  # type: ignore[method-assign]
+    worker._fit_ready = slow_fit  # type: ignore[method-assign]
+    report = worker.run_once(fleet.emit(40))
+    # One and a half leases long, but the lease was pushed on between the round's parts:
+    # nothing was lost and the commissioning is in the database.
+    assert report.assets_lost == 0 and report.scored_assets == set(ASSETS)
+    with pg_factory() as session:
+        commissioned = session.scalars(
+            select(ScoringPoint.key).where(ScoringPoint.commissioned_at_s.is_not(None))).all()
+    assert len(commissioned) == len(ASSETS)
+    # The other worker saw it alive all along: it took none of its assets.
+    other.run_once(fleet.emit(1))
+    assert not other.leases.mine
+
+
+def test_a_takeover_fits_the_assets_taken_within_the_fit_budget(
+    store: MemoryStore, fleet: Fleet, pg_factory: sessionmaker[Session], tmp_path: Any,
+) -> None:
+    one_a_round = CloudSettings(data_dir=tmp_path, commissioning_records=30,
+                                scoring_fit_budget_s=1e-3)
+    wall = WallClock()
+    first = _worker("w1", store, pg_factory, one_a_round, wall)
+    reports = [first.run_once(fleet.emit(40 if i == 0 else 10)) for i in range(3)]
+    assert [r.fit_waiting for r in reports] == [2, 1, 0]
+    first.stop()
+    second = _worker("w2", store, pg_factory, one_a_round, wall)
+    taken = [second.run_once(fleet.emit(10)) for _ in range(3)]
+    assert taken[0].assets_gained == 3
+    # One point fitted a round, from the saved baselines: nothing commissions again, and
+    # the points fitted are scored while the others wait.
+    assert [r.rows_commissioning for r in taken] == [0, 0, 0]
+    assert [len(r.scored_assets) for r in taken] == [1, 2, 3]
+    assert [r.fit_waiting for r in taken] == [2, 1, 0]

@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 import numpy as np
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -198,3 +199,38 @@ def test_a_restart_during_commissioning_reads_the_baseline_so_far_back_from_the_
     for key in restarted.state.baseline.rows:
         np.testing.assert_array_equal(
             again.state.baseline.rows[key], restarted.state.baseline.rows[key])
+
+
+def test_a_new_point_is_read_back_to_its_first_row_and_commissions_at_once(
+    store: MemoryStore, fleet: Fleet, session_factory: sessionmaker[Session],
+    settings: CloudSettings,
+) -> None:
+    pipeline = ScoringPipeline(store, session_factory, settings)
+    _emit_all_but(fleet, "fan-02", 40)
+    first = pipeline.run_once(fleet.t + timedelta(seconds=1))
+    assert first.rows_read == 80 and "fan-02" not in first.scored_assets
+    # The fan is installed: its 40 one-minute windows reach far back before the round's
+    # shared read window, and every one of them is read, none twice.
+    report = pipeline.run_once(fleet.emit(40))
+    assert report.rows_read == 3 * 40 and report.commissioned == ["fan-02/de_radial"]
+    assert report.rows_commissioning == 30 and report.rows_scored == 2 * 40 + 10
+    assert pipeline.run_once(fleet.t + timedelta(seconds=2)).rows_read == 0
+
+
+def test_new_assets_are_read_back_a_bounded_number_a_round_and_every_row_once(
+    store: MemoryStore, fleet: Fleet, session_factory: sessionmaker[Session],
+    settings: CloudSettings, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("cloud.pipeline._pipeline.FRESH_ASSETS_PER_ROUND", 1)
+    pipeline = ScoringPipeline(store, session_factory, settings)
+    before = len(store.rows)
+    fleet.emit(40)
+    store.rows[before:] = [r for r in store.rows[before:] if r[1].asset_id == "pump-01"]
+    pipeline.run_once(fleet.t + timedelta(seconds=1))
+    # Two machines are installed at once, each with 40 windows of backlog: one is read
+    # back this round, the other (not touched at all meanwhile) the next.
+    second = pipeline.run_once(fleet.emit(40))
+    assert second.rows_read == 40 + 40 and second.commissioned == ["fan-02/de_radial"]
+    third = pipeline.run_once(fleet.t + timedelta(seconds=2))
+    assert third.rows_read == 40 and third.commissioned == ["motor-03/de_radial"]
+    assert pipeline.run_once(fleet.t + timedelta(seconds=3)).rows_read == 0
