@@ -252,6 +252,8 @@ class ScoringPipeline:
         self.health = ScoringHealth(settings.scoring_interval_s, clock=self.clock)
         # Assets whose baseline the detector could not be fitted on, with the error.
         self._unfit: dict[str, BaseException] = {}
+        # Assets this worker has read back to their first row (leased workers).
+        self._read_back: set[str] = set()
         self.protection = ProtectionRules(settings, policy=policy, catalogue=catalogue)
         if self.leases.all_mine:
             # One process scores everything: resume from the database (importing the file
@@ -447,6 +449,7 @@ class ScoringPipeline:
         self.protection.forget(assets)
         for asset_id in assets:
             self._unfit.pop(asset_id, None)
+        self._read_back -= assets
         gone = {k for k in self._fitted | self.fit_queue.keys if split_key(k)[0] in assets}
         self._fitted -= gone
         self.fit_queue.discard(gone)
@@ -472,10 +475,13 @@ class ScoringPipeline:
         floor = (now - MAX_LOOKBACK).timestamp()
         late = max(LATE_WINDOW_S, 10.0 * self.settings.scoring_interval_s)
         cursors = {k: ks.cursor_s for k, ks in self.state.keys.items() if ks.cursor_s is not None}
-        # The first round (no cursor at all) reads everything there is, in one query.
+        # The single process's first round (no cursor at all) reads everything there is in
+        # one query; a leased worker reads its assets back a share a round instead.
+        leased = not self.leases.all_mine
         start_s: float | None = None
-        if cursors:
-            start_s = max(min(cursors.values()), floor, now.timestamp() - late)
+        if cursors or leased:
+            start_s = max(min(cursors.values(), default=-math.inf), floor,
+                          now.timestamp() - late)
         start = None if start_s is None else datetime.fromtimestamp(start_s, UTC)
         shared = self._query(start=start, end=now, report=report)
         behind: dict[str, float] = {}
@@ -483,15 +489,20 @@ class ScoringPipeline:
             if start_s is not None and cursor < start_s:
                 asset_id = split_key(key)[0]
                 behind[asset_id] = min(behind.get(asset_id, math.inf), cursor)
-        if start_s is not None and len(shared):
+        if start_s is not None:
             starts, ends = shared.key_bounds()
             keys = shared.keys[starts].tolist()
-            fresh = sorted({a for k in keys if k not in cursors
-                            and self._mine(a := split_key(k)[0])})
-            for asset_id in fresh[:FRESH_ASSETS_PER_ROUND]:
+            fresh = {a for k in keys if k not in cursors and self._mine(a := split_key(k)[0])}
+            if leased:
+                # Held assets with no point read yet (a worker's first rounds).
+                seen = {split_key(k)[0] for k in cursors}
+                fresh |= self.leases.mine - self._read_back - seen
+            ordered = sorted(fresh)
+            for asset_id in ordered[:FRESH_ASSETS_PER_ROUND]:
                 behind[asset_id] = floor
-            later = set(fresh[FRESH_ASSETS_PER_ROUND:])
-            if later:
+            self._read_back.update(ordered[:FRESH_ASSETS_PER_ROUND])
+            later = set(ordered[FRESH_ASSETS_PER_ROUND:])
+            if later and len(shared):
                 # Read back in a later round: until then their new points take no rows,
                 # so they are still new then.
                 drop = [k not in cursors and split_key(k)[0] in later for k in keys]

@@ -7,6 +7,7 @@ process-level counterpart (real Mosquitto, SIGKILL) is `tests/cloud/test_scoring
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -213,3 +214,18 @@ def test_a_takeover_fits_the_assets_taken_within_the_fit_budget(
     assert [r.rows_commissioning for r in taken] == [0, 0, 0]
     assert [len(r.scored_assets) for r in taken] == [1, 2, 3]
     assert [r.fit_waiting for r in taken] == [2, 1, 0]
+
+
+def test_a_new_worker_reads_its_assets_back_a_bounded_share_a_round(
+    store: MemoryStore, fleet: Fleet, pg_factory: sessionmaker[Session],
+    settings: CloudSettings, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("cloud.pipeline._pipeline.FRESH_ASSETS_PER_ROUND", 1)
+    worker = _worker("w1", store, pg_factory, settings, WallClock())
+    # Forty windows each, all older than the round's shared read window.
+    later = fleet.emit(40) + timedelta(minutes=10)
+    rounds = [worker.run_once(later + timedelta(seconds=i)) for i in range(4)]
+    # One asset read back (to its first row) a round, none read twice.
+    assert [r.rows_read for r in rounds] == [40, 40, 40, 0]
+    assert [r.commissioned for r in rounds[:3]] == [
+        ["fan-02/de_radial"], ["motor-03/de_radial"], ["pump-01/de_radial"]]
