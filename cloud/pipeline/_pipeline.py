@@ -499,7 +499,9 @@ class ScoringPipeline:
                 fresh |= self.leases.mine - self._read_back - seen
             ordered = sorted(fresh)
             for asset_id in ordered[:FRESH_ASSETS_PER_ROUND]:
-                behind[asset_id] = floor
+                # From its first row, as the single process's first round reads: its
+                # running hours and commissioning start there.
+                behind[asset_id] = -math.inf
             self._read_back.update(ordered[:FRESH_ASSETS_PER_ROUND])
             later = set(ordered[FRESH_ASSETS_PER_ROUND:])
             if later and len(shared):
@@ -512,15 +514,19 @@ class ScoringPipeline:
         # twice is at most `late` seconds of another's rows.
         chunks: list[list[str]] = []
         for asset_id in sorted(behind, key=behind.__getitem__):
+            first = behind[chunks[-1][0]] if chunks else 0.0
             if (not chunks or len(chunks[-1]) >= BEHIND_CHUNK
-                    or behind[asset_id] - behind[chunks[-1][0]] > late):
+                    or (behind[asset_id] != first and behind[asset_id] - first > late)):
                 chunks.append([])
             chunks[-1].append(asset_id)
         for chunk in chunks:
-            since = max(behind[chunk[0]], floor)
+            # A point that was read before resumes at most MAX_LOOKBACK back; one never
+            # read (-inf) from its first row.
+            since = behind[chunk[0]]
             batches.append(self._query(
-                asset_ids=chunk, start=datetime.fromtimestamp(since, UTC), end=start,
-                report=report,
+                asset_ids=chunk, end=start, report=report,
+                start=None if since == -math.inf else datetime.fromtimestamp(
+                    max(since, floor), UTC),
             ))
         batch = Batch.concat(batches)
         if not self.leases.all_mine and len(batch):
