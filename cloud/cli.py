@@ -13,10 +13,13 @@ import signal
 import socket
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from cloud.app import CloudServices
     from cloud.settings import CloudSettings
 
 __all__ = ["load_cli_settings", "register"]
@@ -136,30 +139,14 @@ def _serve(args: argparse.Namespace) -> int:
 
 # -- ingest --------------------------------------------------------------------------------
 def _ingest(args: argparse.Namespace) -> int:
-    # Signals first: a stop during start-up must still end in a clean exit.
-    stop = threading.Event()
-    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
-    _quiet_libraries()
-    from cloud.app import CloudServices, ingest_config
-    from cloud.ingest import IngestConfigError, IngestConnectError
+    with _worker_services(args) as (stop, settings, services):
+        from cloud.app import ingest_config
+        from cloud.ingest import IngestConfigError, IngestConnectError
 
-    try:
-        settings = load_cli_settings(args)
-        services = CloudServices.open(settings)
-    except BaseException:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-        raise
-    try:
         # A stable id: the broker keeps this worker's persistent session (and what it
         # queued while the worker was down) under it. Several workers on one host need
         # --client-id each.
         client_id = args.client_id or f"{settings.mqtt_client_id}-ingest-{socket.gethostname()}"
-        try:
-            services.serve_metrics()
-        except OSError as err:
-            raise _cli_error(f"metrics port {settings.metrics_host}:{settings.metrics_port}: "
-                             f"{err.strerror or err}") from err
         try:
             worker = services.ingestion_worker(ingest_config(settings, client_id=client_id))
             worker.start(wait=False)
@@ -177,11 +164,37 @@ def _ingest(args: argparse.Namespace) -> int:
                 log.info("ingest stats: %s", worker.stats.as_dict())
         finally:
             worker.stop()
+    return 0
+
+
+@contextmanager
+def _worker_services(
+    args: argparse.Namespace,
+) -> Iterator[tuple[threading.Event, CloudSettings, CloudServices]]:
+    """What a worker process (`cloud ingest`, `cloud score`) runs in: SIGINT/SIGTERM set
+    the event (installed first, so a stop during start-up still ends cleanly), the
+    settings, and the cloud's services with their metrics port; all undone on the way out.
+    """
+    stop = threading.Event()
+    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        _quiet_libraries()
+        from cloud.app import CloudServices
+
+        settings = load_cli_settings(args)
+        services = CloudServices.open(settings)
+        try:
+            try:
+                services.serve_metrics()
+            except OSError as err:
+                raise _cli_error(f"metrics port {settings.metrics_host}:"
+                                 f"{settings.metrics_port}: {err.strerror or err}") from err
+            yield stop, settings, services
+        finally:
+            services.close()
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-        services.close()
-    return 0
 
 
 # -- score ---------------------------------------------------------------------------------
@@ -195,24 +208,7 @@ def _score(args: argparse.Namespace) -> int:
 
 def _score_worker(args: argparse.Namespace) -> int:
     """One scoring worker: leases its share of the fleet (PostgreSQL) and scores it."""
-    stop = threading.Event()
-    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
-    _quiet_libraries()
-    from cloud.app import CloudServices
-
-    try:
-        settings = load_cli_settings(args)
-        services = CloudServices.open(settings)
-    except BaseException:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-        raise
-    try:
-        try:
-            services.serve_metrics()
-        except OSError as err:
-            raise _cli_error(f"metrics port {settings.metrics_host}:{settings.metrics_port}: "
-                             f"{err.strerror or err}") from err
+    with _worker_services(args) as (stop, settings, services):
         pipeline = services.start_scoring()
         log.info("scoring worker %s every %.1f s (%s)", pipeline.leases.holder,
                  settings.scoring_interval_s,
@@ -224,10 +220,6 @@ def _score_worker(args: argparse.Namespace) -> int:
                 log.info("scoring: %d assets held, last round %d rows, %d scored",
                          len(pipeline.leases.mine) if not pipeline.leases.all_mine
                          else len(report.scored_assets), report.rows_read, report.rows_scored)
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-        services.close()
     return 0
 
 
